@@ -1,0 +1,156 @@
+"""Count the GPUs training can use and whether they support bf16.
+
+`nvidia-smi` answers without loading torch, so it is asked first. It lists every GPU of the machine;
+CUDA_VISIBLE_DEVICES then narrows that to what the training processes (and accelerate's gpu_ids,
+which count visible GPUs from 0) will see. Without nvidia-smi, torch in the training interpreter is
+asked in a subprocess, so loratrain itself never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Mapping
+
+BF16_MIN_CAPABILITY = 8.0  # Ampere and newer
+
+
+@dataclass(frozen=True)
+class Gpu:
+    index: int  # index among the visible GPUs, as accelerate's gpu_ids use it
+    name: str
+    compute_cap: float | None = None
+    uuid: str = ""
+
+    @property
+    def bf16(self) -> bool | None:
+        if self.compute_cap is None:
+            return None
+        return self.compute_cap >= BF16_MIN_CAPABILITY
+
+
+@dataclass(frozen=True)
+class GpuScan:
+    gpus: list[Gpu] | None  # None: could not tell
+    source: str  # "nvidia-smi", "torch" or "none"
+    note: str = ""
+
+    @property
+    def count(self) -> int | None:
+        return None if self.gpus is None else len(self.gpus)
+
+
+_LIST_LINE = re.compile(r"^GPU\s+(\d+):\s*(.*?)\s*(?:\(UUID:\s*([^)]+)\))?\s*$")
+
+
+def parse_nvidia_smi_list(text: str) -> list[Gpu]:
+    """Parse `nvidia-smi -L` output ("GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-...)")."""
+    gpus = []
+    for line in text.splitlines():
+        m = _LIST_LINE.match(line.strip())
+        if m:
+            gpus.append(Gpu(index=int(m.group(1)), name=m.group(2), uuid=(m.group(3) or "").strip()))
+    return gpus
+
+
+def parse_compute_caps(text: str) -> list[tuple[str, float | None]]:
+    """Parse `nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader` lines."""
+    rows = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, _, cap = line.rpartition(",")
+        try:
+            value = float(cap.strip())
+        except ValueError:
+            value = None
+        rows.append((name.strip(), value))
+    return rows
+
+
+def _visible(gpus: list[Gpu], visible: str | None) -> list[Gpu]:
+    """Apply CUDA_VISIBLE_DEVICES (indices or UUIDs, comma-separated) and renumber from 0."""
+    if visible is None:
+        return gpus
+    chosen: list[Gpu] = []
+    for item in (part.strip() for part in visible.split(",")):
+        if not item:
+            continue
+        match = None
+        if item.isdigit():
+            match = next((g for g in gpus if g.index == int(item)), None)
+        else:
+            match = next((g for g in gpus if g.uuid and g.uuid.startswith(item)), None)
+        if match is None:
+            break  # CUDA stops at the first entry it cannot resolve
+        chosen.append(match)
+    return [Gpu(index=i, name=g.name, compute_cap=g.compute_cap, uuid=g.uuid) for i, g in enumerate(chosen)]
+
+
+def _run(argv: list[str], env: Mapping[str, str] | None, timeout: float = 20.0) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, env=dict(env) if env else None, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def scan_nvidia_smi(env: Mapping[str, str] | None = None) -> list[Gpu] | None:
+    path_env = (env or os.environ).get("PATH")
+    exe = shutil.which("nvidia-smi", path=path_env)
+    if exe is None:
+        return None
+    listed = _run([exe, "-L"], env)
+    if listed is None or listed.returncode != 0:
+        return None
+    gpus = parse_nvidia_smi_list(listed.stdout)
+    caps = _run([exe, "--query-gpu=name,compute_cap", "--format=csv,noheader"], env)
+    if caps is not None and caps.returncode == 0:
+        rows = parse_compute_caps(caps.stdout)
+        if len(rows) == len(gpus):
+            gpus = [Gpu(g.index, g.name, cap, g.uuid) for g, (_, cap) in zip(gpus, rows)]
+    return gpus
+
+
+# Run inside the training interpreter; prints one JSON object. Imports torch, so only used as a fallback.
+_TORCH_PROBE = """
+import json
+try:
+    import torch
+except Exception as exc:
+    print(json.dumps({"error": "torch: %s" % exc})); raise SystemExit(0)
+out = []
+if torch.cuda.is_available():
+    for i in range(torch.cuda.device_count()):
+        major, minor = torch.cuda.get_device_capability(i)
+        out.append({"index": i, "name": torch.cuda.get_device_name(i), "cap": major + minor / 10})
+print(json.dumps({"gpus": out}))
+"""
+
+
+def scan_torch(python: str, env: Mapping[str, str] | None = None) -> list[Gpu] | None:
+    done = _run([python, "-c", _TORCH_PROBE], env, timeout=120.0)
+    if done is None or done.returncode != 0:
+        return None
+    try:
+        data = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+    if "gpus" not in data:
+        return None
+    return [Gpu(index=g["index"], name=g["name"], compute_cap=g["cap"]) for g in data["gpus"]]
+
+
+def scan(python: str, env: Mapping[str, str] | None = None) -> GpuScan:
+    """The GPUs the training processes will see: nvidia-smi first, torch in `python` second."""
+    env = env if env is not None else os.environ
+    smi = scan_nvidia_smi(env)
+    if smi is not None:
+        return GpuScan(_visible(smi, env.get("CUDA_VISIBLE_DEVICES")), "nvidia-smi")
+    via_torch = scan_torch(python, env)
+    if via_torch is not None:
+        return GpuScan(via_torch, "torch")  # torch already honours CUDA_VISIBLE_DEVICES
+    return GpuScan(None, "none", "neither nvidia-smi nor torch in the training interpreter could list GPUs")

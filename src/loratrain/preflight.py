@@ -1,0 +1,544 @@
+"""Checks run before a launch: everything that would make sd-scripts fail late, or lose a user's file.
+
+Each check reads the resolved sd-scripts arguments (`TrainConfig.script_args()`: dest -> value, only
+what the user set) and the accelerate settings, and returns `Problem`s: errors stop the launch,
+warnings are shown. They touch the filesystem, the GPUs and the training interpreter (through
+subprocesses), never loratrain's own imports of torch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from loratrain import gpus as gpu_mod
+from loratrain import safetensors_header
+from loratrain.errors import Problem
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+PROMPT_EXTENSIONS = {".txt", ".toml", ".json"}
+TOKENIZER_FOLDERS = ("openai_clip-vit-large-patch14", "laion_CLIP-ViT-bigG-14-laion2B-39B-b160k")
+DEFAULT_CAPTION_EXTENSION = ".caption"
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass
+class PreflightInput:
+    args: Mapping[str, Any]  # sd-scripts dest -> value, only those the user set
+    accelerate: Mapping[str, Any] = field(default_factory=dict)
+    python: str = "python3"
+    sd_scripts: Path | None = None
+    force: bool = False
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    cwd: Path = field(default_factory=Path.cwd)  # relative paths are resolved as sd-scripts will: from here
+    config_file: str = ""
+    gpu_scanner: Callable[[], gpu_mod.GpuScan] | None = None
+    _gpu_scan: gpu_mod.GpuScan | None = None
+
+    def path(self, value: Any) -> Path:
+        p = Path(str(value)).expanduser()
+        return p if p.is_absolute() else self.cwd / p
+
+    def gpu_scan(self) -> gpu_mod.GpuScan:
+        if self._gpu_scan is None:
+            scanner = self.gpu_scanner or (lambda: gpu_mod.scan(self.python, self.env))
+            self._gpu_scan = scanner()
+        return self._gpu_scan
+
+    def problem(self, message: str, key: str = "", fix: str = "", value: Any = None, severity: str = "error") -> Problem:
+        return Problem(message=message, key=key, file=self.config_file, fix=fix, value=value, severity=severity)
+
+
+# ---------------------------------------------------------------- model
+
+
+def check_model(inp: PreflightInput) -> list[Problem]:
+    key = "pretrained_model_name_or_path"
+    value = inp.args.get(key)
+    if not value:
+        return [inp.problem("no base model given", key, "set pretrained_model_name_or_path to an SDXL .safetensors file or diffusers folder")]
+    path = inp.path(value)
+    problems = []
+    if not path.exists():
+        text = str(value)
+        if _REPO_ID.match(text) and not text.endswith((".safetensors", ".ckpt")) and not text.startswith("."):
+            return [inp.problem(f"{text} is not a local path; sd-scripts will try to download it as a Hugging Face repo",
+                                key, "download the model once and point at the file for offline runs", value, "warning")]
+        return [inp.problem(f"model {path} does not exist", key, "check the path (relative paths start from the folder you run loratrain in)", str(value))]
+    if path.is_dir():
+        index = path / "model_index.json"
+        if not index.is_file():
+            return [inp.problem(f"model folder {path} has no model_index.json; it is not a diffusers model", key,
+                                "point at a .safetensors checkpoint or a diffusers SDXL folder", str(value))]
+        try:
+            import json
+
+            pipeline = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "")
+        except (OSError, ValueError):
+            pipeline = ""
+        if pipeline and "XL" not in pipeline:
+            problems.append(inp.problem(f"diffusers model {path} is a {pipeline}, not an SDXL pipeline", key,
+                                        "sdxl_train_network.py needs an SDXL base model", str(value)))
+        return problems
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        try:
+            family = safetensors_header.model_family(safetensors_header.tensor_names(safetensors_header.read_header(path)))
+        except (safetensors_header.HeaderError, OSError) as exc:
+            return [inp.problem(f"{path} is not a readable safetensors file: {exc}", key, "re-download the model", str(value))]
+        names = {"sd1": "Stable Diffusion 1.x", "sd2": "Stable Diffusion 2.x", "lora": "LoRA/LyCORIS adapter"}
+        if family in names:
+            problems.append(inp.problem(f"{path} is a {names[family]} file, not an SDXL checkpoint", key,
+                                        "sdxl_train_network.py trains on SDXL base models; pick an SDXL checkpoint", str(value)))
+    elif suffix != ".ckpt":
+        problems.append(inp.problem(f"model {path} is neither .safetensors nor .ckpt", key,
+                                    "use a .safetensors/.ckpt checkpoint or a diffusers folder", str(value)))
+    return problems
+
+
+def check_vae(inp: PreflightInput) -> list[Problem]:
+    value = inp.args.get("vae")
+    if value and not inp.path(value).exists() and not _REPO_ID.match(str(value)):
+        return [inp.problem(f"VAE {inp.path(value)} does not exist", "vae", "check the path or remove vae", str(value))]
+    return []
+
+
+# ---------------------------------------------------------------- dataset
+
+
+def _images(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    except OSError:
+        return []
+
+
+def _caption_extension(inp: PreflightInput, override: Any = None) -> str:
+    ext = override or inp.args.get("caption_extention") or inp.args.get("caption_extension") or DEFAULT_CAPTION_EXTENSION
+    return str(ext)
+
+
+def _check_captions(inp: PreflightInput, folder: Path, images: list[Path], ext: str, key: str, label: str) -> list[Problem]:
+    problems = []
+    missing = [img for img in images if not img.with_suffix(ext).is_file()]
+    empty = [img.with_suffix(ext) for img in images if img.with_suffix(ext).is_file() and not img.with_suffix(ext).read_bytes().strip()]
+    if empty:
+        names = ", ".join(p.name for p in empty[:3]) + (" ..." if len(empty) > 3 else "")
+        problems.append(inp.problem(f"{len(empty)} empty caption file(s) in {folder}: {names}", key,
+                                    "write a caption into each, or delete them (sd-scripts stops on an empty caption file)"))
+    if missing:
+        names = ", ".join(p.name for p in missing[:3]) + (" ..." if len(missing) > 3 else "")
+        problems.append(inp.problem(f"{len(missing)} of {len(images)} images in {folder} have no {ext} caption ({names}); {label}", key,
+                                    f"add <image name>{ext} files, or set caption_extension to the extension your captions use",
+                                    severity="warning"))
+    return problems
+
+
+def scan_folder_dataset(inp: PreflightInput, root: Path, key: str) -> tuple[list[Problem], list[Path]]:
+    """Check an `N_name` folder tree as sd-scripts reads it; return problems and the images it would use."""
+    problems: list[Problem] = []
+    used: list[Path] = []
+    if not root.is_dir():
+        return [inp.problem(f"{root} does not exist or is not a folder", key, "point it at the folder that holds your N_name image folders")], []
+    ext = _caption_extension(inp)
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        prefix, sep, name = sub.name.partition("_")
+        if not sep or not prefix.isdigit():
+            problems.append(inp.problem(f"folder {sub} has no repeat prefix (N_name); sd-scripts ignores it", key,
+                                        f"rename it to e.g. 10_{sub.name}", severity="warning"))
+            continue
+        if int(prefix) < 1:
+            problems.append(inp.problem(f"folder {sub} repeats its images {prefix} times; sd-scripts ignores it", key,
+                                        "use a repeat count of 1 or more", severity="warning"))
+            continue
+        images = _images(sub)
+        if not images:
+            problems.append(inp.problem(f"folder {sub} holds no images (.png .jpg .jpeg .webp .bmp)", key, severity="warning"))
+            continue
+        problems += _check_captions(inp, sub, images, ext, key, f"sd-scripts captions them with the folder's class tokens '{name}'")
+        used += images
+    loose = _images(root)
+    if loose and not used:
+        problems.append(inp.problem(f"{root} holds images directly; sd-scripts only reads the N_name folders inside it", key,
+                                    f"move the images into a folder such as {root / ('10_' + root.name)}"))
+    return problems, used
+
+
+# dataset_config keys as sd-scripts' ConfigSanitizer accepts them (reference section 4).
+_SUBSET_OR_HIGHER = {
+    "num_repeats", "shuffle_caption", "keep_tokens", "keep_tokens_separator", "secondary_separator", "caption_separator",
+    "enable_wildcard", "color_aug", "flip_aug", "random_crop", "face_crop_aug_range", "token_warmup_min",
+    "token_warmup_step", "caption_prefix", "caption_suffix", "custom_attributes", "resize_interpolation",
+    "caption_dropout_rate", "caption_dropout_every_n_epochs", "caption_tag_dropout_rate", "caption_extension",
+    "class_tokens", "cache_info",
+}
+_DATASET_OR_GENERAL = {
+    "batch_size", "bucket_no_upscale", "bucket_reso_steps", "enable_bucket", "max_bucket_reso", "min_bucket_reso",
+    "validation_seed", "validation_split", "resolution", "network_multiplier",
+}
+_SUBSET_ONLY = {"image_dir", "is_reg", "alpha_mask", "metadata_file", "conditioning_data_dir"}
+
+
+def _unknown_keys(inp: PreflightInput, table: Any, allowed: set[str], where: str, file: Path) -> list[Problem]:
+    import difflib
+
+    if not isinstance(table, dict):
+        return [inp.problem(f"{file}: {where} must be a table", "dataset_config")]
+    problems = []
+    for k in table:
+        if k not in allowed:
+            close = difflib.get_close_matches(k, sorted(allowed), n=1)
+            fix = f"did you mean {close[0]}?" if close else "remove it; sd-scripts rejects unknown keys"
+            problems.append(inp.problem(f"{file}: unknown key {where}.{k}", "dataset_config", fix, k))
+    return problems
+
+
+def check_dataset_config(inp: PreflightInput, file: Path) -> tuple[list[Problem], list[Path]]:
+    key = "dataset_config"
+    if not file.is_file():
+        return [inp.problem(f"dataset config {file} does not exist", key, "check the path")], []
+    suffix = file.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        return [inp.problem(f"dataset config {file} must end in .toml or .json (sd-scripts decides the format by it)", key)], []
+    try:
+        if suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        else:
+            import json
+
+            data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [inp.problem(f"dataset config {file} cannot be read: {exc}", key)], []
+    problems = _unknown_keys(inp, data, {"general", "datasets"}, "<top>", file)
+    general = data.get("general", {}) if isinstance(data, dict) else {}
+    problems += _unknown_keys(inp, general, _SUBSET_OR_HIGHER | _DATASET_OR_GENERAL, "general", file)
+    datasets = data.get("datasets", []) if isinstance(data, dict) else []
+    if not isinstance(datasets, list):
+        return problems + [inp.problem(f"{file}: datasets must be an array of tables ([[datasets]])", key)], []
+    used: list[Path] = []
+    for d_index, dataset in enumerate(datasets):
+        where = f"datasets[{d_index}]"
+        problems += _unknown_keys(inp, dataset, _SUBSET_OR_HIGHER | _DATASET_OR_GENERAL | {"subsets"}, where, file)
+        if not isinstance(dataset, dict):
+            continue
+        for s_index, subset in enumerate(dataset.get("subsets", []) or []):
+            s_where = f"{where}.subsets[{s_index}]"
+            problems += _unknown_keys(inp, subset, _SUBSET_OR_HIGHER | _SUBSET_ONLY, s_where, file)
+            if not isinstance(subset, dict):
+                continue
+            if "image_dir" not in subset and "metadata_file" not in subset:
+                problems.append(inp.problem(f"{file}: {s_where} has neither image_dir nor metadata_file", key, "add image_dir = \"path/to/images\""))
+                continue
+            if "image_dir" not in subset:
+                continue  # fine-tuning subsets list their images in the metadata file
+            folder = inp.path(subset["image_dir"])
+            images = _images(folder) if folder.is_dir() else []
+            if not folder.is_dir():
+                problems.append(inp.problem(f"{file}: {s_where}.image_dir {folder} does not exist", key, "check the path"))
+                continue
+            if not images:
+                problems.append(inp.problem(f"{file}: {s_where}.image_dir {folder} holds no images", key, severity="warning"))
+                continue
+            ext = subset.get("caption_extension") or dataset.get("caption_extension") or general.get("caption_extension")
+            label = "sd-scripts uses class_tokens for them" if "class_tokens" in subset else "sd-scripts trains them with an empty caption"
+            problems += _check_captions(inp, folder, images, _caption_extension(inp, ext), key, label)
+            used += images
+    return problems, used
+
+
+def dataset_images(inp: PreflightInput) -> tuple[list[Problem], list[Path]]:
+    if inp.args.get("dataset_config"):
+        return check_dataset_config(inp, inp.path(inp.args["dataset_config"]))
+    if inp.args.get("in_json"):
+        meta = inp.path(inp.args["in_json"])
+        if not meta.is_file():
+            return [inp.problem(f"metadata file {meta} does not exist", "in_json", "check the path")], []
+        return [], []
+    data_dir = inp.args.get("train_data_dir")
+    if not data_dir:
+        return [inp.problem("no training images given", "train_data_dir", "set train_data_dir (the folder holding N_name image folders) or dataset_config")], []
+    problems, used = scan_folder_dataset(inp, inp.path(data_dir), "train_data_dir")
+    if inp.args.get("reg_data_dir"):
+        reg_problems, _ = scan_folder_dataset(inp, inp.path(inp.args["reg_data_dir"]), "reg_data_dir")
+        problems += reg_problems
+    return problems, used
+
+
+def check_dataset(inp: PreflightInput) -> list[Problem]:
+    problems, used = dataset_images(inp)
+    if inp.args.get("in_json"):
+        return problems
+    if not used and not any(p.severity == "error" for p in problems):
+        where = inp.args.get("dataset_config") or inp.args.get("train_data_dir")
+        problems.append(inp.problem(f"no training images found in {where}", "dataset_config" if inp.args.get("dataset_config") else "train_data_dir",
+                                    "put images into folders named N_name (e.g. 10_mychar) inside it; sd-scripts would log 'No data found' and exit 0 without training"))
+    return problems
+
+
+# ---------------------------------------------------------------- outputs, prompts, logs
+
+
+def _writable_target(path: Path) -> tuple[bool, str]:
+    """Whether `path` is (or can be created as) a writable folder, and why not."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            return False, "no existing parent folder"
+        probe = probe.parent
+    if not probe.is_dir():
+        return False, f"{probe} is a file"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return False, f"{probe} is not writable"
+    return True, ""
+
+
+def output_file(inp: PreflightInput) -> Path | None:
+    if not inp.args.get("output_dir"):
+        return None
+    name = inp.args.get("output_name") or "last"
+    ext = inp.args.get("save_model_as") or "safetensors"
+    return inp.path(inp.args["output_dir"]) / f"{name}.{ext}"
+
+
+def check_output(inp: PreflightInput) -> list[Problem]:
+    value = inp.args.get("output_dir")
+    if not value:
+        return [inp.problem("no output_dir given; sd-scripts needs one to save the LoRA", "output_dir", "set output_dir")]
+    ok, why = _writable_target(inp.path(value))
+    if not ok:
+        return [inp.problem(f"output_dir {inp.path(value)} cannot be written: {why}", "output_dir", "pick a folder you can write to", str(value))]
+    target = output_file(inp)
+    if target is not None and target.exists() and not inp.force:
+        return [inp.problem(f"{target} already exists and the run would overwrite it", "output_name",
+                            "change output_name, move the file away, or pass --force to overwrite it", str(target))]
+    return []
+
+
+def check_sample_prompts(inp: PreflightInput) -> list[Problem]:
+    value = inp.args.get("sample_prompts")
+    if not value:
+        return []
+    path = inp.path(value)
+    if path.suffix.lower() not in PROMPT_EXTENSIONS:
+        return [inp.problem(f"sample prompt file {path} must end in .txt, .toml or .json (sd-scripts picks the format by it)",
+                            "sample_prompts", "rename the file", str(value))]
+    if not path.is_file():
+        return [inp.problem(f"sample prompt file {path} does not exist", "sample_prompts", "check the path", str(value))]
+    return []
+
+
+def check_logging_dir(inp: PreflightInput) -> list[Problem]:
+    value = inp.args.get("logging_dir")
+    if not value:
+        return []
+    ok, why = _writable_target(inp.path(value))
+    if not ok:
+        return [inp.problem(f"logging_dir {inp.path(value)} cannot be written: {why}", "logging_dir", "pick a folder you can write to", str(value))]
+    return []
+
+
+def check_tokenizers(inp: PreflightInput) -> list[Problem]:
+    value = inp.args.get("tokenizer_cache_dir")
+    offline = inp.env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    severity = "error" if offline else "warning"
+    if not value:
+        return [inp.problem("no tokenizer_cache_dir: the first run downloads the two SDXL tokenizers from the Hugging Face Hub"
+                            + (" but HF_HUB_OFFLINE is set, so it will fail" if offline else ""),
+                            "tokenizer_cache_dir", "set tokenizer_cache_dir to a folder; it is filled on the first online run", severity=severity)]
+    folder = inp.path(value)
+    missing = [name for name in TOKENIZER_FOLDERS if not (folder / name).is_dir()]
+    if missing:
+        return [inp.problem(f"tokenizer_cache_dir {folder} lacks {', '.join(missing)}: the first run downloads them"
+                            + (" but HF_HUB_OFFLINE is set, so it will fail" if offline else ""),
+                            "tokenizer_cache_dir", "run once with network access to fill it", str(value), severity)]
+    return []
+
+
+# ---------------------------------------------------------------- training environment
+
+
+def check_network_module(inp: PreflightInput, findable: Callable[[str], bool] | None = None) -> list[Problem]:
+    name = inp.args.get("network_module")
+    if not name:
+        return [inp.problem("no network_module given", "network_module", "set network_module = \"networks.lora\" or \"lycoris.kohya\"")]
+    if findable is None:
+        from loratrain import sdscripts
+
+        env = sdscripts.probe(inp.python, inp.sd_scripts, [name], inp.env)
+        found = env.modules.get(name, False)
+    else:
+        found = findable(name)
+    if found:
+        return []
+    if str(name).startswith("lycoris"):
+        fix = f"install LyCORIS into the training environment: {inp.python} -m pip install lycoris_lora==4.1.3"
+    else:
+        fix = "check the module name; sd-scripts' own modules are networks.lora, networks.dylora, networks.oft"
+    return [inp.problem(f"network_module {name} cannot be imported by {inp.python}", "network_module", fix, name)]
+
+
+def _ids(value: Any) -> list[int] | None:
+    """gpu_ids as a list of ints; None for "all" or unset."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text or text == "all":
+        return None
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def uses_bf16(inp: PreflightInput) -> bool:
+    precision = inp.args.get("mixed_precision") or inp.accelerate.get("mixed_precision")
+    return precision == "bf16" or bool(inp.args.get("full_bf16"))
+
+
+def local_process_count(accelerate: Mapping[str, Any], scan: gpu_mod.GpuScan) -> int | None:
+    """Processes this machine starts; "auto" means one per visible GPU (or per listed gpu_id)."""
+    value = accelerate.get("num_processes")
+    ids = _ids(accelerate.get("gpu_ids"))
+    machines = accelerate.get("num_machines") or 1
+    if value == "auto" or value is None:
+        if ids is not None:
+            return len(ids)
+        return scan.count if value == "auto" else None
+    total = int(value)
+    return total // machines if machines > 1 else total
+
+
+def check_gpus(inp: PreflightInput) -> list[Problem]:
+    acc = inp.accelerate
+    scan = inp.gpu_scan()
+    problems: list[Problem] = []
+    machines = acc.get("num_machines") or 1
+    value = acc.get("num_processes")
+    ids = None
+    try:
+        ids = _ids(acc.get("gpu_ids"))
+    except ValueError:
+        return [inp.problem(f"gpu_ids {acc.get('gpu_ids')!r} is not a comma-separated list of GPU numbers", "accelerate.gpu_ids", "write e.g. \"0,1\" or \"all\"")]
+    if machines > 1 and isinstance(value, int) and value % machines:
+        problems.append(inp.problem(f"num_processes {value} (the total over all machines) does not divide by num_machines {machines}",
+                                    "accelerate.num_processes", "use the same number of processes on every machine"))
+    if machines > 1 and not acc.get("main_process_ip"):
+        problems.append(inp.problem("a multi-machine run needs main_process_ip (the address of the machine with rank 0)",
+                                    "accelerate.main_process_ip", "set accelerate.main_process_ip, or use `loratrain slurm` which fills it in"))
+    if scan.gpus is None:
+        if (isinstance(value, int) and value > 1) or ids or value == "auto" or uses_bf16(inp):
+            problems.append(inp.problem(f"could not count the GPUs ({scan.note}); the GPU settings are not checked",
+                                        "accelerate", severity="warning"))
+        return problems
+    count = len(scan.gpus)
+    if count == 0:
+        problems.append(inp.problem("no CUDA GPU is visible; training would run on the CPU", "accelerate",
+                                    "check the driver (nvidia-smi) and CUDA_VISIBLE_DEVICES", severity="warning"))
+    if ids is not None:
+        bad = [i for i in ids if i >= count]
+        if bad:
+            problems.append(inp.problem(f"gpu_ids {acc.get('gpu_ids')} names GPU {', '.join(map(str, bad))}, but this machine shows {count} GPU(s) (0..{count - 1})"
+                                        if count else f"gpu_ids {acc.get('gpu_ids')} names GPUs, but none is visible",
+                                        "accelerate.gpu_ids", "list only GPUs that exist (nvidia-smi -L)", acc.get("gpu_ids")))
+    local = local_process_count(acc, scan)
+    available = len(ids) if ids is not None else count
+    # One process without any GPU is a CPU run (warned about above); more is never right.
+    if local is not None and local > available and not (count == 0 and local == 1):
+        where = f"gpu_ids {acc.get('gpu_ids')}" if ids is not None else f"{count} visible GPU(s)"
+        problems.append(inp.problem(f"{local} training process(es) per machine but only {where}; accelerate would start more processes than GPUs",
+                                    "accelerate.num_processes", f"set num_processes to at most {available}" + (" per machine" if machines > 1 else "") + " or \"auto\"", value))
+    if uses_bf16(inp) and count:
+        chosen = [g for g in scan.gpus if ids is None or g.index in ids]
+        chosen = chosen[: local or len(chosen)] if ids is None else chosen
+        old = [g for g in chosen if g.bf16 is False]
+        if old:
+            names = ", ".join(f"{g.index}: {g.name} (compute {g.compute_cap})" for g in old)
+            problems.append(inp.problem(f"bf16 needs compute capability 8.0 or newer; GPU {names} has none", "mixed_precision",
+                                        "use mixed_precision = \"fp16\" on this GPU", "bf16"))
+    return problems
+
+
+# ---------------------------------------------------------------- disk
+
+
+def _resolution_pixels(value: Any) -> int:
+    if not value:
+        return 1024 * 1024
+    parts = [int(float(p)) for p in str(value).replace(" ", "").split(",") if p]
+    return parts[0] * parts[-1] if parts else 1024 * 1024
+
+
+def cache_estimate(inp: PreflightInput, images: int) -> int:
+    """Bytes the disk caches will take: float32 SDXL latents (4 x H/8 x W/8), text-encoder outputs."""
+    per_image = 0
+    if inp.args.get("cache_latents_to_disk"):
+        latent = 4 * (_resolution_pixels(inp.args.get("resolution")) // 64) * 4
+        per_image += latent * (2 if inp.args.get("flip_aug") else 1) + 4096  # + npz overhead, size keys
+    if inp.args.get("cache_text_encoder_outputs_to_disk"):
+        per_image += (77 * 768 + 77 * 1280 + 1280) * 4 + 4096
+    return per_image * images
+
+
+def check_disk(inp: PreflightInput, images: list[Path] | None = None) -> list[Problem]:
+    if not (inp.args.get("cache_latents_to_disk") or inp.args.get("cache_text_encoder_outputs_to_disk")):
+        return []
+    if images is None:
+        _, images = dataset_images(inp)
+    if not images:
+        return []
+    # The caches are written next to the images; group by filesystem.
+    by_folder: dict[Path, int] = {}
+    for img in images:
+        by_folder[img.parent] = by_folder.get(img.parent, 0) + 1
+    problems = []
+    for folder, n in by_folder.items():
+        need = cache_estimate(inp, n)
+        free = shutil.disk_usage(folder).free
+        if free < need:
+            problems.append(inp.problem(f"the disk caches for {folder} need about {_size(need)} but only {_size(free)} is free there",
+                                        "cache_latents_to_disk", "free some space, or cache in memory (cache_latents without _to_disk)",
+                                        severity="warning"))
+        if not os.access(folder, os.W_OK):
+            problems.append(inp.problem(f"{folder} is not writable, but the disk caches are written next to the images",
+                                        "cache_latents_to_disk", "make the image folders writable or cache in memory"))
+    return problems
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+CHECKS: list[Callable[[PreflightInput], list[Problem]]] = [
+    check_model,
+    check_vae,
+    check_dataset,
+    check_output,
+    check_sample_prompts,
+    check_logging_dir,
+    check_tokenizers,
+    check_network_module,
+    check_gpus,
+    check_disk,
+]
+
+
+def run_preflight(inp: PreflightInput) -> list[Problem]:
+    """Every check's problems, errors and warnings together, in the order a user fixes them."""
+    problems: list[Problem] = []
+    for check in CHECKS:
+        problems += check(inp)
+    return problems
+
+
+def errors(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity != "warning"]
+

@@ -1,0 +1,197 @@
+"""The run record: what was launched, with what, on what, and what came of it.
+
+Each run gets a new folder `<output_dir>/loratrain-runs/<output_name>-<YYYYmmdd-HHMMSS>[-N]/`, made
+with mkdir so an earlier run's record is never touched. It holds `record.json` (resolved config
+without secrets, argv, versions, GPUs, times, exit code, files produced), `command.sh` (the same
+launch as a runnable script) and `train.log` (the raw output). Every file is written to a temporary
+name and renamed into place, so a reader never sees half a record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+RUNS_FOLDER = "loratrain-runs"
+LOG_NAME = "train.log"
+RECORD_NAME = "record.json"
+SCRIPT_NAME = "command.sh"
+
+SECRET_KEYS = {"wandb_api_key", "huggingface_token"}
+_SECRET_SUFFIXES = ("_api_key", "_token", "_password", "_secret")
+_SECRET_ENV_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+
+
+def is_secret_key(name: str) -> bool:
+    lowered = name.lower().lstrip("-")
+    return lowered in SECRET_KEYS or lowered.endswith(_SECRET_SUFFIXES)
+
+
+def is_secret_env(name: str) -> bool:
+    upper = name.upper()
+    return any(word in upper for word in _SECRET_ENV_WORDS)
+
+
+def strip_secrets(value: Any) -> Any:
+    """A copy of a nested config without any secret-named key (they travel only in the environment)."""
+    if isinstance(value, Mapping):
+        return {k: strip_secrets(v) for k, v in value.items() if not is_secret_key(str(k))}
+    if isinstance(value, (list, tuple)):
+        return [strip_secrets(v) for v in value]
+    return value
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """argv with the value of any secret flag replaced; loratrain never renders one, this is a backstop."""
+    out: list[str] = []
+    hide_next = False
+    for item in argv:
+        if hide_next:
+            out.append("<redacted>")
+            hide_next = False
+            continue
+        if item.startswith("--") and is_secret_key(item.split("=", 1)[0]):
+            if "=" in item:
+                out.append(item.split("=", 1)[0] + "=<redacted>")
+            else:
+                out.append(item)
+                hide_next = True
+            continue
+        out.append(item)
+    return out
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def new_record_folder(base: Path, name: str, started: dt.datetime) -> Path:
+    """Create and return a folder no earlier run has used."""
+    runs = base / RUNS_FOLDER
+    runs.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}-{started.strftime('%Y%m%d-%H%M%S')}"
+    for n in range(1, 1000):
+        folder = runs / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise FileExistsError(f"too many runs named {stem} in {runs}")
+
+
+def command_script(argv: Sequence[str], env: Mapping[str, str], cwd: str, header: Iterable[str] = ()) -> str:
+    """A bash script that repeats the launch; secret variables must come from the caller's environment."""
+    lines = ["#!/usr/bin/env bash"]
+    lines += [f"# {line}" for line in header]
+    lines.append("set -euo pipefail")
+    for name in sorted(env):
+        if is_secret_env(name):
+            lines.append(f': "${{{name}:?set {name} in the environment first; loratrain never writes secrets to disk}}"')
+            lines.append(f"export {name}")
+        else:
+            lines.append(f"export {name}={shlex.quote(env[name])}")
+    lines.append(f"cd {shlex.quote(cwd)}")
+    lines.append("exec " + " \\\n  ".join(shlex.quote(a) for a in redact_argv(argv)))
+    return "\n".join(lines) + "\n"
+
+
+def snapshot(folder: Path, skip: Path | None = None) -> dict[str, tuple[int, int]]:
+    """relative path -> (size, mtime_ns) of every file under `folder`, to tell later which ones a run wrote."""
+    files: dict[str, tuple[int, int]] = {}
+    if not folder.is_dir():
+        return files
+    for root, dirs, names in os.walk(folder):
+        root_path = Path(root)
+        if skip is not None:
+            dirs[:] = [d for d in dirs if (root_path / d).resolve() != skip.resolve()]
+        for name in names:
+            path = root_path / name
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            files[str(path.relative_to(folder))] = (st.st_size, st.st_mtime_ns)
+    return files
+
+
+def produced(before: Mapping[str, tuple[int, int]], after: Mapping[str, tuple[int, int]]) -> list[dict[str, Any]]:
+    return [{"path": p, "bytes": after[p][0]} for p in sorted(after) if before.get(p) != after[p]]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).astimezone()
+
+
+class RunRecord:
+    """Write the record before launch with `start`, complete it with `finish`."""
+
+    def __init__(self, output_dir: Path, output_name: str, started: dt.datetime | None = None):
+        self.started = started or _now()
+        self.output_dir = output_dir
+        self.folder = new_record_folder(output_dir, output_name, self.started)
+        self.log_path = self.folder / LOG_NAME
+        self.data: dict[str, Any] = {}
+        self._before: dict[str, tuple[int, int]] = {}
+
+    def start(
+        self,
+        *,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: str,
+        config: Mapping[str, Any],
+        config_file: str,
+        versions: Mapping[str, Any],
+        sd_scripts: Mapping[str, Any],
+        gpus: Sequence[Mapping[str, Any]] | None,
+    ) -> None:
+        from loratrain import __version__
+
+        self._before = snapshot(self.output_dir, skip=self.output_dir / RUNS_FOLDER)
+        self.data = {
+            "status": "running",
+            "started": self.started.isoformat(timespec="seconds"),
+            "config_file": config_file,
+            "cwd": cwd,
+            "argv": redact_argv(argv),
+            "env": sorted(env),  # names only: values may be secrets
+            "versions": {"loratrain": __version__, "loratrain_python": sys.version.split()[0], **dict(versions)},
+            "sd_scripts": dict(sd_scripts),
+            "gpus": list(gpus) if gpus is not None else None,
+            "config": strip_secrets(dict(config)),
+            "log": LOG_NAME,
+            "command_script": SCRIPT_NAME,
+        }
+        header = [
+            f"Recorded by loratrain {__version__} on {self.data['started']} from {config_file or 'a config'}.",
+            "Runs the same training command again (it may overwrite that run's outputs).",
+        ]
+        write_atomic(self.folder / SCRIPT_NAME, command_script(argv, env, cwd, header), mode=0o755)
+        self._write()
+
+    def finish(self, *, exit_code: int, duration_s: float, interrupted_by: str | None = None) -> None:
+        after = snapshot(self.output_dir, skip=self.output_dir / RUNS_FOLDER)
+        self.data.update(
+            status="interrupted" if interrupted_by else ("succeeded" if exit_code == 0 else "failed"),
+            finished=_now().isoformat(timespec="seconds"),
+            exit_code=exit_code,
+            duration_s=round(duration_s, 3),
+            interrupted_by=interrupted_by,
+            files=produced(self._before, after),
+        )
+        self._write()
+
+    def _write(self) -> None:
+        write_atomic(self.folder / RECORD_NAME, json.dumps(self.data, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -1,0 +1,118 @@
+"""An sbatch script for a multi-machine run: one `accelerate launch` per node, started by srun.
+
+No launcher of our own: SLURM gives each node's task its rank ($SLURM_NODEID, one task per node) and
+the job's first host is the main process address; accelerate's own multi-node launch does the rest.
+The per-node command is a fixed `bash -c` body that reads those variables at run time, followed by
+the launch options and training arguments as separate, shell-quoted words, so no value is ever
+re-parsed by a shell.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from loratrain.record import is_secret_env
+
+# accelerate launch options that differ per node or per job; the script supplies them itself.
+PER_NODE_OPTIONS = ("machine_rank", "main_process_ip", "main_process_port")
+LAUNCH_MODULE = "accelerate.commands.launch"
+DEFAULT_PORT = 29500
+
+_NODE_BODY = (
+    'exec "$LORATRAIN_PYTHON" -m accelerate.commands.launch '
+    '--machine_rank "$SLURM_NODEID" --main_process_ip "$MAIN_PROCESS_IP" --main_process_port "$MAIN_PROCESS_PORT" "$@"'
+)
+
+
+def _option_name(item: str) -> str:
+    return item[2:].split("=", 1)[0].replace("-", "_")
+
+
+def split_launch(argv: Sequence[str], script_name: str) -> tuple[list[str], list[str]]:
+    """(accelerate launch options, [script, script args...]) of a rendered launch command."""
+    argv = list(argv)
+    try:
+        start = argv.index(LAUNCH_MODULE) + 1
+    except ValueError:
+        start = argv.index("launch") + 1 if "launch" in argv else 0
+    for i in range(start, len(argv)):
+        if argv[i].endswith(script_name):
+            return argv[start:i], argv[i:]
+    raise ValueError(f"{script_name} is not in the command")
+
+
+def drop_options(options: Sequence[str], names: Sequence[str]) -> list[str]:
+    """Remove `--name value` and `--name=value` for each name (hyphen or underscore spelling)."""
+    out: list[str] = []
+    skip = False
+    for item in options:
+        if skip:
+            skip = False
+            continue
+        if item.startswith("--") and _option_name(item) in names:
+            skip = "=" not in item
+            continue
+        out.append(item)
+    return out
+
+
+@dataclass
+class SlurmJob:
+    python: str  # the training interpreter on the nodes
+    options: list[str]  # accelerate launch options common to all nodes
+    script_argv: list[str]  # training script and its arguments
+    nodes: int
+    cwd: str
+    job_name: str = "loratrain"
+    gpus_per_node: int | None = None
+    port: int = DEFAULT_PORT
+    partition: str | None = None
+    time: str | None = None
+    sbatch_extra: list[str] = field(default_factory=list)  # further #SBATCH lines, e.g. "--account=abc"
+    env: Mapping[str, str] = field(default_factory=dict)
+    source: str = ""  # the config file, for the header
+
+
+def node_argv(job: SlurmJob, rank: int, main_ip: str) -> list[str]:
+    """The exact argv the script runs on the node with `rank` (what the bash body expands to)."""
+    return [
+        job.python, "-m", LAUNCH_MODULE,
+        "--machine_rank", str(rank), "--main_process_ip", main_ip, "--main_process_port", str(job.port),
+        *job.options, *job.script_argv,
+    ]
+
+
+def render(job: SlurmJob) -> str:
+    q = shlex.quote
+    lines = ["#!/bin/bash", f"#SBATCH --job-name={q(job.job_name)}", f"#SBATCH --nodes={job.nodes}", "#SBATCH --ntasks-per-node=1"]
+    if job.gpus_per_node:
+        lines.append(f"#SBATCH --gpus-per-node={job.gpus_per_node}")
+    if job.partition:
+        lines.append(f"#SBATCH --partition={q(job.partition)}")
+    if job.time:
+        lines.append(f"#SBATCH --time={q(job.time)}")
+    lines.append(f"#SBATCH --output={q(job.job_name)}-%j.out")
+    lines += [f"#SBATCH {extra}" for extra in job.sbatch_extra]
+    lines += [
+        f"# Made by `loratrain slurm`{' from ' + job.source if job.source else ''}. Submit with: sbatch THIS_FILE",
+        "# One task per node; each starts accelerate with its own machine rank, and accelerate starts one",
+        "# training process per GPU. The first host of the job is the main process.",
+        "set -euo pipefail",
+        f"cd {q(job.cwd)}",
+        f"export LORATRAIN_PYTHON={q(job.python)}",
+        'export MAIN_PROCESS_IP="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)"',
+        f"export MAIN_PROCESS_PORT={job.port}",
+    ]
+    for name in sorted(job.env):
+        if is_secret_env(name):
+            lines.append(f': "${{{name}:?export {name} before sbatch; secrets are never written into the script}}"')
+            lines.append(f"export {name}")
+        else:
+            lines.append(f"export {name}={q(job.env[name])}")
+    words = [q(w) for w in [*job.options, *job.script_argv]]
+    lines.append(f"srun --nodes={job.nodes} --ntasks-per-node=1 --kill-on-bad-exit=1 \\")
+    lines.append(f"  bash -c {q(_NODE_BODY)} loratrain-node \\")
+    lines.append("  " + " \\\n  ".join(words))
+    return "\n".join(lines) + "\n"
