@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "run",
     "check",
     "explain",
+    "setup",
+    "slurm",
 ]
 
 app = typer.Typer(
