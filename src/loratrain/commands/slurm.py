@@ -1,0 +1,68 @@
+"""`loratrain slurm CONFIG`: print an sbatch script for a multi-machine run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("slurm")
+    def slurm_command(
+        config: Path = typer.Argument(..., help="The run's TOML config."),
+        nodes: Optional[int] = typer.Option(None, "--nodes", min=1, help="Machines to use. Default: accelerate.num_machines of the config."),
+        gpus_per_node: Optional[int] = typer.Option(None, "--gpus-per-node", min=1, help="GPUs per machine. Default: num_processes / nodes."),
+        partition: Optional[str] = typer.Option(None, "--partition", help="SLURM partition (#SBATCH --partition)."),
+        time: Optional[str] = typer.Option(None, "--time", help="Time limit, e.g. 12:00:00 (#SBATCH --time)."),
+        job_name: Optional[str] = typer.Option(None, "--job-name", help="Job name. Default: the config's output_name or file name."),
+        port: Optional[int] = typer.Option(None, "--port", help="Port of the main process. Default: accelerate.main_process_port or 29500."),
+        sbatch: List[str] = typer.Option([], "--sbatch", help="Another #SBATCH option, e.g. --sbatch=--account=abc (repeatable)."),
+        sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts folder as the nodes see it."),
+        set_: List[str] = typer.Option([], "--set", help="Override a config value: table.key=value (repeatable)."),
+    ) -> int:
+        """Print an sbatch script that runs `accelerate launch` on every node (rank and main address from SLURM)."""
+        from loratrain import launch, sdscripts, slurm
+        from loratrain.errors import ConfigError, Problem
+        from loratrain.loader import load_config
+        from loratrain.render import build_command
+
+        overrides = list(set_)
+        if nodes is not None:
+            overrides.append(f"accelerate.num_machines={nodes}")
+        loaded = load_config(config, overrides)
+        cfg = loaded.config
+        acc = cfg.accelerate
+        machines = acc.num_machines or 1
+        processes = acc.num_processes
+        if processes == "auto" or processes is None:
+            if gpus_per_node is None and processes == "auto":
+                raise ConfigError([Problem("num_processes = \"auto\" cannot be counted from the login node",
+                                           key="accelerate.num_processes", file=str(config),
+                                           fix="pass --gpus-per-node N (or set num_processes to the total over all nodes)")])
+            total = (gpus_per_node or 1) * machines
+        else:
+            total = processes
+            if gpus_per_node is not None and total != gpus_per_node * machines:
+                raise ConfigError([Problem(f"num_processes {total} is not --gpus-per-node {gpus_per_node} x {machines} node(s)",
+                                           key="accelerate.num_processes", file=str(config),
+                                           fix=f"set num_processes = {gpus_per_node * machines} or drop --gpus-per-node")])
+            if total % machines:
+                raise ConfigError([Problem(f"num_processes {total} (the total over all nodes) does not divide by {machines} node(s)",
+                                           key="accelerate.num_processes", file=str(config),
+                                           fix="use the same number of GPUs on every node")])
+        per_node = gpus_per_node or total // machines
+        python = launch.training_python(cfg)
+        folder = sdscripts.locate(sd_scripts, cfg.sd_scripts)
+        command = build_command(cfg, str(folder), launcher=launch.launcher(python), visible_gpus=total)
+        options, script_argv = slurm.split_launch(command.argv, sdscripts.SCRIPT_NAME)
+        options = slurm.drop_options(options, slurm.PER_NODE_OPTIONS)
+        name = job_name or cfg.script_args().get("output_name") or config.stem
+        job = slurm.SlurmJob(
+            python=python, options=options, script_argv=script_argv, nodes=machines, cwd=str(Path.cwd()),
+            job_name=str(name), gpus_per_node=per_node, port=port or acc.main_process_port or slurm.DEFAULT_PORT,
+            partition=partition, time=time, sbatch_extra=list(sbatch), env=dict(command.env), source=str(config),
+        )
+        typer.echo(slurm.render(job), nl=False)
+        return 0

@@ -1,0 +1,157 @@
+"""One training run from a loaded config: resolve the install, check, record, launch.
+
+The `run` and `check` verbs call these; everything here returns values or raises, nothing prints.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from loratrain import gpus as gpu_mod
+from loratrain import preflight, sdscripts
+from loratrain.errors import ConfigError, Problem
+
+
+@dataclass
+class LaunchOptions:
+    sd_scripts: str | None = None  # --sd-scripts
+    force: bool = False  # overwrite an existing output file
+    preflight: bool = True
+    machine_rank: int | None = None
+    grace_s: float = 30.0
+
+
+@dataclass
+class Prepared:
+    """A launch ready to go: the command, where it runs, and what preflight found (warnings only)."""
+
+    loaded: Any  # LoadedConfig
+    python: str
+    sd_scripts: Path
+    commit: str | None
+    command: Any  # render.Command
+    cwd: Path
+    gpu_scan: gpu_mod.GpuScan
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return self.loaded.config.script_args()
+
+    def child_env(self, base: Mapping[str, str]) -> dict[str, str]:
+        env = dict(base)
+        env.update(self.command.env)
+        # Python buffers a pipe's output; without this the log and the progress bar would lag by kilobytes.
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+
+def training_python(cfg: Any) -> str:
+    """The interpreter of the training environment: the config's `python`, else the one running loratrain."""
+    return cfg.python or sys.executable
+
+
+def launcher(python: str) -> list[str]:
+    return [python, "-m", "accelerate.commands.launch"]
+
+
+def accelerate_settings(cfg: Any) -> dict[str, Any]:
+    return cfg.accelerate.model_dump()
+
+
+def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = None,
+            gpu_scanner: Callable[[], gpu_mod.GpuScan] | None = None) -> Prepared:
+    """Locate sd-scripts, count GPUs, render the command and (unless skipped) run preflight.
+
+    Raises ConfigError with every preflight error (and the warnings) when something is wrong.
+    """
+    from loratrain.render import build_command
+
+    env = dict(os.environ if env is None else env)
+    cfg = loaded.config
+    python = training_python(cfg)
+    folder = sdscripts.locate(opts.sd_scripts, cfg.sd_scripts, env)
+    commit = sdscripts.read_commit(folder)
+    warnings: list[Problem] = list(loaded.warnings)
+    commit_warning = sdscripts.commit_problem(commit, folder)
+    if commit_warning is not None:
+        warnings.append(commit_warning)
+    scan = (gpu_scanner or (lambda: gpu_mod.scan(python, env)))()
+    acc = accelerate_settings(cfg)
+    if acc.get("num_processes") == "auto" and not scan.count:
+        raise ConfigError([Problem("num_processes = \"auto\" needs GPUs to count, but none were found"
+                                   + (f" ({scan.note})" if scan.note else ""),
+                                   key="accelerate.num_processes", file=str(loaded.path),
+                                   fix="set num_processes to a number, or check nvidia-smi / CUDA_VISIBLE_DEVICES")])
+    command = build_command(cfg, str(folder), launcher=launcher(python), visible_gpus=scan.count,
+                            machine_rank=opts.machine_rank)
+    prepared = Prepared(loaded=loaded, python=python, sd_scripts=folder, commit=commit, command=command,
+                        cwd=Path.cwd(), gpu_scan=scan, warnings=warnings)
+    if opts.preflight:
+        if opts.machine_rank is not None:
+            acc = {**acc, "machine_rank": opts.machine_rank}
+        found = preflight.run_preflight(preflight.PreflightInput(
+            args=prepared.args, accelerate=acc, python=python, sd_scripts=folder, force=opts.force,
+            env=env, cwd=prepared.cwd, config_file=str(loaded.path), gpu_scanner=lambda: scan,
+        ))
+        errors = preflight.errors(found)
+        warnings += [p for p in found if p.severity == "warning"]
+        if errors:
+            raise ConfigError(errors + warnings)
+    return prepared
+
+
+def record_base(prepared: Prepared) -> tuple[Path, str]:
+    """Where the run record goes (beside the outputs) and the run's name."""
+    args = prepared.args
+    out = args.get("output_dir")
+    base = prepared.cwd / out if out and not Path(out).is_absolute() else Path(out) if out else prepared.cwd
+    return base, str(args.get("output_name") or "last")
+
+
+def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]):
+    from loratrain.record import RunRecord
+
+    base, name = record_base(prepared)
+    if opts.machine_rank:
+        name += f"-rank{opts.machine_rank}"
+    rec = RunRecord(base, name)
+    installed = sdscripts.probe(prepared.python, prepared.sd_scripts, (), env)
+    scan = prepared.gpu_scan
+    rec.start(
+        argv=prepared.command.argv,
+        env={k: v for k, v in prepared.child_env({}).items()},
+        cwd=str(prepared.cwd),
+        config=prepared.loaded.config.model_dump(mode="json", exclude_none=True),
+        config_file=str(prepared.loaded.path),
+        versions={"training_python": installed.executable, **installed.versions},
+        sd_scripts={"path": str(prepared.sd_scripts), "commit": prepared.commit,
+                    "flag_table_commit": sdscripts.FLAG_TABLE_COMMIT},
+        gpus=None if scan.gpus is None else [
+            {"index": g.index, "name": g.name, "compute_cap": g.compute_cap, "bf16": g.bf16} for g in scan.gpus],
+    )
+    return rec
+
+
+def run_prepared(prepared: Prepared, opts: LaunchOptions, sink=None, on_signal=None, runner=None,
+                 env: Mapping[str, str] | None = None):
+    """Write the record, launch, complete the record. Returns (RunResult, RunRecord)."""
+    from loratrain import runner as runner_mod
+
+    env = dict(os.environ if env is None else env)
+    rec = start_record(prepared, opts, env)
+    run = runner or runner_mod.run
+    try:
+        result = run(prepared.command.argv, prepared.child_env(env), log_path=rec.log_path, sink=sink,
+                     cwd=prepared.cwd, grace_s=opts.grace_s, on_signal=on_signal)
+    except BaseException:
+        rec.finish(exit_code=1, duration_s=0.0, interrupted_by=None)
+        raise
+    interrupted = signal.Signals(result.received_signal).name if result.received_signal else None
+    rec.finish(exit_code=result.exit_code, duration_s=result.duration_s, interrupted_by=interrupted)
+    return result, rec
