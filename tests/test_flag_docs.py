@@ -1,6 +1,6 @@
 """The documentation data behind `loratrain explain` covers every sd-scripts flag and stays consistent.
 
-The flag table in tests/data/sd-scripts-args.json is the argparse dump of sdxl_train_network.py at
+The flag table in src/loratrain/data/sd_scripts_args.json is the argparse dump of sdxl_train_network.py at
 sd-scripts 48d368fa (names, types, defaults; no help texts).
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 from loratrain import flag_docs
 
-ARGS_JSON = Path(__file__).parent / "data" / "sd-scripts-args.json"
+ARGS_JSON = Path(__file__).parent.parent / "src" / "loratrain" / "data" / "sd_scripts_args.json"
 MAX_LEN = 450
 
 ALL_TABLES = {
