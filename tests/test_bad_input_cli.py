@@ -110,9 +110,9 @@ def test_pass_through_flag_is_typed_by_the_flag_table(write_config):
 
 def test_strict_turns_warnings_into_errors(write_config):
     path = write_config(BASE + '[logging]\nlog_prefix = "run-"\n')
-    relaxed = run_cli("check", str(path))
+    relaxed = run_cli("check", "--no-preflight", str(path))
     assert relaxed.returncode == 0 and "warning" in relaxed.stderr and "log_prefix" in relaxed.stderr
-    _assert_clean_failure(run_cli("check", "--strict", str(path)), "logging.log_prefix")
+    _assert_clean_failure(run_cli("check", "--no-preflight", "--strict", str(path)), "logging.log_prefix")
 
 
 def test_set_override_is_typed_like_the_file(write_config):

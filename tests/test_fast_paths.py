@@ -28,7 +28,7 @@ PROBE = (
         ["--help"],
         ["explain", "network_dim"],
         ["explain", "--list"],
-        ["check", str(CONFIGS / "pony-sdxl-locon.toml")],
+        ["check", "--no-preflight", str(CONFIGS / "pony-sdxl-locon.toml")],
         ["run", str(CONFIGS / "pony-sdxl-locon.toml"), "--dry-run"],
         ["run", str(CONFIGS / "sdxl-locon-2gpu.toml"), "--dry-run", "--json"],
     ],

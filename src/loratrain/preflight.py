@@ -38,6 +38,7 @@ class PreflightInput:
     config_file: str = ""
     gpu_scanner: Callable[[], gpu_mod.GpuScan] | None = None
     _gpu_scan: gpu_mod.GpuScan | None = None
+    _environment: Any = None
 
     def path(self, value: Any) -> Path:
         p = Path(str(value)).expanduser()
@@ -48,6 +49,15 @@ class PreflightInput:
             scanner = self.gpu_scanner or (lambda: gpu_mod.scan(self.python, self.env))
             self._gpu_scan = scanner()
         return self._gpu_scan
+
+    def environment(self):
+        """What the training interpreter has installed (one quick subprocess, nothing imported)."""
+        if self._environment is None:
+            from loratrain import sdscripts
+
+            modules = [self.args["network_module"]] if self.args.get("network_module") else []
+            self._environment = sdscripts.probe(self.python, self.sd_scripts, modules, self.env)
+        return self._environment
 
     def problem(self, message: str, key: str = "", fix: str = "", value: Any = None, severity: str = "error") -> Problem:
         return Problem(message=message, key=key, file=self.config_file, fix=fix, value=value, severity=severity)
@@ -365,18 +375,22 @@ def check_tokenizers(inp: PreflightInput) -> list[Problem]:
 # ---------------------------------------------------------------- training environment
 
 
-def check_network_module(inp: PreflightInput, findable: Callable[[str], bool] | None = None) -> list[Problem]:
+def check_training_env(inp: PreflightInput) -> list[Problem]:
+    """The launch runs `<python> -m accelerate.commands.launch`: that interpreter needs accelerate and torch."""
+    versions = inp.environment().versions
+    missing = [name for name in ("accelerate", "torch") if not versions.get(name)]
+    if not missing:
+        return []
+    return [inp.problem(f"{' and '.join(missing)} not installed in the training interpreter {inp.python}", "python",
+                        "set `python` in the config to the interpreter of your sd-scripts environment, "
+                        "or install sd-scripts into it with `loratrain setup`", inp.python)]
+
+
+def check_network_module(inp: PreflightInput) -> list[Problem]:
     name = inp.args.get("network_module")
     if not name:
         return [inp.problem("no network_module given", "network_module", "set network_module = \"networks.lora\" or \"lycoris.kohya\"")]
-    if findable is None:
-        from loratrain import sdscripts
-
-        env = sdscripts.probe(inp.python, inp.sd_scripts, [name], inp.env)
-        found = env.modules.get(name, False)
-    else:
-        found = findable(name)
-    if found:
+    if inp.environment().modules.get(name, False):
         return []
     if str(name).startswith("lycoris"):
         fix = f"install LyCORIS into the training environment: {inp.python} -m pip install lycoris_lora==4.1.3"
@@ -525,6 +539,7 @@ CHECKS: list[Callable[[PreflightInput], list[Problem]]] = [
     check_sample_prompts,
     check_logging_dir,
     check_tokenizers,
+    check_training_env,
     check_network_module,
     check_gpus,
     check_disk,

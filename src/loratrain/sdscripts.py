@@ -51,7 +51,7 @@ def locate(cli_value: str | None, config_value: str | None, env: Mapping[str, st
             )
         return folder.resolve()
     raise ConfigError(
-        [Problem("no sd-scripts folder given", key="sd_scripts",
+        [Problem("the sd-scripts folder is unknown", key="sd_scripts",
                  fix=f"pass --sd-scripts DIR, set `sd_scripts = \"DIR\"` in the config or {ENV_VAR}; `loratrain setup DIR` installs one")]
     )
 

@@ -1,4 +1,4 @@
-"""`loratrain check`: validate a config and report every problem."""
+"""`loratrain check`: validate a config and run the preflight checks; report every problem."""
 
 from __future__ import annotations
 
@@ -6,23 +6,51 @@ from typing import Optional
 
 import typer
 
-from loratrain.commands._config import STRICT_HELP, SetOption, load
+from loratrain.commands._config import SD_SCRIPTS_HELP, STRICT_HELP, SetOption, load
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("check", help="Validate a config: every error and warning at once. Exit 0 when it can run, 2 when not.")
+    @app.command("check", help="Validate a config and check files, GPUs and the training environment: every error and "
+                               "warning at once. Exit 0 when it can run, 2 when not.")
     def check(
         config: str = typer.Argument(..., help="The run's TOML file."),
         set_: Optional[list[str]] = SetOption,
         strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print {ok, warnings} as JSON."),
+        no_preflight: bool = typer.Option(False, "--no-preflight", help="Only validate the config; touch no file, GPU or interpreter."),
+        verify_parser: bool = typer.Option(False, "--verify-parser", help="Also parse the rendered arguments with the installed "
+                                           "sd-scripts' own parser (imports sd-scripts in the training interpreter: slow)."),
+        sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help=SD_SCRIPTS_HELP),
+        force: bool = typer.Option(False, "--force", help="Do not report an existing output file (as `run --force`)."),
+        machine_rank: Optional[int] = typer.Option(None, "--machine-rank", min=0, help="Check as this machine's rank."),
     ) -> int:
-        from loratrain.commands._output import print_json
+        from loratrain.commands._output import print_json, print_problems
+        from loratrain.errors import ConfigError, Problem
 
         loaded = load(config, set_, strict)
+        warnings = list(loaded.warnings)
+        if not no_preflight or verify_parser:
+            from loratrain import launch, sdscripts
+
+            opts = launch.LaunchOptions(sd_scripts=sd_scripts, force=force, preflight=not no_preflight,
+                                        machine_rank=machine_rank)
+            prepared = launch.prepare(loaded, opts)
+            extra = [w for w in prepared.warnings if w not in loaded.warnings]
+            if verify_parser:
+                rejected = sdscripts.verify_parser(prepared.python, prepared.sd_scripts,
+                                                   sdscripts.script_args_of(prepared.command.argv))
+                rejected = [Problem(**{**p.__dict__, "file": config}) for p in rejected]
+                if rejected:
+                    raise ConfigError(rejected + extra)
+            if strict and extra:
+                raise ConfigError([Problem(**{**w.__dict__, "severity": "error"}) for w in extra])
+            if not as_json:
+                print_problems(extra)
+            warnings += extra
         if as_json:
-            print_json({"ok": True, "warnings": [w.render() for w in loaded.warnings]})
+            print_json({"ok": True, "warnings": [w.render() for w in warnings]})
         else:
-            note = f" ({len(loaded.warnings)} warning(s))" if loaded.warnings else ""
-            typer.echo(f"{config}: OK{note}")
+            note = f" ({len(warnings)} warning(s))" if warnings else ""
+            done = "config valid" if no_preflight else "ready to run"
+            typer.echo(f"{config}: OK, {done}{note}" + ("; sd-scripts' parser accepts every flag" if verify_parser else ""))
         return 0

@@ -1,7 +1,9 @@
-"""`loratrain run`: render the launch command; print it (--dry-run) or launch it."""
+"""`loratrain run`: print the launch command (--dry-run) or check, record and launch one or more runs."""
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
 from typing import Optional
 
 import typer
@@ -9,48 +11,188 @@ import typer
 from loratrain.commands._config import SD_SCRIPTS_HELP, STRICT_HELP, SetOption, launcher, load, sd_scripts_dir
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("run", help="Launch training for a config (or print the command with --dry-run).")
-    def run(
-        config: str = typer.Argument(..., help="The run's TOML file."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the command, shell-quoted, and launch nothing."),
-        as_json: bool = typer.Option(False, "--json", help="With --dry-run: print {argv, warnings} as JSON."),
-        set_: Optional[list[str]] = SetOption,
-        sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help=SD_SCRIPTS_HELP),
-        strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
-        machine_rank: Optional[int] = typer.Option(None, "--machine-rank", help="This node's rank (multi-node)."),
-    ) -> int:
-        from loratrain.commands._config import visible_gpus
-        from loratrain.commands._output import print_json
-        from loratrain.errors import ConfigError, Problem
-        from loratrain.render import build_command, display
+@dataclass
+class Outcome:
+    config: str
+    status: str  # succeeded / failed / interrupted / not started / skipped
+    exit_code: int | None = None
+    duration_s: float | None = None
+    record: str = ""
 
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def _say(text: str) -> None:
+    typer.echo(f"loratrain: {text}", err=True)
+
+
+def _summary(outcomes: list[Outcome]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="loratrain run: summary", title_justify="left")
+    for column in ("config", "status", "exit", "time", "record"):
+        table.add_column(column)
+    for o in outcomes:
+        table.add_row(o.config, o.status, "-" if o.exit_code is None else str(o.exit_code), _duration(o.duration_s), o.record)
+    Console(stderr=True, highlight=False).print(table)
+
+
+def _dry_run(configs: list[str], as_json: bool, set_, sd_scripts, strict, machine_rank) -> int:
+    # Light path: no preflight, no GPU scan through torch, no heavy import.
+    from loratrain.commands._config import visible_gpus
+    from loratrain.commands._output import print_json
+    from loratrain.render import build_command, display
+
+    documents = []
+    for config in configs:
         loaded = load(config, set_, strict)
         cfg = loaded.config
         folder = sd_scripts_dir(sd_scripts, cfg)
         gpus = visible_gpus() if cfg.accelerate.num_processes == "auto" else None
         cmd = build_command(cfg, folder, launcher(cfg), visible_gpus=gpus, machine_rank=machine_rank)
+        if as_json:
+            documents.append({"argv": cmd.argv, "warnings": [w.render() for w in loaded.warnings]})
+            continue
+        if len(configs) > 1:
+            typer.echo(f"# {config}")
+        typer.echo(display(cmd))
+        if cmd.env:
+            typer.echo("# secrets passed through the environment: " + ", ".join(sorted(cmd.env)), err=True)
+    if as_json:
+        print_json(documents[0] if len(documents) == 1 else documents)
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run", help="Check and launch training for one or more configs (in order), or print the command with --dry-run.")
+    def run(
+        configs: list[str] = typer.Argument(..., help="The runs' TOML files; several run one after another."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the command, shell-quoted, and launch nothing."),
+        as_json: bool = typer.Option(False, "--json", help="With --dry-run: print {argv, warnings} as JSON."),
+        set_: Optional[list[str]] = SetOption,
+        sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help=SD_SCRIPTS_HELP),
+        strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
+        machine_rank: Optional[int] = typer.Option(None, "--machine-rank", min=0, help="This machine's rank in a multi-machine run (0 = main)."),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing <output_name> file in output_dir."),
+        plain: bool = typer.Option(False, "--plain", help="Pass the training output through as is (no progress bar)."),
+        no_preflight: bool = typer.Option(False, "--no-preflight", help="Skip the checks of files, GPUs and the training environment."),
+        keep_going: bool = typer.Option(False, "--keep-going", help="With several configs: go on after a failed run."),
+        grace: float = typer.Option(30.0, "--grace", min=0.0, help="Seconds to wait after Ctrl-C/SIGTERM before escalating (SIGTERM, then SIGKILL)."),
+    ) -> int:
         if dry_run:
-            if as_json:
-                print_json({"argv": cmd.argv, "warnings": [w.render() for w in loaded.warnings]})
-            else:
-                typer.echo(display(cmd))
-                if cmd.env:
-                    typer.echo("# secrets passed through the environment: " + ", ".join(sorted(cmd.env)), err=True)
-            return 0
-        if not folder:
-            raise ConfigError([Problem("the sd-scripts folder is unknown", key="sd_scripts", file=config,
-                                       fix="set sd_scripts in the config, LORATRAIN_SD_SCRIPTS, or --sd-scripts")])
-        if cfg.accelerate.num_processes == "auto" and gpus is None:
-            raise ConfigError([Problem("num_processes = \"auto\" but no GPU could be counted (nvidia-smi -L)",
-                                       key="accelerate.num_processes", file=config)])
-        import os
-        import subprocess
+            return _dry_run(configs, as_json, set_, sd_scripts, strict, machine_rank)
+        from loratrain import launch
+        from loratrain.commands._output import print_problems
+        from loratrain.errors import ConfigError, LoratrainError
 
-        env = {**os.environ, **cmd.env}
-        try:
-            return subprocess.call(cmd.argv, env=env)
-        except FileNotFoundError as exc:
-            from loratrain.errors import RuntimeFailure
+        opts = launch.LaunchOptions(sd_scripts=sd_scripts, force=force, preflight=not no_preflight,
+                                    machine_rank=machine_rank, grace_s=grace)
 
-            raise RuntimeFailure(f"cannot start {cmd.argv[0]!r}: {exc.strerror}") from None
+        def prepare(config: str):
+            loaded = load(config, set_, strict)
+            prepared = launch.prepare(loaded, opts)
+            extra = [w for w in prepared.warnings if w not in loaded.warnings]
+            if strict and extra:
+                raise ConfigError([w.__class__(**{**w.__dict__, "severity": "error"}) for w in extra])
+            print_problems(extra)
+            return prepared
+
+        single = len(configs) == 1
+        if single:
+            prepared = prepare(configs[0])
+            result, rec = _launch(prepared, opts, plain)
+            return result.exit_code
+
+        # A queue: check every config before the first launch, so a broken one is found now, not hours later.
+        outcomes = [Outcome(config, "not started") for config in configs]
+        ready: dict[int, bool] = {}
+        for i, config in enumerate(configs):
+            _say(f"checking {config}")
+            try:
+                prepare(config)
+                ready[i] = True
+            except LoratrainError as exc:
+                from loratrain.commands._output import print_error
+
+                print_error(exc)
+                outcomes[i].status, outcomes[i].exit_code = "invalid", exc.exit_code
+                ready[i] = False
+        if not all(ready.values()) and not keep_going:
+            _say("nothing was launched because a config has errors (--keep-going runs the others)")
+            _summary(outcomes)
+            return next(o.exit_code for o in outcomes if o.exit_code)
+        first_failure = 0
+        for i, config in enumerate(configs):
+            if not ready[i]:
+                first_failure = first_failure or outcomes[i].exit_code or 1
+                continue
+            _say(f"run {i + 1}/{len(configs)}: {config}")
+            try:
+                prepared = prepare(config)  # again: the runs before may have changed the outputs
+                result, rec = _launch(prepared, opts, plain)
+            except LoratrainError as exc:
+                from loratrain.commands._output import print_error
+
+                print_error(exc)
+                outcomes[i].status, outcomes[i].exit_code = "invalid", exc.exit_code
+                first_failure = first_failure or exc.exit_code
+                if not keep_going:
+                    break
+                continue
+            o = outcomes[i]
+            o.exit_code, o.duration_s, o.record = result.exit_code, result.duration_s, str(rec.folder)
+            o.status = "interrupted" if result.interrupted else ("succeeded" if result.exit_code == 0 else "failed")
+            if result.interrupted:
+                first_failure = result.exit_code
+                break  # the user or the scheduler wants everything to stop
+            if result.exit_code != 0:
+                first_failure = first_failure or result.exit_code
+                if not keep_going:
+                    break
+        _summary(outcomes)
+        return first_failure
+
+
+def _launch(prepared, opts, plain: bool):
+    from loratrain import launch, runner
+    from loratrain.preflight import output_file
+
+    if plain or not sys.stdout.isatty():
+        sink = runner.PassThrough()
+    else:
+        from loratrain.progress import ProgressDisplay
+
+        sink = ProgressDisplay()
+
+    def on_signal(sig, action):
+        _say(action)
+
+    from loratrain.render import display
+
+    _say("launching:\n" + display(prepared.command))
+    result, rec = launch.run_prepared(prepared, opts, sink=sink, on_signal=on_signal)
+    if result.interrupted:
+        _say(f"interrupted; stopped after {_duration(result.duration_s)} (exit {result.exit_code})")
+    elif result.exit_code == 0:
+        target = output_file(launch_input(prepared))
+        saved = f"; saved {target}" if target is not None and target.exists() else ""
+        _say(f"finished in {_duration(result.duration_s)}{saved}")
+    else:
+        _say(f"training failed with exit code {result.exit_code} after {_duration(result.duration_s)}")
+    _say(f"log: {rec.log_path}")
+    _say(f"record: {rec.folder / 'record.json'}")
+    return result, rec
+
+
+def launch_input(prepared):
+    from loratrain.preflight import PreflightInput
+
+    return PreflightInput(args=prepared.args, cwd=prepared.cwd)
