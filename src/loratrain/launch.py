@@ -80,7 +80,7 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
     warnings: list[Problem] = list(loaded.warnings)
     commit_warning = sdscripts.commit_problem(commit, folder)
     if commit_warning is not None:
-        warnings.append(commit_warning)
+        warnings += place_problems([commit_warning], loaded.path)
     scan = (gpu_scanner or (lambda: gpu_mod.scan(python, env)))()
     acc = accelerate_settings(cfg)
     if acc.get("num_processes") == "auto" and not scan.count:
@@ -95,15 +95,39 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
     if opts.preflight:
         if opts.machine_rank is not None:
             acc = {**acc, "machine_rank": opts.machine_rank}
-        found = preflight.run_preflight(preflight.PreflightInput(
+        found = place_problems(preflight.run_preflight(preflight.PreflightInput(
             args=prepared.args, accelerate=acc, python=python, sd_scripts=folder, force=opts.force,
             env=env, cwd=prepared.cwd, config_file=str(loaded.path), gpu_scanner=lambda: scan,
-        ))
+        )), loaded.path)
         errors = preflight.errors(found)
         warnings += [p for p in found if p.severity == "warning"]
         if errors:
-            raise ConfigError(errors + warnings)
+            # The config's own warnings were printed when it was loaded; add only the new ones.
+            raise ConfigError(errors + [w for w in warnings if w not in loaded.warnings])
     return prepared
+
+
+ROOT_KEYS = {"sd_scripts", "python"}
+
+
+def place_problems(problems: list[Problem], path: Path) -> list[Problem]:
+    """Give preflight problems the config's dotted key (`dataset.train_data_dir`) and its line."""
+    from loratrain import toml_positions
+    from loratrain.schema.root import group_of
+
+    try:
+        lines = toml_positions.key_lines(Path(path).read_text(encoding="utf-8"))
+    except OSError:
+        lines = {}
+    placed = []
+    for p in problems:
+        key = p.key
+        if key and "." not in key and key not in ROOT_KEYS:
+            key = f"{group_of(key)}.{key}"
+        line = toml_positions.line_of(lines, key) if key else None
+        placed.append(Problem(message=p.message, key=key, file=p.file or str(path), line=line, fix=p.fix,
+                              value=p.value, severity=p.severity))
+    return placed
 
 
 def record_base(prepared: Prepared) -> tuple[Path, str]:

@@ -28,7 +28,18 @@ def register(app: typer.Typer) -> None:
         from loratrain.loader import load_config
         from loratrain.render import build_command
 
-        overrides = list(set_)
+        from loratrain.loader import read_toml
+
+        # Each node's rank and the main address come from the job, so the config need not name them;
+        # placeholders satisfy validation and are dropped from the rendered command below.
+        raw, _ = read_toml(config)
+        written = raw.get("accelerate", {}) if isinstance(raw.get("accelerate"), dict) else {}
+        overrides = []
+        if "main_process_ip" not in written:
+            overrides.append('accelerate.main_process_ip="first-host-of-the-job"')
+        if "main_process_port" not in written or port is not None:
+            overrides.append(f"accelerate.main_process_port={port or slurm.DEFAULT_PORT}")
+        overrides += list(set_)
         if nodes is not None:
             overrides.append(f"accelerate.num_machines={nodes}")
         loaded = load_config(config, overrides)
