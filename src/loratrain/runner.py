@@ -243,6 +243,8 @@ def run(
             time.sleep(POLL_S)
 
         reader.join(timeout=5.0)
+        if not reader.is_alive():
+            proc.stdout.close()
         code = proc.returncode
         if received == signal.SIGINT:
             exit_code = EXIT_SIGINT

@@ -280,3 +280,24 @@ def test_slurm_prints_a_script_whose_node_commands_accelerate_accepts(tmp_path):
         args = launch_command_parser().parse_args(argv[2:])
         assert (args.machine_rank, args.main_process_ip, args.num_machines, args.num_processes) == (rank, "node-a", 2, 8)
         assert args.training_script.endswith("sdxl_train_network.py") and "--output_name=mychar" in args.training_script_args
+
+
+def test_check_with_preflight_and_slurm_import_no_heavy_package_in_loratrains_process(tmp_path):
+    """torch, accelerate, lycoris and transformers are only ever imported by the training interpreter."""
+    root = tmp_path / "p"
+    config = make_project(root, extra="[accelerate]\nnum_processes = 2\nnum_machines = 2\n"
+                                      "main_process_ip = \"10.0.0.1\"\nmain_process_port = 29500\n")
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['loratrain'] + sys.argv[1:]\n"
+        "try:\n"
+        "    runpy.run_module('loratrain', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'accelerate', 'lycoris', 'transformers'))\n"
+        "print('HEAVY:' + ','.join(heavy), file=sys.stderr)\n"
+    )
+    for args in (["check", config.name], ["slurm", config.name], ["setup", "--help"]):
+        done = subprocess.run([sys.executable, "-c", probe, *args], cwd=root, capture_output=True, text=True,
+                              env=env_for(root), timeout=120)
+        assert [ln for ln in done.stderr.splitlines() if ln.startswith("HEAVY:")] == ["HEAVY:"], (args, done.stderr[-2000:])

@@ -29,6 +29,16 @@ def _duration(seconds: float | None) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
+def _short(path) -> str:
+    """A path relative to the current folder when it lies below it."""
+    import os
+
+    try:
+        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+    except ValueError:
+        return str(path)
+
+
 def _say(text: str) -> None:
     typer.echo(f"loratrain: {text}", err=True)
 
@@ -96,13 +106,19 @@ def register(app: typer.Typer) -> None:
         opts = launch.LaunchOptions(sd_scripts=sd_scripts, force=force, preflight=not no_preflight,
                                     machine_rank=machine_rank, grace_s=grace)
 
-        def prepare(config: str):
-            loaded = load(config, set_, strict)
+        def prepare(config: str, quiet: bool = False):
+            if quiet:  # checked once already: do not repeat its warnings
+                from loratrain.loader import load_config
+
+                loaded = load_config(config, set_ or [])
+            else:
+                loaded = load(config, set_, strict)
             prepared = launch.prepare(loaded, opts)
             extra = [w for w in prepared.warnings if w not in loaded.warnings]
             if strict and extra:
                 raise ConfigError([w.__class__(**{**w.__dict__, "severity": "error"}) for w in extra])
-            print_problems(extra)
+            if not quiet:
+                print_problems(extra)
             return prepared
 
         single = len(configs) == 1
@@ -136,7 +152,7 @@ def register(app: typer.Typer) -> None:
                 continue
             _say(f"run {i + 1}/{len(configs)}: {config}")
             try:
-                prepared = prepare(config)  # again: the runs before may have changed the outputs
+                prepared = prepare(config, quiet=True)  # again: the runs before may have changed the outputs
                 result, rec = _launch(prepared, opts, plain)
             except LoratrainError as exc:
                 from loratrain.commands._output import print_error
@@ -148,7 +164,7 @@ def register(app: typer.Typer) -> None:
                     break
                 continue
             o = outcomes[i]
-            o.exit_code, o.duration_s, o.record = result.exit_code, result.duration_s, str(rec.folder)
+            o.exit_code, o.duration_s, o.record = result.exit_code, result.duration_s, _short(rec.folder)
             o.status = "interrupted" if result.interrupted else ("succeeded" if result.exit_code == 0 else "failed")
             if result.interrupted:
                 first_failure = result.exit_code
@@ -187,8 +203,8 @@ def _launch(prepared, opts, plain: bool):
         _say(f"finished in {_duration(result.duration_s)}{saved}")
     else:
         _say(f"training failed with exit code {result.exit_code} after {_duration(result.duration_s)}")
-    _say(f"log: {rec.log_path}")
-    _say(f"record: {rec.folder / 'record.json'}")
+    _say(f"log: {_short(rec.log_path)}")
+    _say(f"record: {_short(rec.folder / 'record.json')}")
     return result, rec
 
 
