@@ -265,6 +265,9 @@ def run(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if sink is not None:
-            sink.close()
+            try:
+                sink.close()
+            except Exception:  # the display is best effort; the log and exit code are not
+                pass
         if log is not None:
             log.close()

@@ -99,6 +99,7 @@ def render(job: SlurmJob) -> str:
         f"# Made by `loratrain slurm`{' from ' + job.source if job.source else ''}. Submit with: sbatch THIS_FILE",
         "# One task per node; each starts accelerate with its own machine rank, and accelerate starts one",
         "# training process per GPU. The first host of the job is the main process.",
+        "# The nodes run accelerate directly: run `loratrain check CONFIG` before submitting.",
         "set -euo pipefail",
         f"cd {q(job.cwd)}",
         f"export LORATRAIN_PYTHON={q(job.python)}",

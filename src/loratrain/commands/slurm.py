@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from loratrain.commands._config import SetOption
+
 
 def register(app: typer.Typer) -> None:
     @app.command("slurm")
@@ -20,7 +22,7 @@ def register(app: typer.Typer) -> None:
         port: Optional[int] = typer.Option(None, "--port", help="Port of the main process. Default: accelerate.main_process_port or 29500."),
         sbatch: List[str] = typer.Option([], "--sbatch", help="Another #SBATCH option, e.g. --sbatch=--account=abc (repeatable)."),
         sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts folder as the nodes see it."),
-        set_: List[str] = typer.Option([], "--set", help="Override a config value: table.key=value (repeatable)."),
+        set_: Optional[List[str]] = SetOption,
     ) -> int:
         """Print an sbatch script that runs `accelerate launch` on every node (rank and main address from SLURM)."""
         from loratrain import launch, sdscripts, slurm
@@ -39,7 +41,7 @@ def register(app: typer.Typer) -> None:
             overrides.append('accelerate.main_process_ip="first-host-of-the-job"')
         if "main_process_port" not in written or port is not None:
             overrides.append(f"accelerate.main_process_port={port or slurm.DEFAULT_PORT}")
-        overrides += list(set_)
+        overrides += list(set_ or [])
         if nodes is not None:
             overrides.append(f"accelerate.num_machines={nodes}")
         loaded = load_config(config, overrides)
