@@ -83,18 +83,19 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
         warnings += place_problems([commit_warning], loaded.path)
     scan = (gpu_scanner or (lambda: gpu_mod.scan(python, env)))()
     acc = accelerate_settings(cfg)
+    if opts.machine_rank is not None:
+        acc = {**acc, "machine_rank": opts.machine_rank}
     if acc.get("num_processes") == "auto" and not scan.count:
         raise ConfigError([Problem("num_processes = \"auto\" needs GPUs to count, but none were found"
                                    + (f" ({scan.note})" if scan.note else ""),
                                    key="accelerate.num_processes", file=str(loaded.path),
                                    fix="set num_processes to a number, or check nvidia-smi / CUDA_VISIBLE_DEVICES")])
-    command = build_command(cfg, str(folder), launcher=launcher(python), visible_gpus=scan.count,
-                            machine_rank=opts.machine_rank)
+    # The renderer writes this number as --num_processes when the config says "auto".
+    command = build_command(cfg, str(folder), launcher=launcher(python),
+                            visible_gpus=preflight.total_processes(acc, scan), machine_rank=opts.machine_rank)
     prepared = Prepared(loaded=loaded, python=python, sd_scripts=folder, commit=commit, command=command,
                         cwd=Path.cwd(), gpu_scan=scan, warnings=warnings)
     if opts.preflight:
-        if opts.machine_rank is not None:
-            acc = {**acc, "machine_rank": opts.machine_rank}
         found = place_problems(preflight.run_preflight(preflight.PreflightInput(
             args=prepared.args, accelerate=acc, python=python, sd_scripts=folder, force=opts.force,
             env=env, cwd=prepared.cwd, config_file=str(loaded.path), gpu_scanner=lambda: scan,
@@ -107,13 +108,10 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
     return prepared
 
 
-ROOT_KEYS = {"sd_scripts", "python"}
-
-
 def place_problems(problems: list[Problem], path: Path) -> list[Problem]:
     """Give preflight problems the config's dotted key (`dataset.train_data_dir`) and its line."""
     from loratrain import toml_positions
-    from loratrain.schema.root import group_of
+    from loratrain.schema.root import TrainConfig, group_of
 
     try:
         lines = toml_positions.key_lines(Path(path).read_text(encoding="utf-8"))
@@ -122,7 +120,7 @@ def place_problems(problems: list[Problem], path: Path) -> list[Problem]:
     placed = []
     for p in problems:
         key = p.key
-        if key and "." not in key and key not in ROOT_KEYS:
+        if key and "." not in key and key not in TrainConfig.model_fields:  # a bare sd-scripts dest
             key = f"{group_of(key)}.{key}"
         line = toml_positions.line_of(lines, key) if key else None
         placed.append(Problem(message=p.message, key=key, file=p.file or str(path), line=line, fix=p.fix,

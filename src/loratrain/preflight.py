@@ -415,16 +415,24 @@ def uses_bf16(inp: PreflightInput) -> bool:
 
 
 def local_process_count(accelerate: Mapping[str, Any], scan: gpu_mod.GpuScan) -> int | None:
-    """Processes this machine starts; "auto" means one per visible GPU (or per listed gpu_id)."""
+    """Processes this machine starts. Unset is accelerate's 1; "auto" is one per usable GPU (the
+    listed gpu_ids, else every visible GPU); a number is the total over all machines."""
     value = accelerate.get("num_processes")
-    ids = _ids(accelerate.get("gpu_ids"))
+    if value is None:
+        return 1
+    if value == "auto":
+        ids = _ids(accelerate.get("gpu_ids"))
+        return len(ids) if ids is not None else scan.count
     machines = accelerate.get("num_machines") or 1
-    if value == "auto" or value is None:
-        if ids is not None:
-            return len(ids)
-        return scan.count if value == "auto" else None
-    total = int(value)
-    return total // machines if machines > 1 else total
+    return int(value) // machines
+
+
+def total_processes(accelerate: Mapping[str, Any], scan: gpu_mod.GpuScan) -> int | None:
+    """accelerate's --num_processes (the total over all machines), with "auto" resolved."""
+    local = local_process_count(accelerate, scan)
+    if accelerate.get("num_processes") == "auto" and local is not None:
+        return local * (accelerate.get("num_machines") or 1)
+    return local if accelerate.get("num_processes") is None else int(accelerate["num_processes"])
 
 
 def check_gpus(inp: PreflightInput) -> list[Problem]:
@@ -472,7 +480,7 @@ def check_gpus(inp: PreflightInput) -> list[Problem]:
         old = [g for g in chosen if g.bf16 is False]
         if old:
             names = ", ".join(f"{g.index}: {g.name} (compute {g.compute_cap})" for g in old)
-            problems.append(inp.problem(f"bf16 needs compute capability 8.0 or newer; GPU {names} has none", "mixed_precision",
+            problems.append(inp.problem(f"bf16 needs a GPU of compute capability 8.0 or newer; GPU {names} is older", "mixed_precision",
                                         "use mixed_precision = \"fp16\" on this GPU", "bf16"))
     return problems
 

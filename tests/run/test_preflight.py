@@ -289,6 +289,14 @@ def test_auto_processes_use_every_visible_gpu_and_pass(good):
     assert preflight.local_process_count(good.accelerate, good.gpu_scan()) == 3
 
 
+def test_auto_counts_the_listed_gpu_ids_and_multiplies_by_the_machines_for_the_total():
+    scan = scan_of(A100, A100, A100, A100)
+    assert preflight.total_processes({"num_processes": "auto", "gpu_ids": "1,3"}, scan) == 2
+    assert preflight.total_processes({"num_processes": "auto", "num_machines": 2}, scan) == 8
+    assert preflight.local_process_count({"num_processes": 8, "num_machines": 2}, scan) == 4
+    assert preflight.total_processes({}, scan) == 1  # accelerate's own default
+
+
 def test_bf16_on_a_gpu_without_bf16_is_an_error(good):
     good.gpu_scanner = lambda: scan_of(T4)
     with_args(good, mixed_precision="bf16")
