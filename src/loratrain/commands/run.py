@@ -199,7 +199,7 @@ def _launch(prepared, opts, plain: bool):
         _say(f"interrupted; stopped after {_duration(result.duration_s)} (exit {result.exit_code})")
     elif result.exit_code == 0:
         target = output_file(launch_input(prepared))
-        saved = f"; saved {target}" if target is not None and target.exists() else ""
+        saved = f"; saved {_short(target)}" if target is not None and target.exists() else ""
         _say(f"finished in {_duration(result.duration_s)}{saved}")
     else:
         _say(f"training failed with exit code {result.exit_code} after {_duration(result.duration_s)}")
