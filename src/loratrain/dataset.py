@@ -22,6 +22,7 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".PNG", 
 _SKIPPED_IMAGE_EXTENSIONS = frozenset({".gif", ".tif", ".tiff", ".avif", ".jxl", ".heic", ".heif", ".jfif", ".psd"})
 
 Progress = Callable[[int], None]
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
 
 @dataclass
@@ -41,6 +42,8 @@ class FolderScan:
     unreadable_captions: list[tuple[str, str]] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)  # image-like files sd-scripts does not pick up
     orphan_captions: list[str] = field(default_factory=list)  # caption files with no image beside them
+    # When captions are missing but e.g. `img.txt` sits beside `img.png`: the extension those files use.
+    other_caption_extension: str | None = None
 
     @property
     def image_count(self) -> int:
@@ -56,9 +59,10 @@ def list_folder(subset: Subset) -> tuple[list[str], set[str], list[str]] | None:
         return None
     images, skipped = [], []
     for name in names:
-        if name.startswith("."):
-            continue  # glob("*") skips hidden files
-        ext = os.path.splitext(name)[1]
+        dot = name.rfind(".")
+        if dot <= 0:
+            continue  # no extension, or a hidden file (glob("*") skips those)
+        ext = name[dot:]
         if ext in IMAGE_EXTENSIONS:
             images.append(name)
         elif ext.lower() in IMAGE_EXTENSIONS or ext.lower() in _SKIPPED_IMAGE_EXTENSIONS:
@@ -80,11 +84,12 @@ def scan_folder(subset: Subset, listing: tuple[list[str], set[str], list[str]] |
     images, names, skipped = listing
     scan.unsupported = skipped
     folder = subset.image_dir
+    prefix = os.path.join(folder, "")
     ext = subset.caption_extension
     used_captions: set[str] = set()
     pending = 0
     for name in images:
-        path = os.path.join(folder, name)
+        path = prefix + name
         try:
             width, height = image_size(path)
         except ImageHeaderError as exc:
@@ -93,54 +98,74 @@ def scan_folder(subset: Subset, listing: tuple[list[str], set[str], list[str]] |
             scan.unreadable.append((name, exc.strerror or str(exc)))
         else:
             scan.images.append((name, width, height))
-            scan.captions.append(_caption_for(scan, folder, name, ext, names, used_captions))
+            cap_name = name[: name.rfind(".")] + ext
+            if cap_name in names:  # the common case, inlined: this loop runs once per image
+                used_captions.add(cap_name)
+                scan.captions_found += 1
+                text = _read_caption(scan, prefix + cap_name, cap_name)
+                if text is not None and (subset.caption_prefix or subset.caption_suffix):
+                    text = _decorate(text, subset)
+                scan.captions.append(text)
+            else:
+                scan.captions.append(_caption_for(scan, prefix, name, ext, names, used_captions))
         pending += 1
         if progress is not None and pending >= report_every:
             progress(pending)
             pending = 0
     if progress is not None and pending:
         progress(pending)
+    if scan.missing_captions:
+        scan.other_caption_extension = _likely_caption_extension(scan.missing_captions, names, ext)
     if ext:
-        images_set = set(images)
-        stems = {os.path.splitext(n)[0] for n in images_set}
+        stems = {n[: n.rfind(".")] for n in images}
         for name in sorted(names):
             if name.endswith(ext) and name not in used_captions and name[: -len(ext)] not in stems:
                 scan.orphan_captions.append(name)
     return scan
 
 
-def _caption_candidates(folder: str, name: str, ext: str) -> list[str]:
-    # sd-scripts splits the whole path (folders included) on "_" for the face-crop name.
-    base = os.path.join(folder, os.path.splitext(name)[0])
-    candidates = [base + ext]
-    tokens = base.split("_")
-    if len(tokens) >= 5:
-        candidates.append("_".join(tokens[:-4]) + ext)
-    return candidates
+def _likely_caption_extension(missing: list[str], names: set[str], configured: str) -> str | None:
+    for other in (".txt", ".caption", ".tags", ".cap"):
+        if other != configured and sum(os.path.splitext(n)[0] + other in names for n in missing[:50]) >= 1:
+            return other
+    return None
 
 
-def _caption_for(scan: FolderScan, folder: str, name: str, ext: str, names: set[str], used: set[str]) -> str | None:
+def _caption_for(scan: FolderScan, prefix: str, name: str, ext: str, names: set[str], used: set[str]) -> str | None:
     subset = scan.subset
-    for cap_path in _caption_candidates(folder, name, ext):
-        head, cap_name = os.path.split(cap_path)
-        present = cap_name in names if head == folder else os.path.isfile(cap_path)
-        if not present:
-            continue
+    stem = name[: name.rfind(".")]  # images always carry an extension, and hidden files are skipped
+    cap_name = stem + ext
+    if cap_name in names:
         used.add(cap_name)
-        text = _read_caption(scan, cap_path, cap_name)
-        scan.captions_found += 1
-        if text is None:
-            return None
-        return _decorate(text, subset)
+        return _caption_text(scan, prefix + cap_name, cap_name)
+    # sd-scripts' second candidate, for face-crop names: the whole path (folders included) split on "_"
+    # with the last four parts dropped.
+    base = prefix + stem
+    if base.count("_") >= 4:
+        cap_path = "_".join(base.split("_")[:-4]) + ext
+        if os.path.isfile(cap_path):
+            used.add(os.path.basename(cap_path))
+            return _caption_text(scan, cap_path, os.path.basename(cap_path))
     scan.missing_captions.append(name)
     # sd-scripts falls back to the class tokens (folder mode: the folder name after N_), else "".
     return _decorate(subset.class_tokens, subset) if subset.class_tokens else None
 
 
+def _caption_text(scan: FolderScan, cap_path: str, cap_name: str) -> str | None:
+    scan.captions_found += 1
+    text = _read_caption(scan, cap_path, cap_name)
+    return None if text is None else _decorate(text, scan.subset)
+
+
 def _read_caption(scan: FolderScan, cap_path: str, cap_name: str) -> str | None:
     try:
-        with open(cap_path, "rb") as f:
-            raw = f.read()
+        fd = os.open(cap_path, _OPEN_FLAGS)
+        try:
+            raw = os.read(fd, 65536)
+            if len(raw) == 65536:
+                raw += _read_rest(fd)
+        finally:
+            os.close(fd)
     except OSError as exc:
         scan.unreadable_captions.append((cap_name, exc.strerror or str(exc)))
         return None
@@ -152,6 +177,11 @@ def _read_caption(scan: FolderScan, cap_path: str, cap_name: str) -> str | None:
     except UnicodeDecodeError:
         scan.not_utf8_captions.append(cap_name)
         return None
+    if not scan.subset.enable_wildcard and "\n" not in text and "\r" not in text:
+        caption = text.strip()  # one line: the common case
+        if not caption:
+            scan.blank_captions.append(cap_name)
+        return caption
     # Text mode turns \r\n and \r into \n; readlines() then splits on \n only.
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if text.endswith(("\n", "\r")):
@@ -163,6 +193,13 @@ def _read_caption(scan: FolderScan, cap_path: str, cap_name: str) -> str | None:
     if not caption:
         scan.blank_captions.append(cap_name)
     return caption
+
+
+def _read_rest(fd: int) -> bytes:
+    parts = []
+    while chunk := os.read(fd, 1 << 20):
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _decorate(caption: str, subset: Subset) -> str:
