@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "run",
     "check",
     "explain",
+    "plan",
+    "prompts",
 ]
 
 app = typer.Typer(

@@ -116,7 +116,7 @@ def build_plan(args: dict[str, Any], num_processes: int = 1, progress: ProgressC
         )
     elif not report.errors:
         problems.append(Problem("no training images found: sd-scripts logs 'No data found' and exits 0 without training",
-                                key="train_data_dir", fix="train_data_dir must be the parent of the N_name folders"))
+                                key="train_data_dir", file=config_file, fix="train_data_dir must be the parent of the N_name folders"))
     data.update({
         "steps_per_epoch": sched.steps_per_epoch if sched else 0,
         "batches_per_process": sched.batches_per_process if sched else 0,
@@ -131,7 +131,8 @@ def build_plan(args: dict[str, Any], num_processes: int = 1, progress: ProgressC
     })
     if sched and not sched.samples and _get(args, "sample_prompts") and not report.errors:
         problems.append(Problem("sample_prompts is set but no sample_every_n_steps / sample_every_n_epochs / "
-                                "sample_at_first: no samples are drawn", key="sample_prompts", severity="warning"))
+                                "sample_at_first: no samples are drawn", key="sample_prompts", file=config_file,
+                                severity="warning"))
     if counter.missing:
         problems.append(Problem(f"token counts unavailable: {counter.missing}", severity="warning"))
     data["tokenizer"] = counter.tokenizer.source.origin if counter.tokenizer else None
@@ -264,7 +265,7 @@ def _bucket_dataset(di: int, ds: Dataset, scans: list[FolderScan], problems: lis
                                 file=config_file, fix="use 32 or 64"))
     if ds.validation_split:
         problems.append(Problem(f"validation_split = {ds.validation_split}: sd-scripts holds out a random part of the "
-                                "images; the counts here include them", key=where, severity="warning"))
+                                "images; the counts here include them", key=where, file=config_file, severity="warning"))
     usable = [s for s in scans if s.exists and s.subset.num_repeats >= 1 and s.images]
     train = [s for s in usable if not s.subset.is_reg]
     reg = [s for s in usable if s.subset.is_reg]
@@ -290,10 +291,12 @@ def _bucket_dataset(di: int, ds: Dataset, scans: list[FolderScan], problems: lis
             n_reg += reps
     if reg_repeats and n_train and sum(reg_repeats) > n_train:
         problems.append(Problem(f"regularisation images with repeats ({sum(reg_repeats)}) outnumber training items "
-                                f"({n_train}); sd-scripts leaves some unused", key="reg_data_dir", severity="warning"))
+                                f"({n_train}); sd-scripts leaves some unused", key="reg_data_dir", file=config_file,
+                                severity="warning"))
     if tiny:
         problems.append(Problem(f"{len(tiny)} image(s) smaller than bucket_reso_steps ({settings.bucket_reso_steps}) "
-                                f"land in an empty bucket, e.g. {tiny[0]}", key=where, fix="remove or upscale them"))
+                                f"land in an empty bucket, e.g. {tiny[0]}", key=where, file=config_file,
+                                fix="remove or upscale them"))
     entries = []
     for (w, h) in sorted(items):
         n_items = items[(w, h)]
@@ -305,7 +308,7 @@ def _bucket_dataset(di: int, ds: Dataset, scans: list[FolderScan], problems: lis
         sizes = ", ".join(f"{e['width']}x{e['height']} ({e['items']})" for e in short[:6])
         more = f" and {len(short) - 6} more" if len(short) > 6 else ""
         problems.append(Problem(f"{len(short)} bucket(s) hold fewer items than the batch size {ds.batch_size}: {sizes}{more}; "
-                                "each trains as a partial batch every epoch", key=where, severity="warning",
+                                "each trains as a partial batch every epoch", key=where, file=config_file, severity="warning",
                                 fix="add images of those shapes, crop them to a common shape, or lower the batch size"))
     return entries, n_train, n_reg
 
