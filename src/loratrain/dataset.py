@@ -22,6 +22,8 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".PNG", 
 _SKIPPED_IMAGE_EXTENSIONS = frozenset({".gif", ".tif", ".tiff", ".avif", ".jxl", ".heic", ".heif", ".jfif", ".psd"})
 
 Progress = Callable[[int], None]
+Measure = Callable[[str], "int | None"]
+Listing = tuple[list[str], set[str], list[str]]
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
 
@@ -44,13 +46,15 @@ class FolderScan:
     orphan_captions: list[str] = field(default_factory=list)  # caption files with no image beside them
     # When captions are missing but e.g. `img.txt` sits beside `img.png`: the extension those files use.
     other_caption_extension: str | None = None
+    caption_tokens: list[int | None] = field(default_factory=list)  # per image, when scanned with `measure`
+    used_captions: set[str] = field(default_factory=set, repr=False)
 
     @property
     def image_count(self) -> int:
         return len(self.images) + len(self.unreadable)
 
 
-def list_folder(subset: Subset) -> tuple[list[str], set[str], list[str]] | None:
+def list_folder(subset: Subset) -> Listing | None:
     """(image names sorted as sd-scripts sorts paths, all file names, skipped image-like names); None if no folder."""
     try:
         with os.scandir(subset.image_dir) as entries:
@@ -72,23 +76,30 @@ def list_folder(subset: Subset) -> tuple[list[str], set[str], list[str]] | None:
     return images, names, skipped
 
 
-def scan_folder(subset: Subset, listing: tuple[list[str], set[str], list[str]] | None = None,
-                progress: Progress | None = None, report_every: int = 256) -> FolderScan:
-    """Read sizes and captions of every image in the subset's folder. Never raises for a bad file."""
-    scan = FolderScan(subset=subset)
+def scan_folder(subset: Subset, listing: Listing | None = None, progress: Progress | None = None,
+                report_every: int = 256, measure: Measure | None = None) -> FolderScan:
+    """Read sizes and captions of every image in the subset's folder. Never raises for a bad file.
+
+    `measure(caption)` (e.g. a token counter) is stored per image in `caption_tokens`.
+    """
     if listing is None:
         listing = list_folder(subset)
     if listing is None:
-        scan.exists = False
-        return scan
-    images, names, skipped = listing
-    scan.unsupported = skipped
-    folder = subset.image_dir
-    prefix = os.path.join(folder, "")
+        return FolderScan(subset=subset, exists=False)
+    part = scan_images(subset, listing, listing[0], progress, report_every, measure)
+    return finish_scan(subset, listing, [part])
+
+
+def scan_images(subset: Subset, listing: Listing, todo: list[str], progress: Progress | None = None,
+                report_every: int = 256, measure: Measure | None = None) -> FolderScan:
+    """Scan the images `todo` (names from `listing`) of one folder: a part that `finish_scan` completes."""
+    scan = FolderScan(subset=subset)
+    names = listing[1]
+    prefix = os.path.join(subset.image_dir, "")
     ext = subset.caption_extension
-    used_captions: set[str] = set()
+    used_captions = scan.used_captions
     pending = 0
-    for name in images:
+    for name in todo:
         path = prefix + name
         try:
             width, height = image_size(path)
@@ -105,21 +116,38 @@ def scan_folder(subset: Subset, listing: tuple[list[str], set[str], list[str]] |
                 text = _read_caption(scan, prefix + cap_name, cap_name)
                 if text is not None and (subset.caption_prefix or subset.caption_suffix):
                     text = _decorate(text, subset)
-                scan.captions.append(text)
             else:
-                scan.captions.append(_caption_for(scan, prefix, name, ext, names, used_captions))
+                text = _caption_for(scan, prefix, name, ext, names, used_captions)
+            scan.captions.append(text)
+            if measure is not None:
+                scan.caption_tokens.append(measure(text) if text else None)
         pending += 1
         if progress is not None and pending >= report_every:
             progress(pending)
             pending = 0
     if progress is not None and pending:
         progress(pending)
+    return scan
+
+
+def finish_scan(subset: Subset, listing: Listing, parts: list[FolderScan]) -> FolderScan:
+    """Join the parts of one folder's scan (in image order) and add the folder-wide findings."""
+    scan = parts[0]
+    for part in parts[1:]:
+        for name in ("images", "captions", "caption_tokens", "missing_captions", "empty_captions", "blank_captions",
+                     "not_utf8_captions", "unreadable", "unreadable_captions"):
+            getattr(scan, name).extend(getattr(part, name))
+        scan.captions_found += part.captions_found
+        scan.used_captions |= part.used_captions
+    images, names, skipped = listing
+    ext = subset.caption_extension
+    scan.unsupported = skipped
     if scan.missing_captions:
         scan.other_caption_extension = _likely_caption_extension(scan.missing_captions, names, ext)
     if ext:
         stems = {n[: n.rfind(".")] for n in images}
         for name in sorted(names):
-            if name.endswith(ext) and name not in used_captions and name[: -len(ext)] not in stems:
+            if name.endswith(ext) and name not in scan.used_captions and name[: -len(ext)] not in stems:
                 scan.orphan_captions.append(name)
     return scan
 

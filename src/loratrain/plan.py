@@ -7,6 +7,8 @@ the command module.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,8 +17,8 @@ from typing import Any
 from loratrain import steps as steps_mod
 from loratrain.buckets import Bucketer
 from loratrain.clip_tokenizer import MAX_TOKENS, ClipTokenizer, VocabularyNotFound, load_tokenizer
-from loratrain.dataset import FolderScan, list_folder, scan_folder
-from loratrain.dataset_config import Dataset, plan_datasets
+from loratrain.dataset import FolderScan, finish_scan, list_folder, scan_folder, scan_images
+from loratrain.dataset_config import Dataset, Subset, plan_datasets
 from loratrain.errors import Problem
 from loratrain.prompts import FLAG_OF, load_prompt_file
 
@@ -74,14 +76,16 @@ def build_plan(args: dict[str, Any], num_processes: int = 1, progress: ProgressC
     dplan = plan_datasets(args)
     problems.extend(_with_file(p, config_file) for p in dplan.problems)
 
-    scans = _scan_all(dplan.datasets, progress)
     caption_limit = _get(args, "max_token_length") or MAX_TOKENS
+    if any(ds.subsets for ds in dplan.datasets):
+        counter.count("")  # load the vocabulary now, before any worker process is forked
+    scans = _scan_all(dplan.datasets, progress, lambda sub: _caption_measure(counter, caption_limit, sub))
     datasets_out, buckets_out = [], []
     total_batches = 0
     train_items = reg_items = 0
     for di, (ds, ds_scans) in enumerate(zip(dplan.datasets, scans)):
         for scan in ds_scans:
-            datasets_out.append(_subset_entry(di, ds, scan, counter, caption_limit, problems))
+            datasets_out.append(_subset_entry(di, ds, scan, caption_limit, problems))
         result = _bucket_dataset(di, ds, ds_scans, problems, config_file)
         if result is None:
             continue
@@ -151,9 +155,16 @@ def _problem_dict(p: Problem) -> dict[str, Any]:
     return {"severity": p.severity, "message": p.message, "key": p.key, "file": p.file, "line": p.line, "fix": p.fix}
 
 
-def _scan_all(datasets: list[Dataset], progress: ProgressCallback | None) -> list[list[FolderScan]]:
-    listings = [[list_folder(sub) for sub in ds.subsets] for ds in datasets]
-    total = sum(len(lst[0]) for per_ds in listings for lst in per_ds if lst)
+# LORATRAIN_SCAN_WORKERS=N scans with N forked worker processes (Linux). Off by default: on a 2-core
+# machine shared with other work it measured slower than one process (see benchmarks/plan_scan.py).
+_CHUNK = 1500
+_WORK: list = []  # (subset, listing) per folder, handed to forked workers by inheritance
+
+
+def _scan_all(datasets: list[Dataset], progress: ProgressCallback | None,
+              measure: Callable[[Subset], Callable[[str], int | None]]) -> list[list[FolderScan]]:
+    jobs = [(sub, list_folder(sub)) for ds in datasets for sub in ds.subsets]
+    total = sum(len(listing[0]) for _sub, listing in jobs if listing)
     done = 0
 
     def tick(n: int) -> None:
@@ -162,12 +173,61 @@ def _scan_all(datasets: list[Dataset], progress: ProgressCallback | None) -> lis
         if progress is not None:
             progress(done, total)
 
-    return [[scan_folder(sub, lst, progress=tick) for sub, lst in zip(ds.subsets, per_ds)]
-            for ds, per_ds in zip(datasets, listings)]
+    workers = _worker_count(total)
+    if workers > 1:
+        scans = _scan_parallel(jobs, workers, tick, measure)
+    else:
+        scans = [scan_folder(sub, listing, progress=tick, measure=measure(sub)) if listing
+                 else FolderScan(subset=sub, exists=False) for sub, listing in jobs]
+    out, i = [], 0
+    for ds in datasets:
+        out.append(scans[i : i + len(ds.subsets)])
+        i += len(ds.subsets)
+    return out
 
 
-def _subset_entry(di: int, ds: Dataset, scan: FolderScan, counter: _TokenCounter, limit: int,
-                  problems: list[Problem]) -> dict[str, Any]:
+def _worker_count(total: int) -> int:
+    # fork only: workers inherit the folder listings and the loaded tokenizer instead of pickling them.
+    wanted = os.environ.get("LORATRAIN_SCAN_WORKERS", "")
+    if not (wanted.isdigit() and int(wanted) > 1) or not sys.platform.startswith("linux"):
+        return 1
+    return max(1, min(int(wanted), total // _CHUNK))
+
+
+def _scan_parallel(jobs, workers: int, tick, measure) -> list[FolderScan]:
+    import multiprocessing
+
+    _WORK[:] = [(sub, listing, measure(sub) if listing else None) for sub, listing in jobs]
+    chunks = [(j, start) for j, (_sub, listing) in enumerate(jobs) if listing
+              for start in range(0, len(listing[0]), _CHUNK)]
+    parts: dict[int, list[tuple[int, FolderScan]]] = {}
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for j, start, part in pool.imap_unordered(_scan_chunk, chunks):
+                parts.setdefault(j, []).append((start, part))
+                tick(len(part.images) + len(part.unreadable))
+    finally:
+        _WORK.clear()
+    scans = []
+    for j, (sub, listing) in enumerate(jobs):
+        if not listing:
+            scans.append(FolderScan(subset=sub, exists=False))
+        elif j not in parts:  # a folder without images
+            scans.append(finish_scan(sub, listing, [FolderScan(subset=sub)]))
+        else:
+            scans.append(finish_scan(sub, listing, [p for _start, p in sorted(parts[j], key=lambda x: x[0])]))
+    return scans
+
+
+def _scan_chunk(task: tuple[int, int]) -> tuple[int, int, FolderScan]:
+    j, start = task
+    sub, listing, measure = _WORK[j]
+    part = scan_images(sub, listing, listing[0][start : start + _CHUNK], measure=measure)
+    part.subset = sub
+    return j, start, part
+
+
+def _subset_entry(di: int, ds: Dataset, scan: FolderScan, limit: int, problems: list[Problem]) -> dict[str, Any]:
     sub = scan.subset
     folder = sub.image_dir
 
@@ -216,25 +276,31 @@ def _subset_entry(di: int, ds: Dataset, scan: FolderScan, counter: _TokenCounter
     if scan.unsupported:
         add(f"{len(scan.unsupported)} image file(s) sd-scripts does not pick up (format or extension case), "
             f"e.g. {scan.unsupported[0]}", fix="convert them to .png/.jpg/.webp with a lower- or upper-case extension")
-    _caption_lengths(scan, entry, counter, limit, add)
+    _caption_lengths(scan, entry, limit, add)
     return entry
 
 
-def _caption_lengths(scan: FolderScan, entry: dict[str, Any], counter: _TokenCounter, limit: int, add) -> None:
-    longest, longest_name, over = 0, "", 0
-    for (name, _w, _h), caption in zip(scan.images, scan.captions):
-        if not caption:
-            continue
+def _caption_measure(counter: _TokenCounter, limit: int, sub: Subset) -> Callable[[str], int | None]:
+    """Token count of a caption (its longest line with enable_wildcard); None for ones that cannot be long."""
+    wildcard = sub.enable_wildcard
+
+    def measure(caption: str) -> int | None:
         # Every CLIP token covers at least one UTF-8 byte of the cleaned text: short captions cannot be long.
-        if len(caption.encode("utf-8")) <= limit:
+        if len(caption) <= limit and len(caption.encode("utf-8")) <= limit:
+            return None
+        if wildcard:
+            counts = [counter.count(line) for line in caption.split("\n")]
+            return None if None in counts else max(counts)
+        return counter.count(caption)
+
+    return measure
+
+
+def _caption_lengths(scan: FolderScan, entry: dict[str, Any], limit: int, add) -> None:
+    longest, longest_name, over = 0, "", 0
+    for (name, _w, _h), tokens in zip(scan.images, scan.caption_tokens):
+        if tokens is None:
             continue
-        lines = caption.split("\n") if scan.subset.enable_wildcard else [caption]
-        tokens = 0
-        for line in lines:
-            count = counter.count(line)
-            if count is None:
-                return
-            tokens = max(tokens, count)
         if tokens > limit:
             over += 1
         if tokens > longest:

@@ -161,3 +161,26 @@ def test_dataset_repeats_zero_on_the_command_line_drops_subsets_without_num_repe
     report = build_plan({"dataset_config": str(config), "dataset_repeats": 0})
     assert any("num_repeats is 0" in p.message for p in report.problems)
     assert report.data["total_steps"] == 0 and report.errors
+
+
+def test_parallel_scan_gives_the_same_report_as_the_serial_one(tmp_path, monkeypatch):
+    import sys
+
+    import pytest
+
+    from loratrain import plan as plan_mod
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the parallel scan forks, on Linux only")
+    make_images(tmp_path / "train" / "3_a", SIX_SHAPES * 3, caption=", ".join(f"tag{i} word{i}" for i in range(20)))
+    make_images(tmp_path / "train" / "2_b", SIX_SHAPES * 2, ext=".jpg", caption=None)
+    (tmp_path / "train" / "2_b" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    make_images(tmp_path / "train" / "1_c", [], caption=None)
+    args = {**ARGS, "train_data_dir": str(tmp_path / "train"), "train_batch_size": 3}
+    serial = build_plan(args)
+    monkeypatch.setenv("LORATRAIN_SCAN_WORKERS", "2")
+    monkeypatch.setattr(plan_mod, "_CHUNK", 4)
+    assert plan_mod._worker_count(31) == 2
+    parallel = build_plan(args)
+    assert parallel.data == serial.data
+    assert [p.render() for p in parallel.problems] == [p.render() for p in serial.problems]
