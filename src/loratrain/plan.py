@@ -406,9 +406,11 @@ def check_prompt_file(path: str, num_processes: int = 1, default_sampler: str = 
         where = f"prompt {p.index + 1}"
         for label, count in (("prompt", tokens), ("negative prompt (--n)", neg_tokens)):
             if count is not None and count > MAX_TOKENS:
+                cut = "; past 225 it is cut" if count > 225 else ""
                 report.problems.append(Problem(
-                    f"{where}: the {label} is {count} CLIP tokens, over the {MAX_TOKENS} that fit one text-encoder "
-                    f"pass ({count + 2} with start/end, limit 77); past that sd-scripts' sampler splits or cuts it",
+                    f"{where}: the {label} is {count} CLIP tokens, over the {MAX_TOKENS} one text-encoder pass "
+                    f"takes ({count + 2} with start/end, limit 77): sd-scripts' sampler encodes the rest as a "
+                    f"separate chunk and SDXL's pooled embedding sees only the first {MAX_TOKENS}{cut}",
                     key="sample_prompts", file=path, line=p.line, fix=f"shorten it by {count - MAX_TOKENS} tokens"))
         out.append({
             "index": p.index, "line": p.line, "text": p.prompt, "tokens": tokens,

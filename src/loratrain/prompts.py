@@ -44,6 +44,8 @@ FLAG_OF = {"width": "w", "height": "h", "seed": "d", "sample_steps": "s", "scale
            "negative_prompt": "n", "sample_sampler": "ss", "controlnet_image": "cn", "cfg_trunc_ratio": "ctr",
            "renorm_cfg": "rcfg", "flow_shift": "fs"}
 _TABLE_KEYS = frozenset({"prompt", *FLAG_OF})
+_VALUE_KINDS = {"width": int, "height": int, "seed": int, "sample_steps": int, "scale": (int, float),
+                "guidance_scale": (int, float)}
 
 
 @dataclass
@@ -214,6 +216,13 @@ def _add_table(result: PromptFile, table: dict[str, Any], where: str) -> None:
     if "prompt" not in table:
         _warn(result, f"{where}: no prompt key; sd-scripts draws an empty prompt")
     options = {k: v for k, v in table.items() if k in _TABLE_KEYS and k != "prompt"}
+    for key, value in list(options.items()):
+        kind = _VALUE_KINDS.get(key)
+        if kind and not (isinstance(value, kind) and not isinstance(value, bool)):
+            result.problems.append(Problem(
+                f"{where}: {key} = {value!r} is not {'an integer' if kind is int else 'a number'}; sd-scripts fails "
+                "when it samples", key="sample_prompts", file=result.path, fix=f"write {key} as a number"))
+            del options[key]
     _check_sampler(result, options, None)
     result.prompts.append(SamplePrompt(len(result.prompts), str(table.get("prompt", "")), options))
 

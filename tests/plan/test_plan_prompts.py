@@ -112,3 +112,12 @@ def test_unknown_sampler_is_flagged_because_sd_scripts_falls_back_to_ddim(tmp_pa
     path = tmp_path / "p.txt"
     path.write_text("a cat --ss euler_ancestral\n", encoding="utf-8")
     assert any("silently uses DDIM" in p.message for p in load_prompt_file(path).problems)
+
+
+def test_toml_values_of_the_wrong_type_are_errors_because_the_sampler_would_crash(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('[prompt]\nsample_steps = 20\n[[prompt.subset]]\nprompt = "a"\nwidth = "1024"\nscale = 7\n',
+                    encoding="utf-8")
+    result = load_prompt_file(path)
+    assert [p.message.split(";")[0] for p in result.problems] == ["prompt.subset[0]: width = '1024' is not an integer"]
+    assert result.prompts[0].options == {"sample_steps": 20, "scale": 7}

@@ -36,7 +36,7 @@ def show_plan(data: dict[str, Any]) -> None:
         longest = d["longest_caption_tokens"]
         table.add_row(name, str(d["repeats"]), str(d["images"]), str(d["captions"]), str(d["missing_captions"]),
                       "" if d["is_reg"] else str(d["readable_images"] * max(d["repeats"], 0)),
-                      "" if longest is None else f"{longest} tokens")
+                      f"{longest} tokens" if longest is not None else (f"<= {data['caption_token_limit']}" if d["captions"] else ""))
     console.print(table)
     if data["reg_items"]:
         console.print(f"regularisation items per epoch (balanced to the training items): {data['reg_items']}")
