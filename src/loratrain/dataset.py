@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from loratrain.dataset_config import Subset
-from loratrain.images import ImageHeaderError, image_size
+from loratrain.images import ImageHeaderError, image_header
 
 # What sd-scripts' glob picks up (train_util.IMAGE_EXTENSIONS without the optional avif/jxl plugins).
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".PNG", ".JPG", ".JPEG", ".WEBP", ".BMP"})
@@ -47,6 +47,7 @@ class FolderScan:
     # When captions are missing but e.g. `img.txt` sits beside `img.png`: the extension those files use.
     other_caption_extension: str | None = None
     caption_tokens: list[int | None] = field(default_factory=list)  # per image, when scanned with `measure`
+    rotated: list[str] = field(default_factory=list)  # JPEGs whose EXIF orientation is not upright
     used_captions: set[str] = field(default_factory=set, repr=False)
 
     @property
@@ -102,13 +103,15 @@ def scan_images(subset: Subset, listing: Listing, todo: list[str], progress: Pro
     for name in todo:
         path = prefix + name
         try:
-            width, height = image_size(path)
+            width, height, orientation = image_header(path)
         except ImageHeaderError as exc:
             scan.unreadable.append((name, str(exc)))
         except OSError as exc:
             scan.unreadable.append((name, exc.strerror or str(exc)))
         else:
             scan.images.append((name, width, height))
+            if orientation != 1:
+                scan.rotated.append(name)
             cap_name = name[: name.rfind(".")] + ext
             if cap_name in names:  # the common case, inlined: this loop runs once per image
                 used_captions.add(cap_name)
@@ -134,7 +137,7 @@ def finish_scan(subset: Subset, listing: Listing, parts: list[FolderScan]) -> Fo
     """Join the parts of one folder's scan (in image order) and add the folder-wide findings."""
     scan = parts[0]
     for part in parts[1:]:
-        for name in ("images", "captions", "caption_tokens", "missing_captions", "empty_captions", "blank_captions",
+        for name in ("images", "captions", "caption_tokens", "rotated", "missing_captions", "empty_captions", "blank_captions",
                      "not_utf8_captions", "unreadable", "unreadable_captions"):
             getattr(scan, name).extend(getattr(part, name))
         scan.captions_found += part.captions_found

@@ -200,8 +200,9 @@ def _from_folders(args: dict[str, Any]) -> DatasetPlan:
 def _folder_subsets(parent: str, is_reg: bool, key: str, args: dict[str, Any], problems: list[Problem]) -> list[Subset]:
     found: list[Subset] = []
     with os.scandir(parent) as entries:
-        # sd-scripts iterates in directory order; sort for a stable report (order does not change counts).
-        folders = sorted((e for e in entries if e.is_dir()), key=lambda e: e.name)
+        # Directory order, as sd-scripts' Path.iterdir() gives it: it decides which regularisation
+        # images get the extra repeats when they are balanced against the training images.
+        folders = [e for e in entries if e.is_dir()]
     for entry in folders:
         head, _, rest = entry.name.partition("_")
         try:
@@ -251,7 +252,16 @@ def _from_dataset_config(args: dict[str, Any]) -> DatasetPlan:
                                          key=where, file=str(path), severity="warning"))
             continue
         levels = [ds, general]
-        subsets = [_subset(s, levels, args, where=f"{where}.subsets[{j}]") for j, s in enumerate(subsets_cfg)]
+        subsets = []
+        for j, sub_cfg in enumerate(subsets_cfg):
+            sub = _subset(sub_cfg, levels, args, where=f"{where}.subsets[{j}]")
+            first = next((s for s in subsets if s.image_dir == sub.image_dir and s.num_repeats >= 1), None)
+            if first is not None:
+                plan.problems.append(Problem(f"image_dir {sub.image_dir!r} is already used by {first.where}; sd-scripts "
+                                             "ignores this second subset", key=sub.where, file=str(path),
+                                             severity="warning", fix="merge the two subsets"))
+                continue
+            subsets.append(sub)
         plan.datasets.append(
             Dataset(subsets=subsets, batch_size=_lookup("batch_size", levels, args),
                     buckets=_bucket_settings(levels, args), where=where,

@@ -37,19 +37,30 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     Raises `ImageHeaderError` for a truncated, corrupt or unsupported file and `OSError` when the
     file cannot be opened.
     """
+    width, height, _orientation = image_header(path)
+    return width, height
+
+
+def image_header(path: str | os.PathLike[str]) -> tuple[int, int, int]:
+    """(width, height, EXIF orientation) as stored; orientation is 1 (upright) unless a JPEG says otherwise.
+
+    A camera JPEG with orientation 6 is stored sideways and shown upright by viewers; sd-scripts
+    trains the stored pixels, so the caller may want to warn about it.
+    """
     fd = os.open(path, _OPEN_FLAGS)
     try:
         head = os.read(fd, _HEAD)
-        return _size_from_head(fd, head)
+        if head[:2] == b"\xff\xd8":
+            return _jpeg(fd, head)
+        width, height = _size_from_head(head)
+        return width, height, 1
     finally:
         os.close(fd)
 
 
-def _size_from_head(fd: int, head: bytes) -> tuple[int, int]:
+def _size_from_head(head: bytes) -> tuple[int, int]:
     if head[:8] == b"\x89PNG\r\n\x1a\n":
         return _png(head)
-    if head[:2] == b"\xff\xd8":
-        return _jpeg(fd, head)
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return _webp(head)
     if head[:2] == b"BM":
@@ -110,10 +121,11 @@ def _webp(head: bytes) -> tuple[int, int]:
     raise ImageHeaderError(f"unsupported WebP chunk {chunk!r}")
 
 
-def _jpeg(fd: int, head: bytes) -> tuple[int, int]:
+def _jpeg(fd: int, head: bytes) -> tuple[int, int, int]:
     buf = head
     base = 0  # file offset of buf[0]
     pos = 2
+    orientation = 1
     while True:
         # Make sure the marker and a possible 7-byte SOF body are in the buffer.
         if pos + 9 > len(buf):
@@ -147,8 +159,33 @@ def _jpeg(fd: int, head: bytes) -> tuple[int, int]:
                 if len(buf) < 9:
                     raise ImageHeaderError("truncated JPEG (frame header cut off)")
             height, width = _U16BE.unpack_from(buf, pos + 5)[0], _U16BE.unpack_from(buf, pos + 7)[0]
-            return _checked(width, height, "JPEG")
+            return (*_checked(width, height, "JPEG"), orientation)
+        if marker == 0xE1 and buf[pos + 4 : pos + 10] == b"Exif\x00\x00":
+            end = pos + 2 + length
+            segment = buf[pos + 10 : end] if end <= len(buf) else _read_at(fd, base + pos + 10, length - 8)
+            orientation = _exif_orientation(segment)
         pos += 2 + length
+
+
+def _exif_orientation(tiff: bytes) -> int:
+    """Tag 0x0112 of IFD0 in a TIFF-structured EXIF block; 1 when absent or unreadable."""
+    if tiff[:2] == b"II":
+        order = "<"
+    elif tiff[:2] == b"MM":
+        order = ">"
+    else:
+        return 1
+    try:
+        (ifd,) = struct.unpack_from(order + "I", tiff, 4)
+        (count,) = struct.unpack_from(order + "H", tiff, ifd)
+        for i in range(min(count, 256)):
+            tag, kind = struct.unpack_from(order + "HH", tiff, ifd + 2 + 12 * i)
+            if tag == 0x0112 and kind == 3:  # SHORT, stored in the first two bytes of the value field
+                (value,) = struct.unpack_from(order + "H", tiff, ifd + 2 + 12 * i + 8)
+                return value if 1 <= value <= 8 else 1
+    except struct.error:
+        pass
+    return 1
 
 
 def _read_at(fd: int, offset: int, size: int) -> bytes:

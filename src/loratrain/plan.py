@@ -242,7 +242,7 @@ def _subset_entry(di: int, ds: Dataset, scan: FolderScan, limit: int, problems: 
         "blank_captions": len(scan.blank_captions), "not_utf8_captions": len(scan.not_utf8_captions),
         "unreadable": [{"file": n, "error": e} for n, e in scan.unreadable + scan.unreadable_captions],
         "unsupported": scan.unsupported, "orphan_captions": len(scan.orphan_captions),
-        "long_captions": 0, "longest_caption_tokens": None,
+        "long_captions": 0, "longest_caption_tokens": None, "exif_rotated": len(scan.rotated),
     }
     if not scan.exists:
         add("image folder does not exist; sd-scripts skips it", severity="error", fix="check image_dir")
@@ -273,6 +273,10 @@ def _subset_entry(di: int, ds: Dataset, scan: FolderScan, limit: int, problems: 
     if scan.blank_captions:
         add(f"{len(scan.blank_captions)} caption file(s) whose first line is blank, e.g. {scan.blank_captions[0]}: "
             "sd-scripts trains them with an empty caption")
+    if scan.rotated:
+        add(f"{len(scan.rotated)} JPEG(s) carry an EXIF rotation, e.g. {scan.rotated[0]}: viewers show them turned, "
+            "sd-scripts trains them as stored (sideways or flipped)",
+            fix="rotate the pixels and drop the tag, e.g. `exiftran -ai *.jpg` or `mogrify -auto-orient *.jpg`")
     if scan.unsupported:
         add(f"{len(scan.unsupported)} image file(s) sd-scripts does not pick up (format or extension case), "
             f"e.g. {scan.unsupported[0]}", fix="convert them to .png/.jpg/.webp with a lower- or upper-case extension")

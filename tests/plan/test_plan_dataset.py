@@ -184,3 +184,18 @@ def test_parallel_scan_gives_the_same_report_as_the_serial_one(tmp_path, monkeyp
     parallel = build_plan(args)
     assert parallel.data == serial.data
     assert [p.render() for p in parallel.problems] == [p.render() for p in serial.problems]
+
+
+def test_sideways_phone_photos_are_flagged_because_sd_scripts_ignores_exif_rotation(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "train" / "1_x"
+    make_images(folder, [(1024, 1024)], ext=".jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (1216, 832)).save(folder / "phone.jpg", exif=exif.tobytes())
+    report = build_plan({**ARGS, "train_data_dir": str(tmp_path / "train")})
+    (warning,) = [p for p in report.problems if "EXIF rotation" in p.message]
+    assert "phone.jpg" in warning.message and report.data["datasets"][0]["exif_rotated"] == 1
+    # bucketed as stored: landscape, although a viewer shows the photo in portrait
+    assert any(b["width"] > b["height"] for b in report.data["buckets"])

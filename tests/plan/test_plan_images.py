@@ -91,3 +91,14 @@ def test_corrupt_headers_name_what_is_wrong(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(ImageHeaderError, match=message):
         image_size(path)
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_exif_orientation_of_a_jpeg_is_reported_with_the_stored_size(tmp_path, orientation):
+    from loratrain.images import image_header
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "camera maker"
+    path = _save(tmp_path / "phone.jpg", (400, 300), "JPEG", exif=exif.tobytes())
+    assert image_header(path) == (400, 300, orientation)
