@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,7 +240,7 @@ def _from_dataset_config(args: dict[str, Any]) -> DatasetPlan:
     if data is None:
         return plan
     masked = bool(args.get("masked_loss"))
-    errors = validate_user_config(data, masked_loss=masked, file=str(path))
+    errors = _with_lines(validate_user_config(data, masked_loss=masked, file=str(path)), path)
     plan.problems.extend(errors)
     if any(p.severity == "error" for p in errors):
         return plan
@@ -268,6 +269,21 @@ def _from_dataset_config(args: dict[str, Any]) -> DatasetPlan:
                     validation_split=_lookup("validation_split", levels, args))
         )
     return plan
+
+
+def _with_lines(problems: list[Problem], path: Path) -> list[Problem]:
+    """Add TOML line numbers where they are certain: keys outside arrays or in their first element."""
+    if not problems or not path.name.lower().endswith(".toml"):
+        return problems
+    from loratrain import toml_positions
+
+    lines = toml_positions.key_lines(path.read_text(encoding="utf-8"))
+    placed = []
+    for p in problems:
+        indices = re.findall(r"\[(\d+)\]", p.key)
+        line = lines.get(re.sub(r"\[\d+\]", "", p.key)) if all(i == "0" for i in indices) else None
+        placed.append(Problem(p.message, key=p.key, file=p.file, line=line, fix=p.fix, severity=p.severity))
+    return placed
 
 
 def _load_user_config(path: Path, problems: list[Problem]) -> dict[str, Any] | None:

@@ -169,3 +169,31 @@ def test_plan_and_prompts_do_not_import_torch(tmp_path):
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "HEAVY []" in out.stdout
+
+
+def test_dataset_config_with_an_unknown_key_exits_2_naming_file_and_key(tmp_path):
+    make_images(tmp_path / "a", [(1024, 1024)])
+    ds = tmp_path / "ds.toml"
+    ds.write_text(f'[general]\nshuffle_captions = true\n[[datasets]]\nresolution = 1024\n'
+                  f'  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n', encoding="utf-8")
+    config = _config(tmp_path)
+    config.write_text(config.read_text().replace("[dataset]\n", f'[dataset]\ndataset_config = "{ds}"\n'))
+    result = run_cli("plan", str(config))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{ds}:2: general.shuffle_captions: unknown key" in result.stderr
+    assert "did you mean 'shuffle_caption'?" in result.stderr
+
+
+def test_missing_prompt_file_given_to_prompts_exits_2(tmp_path):
+    result = run_cli("prompts", str(tmp_path / "none.txt"))
+    assert result.returncode == 2 and "sample prompt file not found" in result.stderr
+
+
+def test_without_a_vocabulary_prompts_still_parse_and_say_how_to_get_one(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_text("a cat --w 768\n", encoding="utf-8")
+    result = run_cli("prompts", str(path), "--json", env={"LORATRAIN_CLIP_VOCAB": str(tmp_path / "missing")})
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["prompts"][0]["tokens"] is None and data["prompts"][0]["options"] == {"width": 768}
+    assert "token counts unavailable" in result.stderr and "LORATRAIN_CLIP_VOCAB" in result.stderr
