@@ -128,15 +128,11 @@ def build_plan(args: dict[str, Any], num_processes: int = 1, progress: ProgressC
         "total_steps": sched.total_steps if sched else 0,
         "steps_from_epochs": sched.steps_from_epochs if sched else False,
         "saves": [e.as_dict() for e in sched.saves] if sched else [],
-        "samples": [e.as_dict() for e in sched.samples] if sched else [],
+        "samples": [{k: v for k, v in e.as_dict().items() if k != "kept"} for e in sched.samples] if sched else [],
         "sample_prompts": _get(args, "sample_prompts"),
         "prompts": prompts_out or [],
         "caption_token_limit": caption_limit,
     })
-    if sched and not sched.samples and _get(args, "sample_prompts") and not report.errors:
-        problems.append(Problem("sample_prompts is set but no sample_every_n_steps / sample_every_n_epochs / "
-                                "sample_at_first: no samples are drawn", key="sample_prompts", file=config_file,
-                                severity="warning"))
     if counter.missing:
         problems.append(Problem(f"token counts unavailable: {counter.missing}", severity="warning"))
     data["tokenizer"] = counter.tokenizer.source.origin if counter.tokenizer else None
