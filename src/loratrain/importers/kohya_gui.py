@@ -373,6 +373,10 @@ def _schedule(r: _Reader) -> None:
 def _noise(r: _Reader) -> None:
     d = r.data
     kind = d.get("noise_offset_type", "Original")
+    unused = ("noise_offset", "adaptive_noise_scale") if kind == "Multires" else ("multires_noise_iterations",)
+    for key in unused:
+        if not _unset(_number(d.get(key)) or 0):
+            r.imported.dropped.append((key, f"the GUI does not pass it with noise_offset_type = {kind!r}"))
     if kind == "Multires":
         r.put("multires_noise_iterations", d.get("multires_noise_iterations"))
         r.put("multires_noise_discount", d.get("multires_noise_discount"))
