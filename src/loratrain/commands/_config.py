@@ -1,0 +1,54 @@
+"""Options shared by the verbs that read a config, and the loading they do."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import typer
+
+SET_HELP = "Override a value: table.key=value (TOML literal; bare words are strings). Repeatable."
+STRICT_HELP = "Treat warnings as errors."
+SD_SCRIPTS_HELP = "sd-scripts folder (else the config's sd_scripts, else LORATRAIN_SD_SCRIPTS)."
+
+SetOption = typer.Option(None, "--set", help=SET_HELP, metavar="TABLE.KEY=VALUE")
+
+
+def load(path: str, overrides: Optional[list[str]], strict: bool = False):
+    """Load and validate; print warnings; with `strict`, warnings fail like errors."""
+    from loratrain.commands._output import print_problems
+    from loratrain.errors import ConfigError, Problem
+    from loratrain.loader import load_config
+
+    loaded = load_config(path, overrides or [])
+    if loaded.warnings:
+        if strict:
+            raise ConfigError([Problem(**{**w.__dict__, "severity": "error"}) for w in loaded.warnings])
+        print_problems(loaded.warnings)
+    return loaded
+
+
+def sd_scripts_dir(option: Optional[str], cfg) -> Optional[str]:
+    return option or cfg.sd_scripts or os.environ.get("LORATRAIN_SD_SCRIPTS") or None
+
+
+def launcher(cfg) -> Optional[list[str]]:
+    """Launch through the training interpreter when the config names one."""
+    if cfg.python:
+        return [cfg.python, "-m", "accelerate.commands.launch"]
+    return None
+
+
+def visible_gpus() -> Optional[int]:
+    """GPU count from `nvidia-smi -L` (no torch import); None when it cannot be told."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sum(1 for line in out.splitlines() if line.startswith("GPU "))

@@ -1,0 +1,194 @@
+"""The flag index behind `loratrain explain`, built from the models' Field descriptions and the flag table."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from loratrain import flags
+from loratrain.errors import ConfigError, Problem
+from loratrain.schema.accelerate import AccelerateArgs
+from loratrain.schema.common import field_extra
+from loratrain.schema.network_args import LoraArgs, LycorisArgs
+from loratrain.schema.root import SCRIPT_GROUPS, ExtraArgs, TrainConfig
+
+
+@dataclass
+class Entry:
+    key: str  # dotted config key, e.g. "network.network_dim"
+    table: str
+    name: str
+    description: str
+    type: str
+    default: str  # what applies when the key is not set
+    allowed: list[str] = field(default_factory=list)
+    advice: str = ""
+    interacts: list[str] = field(default_factory=list)
+    toml: str = ""
+    rendered: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _schema_type(prop: dict[str, Any]) -> tuple[str, list[str]]:
+    """A short type text and allowed values from a JSON-schema property."""
+    options = [p for p in prop.get("anyOf", [prop]) if p.get("type") != "null"]
+    words: list[str] = []
+    allowed: list[str] = []
+    for p in options:
+        if "enum" in p or "const" in p:
+            allowed.extend(str(v) for v in p.get("enum", [p.get("const")]))
+            words.append("choice")
+            continue
+        kind = p.get("type", "value")
+        if kind == "array":
+            inner = p.get("items", {}).get("type", "value")
+            count = p.get("minItems")
+            words.append(f"list of {inner}" + (f" ({count} values)" if count and count == p.get("maxItems") else ""))
+            continue
+        bounds = []
+        for k, sym in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
+            if k in p:
+                bounds.append(f"{sym} {p[k]}")
+        if p.get("minLength"):
+            bounds.append("not empty")
+        words.append(kind + (f" ({', '.join(bounds)})" if bounds else ""))
+    return " or ".join(dict.fromkeys(words)) or "value", allowed
+
+
+def _toml_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_literal(v) for v in value) + "]"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _script_token(dest: str, value: Any) -> str:
+    from loratrain.render import format_value
+
+    spec = flags.get(dest)
+    option = spec.option if spec else f"--{dest}"
+    if spec is not None and spec.kind == "store_true":
+        return option
+    if isinstance(value, list) or (spec is not None and spec.kind == "list"):
+        values = value if isinstance(value, list) else [value]
+        return option + " " + " ".join(format_value(v) for v in values)
+    return f"{option}={format_value(value)}"
+
+
+def _default_text(dest: str) -> str:
+    spec = flags.get(dest)
+    if spec is None:
+        return "not set"
+    if spec.kind == "store_true":
+        return "off (flag omitted)"
+    if spec.default in (None, ""):
+        return "not set (flag omitted; sd-scripts decides)"
+    return f"not set: sd-scripts uses {spec.default!r}"
+
+
+def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entry]:
+    schema = model.model_json_schema()
+    entries = []
+    for name, info in model.model_fields.items():
+        if name == "kind" or name == "network_args":
+            continue
+        extra = field_extra(model, name)
+        type_text, allowed = _schema_type(schema["properties"].get(name, {}))
+        key = f"{prefix}{name}"
+        example = extra.get("example")
+        entry = Entry(key=key, table=table, name=name, description=info.description or "", type=type_text,
+                      default=_default_text(name) if table not in ("accelerate",) and "network_args" not in key
+                      else "not set",
+                      allowed=allowed, advice=extra.get("advice", ""), interacts=list(extra.get("interacts", [])))
+        if example is None and allowed:
+            example = allowed[0]
+        if example is None and type_text.startswith("boolean"):
+            example = True
+        if example is not None:
+            section = prefix.rstrip(".") or table
+            entry.toml = f"[{section}]\n{name} = {_toml_literal(example)}"
+            if "network_args" in key:
+                from loratrain.render import format_value
+
+                text = ",".join(format_value(v) for v in example) if isinstance(example, list) else \
+                    format_value(example)
+                entry.rendered = f"--network_args {name}={text}"
+            elif table == "accelerate":
+                entry.rendered = f"accelerate launch --{name}={example}" if example is not True else \
+                    f"accelerate launch --{name}"
+            else:
+                entry.rendered = _script_token(name, example)
+        if extra.get("env"):
+            entry.notes.append(f"rendered as the environment variable {extra['env']}, never on the command line")
+        if extra.get("ignored"):
+            entry.notes.append("accepted because guides use it, but the module never reads it (a warning says so)")
+        entries.append(entry)
+    return entries
+
+
+def build_index() -> dict[str, Entry]:
+    index: dict[str, Entry] = {}
+    for table, model in SCRIPT_GROUPS.items():
+        for e in _model_entries(model, table, f"{table}."):
+            index[e.key] = e
+    for e in _model_entries(AccelerateArgs, "accelerate", "accelerate."):
+        index[e.key] = e
+    for module, model in (("lycoris.kohya", LycorisArgs), ("networks.lora", LoraArgs)):
+        for e in _model_entries(model, "network", "network.network_args."):
+            e.notes.insert(0, f"with network_module = \"{module}\"")
+            if e.key in index:
+                index[e.key].notes.append(f"with network_module = \"{module}\": {e.description}")
+            else:
+                index[e.key] = e
+    args = TrainConfig.model_fields["network"].annotation.model_fields["network_args"]
+    index["network.network_args"] = Entry(
+        key="network.network_args", table="network", name="network_args", description=args.description or "",
+        type="table", default="not set", interacts=["network.network_module"],
+        toml='[network.network_args]\nalgo = "locon"\nconv_dim = 8',
+        rendered="--network_args algo=locon conv_dim=8",
+        notes=["keys: see `loratrain explain --list` under network.network_args"],
+    )
+    for e in _model_entries(ExtraArgs, "extra", "extra."):
+        index[e.key] = e
+    for name in ("sd_scripts", "python"):
+        info = TrainConfig.model_fields[name]
+        index[name] = Entry(key=name, table="", name=name, description=info.description or "", type="string",
+                            default="not set", toml=f'{name} = "..."')
+    return index
+
+
+def normalize(name: str) -> str:
+    name = name.strip()
+    if name.startswith("--"):
+        name = name[2:]
+    return name.replace("-", "_") if "." not in name else name
+
+
+def lookup(name: str, index: dict[str, Entry] | None = None) -> list[Entry]:
+    """Entries matching a flag name, a dotted key, `--flag`, or `network_args.key`. Raises with suggestions."""
+    index = index or build_index()
+    wanted = normalize(name)
+    if wanted in index:
+        return [index[wanted]]
+    hits = [e for e in index.values() if e.key.endswith("." + wanted) or e.name == wanted]
+    if wanted.startswith("network_args."):
+        hits = [index[k] for k in index if k == "network." + wanted]
+    if hits:
+        # Prefer the script flag over a network_args key of the same name.
+        hits.sort(key=lambda e: ("network_args" in e.key, e.key))
+        return hits
+    names = sorted({e.name for e in index.values()} | set(index))
+    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.6)
+    fix = ("did you mean " + ", ".join(repr(c) for c in close) + "?") if close else \
+        "see `loratrain explain --list` for every key"
+    raise ConfigError([Problem(f"no flag or key named {name!r}", file="explain", fix=fix)])

@@ -1,0 +1,94 @@
+"""The flag table of sd-scripts' `sdxl_train_network.py`, read from its real argparse parser.
+
+`data/sd_scripts_args.json` lists every argparse action (dest, type, default, choices, nargs) at the sd-scripts
+commit named in `SOURCE_COMMIT`. It types the `[extra]` pass-through table and lets us parse command lines by
+sd-scripts' own rules without importing sd-scripts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+SCRIPT_NAME = "sdxl_train_network.py"
+
+
+@dataclass(frozen=True)
+class FlagSpec:
+    dest: str
+    option_strings: tuple[str, ...]
+    kind: str  # "store_true" | "value" | "list"
+    type: str  # "bool" | "str" | "int" | "float" | "int_or_float" | "Path"
+    default: Any
+    choices: tuple[Any, ...] | None
+    defined_in: str  # sd-scripts function that adds it, e.g. "add_training_arguments"
+
+    @property
+    def option(self) -> str:
+        """The full option name, as loratrain always renders it."""
+        longs = [o for o in self.option_strings if o.startswith("--")]
+        return longs[0] if longs else self.option_strings[0]
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[str, Any]:
+    text = resources.files("loratrain").joinpath("data/sd_scripts_args.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=1)
+def all_flags() -> dict[str, FlagSpec]:
+    """Every sd-scripts argument by dest, in parser order (argparse's own -h is left out)."""
+    flags: dict[str, FlagSpec] = {}
+    for action in _table()["arguments"]:
+        if action["action"] == "help":
+            continue
+        if action["action"] == "store_true":
+            kind, typ = "store_true", "bool"
+        elif action["nargs"] in ("*", "+"):
+            kind, typ = "list", action["type"]
+        else:
+            kind, typ = "value", action["type"]
+        choices = action["choices"]
+        flags[action["dest"]] = FlagSpec(
+            dest=action["dest"],
+            option_strings=tuple(action["option_strings"]),
+            kind=kind,
+            type=typ,
+            default=action["default"],
+            choices=tuple(c for c in choices if c is not None) if choices else None,
+            defined_in=action["defined_in"]["function"],
+        )
+    return flags
+
+
+def source_commit() -> str:
+    return _table()["commit"]
+
+
+def get(dest: str) -> FlagSpec | None:
+    return all_flags().get(dest)
+
+
+def __getattr__(name: str) -> Any:  # FLAGS is built on first use, not at import time.
+    if name == "FLAGS":
+        return all_flags()
+    raise AttributeError(name)
+
+
+def parse_int_or_float(text: str) -> int | float:
+    """sd-scripts' `int_or_float`: "100" -> 100, "0.05" -> 0.05, "50%" -> 0.5; a float >= 1 is rejected."""
+    text = text.strip()
+    if text.endswith("%"):
+        return float(text[:-1]) / 100.0
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    value = float(text)
+    if value >= 1.0:
+        raise ValueError(f"{text!r}: a float here is a ratio below 1; write whole steps as an integer")
+    return value

@@ -1,0 +1,87 @@
+"""[extra]: every other argument of sdxl_train_network.py, typed by the flag table.
+
+The model is built from the table at first use, so a typo here is still an error and no sd-scripts flag
+is out of reach.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, create_model, field_validator
+
+from loratrain import flags
+from loratrain.flags import FlagSpec, parse_int_or_float
+from loratrain.schema.common import Group
+
+# Flags that make no sense in a loratrain config: loratrain is the config, and --help prints and exits.
+NOT_ALLOWED = {
+    "config_file": "loratrain is the config file; put the values in this TOML instead",
+    "output_config": "it makes sd-scripts write a config and exit without training",
+}
+
+
+def _annotation(spec: FlagSpec) -> Any:
+    base: Any
+    if spec.kind == "store_true":
+        return bool | None
+    if spec.choices:
+        base = Literal[tuple(spec.choices)]  # type: ignore[misc]
+    elif spec.type == "int":
+        base = int
+    elif spec.type == "float":
+        base = float
+    elif spec.type == "int_or_float":
+        base = int | float
+    else:
+        base = str
+    if spec.kind == "list":
+        return list[base] | None
+    return base | None
+
+
+def _description(spec: FlagSpec) -> str:
+    try:
+        from loratrain.flag_docs import FLAG_DOCS  # written alongside; optional until it lands
+    except ImportError:  # pragma: no cover
+        FLAG_DOCS = {}
+    text = FLAG_DOCS.get(spec.dest)
+    if text:
+        return text
+    return f"sd-scripts argument {spec.option} (defined in {spec.defined_in}); passed through unchanged."
+
+
+def _int_or_float(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_int_or_float(value)
+    if isinstance(value, float) and value >= 1.0:
+        raise ValueError(f"{value} as a float is a ratio and must be below 1; write whole steps as an integer")
+    return value
+
+
+@lru_cache(maxsize=1)
+def extra_model(modelled: frozenset[str]) -> type[Group]:
+    """A pydantic model with one optional field per sd-scripts flag that has no typed home elsewhere."""
+    fields: dict[str, Any] = {}
+    validators: dict[str, Any] = {}
+    for dest, spec in flags.all_flags().items():
+        if dest in modelled:
+            continue
+        fields[dest] = (_annotation(spec), Field(default=None, description=_description(spec)))
+    int_or_float = [d for d, s in flags.all_flags().items() if s.type == "int_or_float" and d not in modelled]
+    if int_or_float:
+        validators["_int_or_float"] = field_validator(*int_or_float, mode="before")(
+            classmethod(lambda cls, v: _int_or_float(v))
+        )
+    model = create_model(
+        "ExtraArgs",
+        __base__=Group,
+        __validators__=validators,
+        __doc__="Any other argument of sdxl_train_network.py, by its dest name.",
+        **fields,
+    )
+    return model
+
+
+EXTRA_CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True)

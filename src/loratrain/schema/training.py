@@ -1,0 +1,51 @@
+"""[training]: length of the run, batching, memory savers and attention kernels."""
+
+from __future__ import annotations
+
+from pydantic import conint
+
+from loratrain.schema.common import Group, flag
+
+
+class TrainingArgs(Group):
+    max_train_steps: conint(ge=1) | None = flag(
+        "Stop after this many optimizer steps. sd-scripts' default is 1600. max_train_epochs wins when both are set.",
+        advice="Set either steps or epochs, not both: epochs take precedence.",
+        interacts=("training.max_train_epochs", "training.gradient_accumulation_steps"),
+        example=400,
+    )
+    max_train_epochs: conint(ge=1) | None = flag(
+        "Stop after this many passes over the dataset; overrides max_train_steps.",
+        interacts=("training.max_train_steps",),
+        example=10,
+    )
+    train_batch_size: conint(ge=1) | None = flag(
+        "Images per batch (per GPU). sd-scripts' default is 1.",
+        example=8,
+    )
+    gradient_accumulation_steps: conint(ge=1) | None = flag(
+        "Add up the gradients of this many batches before each optimizer step: a larger effective batch without "
+        "the memory. One step then consumes that many batches.",
+        advice="The guide uses 6 to stretch a batch of 8 without more VRAM.",
+        interacts=("training.train_batch_size", "training.max_train_steps"),
+        example=6,
+    )
+    gradient_checkpointing: bool | None = flag(
+        "Recompute activations in the backward pass instead of storing them: much less VRAM, somewhat slower steps.",
+        example=True,
+    )
+    seed: conint(ge=0) | None = flag("Random seed for reproducible runs.", example=42)
+    sdpa: bool | None = flag(
+        "Use PyTorch's scaled-dot-product attention kernel.",
+        advice="Try sdpa, xformers and mem_eff_attn on your GPU and keep the fastest; the guide uses sdpa.",
+        interacts=("training.xformers", "training.mem_eff_attn"),
+        example=True,
+    )
+    xformers: bool | None = flag(
+        "Use xformers' memory-efficient attention (needs the xformers package).",
+        interacts=("training.sdpa", "training.mem_eff_attn"),
+    )
+    mem_eff_attn: bool | None = flag(
+        "Use sd-scripts' own memory-efficient attention (slow; wins over xformers and sdpa when set).",
+        interacts=("training.sdpa", "training.xformers"),
+    )

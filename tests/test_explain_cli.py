@@ -1,0 +1,49 @@
+"""`loratrain explain` through the real entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_cli
+
+
+@pytest.mark.parametrize("name", ["network_alpha", "--network_alpha", "network.network_alpha"])
+def test_explain_accepts_every_spelling_of_a_flag(name):
+    result = run_cli("explain", name)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("network.network_alpha")
+    assert "rendered:  --network_alpha=4" in result.stdout
+    assert "guide:" in result.stdout
+
+
+def test_explain_flag_option_and_network_args_key():
+    result = run_cli("explain", "--flag", "network_args.algo")
+    assert result.returncode == 0
+    assert "allowed:   lora, locon, loha, lokr" in result.stdout
+    assert "--network_args algo=locon" in result.stdout
+
+
+def test_explain_accelerate_option():
+    result = run_cli("explain", "accelerate.num_processes")
+    assert result.returncode == 0 and "accelerate launch --num_processes=2" in result.stdout
+
+
+def test_explain_pass_through_flag_shows_type_and_sd_scripts_default():
+    result = run_cli("explain", "--json", "min_snr_gamma")
+    entry = json.loads(result.stdout)[0]
+    assert entry["key"] == "extra.min_snr_gamma" and entry["type"].startswith("number")
+
+
+def test_explain_unknown_name_suggests_and_exits_2():
+    result = run_cli("explain", "netwrk_alpha")
+    assert result.returncode == 2
+    assert "did you mean" in result.stderr and "network_alpha" in result.stderr
+
+
+def test_explain_list_covers_every_table():
+    result = run_cli("explain", "--list")
+    assert result.returncode == 0
+    for section in ("[model]", "[network.network_args]", "[accelerate]", "[extra]"):
+        assert section in result.stdout
