@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loratrain.errors import Problem
+from loratrain.render import GPUS_PLACEHOLDER  # what `run --dry-run` prints for num_processes = "auto"
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,9 @@ def parse_accelerate(words: list[str], source: str) -> tuple[dict[str, Any], lis
             explicit = words[i]
             i += 1
         value: Any = explicit
+        if name == "num_processes" and explicit == GPUS_PLACEHOLDER:
+            values[name] = "auto"  # `run --dry-run` shows num_processes = "auto" this way
+            continue
         if option.type == "int":
             try:
                 value = int(explicit)

@@ -39,36 +39,9 @@ class ParsedArgv:
 
 def flag_table() -> Mapping[str, Any]:
     """sd-scripts' flags by dest (FlagSpec: dest, option_strings, kind, type, default, choices)."""
-    try:
-        from loratrain.flags import FLAGS  # the core's table (shipped with the package)
+    from loratrain.flags import all_flags
 
-        return FLAGS
-    except ImportError:  # TEMPORARY until the core lands: read the reference table directly
-        return _reference_flags()
-
-
-@dataclass(frozen=True)
-class _Spec:
-    dest: str
-    option_strings: tuple[str, ...]
-    kind: str
-    type: str
-    default: Any
-    choices: tuple[Any, ...] | None
-
-
-def _reference_flags() -> dict[str, _Spec]:
-    import json
-
-    data = json.load(open("/work/shared/reference/sd-scripts-args.json", encoding="utf-8"))
-    table = {}
-    for a in data["arguments"]:
-        kind = "store_true" if a["action"] == "store_true" else ("list" if a["nargs"] == "*" else "value")
-        if a["action"] == "help":
-            kind = "help"
-        choices = tuple(a["choices"]) if a["choices"] else None
-        table[a["dest"]] = _Spec(a["dest"], tuple(a["option_strings"]), kind, a["type"], a["default"], choices)
-    return table
+    return all_flags()
 
 
 def _option_index(flags: Mapping[str, Any]) -> dict[str, Any]:

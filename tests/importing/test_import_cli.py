@@ -119,7 +119,9 @@ def test_an_sd_scripts_config_file_is_flattened_later_keys_win_and_unknown_keys_
         "pretrained_model_name_or_path = '/m.safetensors'\n"
         "[model_arguments]\nv_parameterization = false\n"
         "[additional_network_arguments]\nnetwork_dim = 16\nnetwork_args = ['algo=lokr', 'factor=8']\n"
-        "[training_arguments]\nnetwork_dim = 32\nlr_warmup_steps = 0.1\nleraning_rate = 1e-4\n"
+        "network_module = 'lycoris.kohya'\n"
+        "[training_arguments]\nnetwork_dim = 32\nlr_warmup_steps = 0.1\nlr_scheduler = 'cosine'\n"
+        "leraning_rate = 1e-4\n"
     )
     result = run_cli("import", str(source))
     assert result.returncode == 0, result.stderr
@@ -130,6 +132,17 @@ def test_an_sd_scripts_config_file_is_flattened_later_keys_win_and_unknown_keys_
     assert "v_parameterization" not in result.stdout.split("\n\n", 1)[1]  # false = not set
     assert "leraning_rate" in result.stderr and "did you mean learning_rate" in result.stderr
     assert "#   leraning_rate:" in result.stdout  # listed as not imported in the header
+    # what the source lacks is listed to fill in, not refused
+    assert "# Still to fill in before `loratrain run`:" in result.stdout
+    assert "#   saving.output_dir: no output folder is set" in result.stdout
+
+
+def test_a_value_loratrain_knows_sd_scripts_would_reject_refuses_the_import(tmp_path):
+    source = tmp_path / "sd.toml"
+    source.write_text("lr_warmup_steps = 100\n")  # with the default constant scheduler sd-scripts stops
+    out = tmp_path / "out.toml"
+    result = run_cli("import", str(source), "-o", str(out))
+    assert result.returncode == 2 and "optimizer.lr_warmup_steps" in result.stderr and not out.exists()
 
 
 def test_a_dataset_config_is_recognised_and_refused(tmp_path):
@@ -159,7 +172,7 @@ def test_a_kohya_gui_config_maps_gui_keys_to_the_flags_the_gui_passes():
     assert "max_token_length" not in config["dataset"]  # 75 is the default and not a valid flag value
     assert config["noise"] == {"multires_noise_iterations": 6, "multires_noise_discount": 0.3}
     assert config["precision"]["no_half_vae"] is True
-    assert config["accelerate"] == {"num_cpu_threads_per_process": 2, "mixed_precision": "bf16"}
+    assert config["accelerate"] == {"num_cpu_threads_per_process": 2}  # bf16 for accelerate: what loratrain passes anyway
     assert config["logging"]["log_prefix"] == "gui-"  # from additional_parameters
     assert "model_list" in result.stderr and "save_as_bool" in result.stderr  # reported, not silently dropped
     assert "#   noise_offset:" in result.stdout

@@ -8,14 +8,11 @@ from pathlib import Path
 from loratrain.accelerate_argv import parse_accelerate
 from loratrain.errors import ConfigError, Problem
 from loratrain.importers import Imported
+from loratrain.render import SCRIPT_PLACEHOLDER
 from loratrain.sd_argv import parse_script_argv
 from loratrain.shell_command import parse_command
 
 SCRIPT = "sdxl_train_network.py"
-
-
-def _is_plain_name(word: str) -> bool:
-    return os.sep not in word and "/" not in word
 
 
 def from_command(text: str, source: str, base_dir: str = ".") -> Imported:
@@ -33,7 +30,7 @@ def from_command(text: str, source: str, base_dir: str = ".") -> Imported:
             )
         )
     folder = os.path.dirname(cmd.script)
-    if folder and folder not in (".", "./"):
+    if folder and folder not in (".", "./", SCRIPT_PLACEHOLDER):  # the placeholder of `run --dry-run`
         imported.root["sd_scripts"] = folder
     else:
         imported.notes.append(
@@ -45,8 +42,8 @@ def from_command(text: str, source: str, base_dir: str = ".") -> Imported:
                 severity="warning",
             )
         )
-    if cmd.interpreter and not _is_plain_name(cmd.interpreter):
-        imported.root["python"] = cmd.interpreter
+    if cmd.interpreter:
+        imported.root["python"] = cmd.interpreter  # loratrain launches with `<python> -m accelerate...`
     if cmd.launcher != "accelerate":
         imported.notes.append(
             Problem(

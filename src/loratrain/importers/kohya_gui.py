@@ -48,6 +48,11 @@ _LYCORIS: dict[str, tuple[str, tuple[str, ...]]] = {
     "LyCORIS/Native Fine-Tuning": ("full", ("preset", "rank_dropout", "module_dropout", "rank_dropout_scale",
                                             "train_norm")),
 }
+# GUI fields LyCORIS 4.1.3's create_network does not read (reported when they are on, never passed)
+_LYCORIS_UNREAD = {
+    "use_cp": "LyCORIS 4.1.3 replaced it with use_tucker; set network_args.use_tucker = true for the same effect",
+    "train_on_input": "LyCORIS 4.1.3's create_network does not read it",
+}
 # network_args name -> GUI field, where they differ
 _GUI_FIELD = {"preset": "LyCORIS_preset", "block_size": "unit", "constraint": "constrain"}
 # the GUI's widget defaults, used when a (hand-written or older) JSON lacks a field
@@ -255,6 +260,16 @@ def _network(r: _Reader, lora_type: str) -> None:
         r.imported.script_args["network_module"] = "lycoris.kohya"
         for name in fields:
             value = r.get(_GUI_FIELD.get(name, name))
+            if name in _LYCORIS_UNREAD:
+                if value is True:
+                    r.imported.dropped.append((name, _LYCORIS_UNREAD[name]))
+                continue
+            if name == "decompose_both" and value is not True:
+                r.note(
+                    "the GUI passes decompose_both=False, which LyCORIS 4.1.3 reads as on (any text is on); "
+                    "imported as off, as the setting says",
+                    key="decompose_both",
+                )
             items.append(f"{name}={_format_arg(value)}")
         items.append(f"algo={algo}")
     elif lora_type in _KOHYA_MODULES:

@@ -18,35 +18,23 @@ _FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$|^[+-]?\d+[eE][+
 
 
 def group_of(dest: str) -> str:
-    try:
-        from loratrain.schema import group_of as core_group_of
-    except ImportError:  # TEMPORARY until the core lands
-        return _LAYOUT_GROUPS.get(dest, "extra")
+    from loratrain.schema import group_of as core_group_of
+
     return core_group_of(dest)
 
 
-_LAYOUT = {
-    "model": "pretrained_model_name_or_path tokenizer_cache_dir vae lowram disable_mmap_load_safetensors",
-    "dataset": "train_data_dir reg_data_dir dataset_config resolution caption_extension caption_separator "
-    "shuffle_caption keep_tokens dataset_repeats max_token_length cache_latents cache_latents_to_disk "
-    "cache_text_encoder_outputs cache_text_encoder_outputs_to_disk color_aug flip_aug random_crop "
-    "caption_dropout_rate caption_tag_dropout_rate caption_dropout_every_n_epochs token_warmup_step "
-    "token_warmup_min max_data_loader_n_workers persistent_data_loader_workers",
-    "buckets": "enable_bucket min_bucket_reso max_bucket_reso bucket_reso_steps bucket_no_upscale",
-    "network": "network_module network_dim network_alpha network_dropout network_train_unet_only "
-    "network_train_text_encoder_only network_weights dim_from_weights scale_weight_norms",
-    "optimizer": "optimizer_type learning_rate unet_lr text_encoder_lr max_grad_norm optimizer_args lr_scheduler "
-    "lr_scheduler_num_cycles lr_warmup_steps lr_scheduler_power lr_scheduler_args",
-    "training": "max_train_steps max_train_epochs train_batch_size gradient_accumulation_steps "
-    "gradient_checkpointing seed sdpa xformers mem_eff_attn",
-    "noise": "noise_offset multires_noise_iterations multires_noise_discount adaptive_noise_scale",
-    "sampling": "sample_prompts sample_sampler sample_every_n_steps sample_every_n_epochs sample_at_first",
-    "saving": "output_dir output_name save_model_as save_precision save_every_n_epochs save_last_n_epochs "
-    "save_every_n_steps save_last_n_steps save_state",
-    "precision": "mixed_precision full_fp16 full_bf16 no_half_vae fp8_base",
-    "logging": "logging_dir log_with log_prefix log_tracker_name wandb_run_name wandb_api_key",
-}
-_LAYOUT_GROUPS = {dest: group for group, dests in _LAYOUT.items() for dest in dests.split()}
+def _field_order(table: str) -> list[str]:
+    """Keys of a table in the order the config models declare them (the order `run` renders them)."""
+    from loratrain import flags
+    from loratrain.schema.root import SCRIPT_GROUPS, TrainConfig
+
+    if table in SCRIPT_GROUPS:
+        return list(SCRIPT_GROUPS[table].model_fields)
+    if table == "extra":
+        return list(flags.all_flags())
+    field = TrainConfig.model_fields.get(table)
+    annotation = getattr(field, "annotation", None)
+    return list(getattr(annotation, "model_fields", {}))
 
 
 def _number(text: str) -> int | float | None:
@@ -120,20 +108,47 @@ def config_dict(imported: Imported) -> dict[str, Any]:
         if dest == "text_encoder_lr" and isinstance(value, list) and len(value) == 1:
             value = value[0]  # one rate for both text encoders reads better as a number; renders the same
         tables.setdefault(group_of(dest), {})[dest] = value
-    if imported.accelerate:
-        tables["accelerate"] = dict(imported.accelerate)
+    accelerate = without_rendered_defaults(imported.accelerate, imported.script_args.get("mixed_precision"))
+    if accelerate:
+        tables["accelerate"] = accelerate
     for name in TABLE_ORDER:
         if name in tables:
-            doc[name] = _scalars_first(tables.pop(name))
+            doc[name] = _ordered(name, tables.pop(name))
     for name, table in tables.items():  # a group the core added later
-        doc[name] = _scalars_first(table)
+        doc[name] = _ordered(name, table)
     return doc
 
 
-def _scalars_first(table: dict[str, Any]) -> dict[str, Any]:
-    scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
-    scalars.update({k: v for k, v in table.items() if isinstance(v, dict)})
-    return scalars
+def without_rendered_defaults(accelerate: dict[str, Any], script_precision: str | None) -> dict[str, Any]:
+    """Leave out accelerate options whose value is what loratrain renders when they are unset.
+
+    `loratrain run` always passes --num_processes, --num_machines, --mixed_precision and --dynamo_backend
+    (so no `accelerate config` file is consulted); a command rendered by loratrain therefore carries them, and
+    keeping them would clutter the imported config without changing the launch.
+    """
+    out = dict(accelerate)
+    processes = out.get("num_processes", 1)
+    machines = out.get("num_machines", 1)
+    if out.get("num_processes") == 1:
+        del out["num_processes"]
+    if out.get("num_machines") == 1:
+        del out["num_machines"]
+    if out.get("dynamo_backend") == "no":
+        del out["dynamo_backend"]
+    if out.get("mixed_precision") == (script_precision or "no"):
+        del out["mixed_precision"]
+    if out.get("multi_gpu") is True and (processes != 1 or machines > 1):
+        del out["multi_gpu"]  # loratrain turns it on by itself for several processes
+    if out.get("machine_rank") == 0:
+        del out["machine_rank"]  # rendered as 0 whenever there are several machines
+    return out
+
+
+def _ordered(name: str, table: dict[str, Any]) -> dict[str, Any]:
+    """Model field order, unknown keys last; sub-tables after the plain keys (TOML needs that)."""
+    order = {key: i for i, key in enumerate(_field_order(name))}
+    keys = sorted(table, key=lambda k: (isinstance(table[k], dict), order.get(k, len(order))))
+    return {k: table[k] for k in keys}
 
 
 def header_lines(imported: Imported) -> list[str]:
@@ -144,12 +159,18 @@ def header_lines(imported: Imported) -> list[str]:
     return lines
 
 
-def toml_text(doc: dict[str, Any], imported: Imported, warnings: list[Problem]) -> str:
-    """The config as TOML: header comment, and each validation warning as a comment above its key."""
+def toml_text(
+    doc: dict[str, Any], imported: Imported, warnings: list[Problem], missing: list[Problem] = ()
+) -> str:
+    """The config as TOML: header comment (with what is still missing), and each validation warning as a
+    comment above its key."""
     from loratrain.toml_text import dumps
 
     comments: dict[str, list[str]] = {}
     header = header_lines(imported)
+    if missing:
+        header.append("Still to fill in before `loratrain run`:")
+        header.extend(f"  {p.key}: {p.message}" + (f" ({p.fix})" if p.fix else "") for p in missing)
     loose: list[str] = []
     for w in warnings:
         text = f"warning: {w.message}" + (f" ({w.fix})" if w.fix else "")
