@@ -190,3 +190,29 @@ def test_a_non_sdxl_gui_config_is_refused(tmp_path):
 def test_accelerate_options_the_table_cannot_carry_are_errors():
     result = run_cli("import", "-", stdin="accelerate launch --use_fsdp sdxl_train_network.py --sdpa")
     assert result.returncode == 2 and "--use_fsdp" in result.stderr
+
+
+def test_a_command_with_config_file_merges_the_file_and_the_command_line_wins(tmp_path):
+    (tmp_path / "base.toml").write_text("[x]\nnetwork_dim = 16\nnetwork_alpha = 8\nseed = 1\n")
+    (tmp_path / "run.sh").write_text("accelerate launch sdxl_train_network.py --config_file base --network_dim=32\n")
+    result = run_cli("import", str(tmp_path / "run.sh"))
+    assert result.returncode == 0, result.stderr
+    config = tomllib.loads(result.stdout)
+    assert config["network"]["network_dim"] == 32 and config["network"]["network_alpha"] == 8
+    assert config["training"]["seed"] == 1
+    assert "merged the values of --config_file" in result.stderr
+
+
+def test_a_kohya_json_on_stdin_is_recognised():
+    text = (DATA / "kohya_gui_lokr.json").read_text()
+    config = imported("-", stdin=text)
+    assert config["network"]["network_args"]["algo"] == "lokr"
+
+
+def test_from_forces_the_source_kind(tmp_path):
+    source = tmp_path / "settings.txt"
+    source.write_text("network_dim = 4\nnetwork_module = 'networks.lora'\n")
+    config = imported(str(source), "--from", "toml")
+    assert config["network"] == {"network_module": "networks.lora", "network_dim": 4}
+    bad = run_cli("import", str(source), "--from", "yaml")
+    assert bad.returncode == 2 and "command, toml, kohya-json" in bad.stderr
