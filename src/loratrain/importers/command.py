@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
-from loratrain.accelerate_argv import parse_accelerate
+from loratrain.accelerate_argv import CARRIED, parse_accelerate
 from loratrain.errors import ConfigError, Problem
 from loratrain.importers import Imported
 from loratrain.render import SCRIPT_PLACEHOLDER
@@ -70,7 +71,7 @@ def from_command(text: str, source: str, base_dir: str = ".") -> Imported:
     try:
         parsed = parse_script_argv(cmd.script_argv, source)
     except ConfigError as exc:
-        errors.extend(exc.problems)
+        errors.extend(_accelerate_hint(p) for p in exc.problems)
         parsed = None
     if parsed is not None:
         imported.notes.extend(parsed.notes)
@@ -90,6 +91,18 @@ def from_command(text: str, source: str, base_dir: str = ".") -> Imported:
     if errors:
         raise ConfigError(errors)
     return imported
+
+
+def _accelerate_hint(problem: Problem) -> Problem:
+    """An accelerate option written after the script is passed to the script, which rejects it: say so."""
+    token = problem.value if isinstance(problem.value, str) else ""
+    name = token.partition("=")[0].lstrip("-").replace("-", "_")
+    if token.startswith("--") and name in CARRIED:
+        return dataclasses.replace(
+            problem,
+            fix=f"{token.partition('=')[0]} is an option of accelerate launch: move it before the script path",
+        )
+    return problem
 
 
 def _merge_config_file(
