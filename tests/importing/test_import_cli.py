@@ -216,3 +216,8 @@ def test_from_forces_the_source_kind(tmp_path):
     assert config["network"] == {"network_module": "networks.lora", "network_dim": 4}
     bad = run_cli("import", str(source), "--from", "yaml")
     assert bad.returncode == 2 and "command, toml, kohya-json" in bad.stderr
+
+
+def test_an_accelerate_option_written_after_the_script_gets_a_fix_saying_where_it_belongs():
+    result = run_cli("import", "-", stdin="accelerate launch sdxl_train_network.py --num_cpu_threads_per_process=2")
+    assert result.returncode == 2 and "move it before the script path" in result.stderr
