@@ -53,11 +53,12 @@ def _toml_string(value: str) -> str:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(path=nasty, name=nasty, folder=nasty)
-def test_printed_command_splits_back_into_the_same_argv(path, name, folder):
+@given(path=nasty, name=nasty, folder=nasty, comment=nasty)
+def test_printed_command_splits_back_into_the_same_argv(path, name, folder, comment):
     text = BASE.replace('"/data"', _toml_string(path)).replace('"/out"', _toml_string(folder))
     file_name = name.replace("/", "_").replace("\\", "_")  # a file name: no folder separators
     text += f"output_name = {_toml_string(file_name)}\n"
+    text += f"[extra]\ntraining_comment = {_toml_string(comment)}\nmetadata_description = {_toml_string(comment)}\n"
     cfg = validate(tomllib.loads(text), "t.toml").config
     cmd = build_command(cfg, "/opt/sd scripts/$HOME")
     printed = display(cmd)

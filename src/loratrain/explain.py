@@ -96,6 +96,17 @@ def _default_text(dest: str) -> str:
     return f"not set: sd-scripts uses {spec.default!r}"
 
 
+def _guide_advice(table: str, prefix: str, name: str) -> str:
+    """The guide's advice kept in flag_docs, for keys whose field carries none of its own."""
+    from loratrain import flag_docs
+
+    if "network_args" in prefix:
+        return getattr(flag_docs, "NETWORK_ARGS_GUIDE_ADVICE", {}).get(name, "")
+    if table == "accelerate":
+        return getattr(flag_docs, "ACCELERATE_GUIDE_ADVICE", {}).get(name, "")
+    return flag_docs.GUIDE_ADVICE.get(name, "")
+
+
 def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entry]:
     schema = model.model_json_schema()
     entries = []
@@ -103,6 +114,8 @@ def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entr
         if name == "kind" or name == "network_args":
             continue
         extra = field_extra(model, name)
+        if not extra.get("advice"):
+            extra["advice"] = _guide_advice(table, prefix, name)
         type_text, allowed = _schema_type(schema["properties"].get(name, {}))
         key = f"{prefix}{name}"
         example = extra.get("example")

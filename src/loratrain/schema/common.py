@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class Group(BaseModel):
     """A table of the config file. Unknown keys are errors; values are never coerced across types."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 def flag(

@@ -226,7 +226,7 @@ class LoraArgs(Group):
 class OtherArgs(Group):
     """network_args for a module loratrain does not model: rendered as given, not checked."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True, defer_build=True)
     kind: Literal["other"] = Field("other", exclude=True, description="internal tag")
 
 

@@ -47,7 +47,7 @@ def group_of(dest: str) -> str:
 class TrainConfig(BaseModel):
     """One training run of sdxl_train_network.py."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
     sd_scripts: str | None = Field(
         None,

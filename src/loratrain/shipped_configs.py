@@ -1,4 +1,4 @@
-"""The shipped configs (`configs/*.toml` in the repository, copied here so an installed package has them).
+"""The shipped configs: `configs/*.toml` in the repository, packaged as `loratrain/presets/*.toml`.
 
 Each file's opening comment says what it is for; its first line is the summary `loratrain init --list` shows.
 """
@@ -34,7 +34,10 @@ def _summary(text: str) -> str:
 
 def available() -> list[Preset]:
     found = []
-    for entry in resources.files(__name__).iterdir():
+    folder = resources.files("loratrain").joinpath("presets")
+    if not folder.is_dir():
+        return []
+    for entry in folder.iterdir():
         if entry.name.endswith(".toml") and entry.is_file():
             text = entry.read_text(encoding="utf-8")
             found.append(Preset(entry.name[: -len(".toml")], _summary(text), text))
