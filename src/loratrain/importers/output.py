@@ -156,6 +156,12 @@ def header_lines(imported: Imported) -> list[str]:
     if imported.dropped:
         lines.append("Not imported:")
         lines.extend(f"  {key}: {why}" for key, why in imported.dropped)
+    notes = [n for n in imported.notes if not n.message.startswith("not imported")]  # those are listed above
+    if notes:
+        lines.append("Notes from the import:")
+        lines.extend(
+            "  " + (f"{n.key}: " if n.key else "") + n.message + (f" ({n.fix})" if n.fix else "") for n in notes
+        )
     return lines
 
 
