@@ -14,7 +14,6 @@ Launchers understood: `accelerate launch [options] SCRIPT`, `accelerate-launch [
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -48,9 +47,26 @@ class _Line:
     number: int  # 1-based line where this logical line starts
 
 
+# Signs of a command written for Windows (cmd's ^ or PowerShell's ` continuations, C:\ paths): there a
+# backslash is a path separator, not an escape.
+_WINDOWS_HINTS = re.compile(r"[\^`][ \t]*$|(?<![\w])[A-Za-z]:\\", re.MULTILINE)
+
+
+def basename(word: str) -> str:
+    """The last path component, for / and \\ separators alike."""
+    return re.split(r"[\\/]", word)[-1]
+
+
+def dirname(word: str) -> str:
+    """Everything before the last / or \\ ("" when there is none)."""
+    cut = max(word.rfind("/"), word.rfind("\\"))
+    return word[:cut] if cut > 0 else ("/" if cut == 0 else "")
+
+
 def _scan(text: str, source: str, notes: list[Problem]) -> list[_Line]:
     """Remove continuations and comments; split at unquoted newlines. ConfigError on an unclosed quote."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    windows = bool(_WINDOWS_HINTS.search(text))
     lines: list[_Line] = []
     out: list[str] = []
     quote = ""  # the open quote character, if any
@@ -87,6 +103,10 @@ def _scan(text: str, source: str, notes: list[Problem]) -> list[_Line]:
                     )
                 i = j + 1
                 line_no += 1
+                continue
+            if windows:
+                out.append("\\\\")  # a literal backslash for shlex
+                i += 1
                 continue
             out.append(text[i : i + 2])  # keep the escape for shlex
             i += 2
@@ -247,7 +267,7 @@ def parse_command(text: str, source: str = "<command>") -> ShellCommand:
             )
 
     env: dict[str, str] = {}
-    if words and os.path.basename(words[0]) == "env":
+    if words and basename(words[0]) == "env":
         words = words[1:]
     while words and _ENV_WORD.match(words[0]) and not _is_script(words[0]):
         name, _, value = words.pop(0).partition("=")
@@ -256,7 +276,7 @@ def parse_command(text: str, source: str = "<command>") -> ShellCommand:
     if not words:
         raise ConfigError([Problem("the command has only environment settings", file=source)])
 
-    head = os.path.basename(words[0])
+    head = basename(words[0]).lower()
     interpreter: str | None = None
     launcher = "script"
     rest = words

@@ -221,3 +221,9 @@ def test_from_forces_the_source_kind(tmp_path):
 def test_an_accelerate_option_written_after_the_script_gets_a_fix_saying_where_it_belongs():
     result = run_cli("import", "-", stdin="accelerate launch sdxl_train_network.py --num_cpu_threads_per_process=2")
     assert result.returncode == 2 and "move it before the script path" in result.stderr
+
+
+def test_a_windows_command_gives_the_sd_scripts_folder_with_its_backslashes():
+    text = "accelerate.exe launch C:\\sd-scripts\\sdxl_train_network.py ^\n  --output_dir=D:\\out ^\n  --sdpa\n"
+    config = imported("-", stdin=text)
+    assert config["sd_scripts"] == "C:\\sd-scripts" and config["saving"]["output_dir"] == "D:\\out"

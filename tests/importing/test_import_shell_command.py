@@ -100,3 +100,14 @@ def test_our_accelerate_table_matches_accelerates_real_launch_parser():
             assert action.type is int, dest
     real_switches = {name for name, action in real.items() if action.nargs == 0 and name != "help" and name != "h"}
     assert real_switches - set(CARRIED) == set(OTHER_SWITCHES)
+
+
+def test_a_windows_command_keeps_its_backslash_paths():
+    text = (
+        "C:\\kohya\\venv\\Scripts\\accelerate.exe launch C:\\kohya\\sd-scripts\\sdxl_train_network.py ^\n"
+        '  --train_data_dir=D:\\data\\img ^\n  --output_dir="D:\\out dir" ^\n  --sdpa\n'
+    )
+    cmd = parse_command(text)
+    assert cmd.launcher == "accelerate"
+    assert cmd.script == "C:\\kohya\\sd-scripts\\sdxl_train_network.py"
+    assert cmd.script_argv == ["--train_data_dir=D:\\data\\img", "--output_dir=D:\\out dir", "--sdpa"]

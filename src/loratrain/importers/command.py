@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 from loratrain.accelerate_argv import CARRIED, parse_accelerate
@@ -11,7 +10,7 @@ from loratrain.errors import ConfigError, Problem
 from loratrain.importers import Imported
 from loratrain.render import SCRIPT_PLACEHOLDER
 from loratrain.sd_argv import parse_script_argv
-from loratrain.shell_command import parse_command
+from loratrain.shell_command import basename, dirname, parse_command
 
 SCRIPT = "sdxl_train_network.py"
 
@@ -21,7 +20,7 @@ def from_command(text: str, source: str, base_dir: str = ".") -> Imported:
     imported = Imported(source=source, kind="shell command", notes=list(cmd.notes))
     errors: list[Problem] = []
 
-    script_name = Path(cmd.script.replace("\\", "/")).name
+    script_name = basename(cmd.script)
     if script_name != SCRIPT:
         errors.append(
             Problem(
@@ -30,8 +29,8 @@ def from_command(text: str, source: str, base_dir: str = ".") -> Imported:
                 fix=f"import a command that runs {SCRIPT}",
             )
         )
-    folder = os.path.dirname(cmd.script)
-    if folder and folder not in (".", "./", SCRIPT_PLACEHOLDER):  # the placeholder of `run --dry-run`
+    folder = dirname(cmd.script)
+    if folder and folder not in (".", SCRIPT_PLACEHOLDER):  # the placeholder of `run --dry-run`
         imported.root["sd_scripts"] = folder
     else:
         imported.notes.append(
