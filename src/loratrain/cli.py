@@ -20,6 +20,9 @@ COMMAND_MODULES = [
     "run",
     "check",
     "explain",
+    "import_",
+    "init",
+    "schema",
     "plan",
     "prompts",
 ]
