@@ -20,6 +20,11 @@ COMMAND_MODULES = [
     "run",
     "check",
     "explain",
+    "import_",
+    "init",
+    "schema",
+    "plan",
+    "prompts",
     "setup",
     "slurm",
 ]

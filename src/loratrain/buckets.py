@@ -1,0 +1,158 @@
+"""Aspect-ratio buckets exactly as sd-scripts makes them (`make_bucket_resolutions`, `BucketManager`).
+
+Three modes: `enable_bucket` (a fixed bucket list around the resolution's area; an image goes to the
+bucket with the nearest aspect ratio, scaled to cover it), `enable_bucket` + `bucket_no_upscale` (each
+image's own size, shrunk to the resolution's area when larger, floored to `bucket_reso_steps`), and no
+bucketing (one bucket, the resolution). Arithmetic mirrors sd-scripts' so the buckets match to the pixel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from loratrain.errors import Problem
+
+
+@dataclass(frozen=True)
+class BucketSettings:
+    """The bucket-related arguments of one dataset (sd-scripts' defaults)."""
+
+    resolution: tuple[int, int]
+    enable_bucket: bool = False
+    min_bucket_reso: int = 256
+    max_bucket_reso: int = 1024
+    bucket_reso_steps: int = 64
+    bucket_no_upscale: bool = False
+
+
+def adjust_min_max(settings: BucketSettings) -> tuple[int, int, list[Problem]]:
+    """sd-scripts' rounding of min (down) and max (up) to `bucket_reso_steps`, and its two asserts.
+
+    Returns the effective min and max and the problems: warnings for a rounding, errors where
+    sd-scripts would stop with an AssertionError.
+    """
+    steps = settings.bucket_reso_steps
+    lo, hi = settings.min_bucket_reso, settings.max_bucket_reso
+    problems: list[Problem] = []
+    if lo % steps:
+        new = lo - lo % steps
+        problems.append(
+            Problem(f"sd-scripts rounds min_bucket_reso down to a multiple of bucket_reso_steps ({steps}): {lo} -> {new}",
+                    key="min_bucket_reso", severity="warning", fix=f"set min_bucket_reso = {new}")
+        )
+        lo = new
+    if hi % steps:
+        new = hi + steps - hi % steps
+        problems.append(
+            Problem(f"sd-scripts rounds max_bucket_reso up to a multiple of bucket_reso_steps ({steps}): {hi} -> {new}",
+                    key="max_bucket_reso", severity="warning", fix=f"set max_bucket_reso = {new}")
+        )
+        hi = new
+    width, height = settings.resolution
+    if min(width, height) < lo:
+        problems.append(
+            Problem(f"min_bucket_reso {lo} is larger than the resolution's shorter side {min(width, height)}; "
+                    "sd-scripts stops with an AssertionError", key="min_bucket_reso",
+                    fix="lower min_bucket_reso or raise resolution")
+        )
+    if max(width, height) > hi:
+        problems.append(
+            Problem(f"max_bucket_reso {hi} is smaller than the resolution's longer side {max(width, height)}; "
+                    "sd-scripts stops with an AssertionError", key="max_bucket_reso",
+                    fix="raise max_bucket_reso or lower resolution")
+        )
+    return lo, hi, problems
+
+
+def bucket_resolutions(resolution: tuple[int, int], min_size: int, max_size: int, step: int) -> list[tuple[int, int]]:
+    """The predefined bucket list (sd-scripts' `make_bucket_resolutions`), sorted."""
+    area = resolution[0] * resolution[1]
+    side = int(math.sqrt(area) // step) * step
+    resos = {(side, side)}
+    width = min_size
+    while width <= max_size:
+        height = min(max_size, int((area // width) // step) * step)
+        if height >= min_size:
+            resos.add((width, height))
+            resos.add((height, width))
+        width += step
+    return sorted(resos)
+
+
+class Bucketer:
+    """Assigns image sizes to buckets for one dataset's settings. Results are cached per size."""
+
+    def __init__(self, settings: BucketSettings):
+        self.settings = settings
+        self.problems: list[Problem] = []
+        self.area = settings.resolution[0] * settings.resolution[1]
+        self.predefined: list[tuple[int, int]] = []
+        if settings.enable_bucket:
+            lo, hi, self.problems = adjust_min_max(settings)
+            self.min_size, self.max_size = lo, hi
+            self.step = settings.bucket_reso_steps
+            if settings.bucket_no_upscale:
+                self.problems.append(
+                    Problem("min_bucket_reso and max_bucket_reso are ignored with bucket_no_upscale "
+                            "(buckets follow each image's own size)", key="bucket_no_upscale", severity="warning")
+                )
+            else:
+                self.predefined = bucket_resolutions(settings.resolution, lo, hi, self.step)
+        else:
+            self.predefined = [settings.resolution]
+        self._predefined_set = set(self.predefined)
+        self._aspects = [w / h for w, h in self.predefined]
+        self._cache: dict[tuple[int, int], tuple[int, int]] = {}
+
+    @property
+    def no_upscale(self) -> bool:
+        return self.settings.enable_bucket and self.settings.bucket_no_upscale
+
+    def assign(self, width: int, height: int) -> tuple[int, int]:
+        """The bucket (width, height) sd-scripts puts an image of this size into."""
+        key = (width, height)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._no_upscale(width, height) if self.no_upscale else self._nearest(width, height)
+            self._cache[key] = hit
+        return hit
+
+    def resized_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size the image is scaled to before the crop to its bucket (upscaling modes)."""
+        bw, bh = self.assign(width, height)
+        aspect = width / height
+        scale = bh / height if aspect > bw / bh else bw / width
+        return int(width * scale + 0.5), int(height * scale + 0.5)
+
+    def _nearest(self, width: int, height: int) -> tuple[int, int]:
+        if (width, height) in self._predefined_set:
+            return (width, height)
+        aspect = width / height
+        # min() keeps the first of equal errors, as numpy's argmin does.
+        best = min(range(len(self._aspects)), key=lambda i: abs(self._aspects[i] - aspect))
+        return self.predefined[best]
+
+    def _round(self, x: float) -> int:
+        x = int(x + 0.5)
+        return x - x % self.step
+
+    def _no_upscale(self, width: int, height: int) -> tuple[int, int]:
+        aspect = width / height
+        if width * height > self.area:
+            rw = math.sqrt(self.area * aspect)
+            rh = self.area / rw
+            bw_from_w = self._round(rw)
+            bh_from_w = self._round(bw_from_w / aspect)
+            bh_from_h = self._round(rh)
+            bw_from_h = self._round(bh_from_h * aspect)
+            # sd-scripts divides by these; a zero only happens for absurd aspect ratios.
+            err_w = abs(bw_from_w / bh_from_w - aspect) if bh_from_w else math.inf
+            err_h = abs(bw_from_h / bh_from_h - aspect) if bh_from_h else math.inf
+            if err_w < err_h:
+                resized = (bw_from_w, int(bw_from_w / aspect + 0.5))
+            else:
+                resized = (int(bh_from_h * aspect + 0.5), bh_from_h)
+        else:
+            resized = (width, height)
+        return resized[0] - resized[0] % self.step, resized[1] - resized[1] % self.step

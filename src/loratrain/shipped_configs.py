@@ -1,0 +1,57 @@
+"""The shipped configs: `configs/*.toml` in the repository, packaged as `loratrain/presets/*.toml`.
+
+Each file's opening comment says what it is for; its first line is the summary `loratrain init --list` shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+from loratrain.errors import ConfigError, Problem
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    summary: str
+    text: str
+
+
+def _summary(text: str) -> str:
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            summary = stripped.lstrip("#").strip()
+            if summary and not summary.startswith(":schema"):
+                return summary
+            continue
+        break
+    return "(no description)"
+
+
+def available() -> list[Preset]:
+    found = []
+    folder = resources.files("loratrain").joinpath("presets")
+    if not folder.is_dir():
+        return []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".toml") and entry.is_file():
+            text = entry.read_text(encoding="utf-8")
+            found.append(Preset(entry.name[: -len(".toml")], _summary(text), text))
+    return sorted(found, key=lambda p: p.name)
+
+
+def get(name: str) -> Preset:
+    import difflib
+
+    items = {p.name: p for p in available()}
+    key = name[: -len(".toml")] if name.endswith(".toml") else name
+    if key in items:
+        return items[key]
+    close = difflib.get_close_matches(key, list(items), n=1)
+    fix = f"did you mean {close[0]}?" if close else "see `loratrain init --list`"
+    known = ", ".join(items) or "none are installed"
+    raise ConfigError([Problem(f"no shipped config named {name!r} (shipped: {known})", fix=fix)])
