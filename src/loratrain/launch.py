@@ -109,9 +109,12 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
 
 
 def place_problems(problems: list[Problem], path: Path) -> list[Problem]:
-    """Give preflight problems the config's dotted key (`dataset.train_data_dir`) and its line."""
-    from loratrain import toml_positions
-    from loratrain.schema.root import TrainConfig, group_of
+    """Give the config's own preflight problems its dotted key (`dataset.train_data_dir`) and line.
+
+    Problems about another file (a dataset_config, a prompt file, an image folder) keep theirs.
+    """
+    from loratrain import flags, toml_positions
+    from loratrain.schema.root import group_of
 
     try:
         lines = toml_positions.key_lines(Path(path).read_text(encoding="utf-8"))
@@ -119,11 +122,14 @@ def place_problems(problems: list[Problem], path: Path) -> list[Problem]:
         lines = {}
     placed = []
     for p in problems:
+        if p.file and p.file != str(path):
+            placed.append(p)
+            continue
         key = p.key
-        if key and "." not in key and key not in TrainConfig.model_fields:  # a bare sd-scripts dest
+        if key and "." not in key and flags.get(key) is not None:  # a bare sd-scripts dest
             key = f"{group_of(key)}.{key}"
-        line = toml_positions.line_of(lines, key) if key else None
-        placed.append(Problem(message=p.message, key=key, file=p.file or str(path), line=line, fix=p.fix,
+        line = p.line if p.line is not None else (toml_positions.line_of(lines, key) if key else None)
+        placed.append(Problem(message=p.message, key=key, file=str(path), line=line, fix=p.fix,
                               value=p.value, severity=p.severity))
     return placed
 

@@ -19,10 +19,7 @@ from loratrain import gpus as gpu_mod
 from loratrain import safetensors_header
 from loratrain.errors import Problem
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
-PROMPT_EXTENSIONS = {".txt", ".toml", ".json"}
 TOKENIZER_FOLDERS = ("openai_clip-vit-large-patch14", "laion_CLIP-ViT-bigG-14-laion2B-39B-b160k")
-DEFAULT_CAPTION_EXTENSION = ".caption"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -39,6 +36,7 @@ class PreflightInput:
     gpu_scanner: Callable[[], gpu_mod.GpuScan] | None = None
     _gpu_scan: gpu_mod.GpuScan | None = None
     _environment: Any = None
+    dataset_folders: dict[str, int] | None = None  # image folder -> readable images, filled by check_dataset
 
     def path(self, value: Any) -> Path:
         p = Path(str(value)).expanduser()
@@ -117,179 +115,38 @@ def check_vae(inp: PreflightInput) -> list[Problem]:
     return []
 
 
-# ---------------------------------------------------------------- dataset
+# ---------------------------------------------------------------- dataset and sample prompts
+
+# Paths sd-scripts reads relative to the folder it is started in.
+_PATH_ARGS = ("train_data_dir", "reg_data_dir", "dataset_config", "in_json", "sample_prompts")
 
 
-def _images(folder: Path) -> list[Path]:
-    try:
-        return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    except OSError:
-        return []
-
-
-def _caption_extension(inp: PreflightInput, override: Any = None) -> str:
-    ext = override or inp.args.get("caption_extention") or inp.args.get("caption_extension") or DEFAULT_CAPTION_EXTENSION
-    return str(ext)
-
-
-def _check_captions(inp: PreflightInput, folder: Path, images: list[Path], ext: str, key: str, label: str) -> list[Problem]:
-    problems = []
-    missing = [img for img in images if not img.with_suffix(ext).is_file()]
-    empty = [img.with_suffix(ext) for img in images if img.with_suffix(ext).is_file() and not img.with_suffix(ext).read_bytes().strip()]
-    if empty:
-        names = ", ".join(p.name for p in empty[:3]) + (" ..." if len(empty) > 3 else "")
-        problems.append(inp.problem(f"{len(empty)} empty caption file(s) in {folder}: {names}", key,
-                                    "write a caption into each, or delete them (sd-scripts stops on an empty caption file)"))
-    if missing:
-        names = ", ".join(p.name for p in missing[:3]) + (" ..." if len(missing) > 3 else "")
-        problems.append(inp.problem(f"{len(missing)} of {len(images)} images in {folder} have no {ext} caption ({names}); {label}", key,
-                                    f"add <image name>{ext} files, or set caption_extension to the extension your captions use",
-                                    severity="warning"))
-    return problems
-
-
-def scan_folder_dataset(inp: PreflightInput, root: Path, key: str) -> tuple[list[Problem], list[Path]]:
-    """Check an `N_name` folder tree as sd-scripts reads it; return problems and the images it would use."""
-    problems: list[Problem] = []
-    used: list[Path] = []
-    if not root.is_dir():
-        return [inp.problem(f"{root} does not exist or is not a folder", key, "point it at the folder that holds your N_name image folders")], []
-    ext = _caption_extension(inp)
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        prefix, sep, name = sub.name.partition("_")
-        if not sep or not prefix.isdigit():
-            problems.append(inp.problem(f"folder {sub} has no repeat prefix (N_name); sd-scripts ignores it", key,
-                                        f"rename it to e.g. 10_{sub.name}", severity="warning"))
-            continue
-        if int(prefix) < 1:
-            problems.append(inp.problem(f"folder {sub} repeats its images {prefix} times; sd-scripts ignores it", key,
-                                        "use a repeat count of 1 or more", severity="warning"))
-            continue
-        images = _images(sub)
-        if not images:
-            problems.append(inp.problem(f"folder {sub} holds no images (.png .jpg .jpeg .webp .bmp)", key, severity="warning"))
-            continue
-        problems += _check_captions(inp, sub, images, ext, key, f"sd-scripts captions them with the folder's class tokens '{name}'")
-        used += images
-    loose = _images(root)
-    if loose and not used:
-        problems.append(inp.problem(f"{root} holds images directly; sd-scripts only reads the N_name folders inside it", key,
-                                    f"move the images into a folder such as {root / ('10_' + root.name)}"))
-    return problems, used
-
-
-# dataset_config keys as sd-scripts' ConfigSanitizer accepts them (reference section 4).
-_SUBSET_OR_HIGHER = {
-    "num_repeats", "shuffle_caption", "keep_tokens", "keep_tokens_separator", "secondary_separator", "caption_separator",
-    "enable_wildcard", "color_aug", "flip_aug", "random_crop", "face_crop_aug_range", "token_warmup_min",
-    "token_warmup_step", "caption_prefix", "caption_suffix", "custom_attributes", "resize_interpolation",
-    "caption_dropout_rate", "caption_dropout_every_n_epochs", "caption_tag_dropout_rate", "caption_extension",
-    "class_tokens", "cache_info",
-}
-_DATASET_OR_GENERAL = {
-    "batch_size", "bucket_no_upscale", "bucket_reso_steps", "enable_bucket", "max_bucket_reso", "min_bucket_reso",
-    "validation_seed", "validation_split", "resolution", "network_multiplier",
-}
-_SUBSET_ONLY = {"image_dir", "is_reg", "alpha_mask", "metadata_file", "conditioning_data_dir"}
-
-
-def _unknown_keys(inp: PreflightInput, table: Any, allowed: set[str], where: str, file: Path) -> list[Problem]:
-    import difflib
-
-    if not isinstance(table, dict):
-        return [inp.problem(f"{file}: {where} must be a table", "dataset_config")]
-    problems = []
-    for k in table:
-        if k not in allowed:
-            close = difflib.get_close_matches(k, sorted(allowed), n=1)
-            fix = f"did you mean {close[0]}?" if close else "remove it; sd-scripts rejects unknown keys"
-            problems.append(inp.problem(f"{file}: unknown key {where}.{k}", "dataset_config", fix, k))
-    return problems
-
-
-def check_dataset_config(inp: PreflightInput, file: Path) -> tuple[list[Problem], list[Path]]:
-    key = "dataset_config"
-    if not file.is_file():
-        return [inp.problem(f"dataset config {file} does not exist", key, "check the path")], []
-    suffix = file.suffix.lower()
-    if suffix not in (".toml", ".json"):
-        return [inp.problem(f"dataset config {file} must end in .toml or .json (sd-scripts decides the format by it)", key)], []
-    try:
-        if suffix == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        else:
-            import json
-
-            data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return [inp.problem(f"dataset config {file} cannot be read: {exc}", key)], []
-    problems = _unknown_keys(inp, data, {"general", "datasets"}, "<top>", file)
-    general = data.get("general", {}) if isinstance(data, dict) else {}
-    problems += _unknown_keys(inp, general, _SUBSET_OR_HIGHER | _DATASET_OR_GENERAL, "general", file)
-    datasets = data.get("datasets", []) if isinstance(data, dict) else []
-    if not isinstance(datasets, list):
-        return problems + [inp.problem(f"{file}: datasets must be an array of tables ([[datasets]])", key)], []
-    used: list[Path] = []
-    for d_index, dataset in enumerate(datasets):
-        where = f"datasets[{d_index}]"
-        problems += _unknown_keys(inp, dataset, _SUBSET_OR_HIGHER | _DATASET_OR_GENERAL | {"subsets"}, where, file)
-        if not isinstance(dataset, dict):
-            continue
-        for s_index, subset in enumerate(dataset.get("subsets", []) or []):
-            s_where = f"{where}.subsets[{s_index}]"
-            problems += _unknown_keys(inp, subset, _SUBSET_OR_HIGHER | _SUBSET_ONLY, s_where, file)
-            if not isinstance(subset, dict):
-                continue
-            if "image_dir" not in subset and "metadata_file" not in subset:
-                problems.append(inp.problem(f"{file}: {s_where} has neither image_dir nor metadata_file", key, "add image_dir = \"path/to/images\""))
-                continue
-            if "image_dir" not in subset:
-                continue  # fine-tuning subsets list their images in the metadata file
-            folder = inp.path(subset["image_dir"])
-            images = _images(folder) if folder.is_dir() else []
-            if not folder.is_dir():
-                problems.append(inp.problem(f"{file}: {s_where}.image_dir {folder} does not exist", key, "check the path"))
-                continue
-            if not images:
-                problems.append(inp.problem(f"{file}: {s_where}.image_dir {folder} holds no images", key, severity="warning"))
-                continue
-            ext = subset.get("caption_extension") or dataset.get("caption_extension") or general.get("caption_extension")
-            label = "sd-scripts uses class_tokens for them" if "class_tokens" in subset else "sd-scripts trains them with an empty caption"
-            problems += _check_captions(inp, folder, images, _caption_extension(inp, ext), key, label)
-            used += images
-    return problems, used
-
-
-def dataset_images(inp: PreflightInput) -> tuple[list[Problem], list[Path]]:
-    if inp.args.get("dataset_config"):
-        return check_dataset_config(inp, inp.path(inp.args["dataset_config"]))
-    if inp.args.get("in_json"):
-        meta = inp.path(inp.args["in_json"])
-        if not meta.is_file():
-            return [inp.problem(f"metadata file {meta} does not exist", "in_json", "check the path")], []
-        return [], []
-    data_dir = inp.args.get("train_data_dir")
-    if not data_dir:
-        return [inp.problem("no training images given", "train_data_dir", "set train_data_dir (the folder holding N_name image folders) or dataset_config")], []
-    problems, used = scan_folder_dataset(inp, inp.path(data_dir), "train_data_dir")
-    if inp.args.get("reg_data_dir"):
-        reg_problems, _ = scan_folder_dataset(inp, inp.path(inp.args["reg_data_dir"]), "reg_data_dir")
-        problems += reg_problems
-    return problems, used
+def _plan_args(inp: PreflightInput) -> dict[str, Any]:
+    args = dict(inp.args)
+    for key in _PATH_ARGS:
+        if args.get(key):
+            args[key] = str(inp.path(args[key]))
+    return args
 
 
 def check_dataset(inp: PreflightInput) -> list[Problem]:
-    problems, used = dataset_images(inp)
-    if inp.args.get("in_json"):
-        return problems
-    if not used and not any(p.severity == "error" for p in problems):
-        where = inp.args.get("dataset_config") or inp.args.get("train_data_dir")
-        problems.append(inp.problem(f"no training images found in {where}", "dataset_config" if inp.args.get("dataset_config") else "train_data_dir",
-                                    "put images into folders named N_name (e.g. 10_mychar) inside it; sd-scripts would log 'No data found' and exit 0 without training"))
+    """The dataset and sample-prompt findings of `loratrain plan` (one scanner for both commands).
+
+    It reads the folders or dataset_config as sd-scripts does: repeat-count folders, images, captions
+    (empty or non-UTF-8 files stop sd-scripts), dataset_config keys and types, buckets, prompt files,
+    and an empty dataset (sd-scripts would log "No data found" and exit 0 without training).
+    """
+    from loratrain.plan import build_plan
+
+    processes = total_processes(inp.accelerate, inp.gpu_scan()) or 1  # for the prompts-per-GPU advice
+    report = build_plan(_plan_args(inp), num_processes=processes, config_file=inp.config_file)
+    inp.dataset_folders = {entry["dir"]: entry["readable_images"] for entry in report.data.get("datasets", [])}
+    problems = []
+    for p in report.problems:
+        if p.message.startswith("token counts unavailable"):
+            continue  # check_tokenizers says what is missing and what it costs
+        problems.append(p if p.file else Problem(p.message, key=p.key, file=inp.config_file, line=p.line, fix=p.fix,
+                                                 value=p.value, severity=p.severity))
     return problems
 
 
@@ -329,19 +186,6 @@ def check_output(inp: PreflightInput) -> list[Problem]:
     if target is not None and target.exists() and not inp.force:
         return [inp.problem(f"{target} already exists and the run would overwrite it", "output_name",
                             "change output_name, move the file away, or pass --force to overwrite it", str(target))]
-    return []
-
-
-def check_sample_prompts(inp: PreflightInput) -> list[Problem]:
-    value = inp.args.get("sample_prompts")
-    if not value:
-        return []
-    path = inp.path(value)
-    if path.suffix.lower() not in PROMPT_EXTENSIONS:
-        return [inp.problem(f"sample prompt file {path} must end in .txt, .toml or .json (sd-scripts picks the format by it)",
-                            "sample_prompts", "rename the file", str(value))]
-    if not path.is_file():
-        return [inp.problem(f"sample prompt file {path} does not exist", "sample_prompts", "check the path", str(value))]
     return []
 
 
@@ -506,19 +350,16 @@ def cache_estimate(inp: PreflightInput, images: int) -> int:
     return per_image * images
 
 
-def check_disk(inp: PreflightInput, images: list[Path] | None = None) -> list[Problem]:
+def check_disk(inp: PreflightInput) -> list[Problem]:
     if not (inp.args.get("cache_latents_to_disk") or inp.args.get("cache_text_encoder_outputs_to_disk")):
         return []
-    if images is None:
-        _, images = dataset_images(inp)
-    if not images:
-        return []
-    # The caches are written next to the images; group by filesystem.
-    by_folder: dict[Path, int] = {}
-    for img in images:
-        by_folder[img.parent] = by_folder.get(img.parent, 0) + 1
+    if inp.dataset_folders is None:
+        check_dataset(inp)
     problems = []
-    for folder, n in by_folder.items():
+    # The caches are written next to the images.
+    for folder, n in (inp.dataset_folders or {}).items():
+        if not n or not os.path.isdir(folder):
+            continue
         need = cache_estimate(inp, n)
         free = shutil.disk_usage(folder).free
         if free < need:
@@ -544,7 +385,6 @@ CHECKS: list[Callable[[PreflightInput], list[Problem]]] = [
     check_vae,
     check_dataset,
     check_output,
-    check_sample_prompts,
     check_logging_dir,
     check_tokenizers,
     check_training_env,

@@ -236,7 +236,7 @@ def test_check_reports_every_preflight_error_at_once_with_exit_2(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     line = config.read_text().splitlines().index('train_data_dir = "nowhere"') + 1
     assert f"{config.name}:{line}: dataset.train_data_dir:" in result.stderr and "nowhere does not exist" in result.stderr
-    assert "sampling.sample_prompts" in result.stderr and "prompts.txt does not exist" in result.stderr
+    assert "prompts.txt: sample_prompts: sample prompt file not found" in result.stderr
 
 
 def test_training_python_without_accelerate_is_a_preflight_error(tmp_path):
