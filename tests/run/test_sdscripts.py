@@ -117,3 +117,9 @@ def test_setup_with_an_unknown_ref_fails_at_that_step(tmp_path, upstream):
                           capture_output=True, text=True, env=cli_env(), timeout=120)
     assert done.returncode == 1
     assert "step 2 (check out no-such-ref) failed" in done.stderr
+
+
+def test_the_commit_loratrain_compares_against_is_the_packaged_flag_tables():
+    from loratrain import flags
+
+    assert sdscripts.FLAG_TABLE_COMMIT == flags.source_commit()
