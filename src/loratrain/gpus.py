@@ -144,6 +144,15 @@ def scan_torch(python: str, env: Mapping[str, str] | None = None) -> list[Gpu] |
     return [Gpu(index=g["index"], name=g["name"], compute_cap=g["cap"]) for g in data["gpus"]]
 
 
+def scan_light(env: Mapping[str, str] | None = None) -> GpuScan:
+    """nvidia-smi only (never torch): for paths that must stay fast, such as --dry-run."""
+    env = env if env is not None else os.environ
+    smi = scan_nvidia_smi(env)
+    if smi is None:
+        return GpuScan(None, "none", "nvidia-smi not found")
+    return GpuScan(_visible(smi, env.get("CUDA_VISIBLE_DEVICES")), "nvidia-smi")
+
+
 def scan(python: str, env: Mapping[str, str] | None = None) -> GpuScan:
     """The GPUs the training processes will see: nvidia-smi first, torch in `python` second."""
     env = env if env is not None else os.environ

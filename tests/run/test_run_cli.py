@@ -301,3 +301,13 @@ def test_check_with_preflight_and_slurm_import_no_heavy_package_in_loratrains_pr
         done = subprocess.run([sys.executable, "-c", probe, *args], cwd=root, capture_output=True, text=True,
                               env=env_for(root), timeout=120)
         assert [ln for ln in done.stderr.splitlines() if ln.startswith("HEAVY:")] == ["HEAVY:"], (args, done.stderr[-2000:])
+
+
+def test_dry_run_counts_auto_processes_like_the_launch_without_touching_the_gpus(tmp_path):
+    root = tmp_path / "p"
+    config = make_project(root, extra='[accelerate]\nnum_processes = "auto"\n')
+    c.write_fake_nvidia_smi(root / "bin", [("A100", "8.0"), ("A100", "8.0"), ("A100", "8.0"), ("A100", "8.0")])
+    shown = loratrain(root, "run", config.name, "--dry-run", "--json", CUDA_VISIBLE_DEVICES="1,3,2")
+    assert shown.returncode == 0, shown.stderr
+    argv = json.loads(shown.stdout)["argv"]
+    assert "--num_processes=3" in argv and "--multi_gpu" in argv

@@ -57,8 +57,9 @@ def _summary(outcomes: list[Outcome]) -> None:
 
 def _dry_run(configs: list[str], as_json: bool, set_, sd_scripts, strict, machine_rank) -> int:
     # Light path: no preflight, no GPU scan through torch, no heavy import.
-    from loratrain.commands._config import visible_gpus
+    from loratrain import gpus as gpu_mod
     from loratrain.commands._output import print_json
+    from loratrain.preflight import total_processes
     from loratrain.render import build_command, display
 
     documents = []
@@ -66,7 +67,11 @@ def _dry_run(configs: list[str], as_json: bool, set_, sd_scripts, strict, machin
         loaded = load(config, set_, strict)
         cfg = loaded.config
         folder = sd_scripts_dir(sd_scripts, cfg)
-        gpus = visible_gpus() if cfg.accelerate.num_processes == "auto" else None
+        gpus = None
+        if cfg.accelerate.num_processes == "auto":
+            # As the real launch counts them: visible GPUs (CUDA_VISIBLE_DEVICES), gpu_ids, machines.
+            scan = gpu_mod.scan_light()
+            gpus = total_processes(cfg.accelerate.model_dump(), scan) if scan.gpus is not None else None
         cmd = build_command(cfg, folder, launcher(cfg), visible_gpus=gpus, machine_rank=machine_rank)
         if as_json:
             documents.append({"argv": cmd.argv, "warnings": [w.render() for w in loaded.warnings]})
