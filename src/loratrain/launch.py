@@ -43,6 +43,10 @@ class Prepared:
     def args(self) -> dict[str, Any]:
         return self.loaded.config.script_args()
 
+    def output_file(self) -> Path | None:
+        """The LoRA file sd-scripts writes at the end: <output_dir>/<output_name or "last">.<save_model_as>."""
+        return preflight.output_file(preflight.PreflightInput(args=self.args, cwd=self.cwd))
+
     def child_env(self, base: Mapping[str, str]) -> dict[str, str]:
         env = dict(base)
         env.update(self.command.env)

@@ -172,6 +172,7 @@ def run(
     if in_main_thread:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, _remember)
+    proc: subprocess.Popen | None = None
     try:
         try:
             proc = subprocess.Popen(
@@ -262,6 +263,9 @@ def run(
             escalations=escalations,
         )
     finally:
+        if proc is not None and proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGKILL)  # only reached if loratrain itself failed: leave nothing behind
+            proc.wait()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if sink is not None:

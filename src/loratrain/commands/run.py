@@ -184,7 +184,6 @@ def register(app: typer.Typer) -> None:
 
 def _launch(prepared, opts, plain: bool):
     from loratrain import launch, runner
-    from loratrain.preflight import output_file
 
     if plain or not sys.stdout.isatty():
         sink = runner.PassThrough()
@@ -203,7 +202,7 @@ def _launch(prepared, opts, plain: bool):
     if result.interrupted:
         _say(f"interrupted; stopped after {_duration(result.duration_s)} (exit {result.exit_code})")
     elif result.exit_code == 0:
-        target = output_file(launch_input(prepared))
+        target = prepared.output_file()
         saved = f"; saved {_short(target)}" if target is not None and target.exists() else ""
         _say(f"finished in {_duration(result.duration_s)}{saved}")
     else:
@@ -212,8 +211,3 @@ def _launch(prepared, opts, plain: bool):
     _say(f"record: {_short(rec.folder / 'record.json')}")
     return result, rec
 
-
-def launch_input(prepared):
-    from loratrain.preflight import PreflightInput
-
-    return PreflightInput(args=prepared.args, cwd=prepared.cwd)
