@@ -127,6 +127,18 @@ def test_a_model_file_with_another_extension_is_an_error(good, tmp_path):
     assert any("neither .safetensors nor .ckpt" in m for m in errors_of(good))
 
 
+def test_a_hub_repo_id_as_model_is_a_warning_about_the_download(good):
+    with_args(good, pretrained_model_name_or_path="stabilityai/stable-diffusion-xl-base-1.0")
+    (msg,) = warnings_of(good)
+    assert "not a local path" in msg and errors_of(good) == []
+
+
+def test_missing_vae_file_is_an_error(good, tmp_path):
+    with_args(good, vae=str(tmp_path / "sdxl_vae.safetensors"))
+    (msg,) = errors_of(good)
+    assert "VAE" in msg and "sdxl_vae.safetensors does not exist" in msg
+
+
 # ---- dataset
 
 
