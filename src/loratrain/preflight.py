@@ -8,6 +8,7 @@ subprocesses), never loratrain's own imports of torch.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -83,8 +84,6 @@ def check_model(inp: PreflightInput) -> list[Problem]:
             return [inp.problem(f"model folder {path} has no model_index.json; it is not a diffusers model", key,
                                 "point at a .safetensors checkpoint or a diffusers SDXL folder", str(value))]
         try:
-            import json
-
             pipeline = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "")
         except (OSError, ValueError):
             pipeline = ""
