@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 
+import pytest
+
 from loratrain import gpus
 from loratrain.progress import ProgressDisplay, parse_progress
 
@@ -26,6 +28,21 @@ def test_weight_norm_postfix_and_scientific_loss_are_read():
     p = parse_progress("steps:  50%|█████     | 5/10 [00:05<00:05,  2.41it/s, Keys Scaled=3, Average key norm=0.12, avr_loss=1.2e-05]")
     assert p.avr_loss == 1.2e-05 and p.speed == "2.41it/s"
     assert abs(p.seconds_per_step - 1 / 2.41) < 1e-9
+
+
+def test_lines_drawn_by_real_tqdm_as_sd_scripts_sets_it_up_are_read():
+    tqdm = pytest.importorskip("tqdm").tqdm  # installed with lycoris_lora / huggingface_hub
+    out = io.StringIO()
+    bar = tqdm(range(400), smoothing=0, desc="steps", file=out, mininterval=0)  # train_network.py's settings
+    for loss in (0.0812, 0.0799, 0.0785):
+        bar.update(1)
+        bar.set_postfix(**{"avr_loss": loss})
+    bar.set_postfix(**{"Keys Scaled": 3, "Average key norm": 0.1234, "avr_loss": 1.2e-05})
+    bar.close()
+    drawn = [s for s in out.getvalue().replace("\n", "\r").split("\r") if s.strip()]
+    parsed = [parse_progress(s) for s in drawn]
+    assert all(p is not None and p.desc == "steps" and p.total == 400 for p in parsed)
+    assert parsed[-1].step == 3 and parsed[-1].avr_loss == 1.2e-05 and parsed[-1].speed.endswith(("it/s", "s/it"))
 
 
 def test_ordinary_log_lines_are_not_progress():
