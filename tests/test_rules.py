@@ -78,6 +78,7 @@ ERRORS = [
     ("multi-node without an address", "[accelerate]\nnum_machines = 2\nnum_processes = 4",
      "accelerate.main_process_ip"),
     ("fewer GPU ids than processes", "[accelerate]\nnum_processes = 2\ngpu_ids = \"0\"", "accelerate.gpu_ids"),
+    ("sampling period without a prompt file", "[sampling]\nsample_every_n_steps = 100", "sampling.sample_prompts"),
     ("8-bit adam switch with an optimizer", "[optimizer]\noptimizer_type = \"Lion\"\n[extra]\nuse_8bit_adam = true",
      "optimizer.optimizer_type"),
 ]

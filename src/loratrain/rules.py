@@ -225,8 +225,8 @@ def sampling(cfg: TrainConfig) -> Iterator[Problem]:
         yield warning("sampling.sample_every_n_steps", "is ignored: sample_every_n_epochs takes precedence",
                       "remove one of them")
     if (s.sample_every_n_epochs or s.sample_every_n_steps or s.sample_at_first) and not s.sample_prompts:
-        yield warning("sampling.sample_prompts", "sampling is scheduled but no prompt file is set, so no images "
-                      "are drawn")
+        yield error("sampling.sample_prompts", "sampling is scheduled but no prompt file is set; sd-scripts "
+                    "crashes at the first sample", "set sample_prompts or remove the sampling period")
     if s.sample_prompts and not (s.sample_every_n_epochs or s.sample_every_n_steps or s.sample_at_first):
         yield warning("sampling.sample_prompts", "a prompt file is set but no sampling period; no images are drawn",
                       "set sample_every_n_steps or sample_every_n_epochs")
