@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 
@@ -44,7 +45,7 @@ def test_dry_run_json_prints_argv_and_warnings(write_config):
     result = run_cli("run", str(path), "--dry-run", "--json", "--sd-scripts", "/sd")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["argv"][:2] == ["accelerate", "launch"]
+    assert data["argv"][:3] == [sys.executable, "-m", "accelerate.commands.launch"]
     assert "/sd/sdxl_train_network.py" in data["argv"]
     assert any("log_prefix" in w for w in data["warnings"])
 

@@ -61,7 +61,9 @@ def training_python(cfg: Any) -> str:
 
 
 def launcher(python: str) -> list[str]:
-    return [python, "-m", "accelerate.commands.launch"]
+    from loratrain.render import launcher_for
+
+    return launcher_for(python)
 
 
 def accelerate_settings(cfg: Any) -> dict[str, Any]:

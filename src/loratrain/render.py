@@ -111,6 +111,11 @@ def accelerate_flags(cfg: Any, visible_gpus: int | None = None, machine_rank: in
     return out
 
 
+def launcher_for(python: str) -> list[str]:
+    """Start accelerate through a given interpreter, so the training environment's packages are the ones used."""
+    return [python, "-m", "accelerate.commands.launch"]
+
+
 def script_path(sd_scripts_dir: str | None) -> str:
     base = sd_scripts_dir if sd_scripts_dir else SCRIPT_PLACEHOLDER
     return base.rstrip("/") + "/" + flags.SCRIPT_NAME

@@ -32,11 +32,14 @@ def sd_scripts_dir(option: Optional[str], cfg) -> Optional[str]:
     return option or cfg.sd_scripts or os.environ.get("LORATRAIN_SD_SCRIPTS") or None
 
 
-def launcher(cfg) -> Optional[list[str]]:
-    """Launch through the training interpreter when the config names one."""
-    if cfg.python:
-        return [cfg.python, "-m", "accelerate.commands.launch"]
-    return None
+def launcher(cfg) -> list[str]:
+    """How the command starts, identical for --dry-run and a real launch: accelerate's launch module run by the
+    training interpreter (the config's `python`, else the interpreter running loratrain)."""
+    import sys
+
+    from loratrain.render import launcher_for
+
+    return launcher_for(cfg.python or sys.executable)
 
 
 def visible_gpus() -> Optional[int]:

@@ -42,8 +42,9 @@ def from_command(text: str, source: str, base_dir: str = ".") -> Imported:
                 severity="warning",
             )
         )
-    if cmd.interpreter:
-        imported.root["python"] = cmd.interpreter  # loratrain launches with `<python> -m accelerate...`
+    if cmd.interpreter and not _is_own_interpreter(cmd.interpreter):
+        # loratrain launches with `<python> -m accelerate...`; its own interpreter is the default already.
+        imported.root["python"] = cmd.interpreter
     if cmd.launcher != "accelerate":
         imported.notes.append(
             Problem(
@@ -140,3 +141,12 @@ def _merge_config_file(
     merged = dict(from_file.script_args)
     merged.update(cli_args)
     return merged
+
+
+def _is_own_interpreter(path: str) -> bool:
+    """True when the command names the interpreter running loratrain (what a dry-run prints by default)."""
+    import os
+    import sys
+
+    # Compare paths, not inodes: a venv's python is a link to the base interpreter, which is another environment.
+    return os.path.abspath(path) == os.path.abspath(sys.executable)
