@@ -26,10 +26,7 @@ def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None) -> su
 
 
 def flag_table_path() -> Path:
-    shipped = Path(__file__).resolve().parents[2] / "src" / "loratrain" / "data" / "sd_scripts_args.json"
-    if shipped.exists():
-        return shipped
-    return Path("/work/shared/reference/sd-scripts-args.json")
+    return Path(__file__).resolve().parents[2] / "src" / "loratrain" / "data" / "sd_scripts_args.json"
 
 
 def _int_or_float(text: str):

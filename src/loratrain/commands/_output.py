@@ -32,7 +32,7 @@ def print_error(exc: LoratrainError) -> None:
         if errors > 1:
             _stderr_console().print(f"{errors} problems found; nothing was run.", markup=False)
     else:
-        _stderr_console().print(f"[red]error[/red]: ", end="")
+        _stderr_console().print("[red]error[/red]: ", end="")
         _stderr_console().print(str(exc), markup=False)
 
 
