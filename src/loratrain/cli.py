@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "run",
     "check",
     "explain",
+    "shrink",
 ]
 
 app = typer.Typer(
