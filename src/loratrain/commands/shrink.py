@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from loratrain.errors import ConfigError, Problem
+from loratrain.shrink.recipes import CLI  # light module: torch is imported inside its functions
 
 GUIDE_RECIPE = "fro_ckpt=1,thr=-3.55"
 PRECISIONS = {"fp16": "float16", "bf16": "bfloat16", "float": "float32"}
@@ -63,7 +64,7 @@ def _selections(recipe, rank, conv_rank, dynamic_method, dynamic_param):
     if recipe is not None and sd_given:
         raise ConfigError(
             [Problem("--recipe cannot be combined with --rank/--conv-rank/--dynamic-method", key="--recipe",
-                     fix="use a recipe, or sd-scripts' methods, not both")]
+                     fix="use a recipe, or sd-scripts' methods, not both", file=CLI)]
         )
     if sd_given:
         return [sd_method(rank, conv_rank, dynamic_method, dynamic_param)]
@@ -102,12 +103,12 @@ def run_shrink(lora, base, output, recipe, rank, conv_rank, dynamic_method, dyna
     selections = _selections(recipe, rank, conv_rank, dynamic_method, dynamic_param)
     if save_precision is not None and save_precision not in PRECISIONS:
         raise ConfigError([Problem(f"unknown precision {save_precision!r}", key="--save-precision",
-                                   fix="one of fp16, bf16, float")])
+                                   fix="one of fp16, bf16, float", file=CLI)])
     if base is None and any(sel.needs_base for sel in selections):
         needing = [sel.text for sel in selections if sel.needs_base]
         raise ConfigError(
             [Problem(f"recipe {needing[0]} scores against the base checkpoint (*_ckpt or subspace)", key="--base",
-                     fix="add --base SDXL_CHECKPOINT.safetensors, or use fro_lora/spn_lora/params or --rank")]
+                     fix="add --base SDXL_CHECKPOINT.safetensors, or use fro_lora/spn_lora/params or --rank", file=CLI)]
         )
     outs = _output_paths(lora, output, selections)
     plots = _plot_paths(plot, selections) if plot is not None else []
@@ -116,7 +117,7 @@ def run_shrink(lora, base, output, recipe, rank, conv_rank, dynamic_method, dyna
 
         if importlib.util.find_spec("PIL") is None:
             raise ConfigError([Problem("--plot needs pillow, which is not installed", key="--plot",
-                                       fix="pip install pillow, or leave out --plot")])
+                                       fix="pip install pillow, or leave out --plot", file=CLI)])
         if not plots[0].parent.is_dir():
             raise ConfigError([Problem("the plot's folder does not exist", key="--plot", file=str(plots[0]))])
     if not force:
@@ -153,7 +154,7 @@ def run_shrink(lora, base, output, recipe, rank, conv_rank, dynamic_method, dyna
     try:
         torch.empty(0, device=device)
     except (RuntimeError, ValueError) as exc:
-        raise ConfigError([Problem(f"unusable torch device ({exc})", key="--device", fix="e.g. cpu or cuda")]) from None
+        raise ConfigError([Problem(f"unusable torch device ({exc})", key="--device", fix="e.g. cpu or cuda", file=CLI)]) from None
     dtype = getattr(torch, PRECISIONS[save_precision]) if save_precision else lora_file.dtype
 
     with torch.no_grad():

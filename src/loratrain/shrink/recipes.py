@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from loratrain.errors import ConfigError, Problem
 
+CLI = "command line"  # where a problem with an argument of `loratrain shrink` is
+
 SCORE_KEYS = ("spn_ckpt", "spn_lora", "fro_ckpt", "fro_lora", "subspace", "params")
 BASE_KEYS = ("spn_ckpt", "fro_ckpt", "subspace")
 DYNAMIC_METHODS = ("sv_ratio", "sv_fro", "sv_cumulative")
@@ -93,7 +95,7 @@ def _num(x: float | None) -> str:
 
 
 def _recipe_error(text: str, message: str, fix: str) -> ConfigError:
-    return ConfigError([Problem(message=message, key=f"--recipe {text}", fix=fix)])
+    return ConfigError([Problem(message=message, key=f"--recipe {text}", fix=fix, file=CLI)])
 
 
 def parse_recipes(text: str) -> list[Recipe]:
@@ -153,25 +155,25 @@ def parse_recipe(text: str) -> Recipe:
 def sd_method(rank: int | None, conv_rank: int | None, method: str | None, param: float | None) -> SdMethod:
     if method is None:
         if param is not None:
-            raise ConfigError([Problem("--dynamic-param needs --dynamic-method", key="--dynamic-param")])
+            raise ConfigError([Problem("--dynamic-param needs --dynamic-method", key="--dynamic-param", file=CLI)])
         if rank is None:
-            raise ConfigError([Problem("give --rank N (and optionally --conv-rank N)", key="--rank")])
+            raise ConfigError([Problem("give --rank N (and optionally --conv-rank N)", key="--rank", file=CLI)])
         conv_rank = rank if conv_rank is None else conv_rank
         if rank < 1 or conv_rank < 1:
-            raise ConfigError([Problem("ranks must be >= 1", key="--rank", fix="drop layers with a recipe instead")])
+            raise ConfigError([Problem("ranks must be >= 1", key="--rank", fix="drop layers with a recipe instead", file=CLI)])
         return SdMethod("fixed", rank=rank, conv_rank=conv_rank)
     if method not in DYNAMIC_METHODS:
         raise ConfigError(
-            [Problem(f"unknown dynamic method {method!r}", key="--dynamic-method", fix="one of " + ", ".join(DYNAMIC_METHODS))]
+            [Problem(f"unknown dynamic method {method!r}", key="--dynamic-method", fix="one of " + ", ".join(DYNAMIC_METHODS), file=CLI)]
         )
     if param is None or not math.isfinite(param) or param <= 0:
-        raise ConfigError([Problem(f"{method} needs a positive --dynamic-param", key="--dynamic-param")])
+        raise ConfigError([Problem(f"{method} needs a positive --dynamic-param", key="--dynamic-param", file=CLI)])
     if method != "sv_ratio" and param > 1:
         raise ConfigError(
-            [Problem(f"{method} takes a fraction in (0, 1], got {param}", key="--dynamic-param", fix="e.g. 0.9")]
+            [Problem(f"{method} takes a fraction in (0, 1], got {param}", key="--dynamic-param", fix="e.g. 0.9", file=CLI)]
         )
     if rank is not None and rank < 1:
-        raise ConfigError([Problem("--rank must be >= 1", key="--rank")])
+        raise ConfigError([Problem("--rank must be >= 1", key="--rank", file=CLI)])
     # With a dynamic method sd-scripts applies --new_rank (default 4) as a cap to every layer, --new_conv_rank
     # only in fixed mode; we cap only when the user asks (deviation, see docs/shrink.md).
     return SdMethod(method, rank=rank, conv_rank=rank, param=param)
