@@ -36,3 +36,10 @@ def run_cli(*args, cwd=None):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(autouse=True)
+def private_norm_cache(tmp_path, monkeypatch):
+    """Base-norm caches go to the test's folder, never the user's ~/.cache (inherited by CLI runs)."""
+    monkeypatch.setenv("LORATRAIN_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"

@@ -6,7 +6,10 @@ documented rules (docs/shrink.md, reference resize.md), not from our code path.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import time
 
 import pytest
 import torch
@@ -222,3 +225,25 @@ def test_save_precision_fp16_stores_fp16_tensors_and_keeps_the_update_within_fp1
         assert out.tensors[f"{name}.lora_up.weight"].dtype == torch.float16
         assert out.tensors[f"{name}.alpha"].dtype == torch.float16
         assert rel(rebuilt(out.tensors, name), truncated(input_delta(lora, name), 4)) < 3e-3
+
+
+def test_base_norms_are_cached_per_checkpoint_and_a_rewritten_checkpoint_is_read_again(
+    lora, base_path, private_norm_cache
+):
+    recipe = parse_recipe("fro_ckpt=1,thr=-1.3")
+    first = ranks(run(lora, recipe, BaseCheckpoint(base_path)))
+    (cache_file,) = (private_norm_cache / "base-norms").glob("*.json")
+    cached = json.loads(cache_file.read_text())
+    assert set(cached) == set(lora.layers) and all("fro" in v for v in cached.values())
+
+    # The next run on the same file takes the norms from the cache (poisoned here to prove it).
+    cache_file.write_text(json.dumps({k: {"fro": 1e-6} for k in cached}))
+    again = ranks(run(lora, recipe, BaseCheckpoint(base_path)))
+    assert all(again[n] == lora.layers[n].rank for n in LIVE)
+
+    # A checkpoint saved again at the same path (same header and size, new contents) is read afresh.
+    synth.save(base_path, synth.base_tensors(fro={n: 1e-3 for n in LIVE}))
+    os.utime(base_path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    fresh = ranks(run(lora, recipe, BaseCheckpoint(base_path)))
+    assert fresh[synth.LINEAR_Q] == lora.layers[synth.LINEAR_Q].rank
+    assert first[synth.LINEAR_Q] < fresh[synth.LINEAR_Q]

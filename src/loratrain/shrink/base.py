@@ -12,7 +12,10 @@ weights and vice versa.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +92,7 @@ class BaseCheckpoint:
                     self.refs[name] = BaseRef(wkey, (rows * third, (rows + 1) * third), (third, *full[1:]))
                 else:
                     self.refs[name] = BaseRef(wkey, None, full)
+        self._open_cache()
 
     def check_layers(self, layers: dict, lora_path: str) -> None:
         """Refuse a LoRA whose layers the base does not have, or has with other shapes."""
@@ -127,16 +131,96 @@ class BaseCheckpoint:
         if problems:
             raise ConfigError(problems)
 
+    def norms(self, name: str, kinds: set[str], device="cpu") -> dict:
+        """{"fro": ‖W‖_F, "spn": ‖W‖_2} of a layer's base weight, from the cache when it has them."""
+        cached = self._cache.get(name, {})
+        missing = kinds - set(cached)
+        if missing:
+            import torch
+
+            W = self.weight(name).to(device)
+            if "fro" in missing:
+                cached["fro"] = float(torch.linalg.vector_norm(W))
+            if "spn" in missing:
+                cached["spn"] = spectral_norm(W)
+            self._cache[name] = cached
+            self._dirty = True
+        return {k: cached[k] for k in kinds}
+
+    def save_cache(self) -> None:
+        """Keep the norms for the next run on this checkpoint (reading a whole SDXL base takes seconds)."""
+        if not self._dirty or self._cache_file is None:
+            return
+        try:
+            self._cache_file.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=str(self._cache_file.parent), suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self._cache, fh)
+            os.replace(tmp, self._cache_file)
+            self._dirty = False
+        except OSError:
+            pass  # a cache we cannot write only costs time
+
+    def _open_cache(self) -> None:
+        """The cache key is the file's header, size and modification time: a replaced or re-saved
+        checkpoint gets a new key, a moved one keeps its norms."""
+        self._cache, self._dirty, self._cache_file = {}, False, None
+        self._layout, self._data_start = None, 0
+        try:
+            stat = self.path.stat()
+            with open(self.path, "rb") as fh:
+                n = int.from_bytes(fh.read(8), "little")
+                header = fh.read(n)
+            self._layout, self._data_start = json.loads(header), 8 + n
+        except (OSError, ValueError):
+            return
+        digest = hashlib.sha256(header + f"|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+        self._cache_file = cache_dir() / "base-norms" / f"{digest[:32]}.json"
+        try:
+            self._cache = json.loads(self._cache_file.read_text())
+        except (OSError, ValueError):
+            self._cache = {}
+
     def weight(self, name: str):
-        """The base weight of a LoRA layer as float32, flattened to (out, in·kh·kw)."""
+        """The base weight of a LoRA layer as float32, flattened to (out, in·kh·kw).
+
+        Read with plain file reads rather than through safe_open's memory map: mapped pages stay in the
+        process's resident set, so reading a whole SDXL base would show ~5 GB of RSS; this keeps one
+        tensor at a time.
+        """
         import torch
 
         ref = self.refs[name]
-        if ref.rows is None:
-            w = self._fh.get_tensor(ref.key)
-        else:
-            w = self._fh.get_slice(ref.key)[ref.rows[0] : ref.rows[1]]
-        return w.to(torch.float32).reshape(w.shape[0], -1)
+        entry = self._layout.get(ref.key) if self._layout else None
+        dtype = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32}.get(
+            entry["dtype"] if entry else ""
+        )
+        if dtype is None:  # anything unusual: let safetensors decode it
+            if ref.rows is None:
+                w = self._fh.get_tensor(ref.key)
+            else:
+                w = self._fh.get_slice(ref.key)[ref.rows[0] : ref.rows[1]]
+            return w.to(torch.float32).reshape(w.shape[0], -1)
+        start, end = entry["data_offsets"]
+        shape = list(entry["shape"])
+        if ref.rows is not None:
+            row_bytes = (end - start) // shape[0]
+            start, shape[0] = start + ref.rows[0] * row_bytes, ref.rows[1] - ref.rows[0]
+            end = start + shape[0] * row_bytes
+        buf = bytearray(end - start)
+        with open(self.path, "rb") as fh:
+            fh.seek(self._data_start + start)
+            fh.readinto(buf)
+        w = torch.frombuffer(buf, dtype=dtype).reshape(shape)
+        return w.to(torch.float32).reshape(shape[0], -1)
+
+
+def cache_dir() -> Path:
+    """`$LORATRAIN_CACHE_DIR`, else `$XDG_CACHE_HOME/loratrain`, else `~/.cache/loratrain`."""
+    if os.environ.get("LORATRAIN_CACHE_DIR"):
+        return Path(os.environ["LORATRAIN_CACHE_DIR"])
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "loratrain"
 
 
 def spectral_norm(W) -> float:

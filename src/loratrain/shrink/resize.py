@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from loratrain.shrink.recipes import Recipe, SdMethod, scores, sd_rank
@@ -62,8 +63,32 @@ class Outcome:
     scores: dict  # layer name -> per-direction score (for the plot)
 
 
+@contextmanager
+def one_cpu_thread():
+    """Run torch's CPU kernels on one thread for the duration.
+
+    Every step here is small (a thin QR, a 32×32 SVD, one weight's norm) and there are ~800 of them.
+    With intra-op threads, each step pays a fork/join, and when other processes share the CPU the
+    waiting threads stall: on the 2-core dev box the decompositions of an SDXL LoCon took 2.7–4.7 s
+    with 2 threads and 0.85 s with 1, and the base norms 11–16 s against 6–8 s.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def analyse(lora, selections, base=None, device="cpu") -> list[LayerInfo]:
     """Spectra of all layers, plus the reference numbers the selections' scores need."""
+    with one_cpu_thread():
+        return _analyse(lora, selections, base, device)
+
+
+def _analyse(lora, selections, base, device) -> list[LayerInfo]:
     need = set()
     for sel in selections:
         if isinstance(sel, Recipe):
@@ -84,21 +109,21 @@ def analyse(lora, selections, base=None, device="cpu") -> list[LayerInfo]:
         info.refs["spn_lora"] = float(S[0]) if S.numel() else 0.0
         info.refs["fro_lora"] = float(S.double().norm())
         info.refs["params"] = float(info.out + info.in_flat)
-        if base is not None and need & {"fro_ckpt", "spn_ckpt", "subspace"}:
-            from loratrain.shrink.base import spectral_norm
-
-            W = base.weight(name).to(device)
-            if "fro_ckpt" in need:
-                info.refs["fro_ckpt"] = float(W.norm())
-            if "spn_ckpt" in need:
-                info.refs["spn_ckpt"] = spectral_norm(W)
+        if base is not None:
+            kinds = {k.split("_")[0] for k in need & {"fro_ckpt", "spn_ckpt"}}
+            if kinds:
+                for kind, value in base.norms(name, kinds, device).items():
+                    info.refs[f"{kind}_ckpt"] = value
             if "subspace" in need:
                 # |uᵢᵀ W vᵢ|: how strongly the base already acts along each direction of the update.
+                W = base.weight(name).to(device)
                 info.subspace = ((spec.U.T @ W) * spec.Vh).sum(dim=1).abs().cpu()
-            del W
+                del W
         # Selections and output building run on the CPU; only the decompositions use `device`.
         spec.U, spec.S, spec.Vh = spec.U.cpu(), spec.S.cpu(), spec.Vh.cpu()
         infos.append(info)
+    if base is not None:
+        base.save_cache()
     return infos
 
 
@@ -153,6 +178,11 @@ def _cast(t, dtype):
 
 def build(lora, infos, sel, save_dtype, keep_other=False) -> Outcome:
     """The output tensors, metadata and per-layer report of one selection."""
+    with one_cpu_thread():
+        return _build(lora, infos, sel, save_dtype, keep_other)
+
+
+def _build(lora, infos, sel, save_dtype, keep_other) -> Outcome:
     import torch
 
     save_bytes = torch.empty(0, dtype=save_dtype).element_size()
