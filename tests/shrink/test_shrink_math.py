@@ -90,16 +90,19 @@ def test_sd_scripts_quirks_measured_in_the_reference_are_reproduced(lora):
 
 
 @pytest.mark.parametrize(
-    "method,param,cap",
-    [("sv_ratio", 2.0, None), ("sv_ratio", 9.0, None), ("sv_ratio", 30.0, 6), ("sv_fro", 0.5, None),
-     ("sv_fro", 0.99, None), ("sv_cumulative", 0.7, None), ("sv_cumulative", 0.95, 5)],
+    "method,param,cap,conv_cap",
+    [("sv_ratio", 2.0, None, None), ("sv_ratio", 9.0, None, None), ("sv_ratio", 30.0, 6, None),
+     ("sv_ratio", 30.0, 6, 2), ("sv_fro", 0.5, None, None), ("sv_fro", 0.99, None, None),
+     ("sv_cumulative", 0.7, None, None), ("sv_cumulative", 0.95, 5, 3)],
 )
-def test_dynamic_methods_pick_sd_scripts_rank_and_rebuild_the_truncated_svd(lora, method, param, cap):
-    out = run(lora, sd_method(cap, None, method, param))
+def test_dynamic_methods_pick_sd_scripts_rank_and_rebuild_the_truncated_svd(lora, method, param, cap, conv_cap):
+    out = run(lora, sd_method(cap, conv_cap, method, param))
     got = ranks(out)
     for name in LIVE:
         dW = input_delta(lora, name)
-        want = min(sd_scripts_rank(dW, method, param, cap), lora.layers[name].rank)
+        # sd-scripts caps Linear layers with --new_rank and conv layers with --new_conv_rank (default: the former)
+        layer_cap = (conv_cap or cap) if lora.layers[name].is_conv else cap
+        want = min(sd_scripts_rank(dW, method, param, layer_cap), lora.layers[name].rank)
         assert got[name] == want, name
         assert rel(rebuilt(out.tensors, name), truncated(dW, want)) < 1e-5, name
 

@@ -138,11 +138,11 @@ class BaseCheckpoint:
         if missing:
             import torch
 
-            W = self.weight(name).to(device)
+            raw = self.weight(name, as_stored=True)
             if "fro" in missing:
-                cached["fro"] = float(torch.linalg.vector_norm(W))
+                cached["fro"] = frobenius(raw)
             if "spn" in missing:
-                cached["spn"] = spectral_norm(W)
+                cached["spn"] = spectral_norm(raw.to(device=device, dtype=torch.float32))
             self._cache[name] = cached
             self._dirty = True
         return {k: cached[k] for k in kinds}
@@ -181,8 +181,8 @@ class BaseCheckpoint:
         except (OSError, ValueError):
             self._cache = {}
 
-    def weight(self, name: str):
-        """The base weight of a LoRA layer as float32, flattened to (out, in·kh·kw).
+    def weight(self, name: str, as_stored: bool = False):
+        """The base weight of a LoRA layer flattened to (out, in·kh·kw), as float32 or in its stored dtype.
 
         Read with plain file reads rather than through safe_open's memory map: mapped pages stay in the
         process's resident set, so reading a whole SDXL base would show ~5 GB of RSS; this keeps one
@@ -192,15 +192,15 @@ class BaseCheckpoint:
 
         ref = self.refs[name]
         entry = self._layout.get(ref.key) if self._layout else None
-        dtype = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32}.get(
+        stored = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32}.get(
             entry["dtype"] if entry else ""
         )
-        if dtype is None:  # anything unusual: let safetensors decode it
+        if stored is None:  # anything unusual: let safetensors decode it
             if ref.rows is None:
                 w = self._fh.get_tensor(ref.key)
             else:
                 w = self._fh.get_slice(ref.key)[ref.rows[0] : ref.rows[1]]
-            return w.to(torch.float32).reshape(w.shape[0], -1)
+            return (w if as_stored else w.to(torch.float32)).reshape(w.shape[0], -1)
         start, end = entry["data_offsets"]
         shape = list(entry["shape"])
         if ref.rows is not None:
@@ -211,8 +211,8 @@ class BaseCheckpoint:
         with open(self.path, "rb") as fh:
             fh.seek(self._data_start + start)
             fh.readinto(buf)
-        w = torch.frombuffer(buf, dtype=dtype).reshape(shape)
-        return w.to(torch.float32).reshape(shape[0], -1)
+        w = torch.frombuffer(buf, dtype=stored).reshape(shape[0], -1)
+        return w if as_stored else w.to(torch.float32)
 
 
 def cache_dir() -> Path:
@@ -221,6 +221,26 @@ def cache_dir() -> Path:
         return Path(os.environ["LORATRAIN_CACHE_DIR"])
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "loratrain"
+
+
+def frobenius(w, chunk: int = 1 << 20) -> float:
+    """‖w‖_F of a tensor in any float dtype, converted to float32 one cache-sized chunk at a time.
+
+    Converting a whole fp16 weight to float32 first writes and re-reads 4 bytes per element: on the
+    2-core dev box 33 ms for a 1280 × 11520 conv weight against 3 ms in 1M-element chunks, and the
+    chunks' float64 sum is also closer to the exact norm (7e-4 relative error for a single float32
+    reduction over 15M elements, 1e-6 here).
+    """
+    import torch
+
+    flat = w.reshape(-1)
+    buf = torch.empty(min(chunk, flat.numel()), dtype=torch.float32, device=flat.device)
+    total = 0.0
+    for part in flat.split(chunk):
+        view = buf[: part.numel()]
+        view.copy_(part)
+        total += float(torch.dot(view, view))
+    return total**0.5
 
 
 def spectral_norm(W) -> float:

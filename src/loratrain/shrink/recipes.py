@@ -75,6 +75,8 @@ class SdMethod:
         if self.method == "fixed":
             return f"rank={self.rank},conv_rank={self.conv_rank}"
         cap = f",rank_cap={self.rank}" if self.rank else ""
+        if self.conv_rank != self.rank:
+            cap += f",conv_rank_cap={self.conv_rank}"
         return f"{self.method}={_num(self.param)}{cap}"
 
     def tag(self) -> str:
@@ -82,6 +84,8 @@ class SdMethod:
             conv = f"_conv{self.conv_rank}" if self.conv_rank != self.rank else ""
             return f"rank{self.rank}{conv}"
         cap = f"_cap{self.rank}" if self.rank else ""
+        if self.conv_rank != self.rank:
+            cap += f"_convcap{self.conv_rank}"
         return f"{self.method.replace('_', '')}{_num(self.param)}{cap}"
 
     def record(self) -> dict:
@@ -172,11 +176,11 @@ def sd_method(rank: int | None, conv_rank: int | None, method: str | None, param
         raise ConfigError(
             [Problem(f"{method} takes a fraction in (0, 1], got {param}", key="--dynamic-param", fix="e.g. 0.9", file=CLI)]
         )
-    if rank is not None and rank < 1:
-        raise ConfigError([Problem("--rank must be >= 1", key="--rank", file=CLI)])
-    # With a dynamic method sd-scripts applies --new_rank (default 4) as a cap to every layer, --new_conv_rank
-    # only in fixed mode; we cap only when the user asks (deviation, see docs/shrink.md).
-    return SdMethod(method, rank=rank, conv_rank=rank, param=param)
+    if (rank is not None and rank < 1) or (conv_rank is not None and conv_rank < 1):
+        raise ConfigError([Problem("--rank and --conv-rank must be >= 1", key="--rank", file=CLI)])
+    # As in sd-scripts, --rank caps Linear layers and --conv-rank (default: --rank) conv layers; but
+    # sd-scripts' cap defaults to 4, ours to none (deviation, see docs/shrink.md).
+    return SdMethod(method, rank=rank, conv_rank=conv_rank if conv_rank is not None else rank, param=param)
 
 
 def sd_rank(S, full_len: int, is_4d: bool, m: SdMethod) -> int:
@@ -202,8 +206,9 @@ def sd_rank(S, full_len: int, is_4d: bool, m: SdMethod) -> int:
         # The zeros a dense SVD would add have a cumulative fraction of 1, never below p <= 1.
         count = int((frac < target).sum()) + 1
     k = min(max(count, 1), N - 1) + 1
-    if m.rank is not None:
-        k = min(k, m.rank)
+    cap = m.conv_rank if is_4d else m.rank
+    if cap is not None:
+        k = min(k, cap)
     return max(0, min(k, q))
 
 
