@@ -124,8 +124,8 @@ def test_bad_method_arguments_are_refused(cli, lora_path):
     assert_refused(cli(lora_path, "--dynamic-method", "sv_fro"), "needs a positive --dynamic-param")
     assert_refused(cli(lora_path, "--rank", "4", "-r", "fro_lora=1,thr=-1"), "cannot be combined")
     assert_refused(cli(lora_path, "--rank", "4", "--save-precision", "fp8"), "unknown precision")
-    assert_refused(cli(lora_path, "-r", "fro_lora=1,thr=-1:spn_lora=1,thr=-1", "-o", lora_path.parent / "x.safetensors"),
-                   "give a folder to -o")
+    two = "fro_lora=1,thr=-1:spn_lora=1,thr=-1"
+    assert_refused(cli(lora_path, "-r", two, "-o", lora_path.parent / "x.safetensors"), "give a folder to -o")
     assert outputs(lora_path.parent) == ["lora.safetensors"]
 
 

@@ -154,7 +154,8 @@ def run_shrink(lora, base, output, recipe, rank, conv_rank, dynamic_method, dyna
     try:
         torch.empty(0, device=device)
     except (RuntimeError, ValueError, AssertionError) as exc:  # CPU-only torch asserts on cuda
-        raise ConfigError([Problem(f"unusable torch device ({exc})", key="--device", fix="e.g. cpu or cuda", file=CLI)]) from None
+        problem = Problem(f"unusable torch device ({exc})", key="--device", fix="e.g. cpu or cuda", file=CLI)
+        raise ConfigError([problem]) from None
     dtype = getattr(torch, PRECISIONS[save_precision]) if save_precision else lora_file.dtype
 
     with torch.no_grad():

@@ -177,7 +177,9 @@ def _make_layer(name: str, parts: dict, path: Path) -> tuple[LoraLayer | None, P
     if ok and mid is not None:
         ok = mid.dim() == 4 and tuple(mid.shape[:2]) == (r, r) and tuple(down.shape[2:]) == (1, 1)
     if not ok:
-        shapes = f"down {tuple(down.shape)}, up {tuple(up.shape)}" + (f", mid {tuple(mid.shape)}" if mid is not None else "")
+        shapes = f"down {tuple(down.shape)}, up {tuple(up.shape)}"
+        if mid is not None:
+            shapes += f", mid {tuple(mid.shape)}"
         return None, Problem(
             message=f"tensor shapes do not form a LoRA layer ({shapes})",
             key=name,

@@ -164,17 +164,30 @@ def sd_method(rank: int | None, conv_rank: int | None, method: str | None, param
             raise ConfigError([Problem("give --rank N (and optionally --conv-rank N)", key="--rank", file=CLI)])
         conv_rank = rank if conv_rank is None else conv_rank
         if rank < 1 or conv_rank < 1:
-            raise ConfigError([Problem("ranks must be >= 1", key="--rank", fix="drop layers with a recipe instead", file=CLI)])
+            raise ConfigError(
+                [Problem("ranks must be >= 1", key="--rank", fix="drop layers with a recipe instead", file=CLI)]
+            )
         return SdMethod("fixed", rank=rank, conv_rank=conv_rank)
     if method not in DYNAMIC_METHODS:
         raise ConfigError(
-            [Problem(f"unknown dynamic method {method!r}", key="--dynamic-method", fix="one of " + ", ".join(DYNAMIC_METHODS), file=CLI)]
+            [
+                Problem(
+                    f"unknown dynamic method {method!r}",
+                    key="--dynamic-method",
+                    fix="one of " + ", ".join(DYNAMIC_METHODS),
+                    file=CLI,
+                )
+            ]
         )
     if param is None or not math.isfinite(param) or param <= 0:
         raise ConfigError([Problem(f"{method} needs a positive --dynamic-param", key="--dynamic-param", file=CLI)])
     if method != "sv_ratio" and param > 1:
         raise ConfigError(
-            [Problem(f"{method} takes a fraction in (0, 1], got {param}", key="--dynamic-param", fix="e.g. 0.9", file=CLI)]
+            [
+                Problem(
+                    f"{method} takes a fraction in (0, 1], got {param}", key="--dynamic-param", fix="e.g. 0.9", file=CLI
+                )
+            ]
         )
     if (rank is not None and rank < 1) or (conv_rank is not None and conv_rank < 1):
         raise ConfigError([Problem("--rank and --conv-rank must be >= 1", key="--rank", file=CLI)])

@@ -228,7 +228,8 @@ def _build(lora, infos, sel, save_dtype, keep_other) -> Outcome:
         if keep_other:
             for suffix, t in other.tensors.items():
                 tensors[f"{other.name}.{suffix}" if suffix else other.name] = _cast(t, save_dtype)
-            results.append(LayerResult(other.name, other.algo, "copied", 0, 0, 1.0, f"{other.algo} layer copied unchanged"))
+            note = f"{other.algo} layer copied unchanged"
+            results.append(LayerResult(other.name, other.algo, "copied", 0, 0, 1.0, note))
 
     metadata = _metadata(lora, sel, results, threshold, tensors)
     return Outcome(sel, tensors, metadata, results, threshold, layer_scores)
@@ -249,7 +250,10 @@ def _copy_whole(tensors, layer, dtype, rescale):
 
 
 def _write_resized(tensors, layer, spec, mask, dtype, rescale):
-    """up′·down′·alpha′/k = rescale·Σ_kept σᵢuᵢvᵢᵀ with alpha′ = (alpha/r)·k: the per-rank scale is kept."""
+    """Rebuild so that (alpha′/k)·up′·down′ = rescale·Σ_kept σᵢuᵢvᵢᵀ.
+
+    alpha′ = (alpha/r)·k keeps the trained per-rank scale.
+    """
     import torch
 
     k = int(mask.sum())
