@@ -124,6 +124,7 @@ def test_bad_method_arguments_are_refused(cli, lora_path):
     assert_refused(cli(lora_path, "--dynamic-method", "sv_fro"), "needs a positive --dynamic-param")
     assert_refused(cli(lora_path, "--rank", "4", "-r", "fro_lora=1,thr=-1"), "cannot be combined")
     assert_refused(cli(lora_path, "--rank", "4", "--save-precision", "fp8"), "unknown precision")
+    assert_refused(cli(lora_path, "--rank", "4", "--device", "no-such-device"), "unusable torch device")
     two = "fro_lora=1,thr=-1:spn_lora=1,thr=-1"
     assert_refused(cli(lora_path, "-r", two, "-o", lora_path.parent / "x.safetensors"), "give a folder to -o")
     assert outputs(lora_path.parent) == ["lora.safetensors"]
@@ -146,3 +147,13 @@ def test_importing_the_command_does_not_import_torch():
     code = "import sys, loratrain.cli, loratrain.commands.shrink; print('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_output_keeps_the_inputs_precision_unless_save_precision_says_otherwise(cli, tmp_path):
+    gen = torch.Generator().manual_seed(9)
+    layer = synth.known_layer(64, 48, synth.geometric(16), 8.0, gen)
+    src = synth.save(tmp_path / "half.safetensors", {f"{synth.LINEAR_Q}.{k}": v.half() for k, v in layer.items()})
+    assert cli(src, "--rank", "4", "-o", tmp_path / "same.safetensors").returncode == 0
+    assert {v.dtype for v in load_file(str(tmp_path / "same.safetensors")).values()} == {torch.float16}
+    assert cli(src, "--rank", "4", "--save-precision", "bf16", "-o", tmp_path / "bf.safetensors").returncode == 0
+    assert {v.dtype for v in load_file(str(tmp_path / "bf.safetensors")).values()} == {torch.bfloat16}

@@ -225,3 +225,4 @@ def test_loha_layers_are_recognised_as_loha_and_copied_unchanged_only_when_asked
     tensors = load_file(str(out))
     for suffix, tensor in loha.items():
         assert torch.equal(tensors[f"{synth.LINEAR_FF}.{suffix}"], tensor)
+

@@ -250,3 +250,12 @@ def test_base_norms_are_cached_per_checkpoint_and_a_rewritten_checkpoint_is_read
     fresh = ranks(run(lora, recipe, BaseCheckpoint(base_path)))
     assert fresh[synth.LINEAR_Q] == lora.layers[synth.LINEAR_Q].rank
     assert first[synth.LINEAR_Q] < fresh[synth.LINEAR_Q]
+
+
+def test_report_gives_the_share_of_the_updates_frobenius_norm_each_layer_keeps(lora):
+    out = run(lora, sd_method(3, 2, None, None))
+    for r in out.results:
+        if r.action != "resized":
+            continue
+        S = torch.linalg.svdvals(input_delta(lora, r.name))
+        assert r.fro_kept == pytest.approx(float(S[: r.rank_after].norm() / S.norm()), rel=1e-6)
