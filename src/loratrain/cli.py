@@ -20,13 +20,14 @@ COMMAND_MODULES = [
     "run",
     "check",
     "explain",
-    "import_",
-    "init",
-    "schema",
     "plan",
     "prompts",
     "setup",
     "slurm",
+    "shrink",
+    "import_",
+    "init",
+    "schema",
 ]
 
 app = typer.Typer(

@@ -1,0 +1,1 @@
+"""`loratrain shrink`: resize trained LoRA / LoCon files (torch + safetensors only, imported lazily)."""
