@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from conftest import BASE, CONFIGS
+from cli_helpers import BASE, CONFIGS
 from loratrain.loader import load_config, validate
 from loratrain.render import build_command
 

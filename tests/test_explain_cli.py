@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from cli_helpers import run_cli
 
 
 @pytest.mark.parametrize("name", ["network_alpha", "--network_alpha", "network.network_alpha"])

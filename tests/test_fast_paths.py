@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import CONFIGS
+from cli_helpers import CONFIGS
 
 HEAVY = ("torch", "accelerate", "lycoris", "transformers")
 PROBE = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sdparser
-from conftest import CONFIGS
+from cli_helpers import CONFIGS
 from loratrain.loader import load_config
 from loratrain.render import build_command
 

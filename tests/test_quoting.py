@@ -9,7 +9,7 @@ import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import BASE
+from cli_helpers import BASE
 from loratrain.loader import validate
 from loratrain.render import build_command, display
 

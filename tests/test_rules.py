@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from conftest import BASE
+from cli_helpers import BASE
 from loratrain.errors import ConfigError
 from loratrain.loader import validate
 

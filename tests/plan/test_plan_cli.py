@@ -9,7 +9,7 @@ import pytest
 from plan_fixtures import SIX_SHAPES, make_images
 from test_plan_tokenizer import GUIDE_PROMPT_1, GUIDE_PROMPT_2
 
-from conftest import run_cli
+from cli_helpers import run_cli
 from loratrain.clip_tokenizer import VocabularyNotFound, find_vocabulary
 
 GUIDE_FILE = (f"# anthro female kindred\n{GUIDE_PROMPT_1} --n low quality, worst quality, blurred background, blurry, "
