@@ -7,13 +7,13 @@ packages (torch, accelerate, lycoris) only inside the command body, so `--help` 
 
 from __future__ import annotations
 
+import functools
 import importlib
-import sys
+from typing import Any, Callable
 
-import click
 import typer
 
-from loratrain.errors import EXIT_CONFIG, EXIT_INTERRUPTED, LoratrainError
+from loratrain.errors import LoratrainError
 
 # One entry per verb module under loratrain/commands/. Order is the order in `--help`.
 COMMAND_MODULES = [
@@ -40,9 +40,32 @@ app = typer.Typer(
 )
 
 
+def _guard(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a LoratrainError into its message and exit code, and a returned int into the exit code."""
+
+    @functools.wraps(callback)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            code = callback(*args, **kwargs)
+        except LoratrainError as exc:
+            from loratrain.commands._output import print_error
+
+            print_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+        if isinstance(code, int) and code:
+            raise typer.Exit(code)
+        return code
+
+    return guarded
+
+
 def _register() -> None:
+    if app.registered_commands:
+        return
     for name in COMMAND_MODULES:
         importlib.import_module(f"loratrain.commands.{name}").register(app)
+    for info in app.registered_commands:
+        info.callback = _guard(info.callback)
 
 
 @app.callback()
@@ -57,21 +80,7 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point. Never shows a traceback for a `LoratrainError`."""
+    """Console-script entry point. Usage errors exit 2 (typer's own handling); a LoratrainError prints its
+    problems without a traceback and exits with its code; otherwise the verb's return code is the exit code."""
     _register()
-    command = typer.main.get_command(app)
-    try:
-        code = command.main(args=argv, prog_name="loratrain", standalone_mode=False)
-    except click.exceptions.Abort:
-        code = EXIT_INTERRUPTED
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code if exc.exit_code else EXIT_CONFIG
-    except LoratrainError as exc:
-        from loratrain.commands._output import print_error
-
-        print_error(exc)
-        code = exc.exit_code
-    except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
-    sys.exit(code if isinstance(code, int) else 0)
+    app(args=argv, prog_name="loratrain")

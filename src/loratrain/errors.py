@@ -26,16 +26,14 @@ class Problem:
     severity: str = "error"  # "error" or "warning"
 
     def where(self) -> str:
-        place = self.file or "<config>"
-        if self.line is not None:
+        place = self.file
+        if place and self.line is not None:
             place += f":{self.line}"
         return place
 
     def render(self) -> str:
-        head = self.where()
-        if self.key:
-            head += f": {self.key}"
-        text = f"{head}: {self.message}"
+        head = ": ".join(part for part in (self.where(), self.key) if part)
+        text = f"{head}: {self.message}" if head else self.message
         if self.fix:
             text += f" ({self.fix})"
         return text
