@@ -135,3 +135,26 @@ def test_run_without_sd_scripts_launches_nothing(write_config):
     path = write_config(BASE)
     result = run_cli("run", str(path), env={"LORATRAIN_SD_SCRIPTS": ""})
     _assert_clean_failure(result, "sd-scripts folder is unknown")
+
+
+def test_a_bad_set_value_is_blamed_on_set_not_on_the_files_line(write_config):
+    path = write_config(BASE)
+    result = run_cli("check", "--no-preflight", str(path), "--set", "network.network_dim=\"8\"")
+    _assert_clean_failure(result, "--set: network.network_dim: wrong type")
+    assert f"{path}:" not in result.stderr
+
+
+def test_flags_that_replace_or_end_the_run_are_refused(write_config):
+    path = write_config(with_key("extra", "output_config = true\nconfig_file = \"other.toml\""))
+    result = run_cli("check", "--no-preflight", str(path))
+    _assert_clean_failure(result, "extra.output_config: unknown key (not allowed here", "extra.config_file")
+
+
+def test_check_json_reports_failure_on_stdout(write_config):
+    import json
+
+    path = write_config("[model]\n")
+    result = run_cli("check", "--no-preflight", "--json", str(path))
+    assert result.returncode == 2
+    data = json.loads(result.stdout)
+    assert data["ok"] is False and any("network.network_module" in e for e in data["errors"])

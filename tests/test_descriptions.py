@@ -40,7 +40,10 @@ def test_every_sd_scripts_flag_is_reachable_exactly_once():
     typed = {name for group in SCRIPT_GROUPS.values() for name in group.model_fields}
     extra = set(ExtraArgs.model_fields)
     assert typed & extra == set()
-    assert set(flags.all_flags()) == typed | extra
+    from loratrain.schema.extra import NOT_ALLOWED
+
+    assert set(flags.all_flags()) == typed | extra | set(NOT_ALLOWED)
+    assert extra & set(NOT_ALLOWED) == set()
     assert len(flags.all_flags()) == 196  # 197 actions less argparse's own --help
 
 

@@ -68,8 +68,8 @@ ERRORS = [
     ("tensorboard without logging_dir", "[logging]\nlog_with = \"tensorboard\"", "logging.log_with"),
     ("v2 flag on the SDXL script", "[extra]\nv2 = true", "extra.v2"),
     ("noise scale without offset", "[noise]\nadaptive_noise_scale = 0.1", "noise.adaptive_noise_scale"),
-    ("tucker with an algo without it", LYCO + "[network.network_args]\nalgo = \"full\"\nuse_tucker = true",
-     "network.network_args.use_tucker"),
+    ("resolution above max bucket even with no_upscale", "[dataset]\nresolution = 1536\n[buckets]\n"
+     "enable_bucket = true\nbucket_no_upscale = true", "dataset.resolution"),
     ("preset ia3 trains nothing", LYCO + "[network.network_args]\npreset = \"ia3\"", "network.network_args.preset"),
     ("dylora dim not a multiple of block_size", LYCO + "network_dim = 6\n[network.network_args]\nalgo = \"dylora\"",
      "network.network_dim"),
@@ -106,6 +106,10 @@ WARNINGS = [
      "network.network_args.rank_dropout_scale"),
     ("LoRA+ with loha", LYCO + "[network.network_args]\nalgo = \"loha\"\nloraplus_lr_ratio = 16.0",
      "network.network_args.loraplus_lr_ratio"),
+    ("tucker with an algo without it", LYCO + "[network.network_args]\nalgo = \"full\"\nuse_tucker = true",
+     "network.network_args.use_tucker"),
+    ("accelerate precision alone does not reach sd-scripts", "[accelerate]\nmixed_precision = \"bf16\"",
+     "accelerate.mixed_precision"),
     ("lokr options with locon", LYCO + "[network.network_args]\nalgo = \"locon\"\nfactor = 8",
      "network.network_args.factor"),
 ]
@@ -137,3 +141,8 @@ def test_weight_decompose_points_to_dora_wd():
 
 def test_a_clean_config_has_no_problems():
     assert problems("") == (set(), set())
+
+
+def test_algo_is_case_insensitive_as_in_lycoris():
+    data = _merge(LYCO + "[network.network_args]\nalgo = \"LoKr\"")
+    assert validate(data, "run.toml").config.network.network_args.algo == "lokr"

@@ -76,11 +76,18 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """A copy of `data` with each override set. A bare flag name goes to its own table."""
+    return _overridden(data, overrides)[0]
+
+
+def _overridden(data: dict[str, Any], overrides: Sequence[str]) -> tuple[dict[str, Any], set[str]]:
+    """`apply_overrides`, plus the dotted keys the overrides set (their problems are blamed on --set)."""
     out = _deep_copy(data)
+    keys: set[str] = set()
     for text in overrides:
         path, value = parse_override(text)
         if len(path) == 1 and path[0] not in TrainConfig.model_fields:
             path = [MODELLED.get(path[0], "extra"), path[0]]
+        keys.add(".".join(path))
         node = out
         for part in path[:-1]:
             child = node.setdefault(part, {})
@@ -88,7 +95,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
                 raise ConfigError([Problem(f"--set {text!r}: {part} is not a table", file="--set")])
             node = child
         node[path[-1]] = value
-    return out
+    return out, keys
 
 
 def _deep_copy(data: Any) -> Any:
@@ -103,25 +110,42 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> LoadedConfig
     """Read, override and validate a config. Raises ConfigError listing every error; returns the warnings."""
     path = Path(path)
     data, text = read_toml(path)
-    data = apply_overrides(data, overrides)
+    data, overridden = _overridden(data, overrides)
     lines = toml_positions.key_lines(text)
-    return validate(data, str(path), lines, path)
+    return validate(data, str(path), lines, path, overridden)
 
 
 def validate(data: dict[str, Any], file: str, lines: dict[str, int] | None = None,
-             path: Path | None = None) -> LoadedConfig:
-    lines = lines or {}
+             path: Path | None = None, overridden: set[str] | None = None) -> LoadedConfig:
+    lines = _without(lines or {}, overridden or set())
     try:
         cfg = TrainConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(pydantic_problems(exc, data, file, lines)) from None
+        raise ConfigError([_blame_overrides(p, overridden) for p in pydantic_problems(exc, data, file, lines)]) \
+            from None
     from loratrain import rules
 
-    found = [_place(p, file, lines) for p in rules.check(cfg)]
+    found = [_blame_overrides(_place(p, file, lines), overridden) for p in rules.check(cfg)]
     errors = [p for p in found if p.severity == "error"]
     if errors:
         raise ConfigError(errors + [p for p in found if p.severity != "error"])
     return LoadedConfig(config=cfg, path=path or Path(file), warnings=found)
+
+
+def _is_overridden(key: str, overridden: set[str]) -> bool:
+    return any(key == k or key.startswith(k + ".") or key.startswith(k + "[") for k in overridden)
+
+
+def _without(lines: dict[str, int], overridden: set[str]) -> dict[str, int]:
+    """Line numbers minus the keys an override replaced: the file's line would point at the old value."""
+    return {k: v for k, v in lines.items() if not _is_overridden(k, overridden)}
+
+
+def _blame_overrides(problem: Problem, overridden: set[str] | None) -> Problem:
+    if not overridden or not _is_overridden(problem.key, overridden):
+        return problem
+    return Problem(message=problem.message, key=problem.key, file="--set", line=None, fix=problem.fix,
+                   value=problem.value, severity=problem.severity)
 
 
 def _place(problem: Problem, file: str, lines: dict[str, int]) -> Problem:
@@ -213,6 +237,10 @@ def _unknown_key_fix(key: str, name: str, owner: type[BaseModel] | None) -> str:
         return LYCORIS_KEY_HINTS[name]
     if owner is LoraArgs and name in LORA_KEY_HINTS:
         return LORA_KEY_HINTS[name]
+    from loratrain.schema.extra import NOT_ALLOWED
+
+    if owner is not None and owner.__name__ == "ExtraArgs" and name in NOT_ALLOWED:
+        return f"not allowed here: {NOT_ALLOWED[name]}"
     table = key.split(".")[0]
     if name in MODELLED and MODELLED[name] != table:
         return f"{name} belongs in [{MODELLED[name]}]"

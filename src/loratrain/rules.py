@@ -117,8 +117,8 @@ def buckets(cfg: TrainConfig) -> Iterator[Problem]:
     if b.bucket_no_upscale:
         for name in ("min_bucket_reso", "max_bucket_reso"):
             if getattr(b, name) is not None:
-                yield warning(f"buckets.{name}", "is ignored when bucket_no_upscale is set")
-        return
+                yield warning(f"buckets.{name}", "does not shape the buckets when bucket_no_upscale is set (image "
+                              "sizes do); sd-scripts still requires the resolution to lie within it")
     lo = b.min_bucket_reso or DEFAULT_MIN_BUCKET
     hi = b.max_bucket_reso or DEFAULT_MAX_BUCKET
     lo_r, hi_r = lo // steps * steps, -(-hi // steps) * steps  # sd-scripts rounds min down, max up
@@ -182,9 +182,10 @@ def precision(cfg: TrainConfig) -> Iterator[Problem]:
     if p.fp8_base and mp == "no":
         yield error("precision.fp8_base", "needs mixed precision (fp16 or bf16)")
     acc = cfg.accelerate.mixed_precision
-    if acc is not None and p.mixed_precision is not None and acc != p.mixed_precision:
-        yield warning("accelerate.mixed_precision", f"is \"{acc}\" but precision.mixed_precision is "
-                      f"\"{p.mixed_precision}\"; sd-scripts uses its own value", "remove accelerate.mixed_precision")
+    if acc is not None and acc != mp:
+        yield warning("accelerate.mixed_precision", f"is \"{acc}\" but training runs at precision.mixed_precision "
+                      f"\"{mp}\": sd-scripts passes its own value to accelerate",
+                      f"set precision.mixed_precision = \"{acc}\" and remove accelerate.mixed_precision")
 
 
 @rule
@@ -271,7 +272,7 @@ def network(cfg: TrainConfig) -> Iterator[Problem]:
             yield warning("network.network_args.conv_alpha", "has no effect without conv_dim")
         if args.block_alphas is not None and args.block_dims is None:
             yield warning("network.network_args.block_alphas", "networks.lora ignores it without block_dims")
-    elif isinstance(args, OtherArgs) and n.network_module not in (LYCORIS_MODULE, LORA_MODULE):
+    elif isinstance(args, OtherArgs) and n.network_module and n.network_module not in (LYCORIS_MODULE, LORA_MODULE):
         yield warning("network.network_args", f"keys for {n.network_module!r} are passed on unchecked")
 
 
@@ -287,8 +288,8 @@ def _lycoris(cfg: TrainConfig, a: LycorisArgs) -> Iterator[Problem]:
             yield warning(f"{key}.{name}", "LyCORIS never reads this key, so it does nothing (it still lands in the "
                           "file's metadata)", "remove it; per-block ranks need network_module = \"networks.lora\"")
     if a.use_tucker and algo not in LYCORIS_TUCKER:
-        yield error(f"{key}.use_tucker", f"algo {algo} does not support Tucker decomposition",
-                    "use it with lora/locon, loha or lokr, or remove it")
+        yield warning(f"{key}.use_tucker", f"algo {algo} has no Tucker decomposition; LyCORIS ignores it",
+                      "use it with lora/locon, loha or lokr, or remove it")
     if a.train_norm and algo == "ia3":
         yield warning(f"{key}.train_norm", "LyCORIS documents train_norm as unsupported with ia3")
     if a.preset == "ia3":

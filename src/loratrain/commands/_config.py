@@ -14,8 +14,8 @@ SD_SCRIPTS_HELP = "sd-scripts folder (else the config's sd_scripts, else LORATRA
 SetOption = typer.Option(None, "--set", help=SET_HELP, metavar="TABLE.KEY=VALUE")
 
 
-def load(path: str, overrides: Optional[list[str]], strict: bool = False):
-    """Load and validate; print warnings; with `strict`, warnings fail like errors."""
+def load(path: str, overrides: Optional[list[str]], strict: bool = False, quiet: bool = False):
+    """Load and validate; print warnings (unless `quiet`); with `strict`, warnings fail like errors."""
     from loratrain.commands._output import print_problems
     from loratrain.errors import ConfigError, Problem
     from loratrain.loader import load_config
@@ -24,7 +24,8 @@ def load(path: str, overrides: Optional[list[str]], strict: bool = False):
     if loaded.warnings:
         if strict:
             raise ConfigError([Problem(**{**w.__dict__, "severity": "error"}) for w in loaded.warnings])
-        print_problems(loaded.warnings)
+        if not quiet:
+            print_problems(loaded.warnings)
     return loaded
 
 

@@ -24,33 +24,50 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Do not report an existing output file (as `run --force`)."),
         machine_rank: Optional[int] = typer.Option(None, "--machine-rank", min=0, help="Check as this machine's rank."),
     ) -> int:
-        from loratrain.commands._output import print_json, print_problems
-        from loratrain.errors import ConfigError, Problem
+        from loratrain.commands._output import print_json
+        from loratrain.errors import ConfigError
 
-        loaded = load(config, set_, strict)
-        warnings = list(loaded.warnings)
-        if not no_preflight or verify_parser:
-            from loratrain import launch, sdscripts
-
-            opts = launch.LaunchOptions(sd_scripts=sd_scripts, force=force, preflight=not no_preflight,
-                                        machine_rank=machine_rank)
-            prepared = launch.prepare(loaded, opts)
-            extra = [w for w in prepared.warnings if w not in loaded.warnings]
-            if verify_parser:
-                rejected = sdscripts.verify_parser(prepared.python, prepared.sd_scripts,
-                                                   sdscripts.script_args_of(prepared.command.argv))
-                rejected = [Problem(**{**p.__dict__, "file": config}) for p in rejected]
-                if rejected:
-                    raise ConfigError(rejected + extra)
-            if strict and extra:
-                raise ConfigError([Problem(**{**w.__dict__, "severity": "error"}) for w in extra])
+        try:
+            return _check_body(config, set_, strict, as_json, no_preflight, verify_parser, sd_scripts, force,
+                               machine_rank)
+        except ConfigError as exc:
             if not as_json:
-                print_problems(extra)
-            warnings += extra
-        if as_json:
-            print_json({"ok": True, "warnings": [w.render() for w in warnings]})
-        else:
-            note = f" ({len(warnings)} warning(s))" if warnings else ""
-            done = "config valid" if no_preflight else "ready to run"
-            typer.echo(f"{config}: OK, {done}{note}" + ("; sd-scripts' parser accepts every flag" if verify_parser else ""))
-        return 0
+                raise
+            # Scripts reading --json get the verdict on stdout too, not only a message on stderr.
+            errors = [p.render() for p in exc.problems if p.severity != "warning"]
+            print_json({"ok": False, "errors": errors,
+                        "warnings": [p.render() for p in exc.problems if p.severity == "warning"]})
+            return 2
+
+
+def _check_body(config, set_, strict, as_json, no_preflight, verify_parser, sd_scripts, force, machine_rank) -> int:
+    from loratrain.commands._output import print_json, print_problems
+    from loratrain.errors import ConfigError, Problem
+
+    loaded = load(config, set_, strict, quiet=as_json)
+    warnings = list(loaded.warnings)
+    if not no_preflight or verify_parser:
+        from loratrain import launch, sdscripts
+
+        opts = launch.LaunchOptions(sd_scripts=sd_scripts, force=force, preflight=not no_preflight,
+                                    machine_rank=machine_rank)
+        prepared = launch.prepare(loaded, opts)
+        extra = [w for w in prepared.warnings if w not in loaded.warnings]
+        if verify_parser:
+            rejected = sdscripts.verify_parser(prepared.python, prepared.sd_scripts,
+                                               sdscripts.script_args_of(prepared.command.argv))
+            rejected = [Problem(**{**p.__dict__, "file": config}) for p in rejected]
+            if rejected:
+                raise ConfigError(rejected + extra)
+        if strict and extra:
+            raise ConfigError([Problem(**{**w.__dict__, "severity": "error"}) for w in extra])
+        if not as_json:
+            print_problems(extra)
+        warnings += extra
+    if as_json:
+        print_json({"ok": True, "warnings": [w.render() for w in warnings]})
+    else:
+        note = f" ({len(warnings)} warning(s))" if warnings else ""
+        done = "config valid" if no_preflight else "ready to run"
+        typer.echo(f"{config}: OK, {done}{note}" + ("; sd-scripts' parser accepts every flag" if verify_parser else ""))
+    return 0

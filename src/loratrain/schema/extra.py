@@ -15,7 +15,8 @@ from loratrain import flags
 from loratrain.flags import FlagSpec, parse_int_or_float
 from loratrain.schema.common import Group
 
-# Flags that make no sense in a loratrain config: loratrain is the config, and --help prints and exits.
+# Flags that make no sense in a loratrain config (they are left out of [extra], so setting one is an error
+# with this reason): loratrain is the config, and output_config writes a file and exits without training.
 NOT_ALLOWED = {
     "config_file": "loratrain is the config file; put the values in this TOML instead",
     "output_config": "it makes sd-scripts write a config and exit without training",
@@ -66,10 +67,11 @@ def extra_model(modelled: frozenset[str]) -> type[Group]:
     fields: dict[str, Any] = {}
     validators: dict[str, Any] = {}
     for dest, spec in flags.all_flags().items():
-        if dest in modelled:
+        if dest in modelled or dest in NOT_ALLOWED:
             continue
         fields[dest] = (_annotation(spec), Field(default=None, description=_description(spec)))
-    int_or_float = [d for d, s in flags.all_flags().items() if s.type == "int_or_float" and d not in modelled]
+    int_or_float = [d for d, s in flags.all_flags().items()
+                    if s.type == "int_or_float" and d not in modelled and d not in NOT_ALLOWED]
     if int_or_float:
         validators["_int_or_float"] = field_validator(*int_or_float, mode="before")(
             classmethod(lambda cls, v: _int_or_float(v))

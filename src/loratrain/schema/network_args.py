@@ -151,6 +151,12 @@ class LycorisArgs(Group):
         value = _split_numbers(value)
         return _ints_as_floats(value) if info.field_name == "block_alphas" else value
 
+    @field_validator("algo", mode="before")
+    @classmethod
+    def _algo_case(cls, value: Any) -> Any:
+        # LyCORIS lower-cases algo itself, so "LoKr" is as valid as "lokr".
+        return value.lower() if isinstance(value, str) else value
+
     @field_validator("preset")
     @classmethod
     def _preset(cls, value: str | None) -> str | None:
