@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from loratrain.atomic import write_text
+
 RUNS_FOLDER = "loratrain-runs"
 LOG_NAME = "train.log"
 RECORD_NAME = "record.json"
@@ -64,16 +66,6 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             continue
         out.append(item)
     return out
-
-
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 def new_record_folder(base: Path, name: str, started: dt.datetime) -> Path:
@@ -178,7 +170,7 @@ class RunRecord:
             f"Recorded by loratrain {__version__} on {self.data['started']} from {config_file or 'a config'}.",
             "Runs the same training command again (it may overwrite that run's outputs).",
         ]
-        write_atomic(self.folder / SCRIPT_NAME, command_script(argv, env, cwd, header), mode=0o755)
+        write_text(self.folder / SCRIPT_NAME, command_script(argv, env, cwd, header), mode=0o755)
         self._write()
 
     def finish(self, *, exit_code: int, duration_s: float, interrupted_by: str | None = None) -> None:
@@ -194,4 +186,4 @@ class RunRecord:
         self._write()
 
     def _write(self) -> None:
-        write_atomic(self.folder / RECORD_NAME, json.dumps(self.data, indent=2, ensure_ascii=False, default=str) + "\n")
+        write_text(self.folder / RECORD_NAME, json.dumps(self.data, indent=2, ensure_ascii=False, default=str) + "\n")
