@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from loratrain.atomic import write_text
+from loratrain.errors import ConfigError, Problem
 
 RUNS_FOLDER = "loratrain-runs"
 LOG_NAME = "train.log"
@@ -71,7 +72,13 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
 def new_record_folder(base: Path, name: str, started: dt.datetime) -> Path:
     """Create and return a folder no earlier run has used."""
     runs = base / RUNS_FOLDER
-    runs.mkdir(parents=True, exist_ok=True)
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        # Preflight finds this too; with --no-preflight the record folder is the first thing to touch output_dir.
+        raise ConfigError([Problem(f"cannot create the run record folder {runs}: {exc.strerror or exc}",
+                                   key="saving.output_dir", value=str(base),
+                                   fix="set saving.output_dir to a folder you can write to (not a file)")]) from None
     stem = f"{name}-{started.strftime('%Y%m%d-%H%M%S')}"
     for n in range(1, 1000):
         folder = runs / (stem if n == 1 else f"{stem}-{n}")

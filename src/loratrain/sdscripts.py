@@ -241,9 +241,17 @@ class Step:
 def setup_steps(dest: Path, ref: str, python: str, repo: str = DEFAULT_REPO, install: bool = True) -> list[Step]:
     """The commands that install sd-scripts at `ref` into `dest` and its requirements into `python`."""
     steps = []
+    if dest.exists() and not dest.is_dir():
+        raise ConfigError([Problem(f"{dest} is a file, not a folder", value=str(dest),
+                                   fix="give the folder sd-scripts should go into (a new one, or an earlier checkout)")])
+    try:
+        occupied = dest.exists() and any(dest.iterdir())
+    except OSError as exc:
+        raise ConfigError([Problem(f"{dest} cannot be read: {exc.strerror or exc}", value=str(dest),
+                                   fix="choose a folder you can write to")]) from None
     if (dest / ".git").exists():
         steps.append(Step(f"fetch {repo} into the existing checkout {dest}", ["git", "-C", str(dest), "fetch", "--quiet", repo, "+refs/heads/*:refs/remotes/origin/*", "--tags"]))
-    elif dest.exists() and any(dest.iterdir()):
+    elif occupied:
         raise ConfigError([Problem(f"{dest} exists, is not empty and is not a git checkout", value=str(dest),
                                    fix="choose a new folder for sd-scripts, or empty this one")])
     else:

@@ -197,8 +197,8 @@ def _launch(prepared, opts, plain: bool):
 
     from loratrain.render import display
 
-    _say("launching:\n" + display(prepared.command))
-    result, rec = launch.run_prepared(prepared, opts, sink=sink, on_signal=on_signal)
+    result, rec = launch.run_prepared(prepared, opts, sink=sink, on_signal=on_signal,
+                                      on_launch=lambda: _say("launching:\n" + display(prepared.command)))
     if result.interrupted:
         _say(f"interrupted; stopped after {_duration(result.duration_s)} (exit {result.exit_code})")
     elif result.exit_code == 0:
