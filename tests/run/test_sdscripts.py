@@ -134,3 +134,12 @@ def test_the_commit_loratrain_compares_against_is_the_packaged_flag_tables():
     from loratrain import flags
 
     assert sdscripts.FLAG_TABLE_COMMIT == flags.source_commit()
+
+
+def test_normalize_expands_home_and_makes_the_folder_absolute_without_requiring_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert sdscripts.normalize("~/later") == tmp_path.resolve() / "later"
+    assert sdscripts.normalize("rel/sd") == tmp_path.resolve() / "rel" / "sd"
+    with pytest.raises(ConfigError, match="unknown home folder"):
+        sdscripts.normalize("~no-such-user-loratrain/sd")
