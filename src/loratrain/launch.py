@@ -173,13 +173,19 @@ def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]
 
 
 def run_prepared(prepared: Prepared, opts: LaunchOptions, sink=None, on_signal=None, runner=None,
-                 env: Mapping[str, str] | None = None):
-    """Write the record, launch, complete the record. Returns (RunResult, RunRecord)."""
+                 env: Mapping[str, str] | None = None, on_launch: Callable[[], None] | None = None):
+    """Write the record, launch, complete the record. Returns (RunResult, RunRecord).
+
+    `on_launch` is called once the record is written, right before the training process starts,
+    so the caller announces a launch only when one really happens.
+    """
     from loratrain import runner as runner_mod
 
     env = dict(os.environ if env is None else env)
     rec = start_record(prepared, opts, env)
     run = runner or runner_mod.run
+    if on_launch is not None:
+        on_launch()
     try:
         result = run(prepared.command.argv, prepared.child_env(env), log_path=rec.log_path, sink=sink,
                      cwd=prepared.cwd, grace_s=opts.grace_s, on_signal=on_signal)

@@ -253,8 +253,9 @@ def _ids(value: Any) -> list[int] | None:
 
 
 def uses_bf16(inp: PreflightInput) -> bool:
-    precision = inp.args.get("mixed_precision") or inp.accelerate.get("mixed_precision")
-    return precision == "bf16" or bool(inp.args.get("full_bf16"))
+    """Whether training computes in bf16. Only the script's own values count: sd-scripts passes its
+    --mixed_precision (default "no") to Accelerator, which overrides accelerate launch's setting."""
+    return inp.args.get("mixed_precision") == "bf16" or bool(inp.args.get("full_bf16"))
 
 
 def local_process_count(accelerate: Mapping[str, Any], scan: gpu_mod.GpuScan) -> int | None:

@@ -17,6 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from loratrain.atomic import write_text
+from loratrain.errors import ConfigError, Problem
+
 RUNS_FOLDER = "loratrain-runs"
 LOG_NAME = "train.log"
 RECORD_NAME = "record.json"
@@ -66,20 +69,16 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
 def new_record_folder(base: Path, name: str, started: dt.datetime) -> Path:
     """Create and return a folder no earlier run has used."""
     runs = base / RUNS_FOLDER
-    runs.mkdir(parents=True, exist_ok=True)
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        # Preflight finds this too; with --no-preflight the record folder is the first thing to touch output_dir.
+        raise ConfigError([Problem(f"cannot create the run record folder {runs}: {exc.strerror or exc}",
+                                   key="saving.output_dir", value=str(base),
+                                   fix="set saving.output_dir to a folder you can write to (not a file)")]) from None
     stem = f"{name}-{started.strftime('%Y%m%d-%H%M%S')}"
     for n in range(1, 1000):
         folder = runs / (stem if n == 1 else f"{stem}-{n}")
@@ -178,7 +177,7 @@ class RunRecord:
             f"Recorded by loratrain {__version__} on {self.data['started']} from {config_file or 'a config'}.",
             "Runs the same training command again (it may overwrite that run's outputs).",
         ]
-        write_atomic(self.folder / SCRIPT_NAME, command_script(argv, env, cwd, header), mode=0o755)
+        write_text(self.folder / SCRIPT_NAME, command_script(argv, env, cwd, header), mode=0o755)
         self._write()
 
     def finish(self, *, exit_code: int, duration_s: float, interrupted_by: str | None = None) -> None:
@@ -194,4 +193,4 @@ class RunRecord:
         self._write()
 
     def _write(self) -> None:
-        write_atomic(self.folder / RECORD_NAME, json.dumps(self.data, indent=2, ensure_ascii=False, default=str) + "\n")
+        write_text(self.folder / RECORD_NAME, json.dumps(self.data, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -24,36 +24,51 @@ LYCORIS_REQUIREMENT = "lycoris_lora==4.1.3"
 _RESULT_MARK = "LORATRAIN-RESULT "
 
 
-def locate(cli_value: str | None, config_value: str | None, env: Mapping[str, str] | None = None) -> Path:
-    """The sd-scripts folder: `--sd-scripts`, else the config's `sd_scripts`, else LORATRAIN_SD_SCRIPTS.
+def normalize(value: str | os.PathLike) -> Path:
+    """A folder as the launch uses it: `~` expanded, absolute (from the current folder), links resolved.
 
-    The config wins over the environment variable because it describes this run; the variable is
-    the machine's default for configs that do not say.
+    No existence check: `run --dry-run` shows the command for a folder that may not exist yet.
+    """
+    try:
+        return Path(value).expanduser().resolve()
+    except RuntimeError:  # `~name` of a user this machine does not know
+        raise ConfigError([Problem(f"the sd-scripts folder {value} names an unknown home folder", key="sd_scripts",
+                                   value=str(value), fix="write the folder's full path")]) from None
+
+
+def chosen(cli_value: str | None, config_value: str | None, env: Mapping[str, str] | None = None) -> tuple[str, Path] | None:
+    """(where it came from, normalized folder) of the first sd-scripts folder given; None when none is.
+
+    `--sd-scripts` wins, then the config's `sd_scripts`, then LORATRAIN_SD_SCRIPTS: the config
+    describes this run, the variable is the machine's default for configs that do not say.
     """
     env = os.environ if env is None else env
-    for origin, value in (
-        ("--sd-scripts", cli_value),
-        ("sd_scripts", config_value),
-        (ENV_VAR, env.get(ENV_VAR)),
-    ):
-        if not value:
-            continue
-        folder = Path(value).expanduser()
-        if not folder.is_dir():
-            raise ConfigError(
-                [Problem(f"sd-scripts folder {folder} (from {origin}) does not exist", key="sd_scripts",
-                         value=str(folder), fix=f"install it with `loratrain setup {folder}` or point {origin} at your checkout")]
-            )
-        if not (folder / SCRIPT_NAME).is_file():
-            raise ConfigError(
-                [Problem(f"{folder} (from {origin}) has no {SCRIPT_NAME}; it is not an sd-scripts checkout",
-                         key="sd_scripts", value=str(folder), fix="point it at the folder that holds sdxl_train_network.py")]
-            )
-        return folder.resolve()
-    raise ConfigError(
-        [Problem("the sd-scripts folder is unknown", key="sd_scripts",
-                 fix=f"pass --sd-scripts DIR, set `sd_scripts = \"DIR\"` in the config or {ENV_VAR}; `loratrain setup DIR` installs one")]
-    )
+    for origin, value in (("--sd-scripts", cli_value), ("sd_scripts", config_value), (ENV_VAR, env.get(ENV_VAR))):
+        if value:
+            return origin, normalize(value)
+    return None
+
+
+def locate(cli_value: str | None, config_value: str | None, env: Mapping[str, str] | None = None) -> Path:
+    """The sd-scripts folder to launch from (see `chosen`); ConfigError when it is not an sd-scripts checkout."""
+    found = chosen(cli_value, config_value, env)
+    if found is None:
+        raise ConfigError(
+            [Problem("the sd-scripts folder is unknown", key="sd_scripts",
+                     fix=f"pass --sd-scripts DIR, set `sd_scripts = \"DIR\"` in the config or {ENV_VAR}; `loratrain setup DIR` installs one")]
+        )
+    origin, folder = found
+    if not folder.is_dir():
+        raise ConfigError(
+            [Problem(f"sd-scripts folder {folder} (from {origin}) does not exist", key="sd_scripts",
+                     value=str(folder), fix=f"install it with `loratrain setup {folder}` or point {origin} at your checkout")]
+        )
+    if not (folder / SCRIPT_NAME).is_file():
+        raise ConfigError(
+            [Problem(f"{folder} (from {origin}) has no {SCRIPT_NAME}; it is not an sd-scripts checkout",
+                     key="sd_scripts", value=str(folder), fix="point it at the folder that holds sdxl_train_network.py")]
+        )
+    return folder
 
 
 def read_commit(folder: Path) -> str | None:
@@ -241,9 +256,17 @@ class Step:
 def setup_steps(dest: Path, ref: str, python: str, repo: str = DEFAULT_REPO, install: bool = True) -> list[Step]:
     """The commands that install sd-scripts at `ref` into `dest` and its requirements into `python`."""
     steps = []
+    if dest.exists() and not dest.is_dir():
+        raise ConfigError([Problem(f"{dest} is a file, not a folder", value=str(dest),
+                                   fix="give the folder sd-scripts should go into (a new one, or an earlier checkout)")])
+    try:
+        occupied = dest.exists() and any(dest.iterdir())
+    except OSError as exc:
+        raise ConfigError([Problem(f"{dest} cannot be read: {exc.strerror or exc}", value=str(dest),
+                                   fix="choose a folder you can write to")]) from None
     if (dest / ".git").exists():
         steps.append(Step(f"fetch {repo} into the existing checkout {dest}", ["git", "-C", str(dest), "fetch", "--quiet", repo, "+refs/heads/*:refs/remotes/origin/*", "--tags"]))
-    elif dest.exists() and any(dest.iterdir()):
+    elif occupied:
         raise ConfigError([Problem(f"{dest} exists, is not empty and is not a git checkout", value=str(dest),
                                    fix="choose a new folder for sd-scripts, or empty this one")])
     else:

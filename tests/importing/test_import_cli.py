@@ -227,3 +227,37 @@ def test_a_windows_command_gives_the_sd_scripts_folder_with_its_backslashes():
     text = "accelerate.exe launch C:\\sd-scripts\\sdxl_train_network.py ^\n  --output_dir=D:\\out ^\n  --sdpa\n"
     config = imported("-", stdin=text)
     assert config["sd_scripts"] == "C:\\sd-scripts" and config["saving"]["output_dir"] == "D:\\out"
+
+
+def test_import_into_a_folder_that_does_not_exist_is_exit_2_naming_the_path(tmp_path):
+    out = tmp_path / "no-such-folder" / "run.toml"
+    result = run_cli("import", str(GUIDE_COMMAND), "-o", str(out))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert str(out) in result.stderr and "No such file or directory" in result.stderr
+
+
+def test_import_leaves_no_temporary_file_beside_the_output(tmp_path):
+    out = tmp_path / "run.toml"
+    assert run_cli("import", str(GUIDE_COMMAND), "-o", str(out)).returncode == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["run.toml"]
+
+
+def test_a_config_file_that_is_not_utf8_is_exit_2_naming_it(tmp_path):
+    (tmp_path / "base.toml").write_bytes(b"[x]\nnetwork_dim = 16\noutput_name = \"caf\xe9\"\n")  # Latin-1
+    (tmp_path / "run.sh").write_text("accelerate launch sdxl_train_network.py --config_file base --network_dim=32\n")
+    result = run_cli("import", str(tmp_path / "run.sh"))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "--config_file base" in result.stderr and "UTF-8" in result.stderr
+
+
+def test_a_mixed_case_lycoris_algo_is_imported_lower_cased_as_lycoris_reads_it(tmp_path):
+    (tmp_path / "run.sh").write_text(
+        "accelerate launch /opt/sd-scripts/sdxl_train_network.py --network_module=lycoris.kohya --network_dim=8 "
+        "--network_args algo=LoKr factor=8\n"
+    )
+    result = run_cli("import", str(tmp_path / "run.sh"))
+    assert result.returncode == 0, result.stderr
+    assert tomllib.loads(result.stdout)["network"]["network_args"] == {"algo": "lokr", "factor": 8}
+    assert 'algo = "lokr"' in result.stdout

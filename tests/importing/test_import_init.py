@@ -56,3 +56,12 @@ def test_a_written_config_validates_and_renders_a_command(tmp_path):
     out = tmp_path / "mine.toml"
     assert run_cli("init", SHIPPED[0].stem, "-o", str(out)).returncode == 0
     assert run_cli("run", "--dry-run", str(out)).returncode == 0
+
+
+def test_init_into_a_folder_that_does_not_exist_is_exit_2_naming_the_path(tmp_path):
+    out = tmp_path / "no-such-folder" / "mine.toml"
+    result = run_cli("init", SHIPPED[0].stem, "-o", str(out))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert str(out) in result.stderr and "No such file or directory" in result.stderr
+    assert not out.parent.exists()

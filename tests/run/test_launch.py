@@ -13,7 +13,8 @@ from loratrain.gpus import Gpu, GpuScan
 from loratrain.loader import load_config
 from loratrain.runner import RunResult
 
-from .test_run_cli import make_project
+from .conftest import FIXTURE_SD_SCRIPTS
+from .test_run_cli import loratrain, make_project
 
 ONE_GPU = GpuScan([Gpu(0, "NVIDIA A100-SXM4-40GB", 8.0)], "test")
 
@@ -81,3 +82,38 @@ def test_num_processes_auto_without_any_countable_gpu_is_a_config_error(project)
     loaded = load_config(project.name, ['accelerate.num_processes="auto"'])
     with pytest.raises(ConfigError, match="needs GPUs to count"):
         launch.prepare(loaded, launch.LaunchOptions(), gpu_scanner=lambda: GpuScan(None, "none", "no nvidia-smi"))
+
+
+def test_dry_run_prints_the_argv_the_real_launch_uses_with_a_home_relative_sd_scripts(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(FIXTURE_SD_SCRIPTS, home / "sd-scripts")
+    root = tmp_path / "p"
+    config = make_project(root)
+    config.write_text(config.read_text().replace(f'sd_scripts = "{FIXTURE_SD_SCRIPTS}"', 'sd_scripts = "~/sd-scripts"'))
+    shown = loratrain(root, "run", config.name, "--dry-run", "--json", HOME=str(home))
+    assert shown.returncode == 0, shown.stderr
+    dry_argv = json.loads(shown.stdout)["argv"]
+
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(root)
+    opts = launch.LaunchOptions()
+    prepared = launch.prepare(load_config(config.name), opts, gpu_scanner=lambda: ONE_GPU)
+    runner = RecordingRunner()
+    launch.run_prepared(prepared, opts, runner=runner)
+    (call,) = runner.calls
+    assert dry_argv == call["argv"]
+    assert str((home / "sd-scripts" / "sdxl_train_network.py").resolve()) in dry_argv
+
+
+def test_dry_run_shows_the_expanded_script_path_even_when_the_folder_does_not_exist_yet(tmp_path):
+    root = tmp_path / "p"
+    config = make_project(root)
+    config.write_text(config.read_text().replace(f'sd_scripts = "{FIXTURE_SD_SCRIPTS}"', 'sd_scripts = "~/not-yet"'))
+    home = tmp_path / "home"
+    home.mkdir()
+    shown = loratrain(root, "run", config.name, "--dry-run", HOME=str(home))
+    assert shown.returncode == 0, shown.stderr
+    assert f"{home.resolve()}/not-yet/sdxl_train_network.py" in shown.stdout and "~" not in shown.stdout

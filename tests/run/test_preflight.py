@@ -316,6 +316,18 @@ def test_bf16_on_a_gpu_without_bf16_is_an_error(good):
     assert "Tesla T4" in msg and "compute capability 8.0" in msg and "fp16" in msg
 
 
+def test_accelerate_bf16_alone_does_not_demand_a_bf16_gpu_since_sd_scripts_passes_its_own_precision(good):
+    # sd-scripts hands its own --mixed_precision to Accelerator, so accelerate's setting does not decide.
+    good.gpu_scanner = lambda: scan_of(T4)
+    good.accelerate = {"mixed_precision": "bf16"}
+    with_args(good, mixed_precision="fp16")
+    assert errors_of(good) == []
+    with_args(good, mixed_precision=None)
+    assert errors_of(good) == []
+    with_args(good, mixed_precision="bf16")
+    assert any("Tesla T4" in m for m in errors_of(good))
+
+
 def test_multi_machine_run_without_main_process_ip_is_an_error(good):
     good.accelerate = {"num_processes": 2, "num_machines": 2}
     assert any("main_process_ip" in m for m in errors_of(good))

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from loratrain import record
+import pytest
+
+from loratrain import atomic, record
+from loratrain.errors import ConfigError
 
 
 def start_record(out: Path, **overrides) -> record.RunRecord:
@@ -83,9 +86,17 @@ def test_an_interrupted_run_is_recorded_as_such(tmp_path):
     assert (data["status"], data["interrupted_by"], data["exit_code"]) == ("interrupted", "SIGINT", 130)
 
 
-def test_atomic_write_leaves_no_temporary_file(tmp_path):
-    record.write_atomic(tmp_path / "a.json", "{}")
+def test_atomic_write_leaves_no_temporary_file_and_a_readable_file(tmp_path):
+    atomic.write_text(tmp_path / "a.json", "{}")
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_atomic_write_into_a_missing_folder_is_a_config_error_naming_the_file(tmp_path):
+    target = tmp_path / "gone" / "a.json"
+    with pytest.raises(ConfigError) as err:
+        atomic.write_text(target, "{}")
+    assert err.value.problems[0].file == str(target) and "No such file" in err.value.problems[0].message
 
 
 def test_secret_flags_in_argv_are_redacted_as_a_backstop():

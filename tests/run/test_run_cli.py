@@ -129,6 +129,17 @@ def test_existing_output_is_not_overwritten_without_force_and_is_with_it(tmp_pat
     assert STEP_LINE in forced.stdout  # --plain (and no TTY): sd-scripts' output as is
 
 
+def test_an_output_dir_that_is_a_file_is_exit_2_naming_it_even_without_preflight(tmp_path):
+    root = tmp_path / "p"
+    config = make_project(root)
+    (root / "notes.txt").write_text("mine\n")
+    result = loratrain(root, "run", config.name, "--no-preflight", "--set", "saving.output_dir=notes.txt")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "notes.txt" in result.stderr and "saving.output_dir" in result.stderr
+    assert "launching" not in result.stderr and (root / "notes.txt").read_text() == "mine\n"
+
+
 def test_a_failing_training_run_fails_loratrain_and_is_recorded_as_failed(tmp_path):
     root = tmp_path / "p"
     config = make_project(root)

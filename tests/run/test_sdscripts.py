@@ -111,6 +111,17 @@ def test_setup_refuses_a_folder_that_holds_something_else(tmp_path, upstream):
     assert (target / "notes.txt").read_text() == "mine"
 
 
+def test_setup_into_a_path_that_is_a_file_is_exit_2_naming_it(tmp_path):
+    target = tmp_path / "run.toml"
+    target.write_text("# a config, not a folder\n")
+    done = subprocess.run([sys.executable, "-m", "loratrain", "setup", str(target), "--no-install"],
+                          capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert str(target) in done.stderr and "not a folder" in done.stderr
+    assert target.read_text() == "# a config, not a folder\n"
+
+
 def test_setup_with_an_unknown_ref_fails_at_that_step(tmp_path, upstream):
     repo, _, _ = upstream
     done = subprocess.run([sys.executable, "-m", "loratrain", "setup", str(tmp_path / "x"), "--repo", str(repo), "--ref", "no-such-ref", "--no-install"],
@@ -123,3 +134,12 @@ def test_the_commit_loratrain_compares_against_is_the_packaged_flag_tables():
     from loratrain import flags
 
     assert sdscripts.FLAG_TABLE_COMMIT == flags.source_commit()
+
+
+def test_normalize_expands_home_and_makes_the_folder_absolute_without_requiring_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert sdscripts.normalize("~/later") == tmp_path.resolve() / "later"
+    assert sdscripts.normalize("rel/sd") == tmp_path.resolve() / "rel" / "sd"
+    with pytest.raises(ConfigError, match="unknown home folder"):
+        sdscripts.normalize("~no-such-user-loratrain/sd")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -41,20 +40,6 @@ def check_output_target(output: Optional[Path], force: bool, source: str) -> Non
         raise UsageError([Problem("is a folder", file=str(output), fix="give a file name")])
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write next to the target, then rename: an interrupted import never leaves half a config."""
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def register(app: typer.Typer) -> None:
     @app.command(
         "import",
@@ -88,6 +73,8 @@ def register(app: typer.Typer) -> None:
         if output is None:
             sys.stdout.write(result.text)
         else:
-            write_atomically(output, result.text)
+            from loratrain.atomic import write_text
+
+            write_text(output, result.text)
             typer.echo(f"wrote {output}", err=True)
         return 0

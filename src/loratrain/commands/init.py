@@ -38,9 +38,10 @@ def register(app: typer.Typer) -> None:
         if output is None:
             sys.stdout.write(preset.text)
             return 0
-        from loratrain.commands.import_ import check_output_target, write_atomically
+        from loratrain.atomic import write_text
+        from loratrain.commands.import_ import check_output_target
 
         check_output_target(output, force, "-")
-        write_atomically(output, preset.text)
+        write_text(output, preset.text)
         typer.echo(f"wrote {output} (from {preset.name})", err=True)
         return 0

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from loratrain.commands._config import SD_SCRIPTS_HELP, STRICT_HELP, SetOption, launcher, load, sd_scripts_dir
+from loratrain.commands._config import SD_SCRIPTS_HELP, STRICT_HELP, SetOption, launcher, load
 
 
 @dataclass
@@ -58,6 +58,7 @@ def _summary(outcomes: list[Outcome]) -> None:
 def _dry_run(configs: list[str], as_json: bool, set_, sd_scripts, strict, machine_rank) -> int:
     # Light path: no preflight, no GPU scan through torch, no heavy import.
     from loratrain import gpus as gpu_mod
+    from loratrain import sdscripts
     from loratrain.commands._output import print_json
     from loratrain.preflight import total_processes
     from loratrain.render import build_command, display
@@ -66,7 +67,9 @@ def _dry_run(configs: list[str], as_json: bool, set_, sd_scripts, strict, machin
     for config in configs:
         loaded = load(config, set_, strict)
         cfg = loaded.config
-        folder = sd_scripts_dir(sd_scripts, cfg)
+        # The same folder, written the same way, as the launch; unlike it, no check that the folder exists.
+        found = sdscripts.chosen(sd_scripts, cfg.sd_scripts)
+        folder = str(found[1]) if found else None
         gpus = None
         if cfg.accelerate.num_processes == "auto":
             # As the real launch counts them: visible GPUs (CUDA_VISIBLE_DEVICES), gpu_ids, machines.
@@ -197,8 +200,8 @@ def _launch(prepared, opts, plain: bool):
 
     from loratrain.render import display
 
-    _say("launching:\n" + display(prepared.command))
-    result, rec = launch.run_prepared(prepared, opts, sink=sink, on_signal=on_signal)
+    result, rec = launch.run_prepared(prepared, opts, sink=sink, on_signal=on_signal,
+                                      on_launch=lambda: _say("launching:\n" + display(prepared.command)))
     if result.interrupted:
         _say(f"interrupted; stopped after {_duration(result.duration_s)} (exit {result.exit_code})")
     elif result.exit_code == 0:

@@ -116,10 +116,21 @@ def _merge_config_file(
         path = Path(base_dir) / path
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        # sd-scripts reads it with toml.load, which needs UTF-8 as well; say so instead of a traceback.
+        errors.append(
+            Problem(
+                f"the command reads --config_file {config_file} ({path}), which is not a UTF-8 text file",
+                key="config_file",
+                file=source,
+                fix="save that file as UTF-8, or import it separately",
+            )
+        )
+        return cli_args
     except OSError as exc:
         errors.append(
             Problem(
-                f"the command reads --config_file {config_file}, which cannot be read here: {exc.strerror}",
+                f"the command reads --config_file {config_file}, which cannot be read here: {exc.strerror or exc}",
                 key="config_file",
                 file=source,
                 fix="run the import from the folder the command was run in, or import that file separately",

@@ -87,7 +87,10 @@ def network_args_table(items: list[str], source: str, notes: list[Problem]) -> d
                 )
             )
             del table[key]  # keep the position of the value that counts
-        table[key] = typed_network_value(value)
+        typed = typed_network_value(value)
+        if key == "algo" and isinstance(typed, str):
+            typed = typed.lower()  # LyCORIS lower-cases algo itself; the config shows the name it will use
+        table[key] = typed
     if errors:
         raise ConfigError(errors)
     return table
