@@ -22,6 +22,9 @@ from loratrain.errors import Problem
 
 # Value kinds, named as voluptuous would report them.
 BOOL, INT, FLOAT, STR, NUM, DICT, FLOAT2, RESO = "bool", "int", "float", "str", "int|float", "dict", "float2", "reso"
+# Stricter than sd-scripts' schema, which takes any int (booleans too): zero or negative sizes, steps and batch
+# sizes pass it and then crash or silently misbehave inside sd-scripts, so they are rejected here.
+POS_INT = "positive int"
 
 _SUBSET_ASCENDABLE = {
     "color_aug": BOOL, "face_crop_aug_range": FLOAT2, "flip_aug": BOOL, "num_repeats": INT, "random_crop": BOOL,
@@ -36,8 +39,8 @@ _FINETUNE_SUBSET_ONLY = {"metadata_file": STR, "image_dir": STR, "alpha_mask": B
 _CONTROLNET_ASCENDABLE = {"caption_extension": STR, "cache_info": BOOL}
 _CONTROLNET_SUBSET_ONLY = {"image_dir": STR, "conditioning_data_dir": STR}
 _DATASET_ASCENDABLE = {
-    "batch_size": INT, "bucket_no_upscale": BOOL, "bucket_reso_steps": INT, "enable_bucket": BOOL,
-    "max_bucket_reso": INT, "min_bucket_reso": INT, "validation_seed": INT, "validation_split": FLOAT,
+    "batch_size": POS_INT, "bucket_no_upscale": BOOL, "bucket_reso_steps": POS_INT, "enable_bucket": BOOL,
+    "max_bucket_reso": POS_INT, "min_bucket_reso": POS_INT, "validation_seed": INT, "validation_split": FLOAT,
     "resolution": RESO, "network_multiplier": FLOAT, "resize_interpolation": STR,
 }
 
@@ -395,6 +398,10 @@ def _check_table(table: dict[str, Any], schema: dict[str, str], where: str, err)
             err(path, problem, _type_fix(kind, value))
 
 
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _type_problem(kind: str, value: Any) -> str:
     ok = {
         BOOL: lambda v: isinstance(v, bool),
@@ -405,11 +412,13 @@ def _type_problem(kind: str, value: Any) -> str:
         DICT: lambda v: isinstance(v, dict),
         "list": lambda v: isinstance(v, list),
         FLOAT2: lambda v: isinstance(v, list) and len(v) == 2 and all(isinstance(x, float) for x in v),
-        RESO: lambda v: isinstance(v, int) or (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v)),
+        POS_INT: _positive_int,
+        RESO: lambda v: _positive_int(v) or (isinstance(v, list) and len(v) == 2 and all(_positive_int(x) for x in v)),
     }[kind]
     if ok(value):
         return ""
-    wanted = {FLOAT2: "a list of two floats", RESO: "an int or a list [width, height] of ints",
+    wanted = {FLOAT2: "a list of two floats", RESO: "a positive int or a list [width, height] of positive ints",
+              POS_INT: "a positive int",
               NUM: "a number", "list": "a list", DICT: "a table"}.get(kind, kind)
     return f"expected {wanted}, got {value!r}"
 
@@ -419,4 +428,8 @@ def _type_fix(kind: str, value: Any) -> str:
         return f"sd-scripts' float fields reject integers: write {float(value)}"
     if kind == FLOAT2 and isinstance(value, list):
         return "write floats such as [0.4, 0.7]"
+    if kind == RESO:
+        return "write e.g. resolution = 1024 or resolution = [1024, 768]"
+    if kind == POS_INT:
+        return "use a whole number of 1 or more"
     return ""

@@ -1,0 +1,64 @@
+"""`loratrain plan` on dataset-config values sd-scripts cannot use, fine-tuning (in_json) configs, and
+`num_processes = "auto"` counted the way `run` counts it."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from plan_fixtures import make_images
+from test_plan_cli import _config
+
+from cli_helpers import run_cli
+
+
+def _with_dataset_config(tmp_path: Path, dataset_toml: str) -> tuple[Path, Path]:
+    ds = tmp_path / "dc.toml"
+    ds.write_text(dataset_toml, encoding="utf-8")
+    config = _config(tmp_path)
+    config.write_text(config.read_text().replace("[dataset]\n", f'[dataset]\ndataset_config = "{ds}"\n'))
+    return config, ds
+
+
+# Each bad value sits on line 3 of the dataset config.
+BAD_VALUES = [
+    ("bucket_reso_steps = 0", "bucket_reso_steps"),
+    ("bucket_reso_steps = -32", "bucket_reso_steps"),
+    ("min_bucket_reso = 0", "min_bucket_reso"),
+    ("max_bucket_reso = -1024", "max_bucket_reso"),
+    ("resolution = 0", "resolution"),
+    ("resolution = [0, 0]", "resolution"),
+    ("resolution = -1024", "resolution"),
+    ("resolution = [1024, true]", "resolution"),
+    ("batch_size = -1", "batch_size"),
+    ("batch_size = true", "batch_size"),
+    ("bucket_no_upscale = true\nbucket_reso_steps = 0", "bucket_reso_steps"),
+]
+
+
+@pytest.mark.parametrize(("bad", "key"), BAD_VALUES, ids=[b.replace(" ", "") for b, _ in BAD_VALUES])
+def test_dataset_config_value_sd_scripts_cannot_use_exits_2_naming_file_line_and_key(tmp_path, bad, key):
+    make_images(tmp_path / "a", [(1024, 1024)])
+    resolution = "" if bad.startswith("resolution") else "resolution = 1024\n"
+    config, ds = _with_dataset_config(
+        tmp_path, f'[[datasets]]\nenable_bucket = true\n{bad}\n{resolution}'
+                  f'  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n')
+    result = run_cli("plan", str(config))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    line = 4 if bad.startswith("bucket_no_upscale") else 3
+    assert f"{ds}:{line}: datasets[0].{key}:" in result.stderr
+    assert "train_batch_size" not in result.stderr and "-1024x-1024" not in result.stdout
+
+
+def test_general_bucket_reso_steps_zero_is_named_under_general(tmp_path):
+    make_images(tmp_path / "a", [(1024, 1024)])
+    config, ds = _with_dataset_config(
+        tmp_path, f'[general]\nbucket_reso_steps = 0\nenable_bucket = true\n[[datasets]]\nresolution = 1024\n'
+                  f'  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n')
+    result = run_cli("plan", str(config))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{ds}:2: general.bucket_reso_steps: expected a positive int, got 0" in result.stderr
