@@ -85,7 +85,10 @@ class Dataset:
 class DatasetPlan:
     datasets: list[Dataset] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    mode: str = "folders"  # "folders" or "dataset_config"
+    mode: str = "folders"  # "folders", "dataset_config" or "in_json" (fine-tuning metadata, not scanned)
+    # Fine-tuning datasets left out of the scan: their images are listed in metadata loratrain does not read,
+    # so an empty scan says nothing about whether there is anything to train on.
+    unscanned: list[str] = field(default_factory=list)
 
 
 def parse_resolution(value: Any) -> tuple[int, int] | None:
@@ -170,13 +173,14 @@ def _subset(config: dict[str, Any], levels: list[dict[str, Any]], args: dict[str
 
 
 def _from_folders(args: dict[str, Any]) -> DatasetPlan:
-    plan = DatasetPlan(mode="folders")
     if args.get("in_json"):
+        plan = DatasetPlan(mode="in_json", unscanned=["in_json"])
         plan.problems.append(
             Problem("fine-tuning datasets (in_json metadata) are not scanned by loratrain plan", key="in_json",
                     severity="warning")
         )
         return plan
+    plan = DatasetPlan(mode="folders")
     subsets: list[Subset] = []
     for key, is_reg in (("train_data_dir", False), ("reg_data_dir", True)):
         parent = args.get(key)
@@ -254,6 +258,7 @@ def _from_dataset_config(args: dict[str, Any]) -> DatasetPlan:
         if subsets_cfg and all("metadata_file" in s for s in subsets_cfg):
             plan.problems.append(Problem("fine-tuning subsets (metadata_file) are not scanned by loratrain plan",
                                          key=where, file=str(path), severity="warning"))
+            plan.unscanned.append(where)
             continue
         levels = [ds, general]
         subsets = []

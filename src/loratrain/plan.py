@@ -97,6 +97,7 @@ def build_plan(args: dict[str, Any], num_processes: int = 1, progress: ProgressC
 
     data: dict[str, Any] = {
         "mode": dplan.mode,
+        "unscanned": dplan.unscanned,
         "datasets": datasets_out,
         "buckets": buckets_out,
         "train_items": train_items,
@@ -118,7 +119,7 @@ def build_plan(args: dict[str, Any], num_processes: int = 1, progress: ProgressC
             sample_every_n_epochs=_get(args, "sample_every_n_epochs"), sample_at_first=bool(_get(args, "sample_at_first")),
             sampling=prompts_out is not None,
         )
-    elif not report.errors:
+    elif not report.errors and not dplan.unscanned:
         problems.append(Problem("no training images found: sd-scripts logs 'No data found' and exits 0 without training",
                                 key="train_data_dir", file=config_file, fix="train_data_dir must be the parent of the N_name folders"))
     data.update({

@@ -62,3 +62,24 @@ def test_general_bucket_reso_steps_zero_is_named_under_general(tmp_path):
     result = run_cli("plan", str(config))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{ds}:2: general.bucket_reso_steps: expected a positive int, got 0" in result.stderr
+
+
+def test_fine_tuning_in_json_config_passes_plan_with_a_not_scanned_warning(tmp_path):
+    make_images(tmp_path / "train", [(1024, 1024)])
+    meta = tmp_path / "meta.json"
+    meta.write_text("{}", encoding="utf-8")
+    result = run_cli("plan", str(_config(tmp_path)), "--json", "--set", f"extra.in_json={meta}")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["mode"] == "in_json"
+    assert "not scanned" in result.stderr and "no training images" not in result.stderr
+
+
+def test_dataset_config_made_only_of_fine_tuning_subsets_passes_plan(tmp_path):
+    meta = tmp_path / "meta.json"
+    meta.write_text("{}", encoding="utf-8")
+    config, _ds = _with_dataset_config(
+        tmp_path, f'[[datasets]]\nresolution = 1024\n  [[datasets.subsets]]\n  metadata_file = "{meta}"\n')
+    result = run_cli("plan", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "not scanned" in result.stderr and "no training images" not in result.stderr
+    assert "nothing to train" not in result.stdout and "not computed" in result.stdout
