@@ -83,3 +83,39 @@ def test_dataset_config_made_only_of_fine_tuning_subsets_passes_plan(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "not scanned" in result.stderr and "no training images" not in result.stderr
     assert "nothing to train" not in result.stdout and "not computed" in result.stdout
+
+
+def _fake_nvidia_smi(bin_dir: Path, count: int) -> dict[str, str]:
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    listing = "\n".join(f"GPU {i}: NVIDIA A100-SXM4-80GB (UUID: GPU-{i:08d}-aaaa)" for i in range(count))
+    script = bin_dir / "nvidia-smi"
+    script.write_text(f'#!/bin/sh\nif [ "$1" = "-L" ]; then\ncat <<\'EOF\'\n{listing}\nEOF\nexit 0\nfi\nexit 9\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+@pytest.mark.parametrize(("accelerate", "visible", "expected"), [
+    ("", "1,3", 2),  # CUDA_VISIBLE_DEVICES hides two of the four GPUs
+    ('gpu_ids = "0,1,2"\n', None, 3),  # one process per listed GPU
+    ('num_machines = 2\nmain_process_ip = "10.0.0.1"\nmain_process_port = 29500\n', "0", 2),  # one per visible GPU on each machine
+])
+def test_auto_num_processes_counts_gpus_like_run(tmp_path, accelerate, visible, expected):
+    make_images(tmp_path / "train" / "10_foo", [(1024, 1024)] * 4)
+    config = _config(tmp_path, f'[accelerate]\nnum_processes = "auto"\n{accelerate}')
+    env = _fake_nvidia_smi(tmp_path / "bin", 4)
+    if visible is not None:
+        env["CUDA_VISIBLE_DEVICES"] = visible
+    else:
+        env["CUDA_VISIBLE_DEVICES"] = "0,1,2,3"
+    result = run_cli("plan", str(config), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["num_processes"] == expected
+
+
+def test_auto_num_processes_without_a_gpu_count_plans_one_process_with_a_warning(tmp_path):
+    make_images(tmp_path / "train" / "10_foo", [(1024, 1024)])
+    config = _config(tmp_path, '[accelerate]\nnum_processes = "auto"\n')
+    result = run_cli("plan", str(config), "--json", env={"PATH": "/nonexistent"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["num_processes"] == 1
+    assert 'num_processes = "auto" but no GPU could be counted' in result.stderr
