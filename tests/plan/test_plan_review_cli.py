@@ -119,3 +119,15 @@ def test_auto_num_processes_without_a_gpu_count_plans_one_process_with_a_warning
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["num_processes"] == 1
     assert 'num_processes = "auto" but no GPU could be counted' in result.stderr
+
+
+def test_no_upscale_dataset_with_max_bucket_reso_below_resolution_exits_2_without_saying_ignored(tmp_path):
+    make_images(tmp_path / "a", [(1024, 1024)])
+    config, _ds = _with_dataset_config(
+        tmp_path, f'[[datasets]]\nresolution = 1024\nenable_bucket = true\nbucket_no_upscale = true\n'
+                  f'bucket_reso_steps = 32\nmax_bucket_reso = 896\n'
+                  f'  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n')
+    result = run_cli("plan", str(config))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "max_bucket_reso 896 is smaller than the resolution's longer side 1024" in result.stderr
+    assert "reso are ignored" not in result.stderr and "still requires the resolution" in result.stderr
