@@ -79,6 +79,9 @@ class Dataset:
     buckets: BucketSettings | None  # None when no resolution is set anywhere (sd-scripts asserts)
     where: str = ""
     validation_split: float = 0.0
+    # Where a dataset-config file set a bucket/batch value: name -> (file, key path, line or None).
+    # Names missing here come from the main config (or sd-scripts' defaults).
+    sources: dict[str, tuple[str, str, int | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -252,6 +255,7 @@ def _from_dataset_config(args: dict[str, Any]) -> DatasetPlan:
     if any(p.severity == "error" for p in errors):
         return plan
     general = data.get("general", {})
+    lines = _key_lines(path)
     for i, ds in enumerate(data.get("datasets", [])):
         where = f"datasets[{i}]"
         subsets_cfg = ds.get("subsets", [])
@@ -274,24 +278,50 @@ def _from_dataset_config(args: dict[str, Any]) -> DatasetPlan:
         plan.datasets.append(
             Dataset(subsets=subsets, batch_size=_lookup("batch_size", levels, args),
                     buckets=_bucket_settings(levels, args), where=where,
-                    validation_split=_lookup("validation_split", levels, args))
+                    validation_split=_lookup("validation_split", levels, args),
+                    sources=_sources([(where, ds), ("general", general)], str(path), lines))
         )
     return plan
+
+
+_SOURCED = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
+            "bucket_no_upscale", "batch_size")
+
+
+def _sources(levels: list[tuple[str, dict[str, Any]]], file: str,
+             lines: dict[str, int]) -> dict[str, tuple[str, str, int | None]]:
+    """Which dataset-config key each bucket/batch value came from, so problems with it can name that key."""
+    found = {}
+    for name in _SOURCED:
+        for label, level in levels:
+            if level.get(name) is not None:
+                key = f"{label}.{name}"
+                found[name] = (file, key, _certain_line(key, lines))
+                break
+    return found
+
+
+def _key_lines(path: Path) -> dict[str, int]:
+    if not path.name.lower().endswith(".toml"):
+        return {}
+    from loratrain import toml_positions
+
+    return toml_positions.key_lines(path.read_text(encoding="utf-8"))
+
+
+def _certain_line(key: str, lines: dict[str, int]) -> int | None:
+    # key_lines() knows only the first element of an array of tables, so other indices get no line.
+    indices = re.findall(r"\[(\d+)\]", key)
+    return lines.get(re.sub(r"\[\d+\]", "", key)) if all(i == "0" for i in indices) else None
 
 
 def _with_lines(problems: list[Problem], path: Path) -> list[Problem]:
     """Add TOML line numbers where they are certain: keys outside arrays or in their first element."""
     if not problems or not path.name.lower().endswith(".toml"):
         return problems
-    from loratrain import toml_positions
-
-    lines = toml_positions.key_lines(path.read_text(encoding="utf-8"))
-    placed = []
-    for p in problems:
-        indices = re.findall(r"\[(\d+)\]", p.key)
-        line = lines.get(re.sub(r"\[\d+\]", "", p.key)) if all(i == "0" for i in indices) else None
-        placed.append(Problem(p.message, key=p.key, file=p.file, line=line, fix=p.fix, severity=p.severity))
-    return placed
+    lines = _key_lines(path)
+    return [Problem(p.message, key=p.key, file=p.file, line=_certain_line(p.key, lines), fix=p.fix,
+                    severity=p.severity) for p in problems]
 
 
 def _load_user_config(path: Path, problems: list[Problem]) -> dict[str, Any] | None:

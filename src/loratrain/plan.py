@@ -142,6 +142,15 @@ def build_plan(args: dict[str, Any], num_processes: int = 1, progress: ProgressC
     return report
 
 
+def _placed(p: Problem, ds: Dataset, config_file: str) -> Problem:
+    """A bucket problem keyed by a setting name, pointed at the dataset-config key that set it when one did."""
+    source = ds.sources.get(p.key)
+    if source is None:
+        return _with_file(p, config_file)
+    file, key, line = source
+    return Problem(p.message, key=key, file=file, line=line, fix=p.fix, value=p.value, severity=p.severity)
+
+
 def _with_file(p: Problem, config_file: str) -> Problem:
     if p.file or not config_file:
         return p
@@ -325,11 +334,11 @@ def _bucket_dataset(di: int, ds: Dataset, scans: list[FolderScan], problems: lis
         return None
     settings = ds.buckets
     bucketer = Bucketer(settings)
-    problems.extend(_with_file(p, config_file) for p in bucketer.problems)
+    problems.extend(_placed(p, ds, config_file) for p in bucketer.problems)
     if settings.enable_bucket and settings.bucket_reso_steps % 32:
-        problems.append(Problem(f"bucket_reso_steps {settings.bucket_reso_steps} is not a multiple of 32: "
-                                "sdxl_train_network.py stops with an AssertionError", key="bucket_reso_steps",
-                                file=config_file, fix="use 32 or 64"))
+        problems.append(_placed(Problem(f"bucket_reso_steps {settings.bucket_reso_steps} is not a multiple of 32: "
+                                        "sdxl_train_network.py stops with an AssertionError", key="bucket_reso_steps",
+                                        fix="use 32 or 64"), ds, config_file))
     if ds.validation_split:
         problems.append(Problem(f"validation_split = {ds.validation_split}: sd-scripts holds out a random part of the "
                                 "images; the counts here include them", key=where, file=config_file, severity="warning"))

@@ -131,3 +131,14 @@ def test_no_upscale_dataset_with_max_bucket_reso_below_resolution_exits_2_withou
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "max_bucket_reso 896 is smaller than the resolution's longer side 1024" in result.stderr
     assert "reso are ignored" not in result.stderr and "still requires the resolution" in result.stderr
+
+
+def test_bucket_problems_from_a_dataset_config_name_its_file_line_and_key(tmp_path):
+    make_images(tmp_path / "a", [(1024, 1024)])
+    config, ds = _with_dataset_config(
+        tmp_path, f'[general]\nbucket_reso_steps = 48\n[[datasets]]\nresolution = 1024\nenable_bucket = true\n'
+                  f'max_bucket_reso = 896\n  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n')
+    result = run_cli("plan", str(config))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{ds}:6: datasets[0].max_bucket_reso: max_bucket_reso 912 is smaller" in result.stderr
+    assert f"{ds}:2: general.bucket_reso_steps: bucket_reso_steps 48 is not a multiple of 32" in result.stderr
