@@ -26,6 +26,46 @@ class BucketSettings:
     bucket_no_upscale: bool = False
 
 
+def rounded_min_max(min_reso: int, max_reso: int, steps: int) -> tuple[int, int]:
+    """min_bucket_reso rounded down and max_bucket_reso rounded up to a multiple of `steps`, as sd-scripts does."""
+    lo = min_reso - min_reso % steps
+    hi = max_reso if max_reso % steps == 0 else max_reso + steps - max_reso % steps
+    return lo, hi
+
+
+def _resolution_failures(resolution: tuple[int, int], lo: int, hi: int, no_upscale: bool) -> list[tuple[str, str, str]]:
+    """(key, message, fix) for each of sd-scripts' two resolution asserts that fails, in its order."""
+    # sd-scripts runs these asserts whenever bucketing is on, before it looks at bucket_no_upscale.
+    also = " (it checks this even with bucket_no_upscale)" if no_upscale else ""
+    width, height = resolution
+    failures = []
+    if min(width, height) < lo:
+        failures.append(("min_bucket_reso",
+                         f"min_bucket_reso {lo} is larger than the resolution's shorter side {min(width, height)}; "
+                         f"sd-scripts stops with an AssertionError{also}", "lower min_bucket_reso or raise resolution"))
+    if max(width, height) > hi:
+        failures.append(("max_bucket_reso",
+                         f"max_bucket_reso {hi} is smaller than the resolution's longer side {max(width, height)}; "
+                         f"sd-scripts stops with an AssertionError{also}", "raise max_bucket_reso or lower resolution"))
+    return failures
+
+
+def resolution_bucket_problem(resolution_w: int, resolution_h: int, enable_bucket: bool, bucket_no_upscale: bool,
+                              min_reso: int, max_reso: int, steps: int) -> str | None:
+    """Why sd-scripts stops at its dataset's min/max bucket check for these settings, or None when it passes.
+
+    With bucketing on, sd-scripts rounds min/max to `steps` and asserts the resolution lies between them;
+    `bucket_no_upscale` does not skip this (it only stops min/max from shaping the buckets).
+    """
+    if not enable_bucket:
+        return None
+    if steps < 1:
+        return f"bucket_reso_steps {steps} is not positive; sd-scripts fails dividing by it"
+    lo, hi = rounded_min_max(min_reso, max_reso, steps)
+    failures = _resolution_failures((resolution_w, resolution_h), lo, hi, bucket_no_upscale)
+    return failures[0][1] if failures else None  # sd-scripts stops at the first
+
+
 def adjust_min_max(settings: BucketSettings) -> tuple[int, int, list[Problem]]:
     """sd-scripts' rounding of min (down) and max (up) to `bucket_reso_steps`, and its two asserts.
 
@@ -33,35 +73,22 @@ def adjust_min_max(settings: BucketSettings) -> tuple[int, int, list[Problem]]:
     sd-scripts would stop with an AssertionError.
     """
     steps = settings.bucket_reso_steps
-    lo, hi = settings.min_bucket_reso, settings.max_bucket_reso
+    lo, hi = rounded_min_max(settings.min_bucket_reso, settings.max_bucket_reso, steps)
     problems: list[Problem] = []
-    if lo % steps:
-        new = lo - lo % steps
+    if lo != settings.min_bucket_reso:
         problems.append(
-            Problem(f"sd-scripts rounds min_bucket_reso down to a multiple of bucket_reso_steps ({steps}): {lo} -> {new}",
-                    key="min_bucket_reso", severity="warning", fix=f"set min_bucket_reso = {new}")
+            Problem(f"sd-scripts rounds min_bucket_reso down to a multiple of bucket_reso_steps ({steps}): "
+                    f"{settings.min_bucket_reso} -> {lo}", key="min_bucket_reso", severity="warning",
+                    fix=f"set min_bucket_reso = {lo}")
         )
-        lo = new
-    if hi % steps:
-        new = hi + steps - hi % steps
+    if hi != settings.max_bucket_reso:
         problems.append(
-            Problem(f"sd-scripts rounds max_bucket_reso up to a multiple of bucket_reso_steps ({steps}): {hi} -> {new}",
-                    key="max_bucket_reso", severity="warning", fix=f"set max_bucket_reso = {new}")
+            Problem(f"sd-scripts rounds max_bucket_reso up to a multiple of bucket_reso_steps ({steps}): "
+                    f"{settings.max_bucket_reso} -> {hi}", key="max_bucket_reso", severity="warning",
+                    fix=f"set max_bucket_reso = {hi}")
         )
-        hi = new
-    width, height = settings.resolution
-    if min(width, height) < lo:
-        problems.append(
-            Problem(f"min_bucket_reso {lo} is larger than the resolution's shorter side {min(width, height)}; "
-                    "sd-scripts stops with an AssertionError", key="min_bucket_reso",
-                    fix="lower min_bucket_reso or raise resolution")
-        )
-    if max(width, height) > hi:
-        problems.append(
-            Problem(f"max_bucket_reso {hi} is smaller than the resolution's longer side {max(width, height)}; "
-                    "sd-scripts stops with an AssertionError", key="max_bucket_reso",
-                    fix="raise max_bucket_reso or lower resolution")
-        )
+    for key, message, fix in _resolution_failures(settings.resolution, lo, hi, settings.bucket_no_upscale):
+        problems.append(Problem(message, key=key, fix=fix))
     return lo, hi, problems
 
 
@@ -94,8 +121,9 @@ class Bucketer:
             self.step = settings.bucket_reso_steps
             if settings.bucket_no_upscale:
                 self.problems.append(
-                    Problem("min_bucket_reso and max_bucket_reso are ignored with bucket_no_upscale "
-                            "(buckets follow each image's own size)", key="bucket_no_upscale", severity="warning")
+                    Problem("with bucket_no_upscale, min_bucket_reso and max_bucket_reso do not limit the bucket "
+                            "sizes (buckets follow each image's own size); sd-scripts still requires the resolution "
+                            "to lie between them", key="bucket_no_upscale", severity="warning")
                 )
             else:
                 self.predefined = bucket_resolutions(settings.resolution, lo, hi, self.step)

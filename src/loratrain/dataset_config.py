@@ -22,6 +22,9 @@ from loratrain.errors import Problem
 
 # Value kinds, named as voluptuous would report them.
 BOOL, INT, FLOAT, STR, NUM, DICT, FLOAT2, RESO = "bool", "int", "float", "str", "int|float", "dict", "float2", "reso"
+# Stricter than sd-scripts' schema, which takes any int (booleans too): zero or negative sizes, steps and batch
+# sizes pass it and then crash or silently misbehave inside sd-scripts, so they are rejected here.
+POS_INT = "positive int"
 
 _SUBSET_ASCENDABLE = {
     "color_aug": BOOL, "face_crop_aug_range": FLOAT2, "flip_aug": BOOL, "num_repeats": INT, "random_crop": BOOL,
@@ -36,8 +39,8 @@ _FINETUNE_SUBSET_ONLY = {"metadata_file": STR, "image_dir": STR, "alpha_mask": B
 _CONTROLNET_ASCENDABLE = {"caption_extension": STR, "cache_info": BOOL}
 _CONTROLNET_SUBSET_ONLY = {"image_dir": STR, "conditioning_data_dir": STR}
 _DATASET_ASCENDABLE = {
-    "batch_size": INT, "bucket_no_upscale": BOOL, "bucket_reso_steps": INT, "enable_bucket": BOOL,
-    "max_bucket_reso": INT, "min_bucket_reso": INT, "validation_seed": INT, "validation_split": FLOAT,
+    "batch_size": POS_INT, "bucket_no_upscale": BOOL, "bucket_reso_steps": POS_INT, "enable_bucket": BOOL,
+    "max_bucket_reso": POS_INT, "min_bucket_reso": POS_INT, "validation_seed": INT, "validation_split": FLOAT,
     "resolution": RESO, "network_multiplier": FLOAT, "resize_interpolation": STR,
 }
 
@@ -76,13 +79,19 @@ class Dataset:
     buckets: BucketSettings | None  # None when no resolution is set anywhere (sd-scripts asserts)
     where: str = ""
     validation_split: float = 0.0
+    # Where a dataset-config file set a bucket/batch value: name -> (file, key path, line or None).
+    # Names missing here come from the main config (or sd-scripts' defaults).
+    sources: dict[str, tuple[str, str, int | None]] = field(default_factory=dict)
 
 
 @dataclass
 class DatasetPlan:
     datasets: list[Dataset] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    mode: str = "folders"  # "folders" or "dataset_config"
+    mode: str = "folders"  # "folders", "dataset_config" or "in_json" (fine-tuning metadata, not scanned)
+    # Fine-tuning datasets left out of the scan: their images are listed in metadata loratrain does not read,
+    # so an empty scan says nothing about whether there is anything to train on.
+    unscanned: list[str] = field(default_factory=list)
 
 
 def parse_resolution(value: Any) -> tuple[int, int] | None:
@@ -167,13 +176,14 @@ def _subset(config: dict[str, Any], levels: list[dict[str, Any]], args: dict[str
 
 
 def _from_folders(args: dict[str, Any]) -> DatasetPlan:
-    plan = DatasetPlan(mode="folders")
     if args.get("in_json"):
+        plan = DatasetPlan(mode="in_json", unscanned=["in_json"])
         plan.problems.append(
             Problem("fine-tuning datasets (in_json metadata) are not scanned by loratrain plan", key="in_json",
                     severity="warning")
         )
         return plan
+    plan = DatasetPlan(mode="folders")
     subsets: list[Subset] = []
     for key, is_reg in (("train_data_dir", False), ("reg_data_dir", True)):
         parent = args.get(key)
@@ -245,12 +255,14 @@ def _from_dataset_config(args: dict[str, Any]) -> DatasetPlan:
     if any(p.severity == "error" for p in errors):
         return plan
     general = data.get("general", {})
+    lines = _key_lines(path)
     for i, ds in enumerate(data.get("datasets", [])):
         where = f"datasets[{i}]"
         subsets_cfg = ds.get("subsets", [])
         if subsets_cfg and all("metadata_file" in s for s in subsets_cfg):
             plan.problems.append(Problem("fine-tuning subsets (metadata_file) are not scanned by loratrain plan",
                                          key=where, file=str(path), severity="warning"))
+            plan.unscanned.append(where)
             continue
         levels = [ds, general]
         subsets = []
@@ -266,24 +278,50 @@ def _from_dataset_config(args: dict[str, Any]) -> DatasetPlan:
         plan.datasets.append(
             Dataset(subsets=subsets, batch_size=_lookup("batch_size", levels, args),
                     buckets=_bucket_settings(levels, args), where=where,
-                    validation_split=_lookup("validation_split", levels, args))
+                    validation_split=_lookup("validation_split", levels, args),
+                    sources=_sources([(where, ds), ("general", general)], str(path), lines))
         )
     return plan
+
+
+_SOURCED = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
+            "bucket_no_upscale", "batch_size")
+
+
+def _sources(levels: list[tuple[str, dict[str, Any]]], file: str,
+             lines: dict[str, int]) -> dict[str, tuple[str, str, int | None]]:
+    """Which dataset-config key each bucket/batch value came from, so problems with it can name that key."""
+    found = {}
+    for name in _SOURCED:
+        for label, level in levels:
+            if level.get(name) is not None:
+                key = f"{label}.{name}"
+                found[name] = (file, key, _certain_line(key, lines))
+                break
+    return found
+
+
+def _key_lines(path: Path) -> dict[str, int]:
+    if not path.name.lower().endswith(".toml"):
+        return {}
+    from loratrain import toml_positions
+
+    return toml_positions.key_lines(path.read_text(encoding="utf-8"))
+
+
+def _certain_line(key: str, lines: dict[str, int]) -> int | None:
+    # key_lines() knows only the first element of an array of tables, so other indices get no line.
+    indices = re.findall(r"\[(\d+)\]", key)
+    return lines.get(re.sub(r"\[\d+\]", "", key)) if all(i == "0" for i in indices) else None
 
 
 def _with_lines(problems: list[Problem], path: Path) -> list[Problem]:
     """Add TOML line numbers where they are certain: keys outside arrays or in their first element."""
     if not problems or not path.name.lower().endswith(".toml"):
         return problems
-    from loratrain import toml_positions
-
-    lines = toml_positions.key_lines(path.read_text(encoding="utf-8"))
-    placed = []
-    for p in problems:
-        indices = re.findall(r"\[(\d+)\]", p.key)
-        line = lines.get(re.sub(r"\[\d+\]", "", p.key)) if all(i == "0" for i in indices) else None
-        placed.append(Problem(p.message, key=p.key, file=p.file, line=line, fix=p.fix, severity=p.severity))
-    return placed
+    lines = _key_lines(path)
+    return [Problem(p.message, key=p.key, file=p.file, line=_certain_line(p.key, lines), fix=p.fix,
+                    severity=p.severity) for p in problems]
 
 
 def _load_user_config(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
@@ -395,6 +433,10 @@ def _check_table(table: dict[str, Any], schema: dict[str, str], where: str, err)
             err(path, problem, _type_fix(kind, value))
 
 
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _type_problem(kind: str, value: Any) -> str:
     ok = {
         BOOL: lambda v: isinstance(v, bool),
@@ -405,11 +447,13 @@ def _type_problem(kind: str, value: Any) -> str:
         DICT: lambda v: isinstance(v, dict),
         "list": lambda v: isinstance(v, list),
         FLOAT2: lambda v: isinstance(v, list) and len(v) == 2 and all(isinstance(x, float) for x in v),
-        RESO: lambda v: isinstance(v, int) or (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v)),
+        POS_INT: _positive_int,
+        RESO: lambda v: _positive_int(v) or (isinstance(v, list) and len(v) == 2 and all(_positive_int(x) for x in v)),
     }[kind]
     if ok(value):
         return ""
-    wanted = {FLOAT2: "a list of two floats", RESO: "an int or a list [width, height] of ints",
+    wanted = {FLOAT2: "a list of two floats", RESO: "a positive int or a list [width, height] of positive ints",
+              POS_INT: "a positive int",
               NUM: "a number", "list": "a list", DICT: "a table"}.get(kind, kind)
     return f"expected {wanted}, got {value!r}"
 
@@ -419,4 +463,8 @@ def _type_fix(kind: str, value: Any) -> str:
         return f"sd-scripts' float fields reject integers: write {float(value)}"
     if kind == FLOAT2 and isinstance(value, list):
         return "write floats such as [0.4, 0.7]"
+    if kind == RESO:
+        return "write e.g. resolution = 1024 or resolution = [1024, 768]"
+    if kind == POS_INT:
+        return "use a whole number of 1 or more"
     return ""

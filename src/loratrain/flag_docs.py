@@ -185,12 +185,13 @@ FLAG_DOCS: dict[str, str] = {
     ),
     "min_bucket_reso": (
         "Shortest side in pixels any bucket may have; default 256. Rounded down to a multiple of "
-        "bucket_reso_steps, must not exceed the smaller side of resolution, and is ignored with bucket_no_upscale."
+        "bucket_reso_steps and must not exceed the smaller side of resolution (checked even with bucket_no_upscale, "
+        "which otherwise stops it from limiting bucket sizes)."
     ),
     "max_bucket_reso": (
         "Longest side in pixels any bucket may have; default 1024, which keeps every bucket inside 1024x1024 so "
-        "wide or tall SDXL shapes lose area (use e.g. 2048). Rounded up to bucket_reso_steps; ignored with "
-        "bucket_no_upscale."
+        "wide or tall SDXL shapes lose area (use e.g. 2048). Rounded up to bucket_reso_steps; must be at least the "
+        "longer side of resolution even with bucket_no_upscale, which otherwise stops it from limiting bucket sizes."
     ),
     "bucket_reso_steps": (
         "Spacing in pixels between bucket sizes; default 64. For SDXL it must be a multiple of 32 (checked at "

@@ -97,6 +97,7 @@ def build_plan(args: dict[str, Any], num_processes: int = 1, progress: ProgressC
 
     data: dict[str, Any] = {
         "mode": dplan.mode,
+        "unscanned": dplan.unscanned,
         "datasets": datasets_out,
         "buckets": buckets_out,
         "train_items": train_items,
@@ -118,7 +119,7 @@ def build_plan(args: dict[str, Any], num_processes: int = 1, progress: ProgressC
             sample_every_n_epochs=_get(args, "sample_every_n_epochs"), sample_at_first=bool(_get(args, "sample_at_first")),
             sampling=prompts_out is not None,
         )
-    elif not report.errors:
+    elif not report.errors and not dplan.unscanned:
         problems.append(Problem("no training images found: sd-scripts logs 'No data found' and exits 0 without training",
                                 key="train_data_dir", file=config_file, fix="train_data_dir must be the parent of the N_name folders"))
     data.update({
@@ -139,6 +140,15 @@ def build_plan(args: dict[str, Any], num_processes: int = 1, progress: ProgressC
     data["problems"] = [_problem_dict(p) for p in problems]
     report.data = data
     return report
+
+
+def _placed(p: Problem, ds: Dataset, config_file: str) -> Problem:
+    """A bucket problem keyed by a setting name, pointed at the dataset-config key that set it when one did."""
+    source = ds.sources.get(p.key)
+    if source is None:
+        return _with_file(p, config_file)
+    file, key, line = source
+    return Problem(p.message, key=key, file=file, line=line, fix=p.fix, value=p.value, severity=p.severity)
 
 
 def _with_file(p: Problem, config_file: str) -> Problem:
@@ -324,11 +334,11 @@ def _bucket_dataset(di: int, ds: Dataset, scans: list[FolderScan], problems: lis
         return None
     settings = ds.buckets
     bucketer = Bucketer(settings)
-    problems.extend(_with_file(p, config_file) for p in bucketer.problems)
+    problems.extend(_placed(p, ds, config_file) for p in bucketer.problems)
     if settings.enable_bucket and settings.bucket_reso_steps % 32:
-        problems.append(Problem(f"bucket_reso_steps {settings.bucket_reso_steps} is not a multiple of 32: "
-                                "sdxl_train_network.py stops with an AssertionError", key="bucket_reso_steps",
-                                file=config_file, fix="use 32 or 64"))
+        problems.append(_placed(Problem(f"bucket_reso_steps {settings.bucket_reso_steps} is not a multiple of 32: "
+                                        "sdxl_train_network.py stops with an AssertionError", key="bucket_reso_steps",
+                                        fix="use 32 or 64"), ds, config_file))
     if ds.validation_split:
         problems.append(Problem(f"validation_split = {ds.validation_split}: sd-scripts holds out a random part of the "
                                 "images; the counts here include them", key=where, file=config_file, severity="warning"))

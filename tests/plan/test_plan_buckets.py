@@ -67,3 +67,45 @@ def test_min_bucket_reso_above_the_resolution_is_the_assertion_sd_scripts_stops_
     assert [(p.key, p.severity) for p in problems] == [("min_bucket_reso", "error")]
     _, _, problems = adjust_min_max(BucketSettings(**{**SDXL, "max_bucket_reso": 896}))
     assert [(p.key, p.severity) for p in problems] == [("max_bucket_reso", "error")]
+
+
+def test_sd_scripts_resolution_assertion_holds_with_bucket_no_upscale_too():
+    from loratrain.buckets import resolution_bucket_problem
+
+    for no_upscale in (False, True):
+        message = resolution_bucket_problem(1024, 1024, True, no_upscale, 256, 896, 64)
+        assert message is not None and "max_bucket_reso 896" in message and "AssertionError" in message
+        message = resolution_bucket_problem(512, 768, True, no_upscale, 640, 2048, 64)
+        assert message is not None and "min_bucket_reso 640" in message and "512" in message
+
+
+def test_resolution_assertion_uses_min_and_max_after_sd_scripts_rounds_them():
+    from loratrain.buckets import resolution_bucket_problem
+
+    assert resolution_bucket_problem(1024, 1024, True, False, 256, 1000, 64) is None  # 1000 rounds up to 1024
+    message = resolution_bucket_problem(600, 600, True, False, 610, 1024, 64)  # 610 rounds down to 576
+    assert message is None
+    assert resolution_bucket_problem(1024, 960, True, False, 256, 1024, 32) is None
+
+
+def test_resolution_assertion_only_runs_with_bucketing_on():
+    from loratrain.buckets import resolution_bucket_problem
+
+    assert resolution_bucket_problem(1024, 1024, False, False, 256, 512, 64) is None
+    assert resolution_bucket_problem(1024, 1024, False, True, 2048, 512, 0) is None
+
+
+def test_resolution_assertion_reports_a_step_sd_scripts_would_divide_by_zero_with():
+    from loratrain.buckets import resolution_bucket_problem
+
+    message = resolution_bucket_problem(1024, 1024, True, False, 256, 1024, 0)
+    assert message is not None and "bucket_reso_steps" in message
+
+
+def test_no_upscale_with_max_below_the_resolution_errors_without_calling_min_max_ignored():
+    bucketer = Bucketer(BucketSettings(**{**SDXL, "bucket_no_upscale": True, "max_bucket_reso": 896}))
+    errors = [p for p in bucketer.problems if p.severity == "error"]
+    assert [p.key for p in errors] == ["max_bucket_reso"] and "bucket_no_upscale" in errors[0].message
+    assert not any("ignored" in p.message for p in bucketer.problems)
+    note = [p for p in bucketer.problems if p.key == "bucket_no_upscale"]
+    assert note and "still" in note[0].message

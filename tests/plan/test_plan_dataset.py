@@ -146,7 +146,7 @@ def test_dataset_config_problems_read_like_sd_scripts_schema_errors():
     assert ("extra", "unknown key") in got
     assert ("general.shuffle_captions", "unknown key") in got
     assert ("general.validation_split", "expected float") in got
-    assert ("datasets[0].batch_size", "expected int") in got
+    assert ("datasets[0].batch_size", "expected a positive int") in got
     assert ("datasets[0].subsets[0].image_dir", "required key not provided") in got
     assert any(p.key == "datasets[1]" and "cannot be mixed" in p.message for p in problems)
     fixes = {p.key: p.fix for p in problems}

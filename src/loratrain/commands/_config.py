@@ -41,18 +41,3 @@ def launcher(cfg) -> list[str]:
     from loratrain.render import launcher_for
 
     return launcher_for(cfg.python or sys.executable)
-
-
-def visible_gpus() -> Optional[int]:
-    """GPU count from `nvidia-smi -L` (no torch import); None when it cannot be told."""
-    import shutil
-    import subprocess
-
-    exe = shutil.which("nvidia-smi")
-    if not exe:
-        return None
-    try:
-        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=20, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return sum(1 for line in out.splitlines() if line.startswith("GPU "))

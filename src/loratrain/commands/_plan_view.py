@@ -24,7 +24,7 @@ def show_plan(data: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = _console()
-    mode = "dataset_config" if data["mode"] == "dataset_config" else "N_name folders"
+    mode = {"dataset_config": "dataset_config", "in_json": "in_json metadata, not scanned"}.get(data["mode"], "N_name folders")
     from rich import box
 
     table = Table(title=f"Dataset ({mode})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -57,7 +57,9 @@ def show_plan(data: dict[str, Any]) -> None:
                           f"{b['batches']:>5} batches{flag}")
 
     console.print()
-    if not data["total_steps"]:
+    if not data["total_steps"] and data.get("unscanned"):
+        console.print("[bold]Schedule[/bold]: not computed (fine-tuning metadata is not scanned)")
+    elif not data["total_steps"]:
         console.print("[bold]Schedule[/bold]: nothing to train")
     else:
         procs, accum = data["num_processes"], data["gradient_accumulation_steps"]

@@ -46,21 +46,22 @@ def register(app: typer.Typer) -> None:
 
 
 def _processes(cfg: Any):
-    """Training processes for the arithmetic: the config's count, the visible GPUs for "auto", else 1."""
+    """Training processes for the arithmetic, counted as `run` counts them (CUDA_VISIBLE_DEVICES, gpu_ids and
+    num_machines included); 1 with a warning when "auto" meets no countable GPU."""
+    from loratrain import gpus
     from loratrain.errors import Problem
+    from loratrain.preflight import total_processes
 
-    wanted = cfg.accelerate.num_processes
-    if wanted is None:
-        return 1, None
-    if wanted == "auto":
-        from loratrain.commands._config import visible_gpus
-
-        gpus = visible_gpus()
-        if gpus:
-            return gpus, None
-        return 1, Problem('num_processes = "auto" but no GPU could be counted here; the plan assumes 1 process',
-                          key="accelerate.num_processes", severity="warning", fix="set a number to plan for it")
-    return int(wanted), None
+    accelerate = cfg.accelerate.model_dump()
+    if accelerate.get("num_processes") != "auto":  # unset or a number: no need to wait for nvidia-smi
+        return total_processes(accelerate, gpus.GpuScan(None, "none", "not scanned")), None
+    scan = gpus.scan_light()
+    # total_processes() cannot resolve "auto" without a GPU list (run.py guards the same way).
+    total = total_processes(accelerate, scan) if scan.gpus is not None else None
+    if total:
+        return total, None
+    return 1, Problem('num_processes = "auto" but no GPU could be counted here; the plan assumes 1 process',
+                      key="accelerate.num_processes", severity="warning", fix="set a number to plan for it")
 
 
 class _ProgressBar:
