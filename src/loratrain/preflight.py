@@ -274,8 +274,8 @@ def local_process_count(accelerate: Mapping[str, Any], scan: gpu_mod.GpuScan) ->
 def total_processes(accelerate: Mapping[str, Any], scan: gpu_mod.GpuScan) -> int | None:
     """accelerate's --num_processes (the total over all machines), with "auto" resolved."""
     local = local_process_count(accelerate, scan)
-    if accelerate.get("num_processes") == "auto" and local is not None:
-        return local * (accelerate.get("num_machines") or 1)
+    if accelerate.get("num_processes") == "auto":
+        return None if local is None else local * (accelerate.get("num_machines") or 1)
     return local if accelerate.get("num_processes") is None else int(accelerate["num_processes"])
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
+from loratrain.buckets import resolution_bucket_problem, rounded_min_max
 from loratrain.errors import Problem
 from loratrain.schema.choices import LORA_MODULE, LYCORIS_MODULE
 from loratrain.schema.dataset import resolution_sides
@@ -121,17 +122,15 @@ def buckets(cfg: TrainConfig) -> Iterator[Problem]:
                               "sizes do); sd-scripts still requires the resolution to lie within it")
     lo = b.min_bucket_reso or DEFAULT_MIN_BUCKET
     hi = b.max_bucket_reso or DEFAULT_MAX_BUCKET
-    lo_r, hi_r = lo // steps * steps, -(-hi // steps) * steps  # sd-scripts rounds min down, max up
+    lo_r, hi_r = rounded_min_max(lo, hi, steps)
     if lo_r > hi_r:
         yield error("buckets.min_bucket_reso", f"min_bucket_reso {lo} is above max_bucket_reso {hi}")
     if cfg.dataset.resolution:
         w, h = resolution_sides(cfg.dataset.resolution)
-        if min(w, h) < lo_r:
-            yield error("dataset.resolution", f"{w}x{h} has a side below min_bucket_reso ({lo_r})",
-                        "lower buckets.min_bucket_reso or raise the resolution")
-        if max(w, h) > hi_r:
-            yield error("dataset.resolution", f"{w}x{h} has a side above max_bucket_reso ({hi_r})",
-                        f"set buckets.max_bucket_reso to at least {max(w, h)}")
+        why = resolution_bucket_problem(w, h, True, bool(b.bucket_no_upscale), lo, hi, steps)
+        if why:
+            yield error("dataset.resolution", f"{w}x{h}: {why}",
+                        "keep the resolution between buckets.min_bucket_reso and buckets.max_bucket_reso")
 
 
 @rule

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import typer
@@ -27,10 +26,6 @@ def load(path: str, overrides: Optional[list[str]], strict: bool = False, quiet:
         if not quiet:
             print_problems(loaded.warnings)
     return loaded
-
-
-def sd_scripts_dir(option: Optional[str], cfg) -> Optional[str]:
-    return option or cfg.sd_scripts or os.environ.get("LORATRAIN_SD_SCRIPTS") or None
 
 
 def launcher(cfg) -> list[str]:

@@ -34,7 +34,8 @@ class BucketArgs(Group):
     )
     bucket_no_upscale: bool | None = flag(
         "Never enlarge an image to fill a bucket: images larger than the target area are scaled down keeping "
-        "their aspect ratio, smaller ones keep their size. min/max_bucket_reso are then ignored.",
+        "their aspect ratio, smaller ones keep their size. min/max_bucket_reso then no longer shape the buckets, "
+        "though sd-scripts still requires the resolution to lie between them.",
         interacts=("buckets.min_bucket_reso", "buckets.max_bucket_reso"),
         example=True,
     )
