@@ -80,15 +80,15 @@ def __getattr__(name: str) -> Any:  # FLAGS is built on first use, not at import
 
 
 def parse_int_or_float(text: str) -> int | float:
-    """sd-scripts' `int_or_float`: "100" -> 100, "0.05" -> 0.05, "50%" -> 0.5; a float >= 1 is rejected."""
+    """sd-scripts' `int_or_float`, the one parser every caller shares: "100" -> 100, "0.05" -> 0.05,
+    "50%" -> 0.5, "0" -> 0.0; a value of 1 or more must be written as an integer ("1.0" is rejected)."""
     text = text.strip()
     if text.endswith("%"):
         return float(text[:-1]) / 100.0
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    value = float(text)
-    if value >= 1.0:
-        raise ValueError(f"{text!r}: a float here is a ratio below 1; write whole steps as an integer")
-    return value
+    number = float(text)
+    if number >= 1:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{text!r}: a float here is a ratio below 1; write whole steps as an integer") from None
+    return number

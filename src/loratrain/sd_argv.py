@@ -53,13 +53,10 @@ def _option_index(flags: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def int_or_float(text: str) -> int | float:
-    """sd-scripts' int_or_float: "100" -> 100, "0.05" -> 0.05, "50%" -> 0.5; a float >= 1 must be an int."""
-    if text.endswith("%"):
-        return float(text[:-1]) / 100.0
-    number = float(text)
-    if number >= 1:
-        return int(text)  # "1.0" raises ValueError here, as it does in sd-scripts
-    return number
+    """sd-scripts' int_or_float (see loratrain.flags.parse_int_or_float, which this delegates to)."""
+    from loratrain.flags import parse_int_or_float
+
+    return parse_int_or_float(text)
 
 
 _CONVERTERS = {"int": int, "float": float, "int_or_float": int_or_float, "str": str, "Path": str}
