@@ -47,3 +47,25 @@ def test_explain_list_covers_every_table():
     assert result.returncode == 0
     for section in ("[model]", "[network.network_args]", "[accelerate]", "[extra]"):
         assert section in result.stdout
+
+
+def test_every_pass_through_flag_has_an_example_that_validates_and_renders():
+    import tomllib
+
+    from cli_helpers import BASE
+    from loratrain.errors import ConfigError
+    from loratrain.explain import build_index
+    from loratrain.loader import validate
+
+    entries = [e for e in build_index().values() if e.table == "extra"]
+    assert len(entries) > 100
+    for entry in entries:
+        assert entry.toml.startswith("[extra]\n") and entry.rendered.startswith("--"), entry.key
+        data = tomllib.loads(BASE + entry.toml)
+        try:
+            validate(data, "t.toml")
+        except ConfigError as exc:
+            # Cross-key rules may object to a flag on its own (v2 on SDXL); the value itself must be well typed.
+            typed = [p for p in exc.problems if p.key == entry.key and ("wrong type" in p.message
+                                                                        or "not allowed" in p.message)]
+            assert typed == [], entry.key

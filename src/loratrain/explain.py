@@ -36,14 +36,14 @@ class Entry:
         return dict(self.__dict__)
 
 
-def _schema_type(prop: dict[str, Any]) -> tuple[str, list[str]]:
+def _schema_type(prop: dict[str, Any]) -> tuple[str, list[Any]]:
     """A short type text and allowed values from a JSON-schema property."""
     options = [p for p in prop.get("anyOf", [prop]) if p.get("type") != "null"]
     words: list[str] = []
-    allowed: list[str] = []
+    allowed: list[Any] = []
     for p in options:
         if "enum" in p or "const" in p:
-            allowed.extend(str(v) for v in p.get("enum", [p.get("const")]))
+            allowed.extend(p.get("enum", [p.get("const")]))
             words.append("choice")
             continue
         kind = p.get("type", "value")
@@ -107,6 +107,20 @@ def _guide_advice(table: str, prefix: str, name: str) -> str:
     return flag_docs.GUIDE_ADVICE.get(name, "")
 
 
+def _extra_example(dest: str) -> Any:
+    """An illustrative value for a pass-through flag: sd-scripts' own default where it has one."""
+    spec = flags.get(dest)
+    if spec is None:
+        return None
+    sample = {"int": 1, "float": 0.1, "int_or_float": 100, "str": "...", "Path": "..."}.get(spec.type)
+    value = spec.default if spec.default not in (None, "") else sample
+    if spec.kind == "list":
+        return [value] if not isinstance(value, list) else value
+    if spec.type == "float" and isinstance(value, int):
+        return float(value)
+    return value
+
+
 def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entry]:
     schema = model.model_json_schema()
     entries = []
@@ -116,17 +130,20 @@ def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entr
         extra = field_extra(model, name)
         if not extra.get("advice"):
             extra["advice"] = _guide_advice(table, prefix, name)
-        type_text, allowed = _schema_type(schema["properties"].get(name, {}))
+        type_text, raw_allowed = _schema_type(schema["properties"].get(name, {}))
+        allowed = [str(v) for v in raw_allowed]
         key = f"{prefix}{name}"
         example = extra.get("example")
         entry = Entry(key=key, table=table, name=name, description=info.description or "", type=type_text,
                       default=_default_text(name) if table not in ("accelerate",) and "network_args" not in key
                       else "not set",
                       allowed=allowed, advice=extra.get("advice", ""), interacts=list(extra.get("interacts", [])))
-        if example is None and allowed:
-            example = allowed[0]
+        if example is None and raw_allowed:
+            example = raw_allowed[0]
         if example is None and type_text.startswith("boolean"):
             example = True
+        if example is None and table == "extra":
+            example = _extra_example(name)
         if example is not None:
             section = prefix.rstrip(".") or table
             entry.toml = f"[{section}]\n{name} = {_toml_literal(example)}"
