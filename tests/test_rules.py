@@ -146,3 +146,10 @@ def test_a_clean_config_has_no_problems():
 def test_algo_is_case_insensitive_as_in_lycoris():
     data = _merge(LYCO + "[network.network_args]\nalgo = \"LoKr\"")
     assert validate(data, "run.toml").config.network.network_args.algo == "lokr"
+
+
+def test_unchecked_module_args_must_be_plain_values():
+    errors, _ = problems('[network]\nnetwork_module = "my.module"\n[network.network_args]\nb = { c = 1 }')
+    assert "network.network_args" in keys(errors)
+    errors, warnings = problems('[network]\nnetwork_module = "my.module"\n[network.network_args]\nb = [1, 2]')
+    assert not errors and "network.network_args" in keys(warnings)

@@ -212,7 +212,9 @@ def _describe(err: dict[str, Any], key: str, owner: type[BaseModel] | None) -> t
         return str(err["ctx"]["error"]), ""
     if kind in ("too_short", "too_long"):
         count = len(value) if isinstance(value, (list, tuple)) else "?"
-        return f"has {count} values; {err['msg'].split(',')[0].replace('List should have', 'expected')}", ""
+        ctx = err.get("ctx", {})
+        bound = f"at least {ctx.get('min_length')}" if kind == "too_short" else f"at most {ctx.get('max_length')}"
+        return f"has {count} values; it needs {bound}", ""
     return err["msg"], ""
 
 

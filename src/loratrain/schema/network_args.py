@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, confloat, conint, conlist, field_validator
+from pydantic import ConfigDict, Field, confloat, conint, conlist, field_validator, model_validator
 
 from loratrain.schema.choices import LYCORIS_PRESETS, LycorisAlgo
 from loratrain.schema.common import Group, flag
@@ -234,6 +234,15 @@ class OtherArgs(Group):
 
     model_config = ConfigDict(extra="allow", frozen=True, strict=True, defer_build=True)
     kind: Literal["other"] = Field("other", exclude=True, description="internal tag")
+
+    @model_validator(mode="after")
+    def _plain_values(self) -> "OtherArgs":
+        # Each value becomes the text after "key=": numbers, strings, booleans or lists of them, nothing nested.
+        for key, value in (self.model_extra or {}).items():
+            items = value if isinstance(value, list) else [value]
+            if not all(isinstance(v, (str, int, float, bool)) for v in items):
+                raise ValueError(f"{key}: network_args values are numbers, strings, booleans or lists of them")
+        return self
 
 
 # Keys people write that the module does not read, with what to write instead.
