@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from loratrain import flags
 from loratrain import steps as steps_mod
 from loratrain.buckets import Bucketer
 from loratrain.clip_tokenizer import MAX_TOKENS, ClipTokenizer, VocabularyNotFound, load_tokenizer
@@ -23,16 +24,6 @@ from loratrain.errors import Problem
 from loratrain.prompts import FLAG_OF, load_prompt_file
 
 ProgressCallback = Callable[[int, int], None]  # (images done, images in all folders)
-
-# sd-scripts defaults (sd-scripts-args.json) of the flags the schedule reads.
-DEFAULTS: dict[str, Any] = {
-    "train_batch_size": 1, "max_train_steps": 1600, "max_train_epochs": None, "gradient_accumulation_steps": 1,
-    "save_every_n_epochs": None, "save_every_n_steps": None, "save_n_epoch_ratio": None,
-    "save_last_n_epochs": None, "save_last_n_steps": None, "sample_every_n_steps": None,
-    "sample_every_n_epochs": None, "sample_at_first": False, "sample_prompts": None, "sample_sampler": "ddim",
-    "max_token_length": None, "tokenizer_cache_dir": None,
-}
-
 
 @dataclass
 class PlanReport:
@@ -45,8 +36,12 @@ class PlanReport:
 
 
 def _get(args: dict[str, Any], key: str) -> Any:
+    """The value the run will use: the config's, else sd-scripts' own default from the flag table."""
     value = args.get(key)
-    return DEFAULTS.get(key) if value is None else value
+    if value is not None:
+        return value
+    spec = flags.get(key)
+    return spec.default if spec is not None else None
 
 
 class _TokenCounter:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
+from loratrain import flags
 from loratrain.buckets import resolution_bucket_problem, rounded_min_max
 from loratrain.errors import Problem
 from loratrain.schema.choices import LORA_MODULE, LYCORIS_MODULE
@@ -17,10 +18,6 @@ from loratrain.schema.root import TrainConfig
 
 Rule = Callable[[TrainConfig], Iterator[Problem]]
 RULES: list[Rule] = []
-
-# sd-scripts' defaults where a rule needs the effective value.
-DEFAULT_MIN_BUCKET, DEFAULT_MAX_BUCKET, DEFAULT_BUCKET_STEPS = 256, 1024, 64
-
 
 def rule(fn: Rule) -> Rule:
     RULES.append(fn)
@@ -106,7 +103,7 @@ def latent_cache(cfg: TrainConfig) -> Iterator[Problem]:
 @rule
 def buckets(cfg: TrainConfig) -> Iterator[Problem]:
     b = cfg.buckets
-    steps = b.bucket_reso_steps or DEFAULT_BUCKET_STEPS
+    steps = b.bucket_reso_steps or flags.get("bucket_reso_steps").default
     if b.enable_bucket and steps % 32:
         yield error("buckets.bucket_reso_steps", f"SDXL needs a multiple of 32, got {steps}", "use 32 or 64")
     if not b.enable_bucket:
@@ -120,8 +117,8 @@ def buckets(cfg: TrainConfig) -> Iterator[Problem]:
             if getattr(b, name) is not None:
                 yield warning(f"buckets.{name}", "does not shape the buckets when bucket_no_upscale is set (image "
                               "sizes do); sd-scripts still requires the resolution to lie within it")
-    lo = b.min_bucket_reso or DEFAULT_MIN_BUCKET
-    hi = b.max_bucket_reso or DEFAULT_MAX_BUCKET
+    lo = b.min_bucket_reso or flags.get("min_bucket_reso").default
+    hi = b.max_bucket_reso or flags.get("max_bucket_reso").default
     lo_r, hi_r = rounded_min_max(lo, hi, steps)
     if lo_r > hi_r:
         yield error("buckets.min_bucket_reso", f"min_bucket_reso {lo} is above max_bucket_reso {hi}")
