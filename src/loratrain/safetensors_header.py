@@ -17,7 +17,8 @@ class HeaderError(ValueError):
     """The file is not a readable safetensors file."""
 
 
-def read_header(path: str | os.PathLike) -> dict:
+def read_header_bytes(path: str | os.PathLike) -> bytes:
+    """The raw JSON header, length-checked against the file (tensor data starts 8 + len(result) bytes in)."""
     path = Path(path)
     size = path.stat().st_size
     with path.open("rb") as f:
@@ -27,7 +28,11 @@ def read_header(path: str | os.PathLike) -> dict:
         length = int.from_bytes(prefix, "little")
         if length < 2 or length > MAX_HEADER_BYTES or length > size - 8:
             raise HeaderError(f"header length {length} does not fit a {size}-byte file")
-        raw = f.read(length)
+        return f.read(length)
+
+
+def read_header(path: str | os.PathLike) -> dict:
+    raw = read_header_bytes(path)
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:

@@ -166,13 +166,13 @@ class BaseCheckpoint:
         checkpoint gets a new key, a moved one keeps its norms."""
         self._cache, self._dirty, self._cache_file = {}, False, None
         self._layout, self._data_start = None, 0
+        from loratrain.safetensors_header import read_header_bytes
+
         try:
             stat = self.path.stat()
-            with open(self.path, "rb") as fh:
-                n = int.from_bytes(fh.read(8), "little")
-                header = fh.read(n)
-            self._layout, self._data_start = json.loads(header), 8 + n
-        except (OSError, ValueError):
+            header = read_header_bytes(self.path)
+            self._layout, self._data_start = json.loads(header), 8 + len(header)
+        except (OSError, ValueError):  # HeaderError is a ValueError
             return
         digest = hashlib.sha256(header + f"|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
         self._cache_file = cache_dir() / "base-norms" / f"{digest[:32]}.json"
