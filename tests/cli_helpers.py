@@ -12,12 +12,12 @@ CONFIGS = ROOT / "configs"
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            input: str | None = None) -> subprocess.CompletedProcess:
-    """`python -m loratrain ARGS` through the real entry point."""
+            input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m loratrain ARGS` through the real entry point, with this environment (PYTHONPATH kept)."""
     full_env = {**os.environ, **(env or {})}
     full_env.setdefault("COLUMNS", "200")
-    return subprocess.run([sys.executable, "-m", "loratrain", *args], capture_output=True, text=True,
-                          cwd=cwd, env=full_env, input=input, timeout=120)
+    return subprocess.run([sys.executable, "-m", "loratrain", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=full_env, input=input, timeout=timeout)
 
 
 BASE = """

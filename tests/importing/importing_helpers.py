@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 GUIDE_COMMAND = Path(__file__).parent / "data" / "guide_command.sh"
 
 
 def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """`python -m loratrain ARGS` in a subprocess with this environment (PYTHONPATH kept)."""
-    return subprocess.run(
-        [sys.executable, "-m", "loratrain", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=dict(os.environ),
-        timeout=120,
-    )
+    """`python -m loratrain ARGS` (the shared helper, with stdin named as these tests call it)."""
+    from cli_helpers import run_cli as shared_run_cli
+
+    return shared_run_cli(*args, cwd=cwd, input=stdin)
 
 
 def flag_table_path() -> Path:

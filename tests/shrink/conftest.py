@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import pytest
 
@@ -22,15 +20,10 @@ def base_path(tmp_path):
 
 
 def run_cli(*args, cwd=None):
-    """`python -m loratrain shrink ...` with the test's environment (PYTHONPATH kept)."""
-    return subprocess.run(
-        [sys.executable, "-m", "loratrain", "shrink", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=dict(os.environ),
-        timeout=300,
-    )
+    """`python -m loratrain shrink ...` through the shared helper (shrinking can take a while)."""
+    from cli_helpers import run_cli as shared_run_cli
+
+    return shared_run_cli("shrink", *args, cwd=cwd, timeout=300)
 
 
 @pytest.fixture
