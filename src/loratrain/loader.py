@@ -74,13 +74,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return path, value
 
 
-def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """A copy of `data` with each override set. A bare flag name goes to its own table."""
-    return _overridden(data, overrides)[0]
-
-
-def _overridden(data: dict[str, Any], overrides: Sequence[str]) -> tuple[dict[str, Any], set[str]]:
-    """`apply_overrides`, plus the dotted keys the overrides set (their problems are blamed on --set)."""
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> tuple[dict[str, Any], set[str]]:
+    """A copy of `data` with each override set (a bare flag name goes to its own table), and the dotted keys
+    the overrides set, so that their problems are blamed on --set rather than on a line of the file."""
     out = _deep_copy(data)
     keys: set[str] = set()
     for text in overrides:
@@ -110,7 +106,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> LoadedConfig
     """Read, override and validate a config. Raises ConfigError listing every error; returns the warnings."""
     path = Path(path)
     data, text = read_toml(path)
-    data, overridden = _overridden(data, overrides)
+    data, overridden = apply_overrides(data, overrides)
     lines = toml_positions.key_lines(text)
     return validate(data, str(path), lines, path, overridden)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, create_model, field_validator
+from pydantic import Field, create_model, field_validator
 
 from loratrain import flags
 from loratrain.flags import FlagSpec, parse_int_or_float
@@ -85,5 +85,3 @@ def extra_model(modelled: frozenset[str]) -> type[Group]:
     )
     return model
 
-
-EXTRA_CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True)
