@@ -3,7 +3,7 @@
 Generates N small PNG/JPEG/WebP images (default 20,000) with tag captions across several `N_name`
 folders in a temporary directory, warms the page cache, then times:
 
-  - the scan: `loratrain.plan.build_plan` in this process (folders, headers, captions, buckets,
+  - the scan: `loratrain.plan.planner.build_plan` in this process (folders, headers, captions, buckets,
     caption token counts, steps), best of --repeat runs;
   - the CLI: `python -m loratrain plan CONFIG --json` as a subprocess, when the config loader exists;
   - the baseline: `PIL.Image.open(path).size` for every image (what a naive scanner does).
@@ -99,7 +99,7 @@ def plan_args(root: Path) -> dict:
 
 
 def time_scan(root: Path, repeat: int, workers: int = 1) -> tuple[float, dict]:
-    from loratrain.plan import build_plan
+    from loratrain.plan.planner import build_plan
 
     os.environ["LORATRAIN_SCAN_WORKERS"] = str(workers)
     best, data = float("inf"), {}
@@ -112,7 +112,7 @@ def time_scan(root: Path, repeat: int, workers: int = 1) -> tuple[float, dict]:
 
 
 def time_headers(paths: list[Path], repeat: int) -> float:
-    from loratrain.images import image_size
+    from loratrain.plan.images import image_size
 
     best = float("inf")
     for _ in range(repeat):
@@ -138,9 +138,9 @@ def time_pil(paths: list[Path], repeat: int) -> float:
 
 def time_cli(config: Path) -> tuple[float | None, int | None, str]:
     try:
-        import loratrain.loader  # noqa: F401  (the CLI needs the core config loader)
+        import loratrain.config.loader  # noqa: F401  (the CLI needs the core config loader)
     except ImportError:
-        return None, None, "skipped: loratrain.loader is not there yet"
+        return None, None, "skipped: loratrain.config.loader is not there yet"
     code = ("import atexit, runpy, sys\n"
             f"sys.argv = ['loratrain', 'plan', {str(config)!r}, '--json']\n"
             f"atexit.register(lambda: sys.stderr.write('\\nPEAK_KIB %d\\n' % {_PEAK_EXPR}))\n"
@@ -167,7 +167,7 @@ def large_image_rss(root: Path, count: int = 40) -> tuple[int, int]:
         data = (folder / "a.jpg").read_bytes()
         for i in range(count):
             (folder / f"{i}.jpg").write_bytes(data)
-        code = ("import resource; from loratrain.plan import build_plan; "
+        code = ("import resource; from loratrain.plan.planner import build_plan; "
                 f"build_plan({{'train_data_dir': {str(folder.parent)!r}, 'resolution': '1024,1024', 'enable_bucket': True}}); "
                 f"print({_PEAK_EXPR})")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
@@ -203,7 +203,7 @@ def main() -> None:
         print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (timings are wall-clock)")
         print(f"plan scan (build_plan: headers, captions, tokens, buckets, steps; best of {ns.repeat}): "
               f"{scan_s:.3f}s = {n / scan_s:,.0f} images/s [{data['batches_per_epoch']} batches/epoch]")
-        print(f"header sizes only (loratrain.images.image_size):  {head_s:.3f}s = {n / head_s:,.0f} images/s")
+        print(f"header sizes only (loratrain.plan.images.image_size):  {head_s:.3f}s = {n / head_s:,.0f} images/s")
         print(f"PIL Image.open().size baseline:                   {pil_s:.3f}s = {n / pil_s:,.0f} images/s")
         print(f"ratio plan scan / PIL: {pil_s / scan_s:.2f}x; header sizes / PIL: {pil_s / head_s:.2f}x "
               "(goals: >= 3x, >= 30,000 images/s)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from loratrain import flags
+from loratrain.sdscripts import flags
 
 
 def _int_or_float(text: str):

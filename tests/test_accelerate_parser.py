@@ -7,7 +7,7 @@ import tomllib
 import pytest
 
 from cli_helpers import BASE, CONFIGS
-from loratrain.loader import load_config, validate
+from loratrain.config.loader import load_config, validate
 from loratrain.render import build_command
 
 launch = pytest.importorskip("accelerate.commands.launch")

@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from loratrain.schema.accelerate import AccelerateArgs
 from loratrain.schema.network_args import LoraArgs, LycorisArgs
 from loratrain.schema.root import SCRIPT_GROUPS, ExtraArgs, TrainConfig
-from loratrain import flags
+from loratrain.sdscripts import flags
 
 GUIDE_FLAGS = """lowram pretrained_model_name_or_path output_dir train_data_dir resolution enable_bucket
 bucket_no_upscale min_bucket_reso max_bucket_reso bucket_reso_steps network_module network_dim network_alpha

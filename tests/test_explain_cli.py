@@ -55,7 +55,7 @@ def test_every_pass_through_flag_has_an_example_that_validates_and_renders():
     from cli_helpers import BASE
     from loratrain.errors import ConfigError
     from loratrain.explain import build_index
-    from loratrain.loader import validate
+    from loratrain.config.loader import validate
 
     entries = [e for e in build_index().values() if e.table == "extra"]
     assert len(entries) > 100

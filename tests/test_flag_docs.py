@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from loratrain import flag_docs
+from loratrain.sdscripts import flag_docs
 
 ARGS_JSON = Path(__file__).parent.parent / "src" / "loratrain" / "data" / "sd_scripts_args.json"
 MAX_LEN = 450

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sdparser
 from cli_helpers import CONFIGS
-from loratrain.loader import load_config
+from loratrain.config.loader import load_config
 from loratrain.render import build_command
 
 # The guide's script arguments, flag for flag (paths replaced by the config's placeholders).

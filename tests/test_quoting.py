@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli_helpers import BASE
-from loratrain.loader import validate
+from loratrain.config.loader import validate
 from loratrain.render import build_command, display
 
 # Paths and prompts with spaces, quotes, $, backticks, newlines and non-ASCII.

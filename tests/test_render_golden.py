@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from cli_helpers import CONFIGS, ROOT, run_cli
-from loratrain.loader import load_config
+from loratrain.config.loader import load_config
 from loratrain.render import build_command
 
 GOLDEN = ROOT / "tests" / "golden"

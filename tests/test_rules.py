@@ -8,7 +8,7 @@ import pytest
 
 from cli_helpers import BASE
 from loratrain.errors import ConfigError
-from loratrain.loader import validate
+from loratrain.config.loader import validate
 
 
 def _merge(extra: str) -> dict:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from loratrain import flags
+from loratrain.sdscripts import flags
 from loratrain.errors import ConfigError, Problem
 from loratrain.schema.accelerate import AccelerateArgs
 from loratrain.schema.common import field_extra
@@ -98,7 +98,7 @@ def _default_text(dest: str) -> str:
 
 def _guide_advice(table: str, prefix: str, name: str) -> str:
     """The guide's advice kept in flag_docs, for keys whose field carries none of its own."""
-    from loratrain import flag_docs
+    from loratrain.sdscripts import flag_docs
 
     if "network_args" in prefix:
         return getattr(flag_docs, "NETWORK_ARGS_GUIDE_ADVICE", {}).get(name, "")

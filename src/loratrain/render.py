@@ -11,7 +11,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from loratrain import flags
+from loratrain.sdscripts import flags
 from loratrain.schema.choices import SECRET_ENV
 from loratrain.schema.common import Group, field_extra
 

@@ -15,14 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from importing_helpers import GUIDE_COMMAND, run_cli
-from loratrain.accelerate_argv import parse_accelerate
+from loratrain.importers.accelerate_argv import parse_accelerate
 from loratrain.importers import import_text
 from loratrain.importers.finish import finish
 from loratrain.importers.output import typed_network_value, without_rendered_defaults
-from loratrain.loader import load_config, validate
+from loratrain.config.loader import load_config, validate
 from loratrain.render import build_command
-from loratrain.sd_argv import parse_script_argv
-from loratrain.shell_command import parse_command
+from loratrain.importers.sd_argv import parse_script_argv
+from loratrain.importers.shell_command import parse_command
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((REPO / "configs").glob("*.toml"))

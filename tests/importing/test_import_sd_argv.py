@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loratrain.errors import ConfigError
-from loratrain.sd_argv import flag_table, parse_script_argv
+from loratrain.importers.sd_argv import flag_table, parse_script_argv
 
 from importing_helpers import reference_parse, reference_parser_cached
 

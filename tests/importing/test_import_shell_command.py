@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from loratrain.accelerate_argv import CARRIED, OTHER_SWITCHES, parse_accelerate
+from loratrain.importers.accelerate_argv import CARRIED, OTHER_SWITCHES, parse_accelerate
 from loratrain.errors import ConfigError
-from loratrain.shell_command import parse_command, split_commands
+from loratrain.importers.shell_command import parse_command, split_commands
 
 
 def test_backslash_continuations_quotes_and_comments_are_read_like_a_shell():

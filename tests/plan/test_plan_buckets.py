@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loratrain.buckets import BucketSettings, Bucketer, adjust_min_max, bucket_resolutions
+from loratrain.plan.buckets import BucketSettings, Bucketer, adjust_min_max, bucket_resolutions
 
 SDXL = dict(resolution=(1024, 1024), enable_bucket=True, min_bucket_reso=256, max_bucket_reso=1024,
             bucket_reso_steps=32)
@@ -70,7 +70,7 @@ def test_min_bucket_reso_above_the_resolution_is_the_assertion_sd_scripts_stops_
 
 
 def test_sd_scripts_resolution_assertion_holds_with_bucket_no_upscale_too():
-    from loratrain.buckets import resolution_bucket_problem
+    from loratrain.plan.buckets import resolution_bucket_problem
 
     for no_upscale in (False, True):
         message = resolution_bucket_problem(1024, 1024, True, no_upscale, 256, 896, 64)
@@ -80,7 +80,7 @@ def test_sd_scripts_resolution_assertion_holds_with_bucket_no_upscale_too():
 
 
 def test_resolution_assertion_uses_min_and_max_after_sd_scripts_rounds_them():
-    from loratrain.buckets import resolution_bucket_problem
+    from loratrain.plan.buckets import resolution_bucket_problem
 
     assert resolution_bucket_problem(1024, 1024, True, False, 256, 1000, 64) is None  # 1000 rounds up to 1024
     message = resolution_bucket_problem(600, 600, True, False, 610, 1024, 64)  # 610 rounds down to 576
@@ -89,14 +89,14 @@ def test_resolution_assertion_uses_min_and_max_after_sd_scripts_rounds_them():
 
 
 def test_resolution_assertion_only_runs_with_bucketing_on():
-    from loratrain.buckets import resolution_bucket_problem
+    from loratrain.plan.buckets import resolution_bucket_problem
 
     assert resolution_bucket_problem(1024, 1024, False, False, 256, 512, 64) is None
     assert resolution_bucket_problem(1024, 1024, False, True, 2048, 512, 0) is None
 
 
 def test_resolution_assertion_reports_a_step_sd_scripts_would_divide_by_zero_with():
-    from loratrain.buckets import resolution_bucket_problem
+    from loratrain.plan.buckets import resolution_bucket_problem
 
     message = resolution_bucket_problem(1024, 1024, True, False, 256, 1024, 0)
     assert message is not None and "bucket_reso_steps" in message

@@ -10,7 +10,7 @@ from plan_fixtures import SIX_SHAPES, make_images
 from test_plan_tokenizer import GUIDE_PROMPT_1, GUIDE_PROMPT_2
 
 from cli_helpers import run_cli
-from loratrain.clip_tokenizer import VocabularyNotFound, find_vocabulary
+from loratrain.plan.clip_tokenizer import VocabularyNotFound, find_vocabulary
 
 GUIDE_FILE = (f"# anthro female kindred\n{GUIDE_PROMPT_1} --n low quality, worst quality, blurred background, blurry, "
               f"simple background --w 1024 --h 1024 --d 1 --l 6.0 --s 40\n# anthro female wolf\n{GUIDE_PROMPT_2} "

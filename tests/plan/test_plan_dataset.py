@@ -6,9 +6,9 @@ import json
 
 from plan_fixtures import SIX_SHAPES, make_images
 
-from loratrain.dataset import scan_folder
-from loratrain.dataset_config import Subset, plan_datasets, validate_user_config
-from loratrain.plan import build_plan
+from loratrain.plan.dataset import scan_folder
+from loratrain.plan.dataset_config import Subset, plan_datasets, validate_user_config
+from loratrain.plan.planner import build_plan
 
 ARGS = {"resolution": "1024,1024", "enable_bucket": True, "bucket_reso_steps": 32, "caption_extension": ".txt"}
 
@@ -168,7 +168,7 @@ def test_parallel_scan_gives_the_same_report_as_the_serial_one(tmp_path, monkeyp
 
     import pytest
 
-    from loratrain import plan as plan_mod
+    from loratrain.plan import planner as plan_mod
 
     if not sys.platform.startswith("linux"):
         pytest.skip("the parallel scan forks, on Linux only")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from loratrain.images import ImageHeaderError, image_size
+from loratrain.plan.images import ImageHeaderError, image_size
 
 SIZES = [(1, 1), (17, 9), (832, 1216), (1216, 832), (1024, 1024), (3000, 1000), (16383, 2)]
 
@@ -95,7 +95,7 @@ def test_corrupt_headers_name_what_is_wrong(tmp_path, content, message):
 
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])
 def test_exif_orientation_of_a_jpeg_is_reported_with_the_stored_size(tmp_path, orientation):
-    from loratrain.images import image_header
+    from loratrain.plan.images import image_header
 
     exif = Image.Exif()
     exif[0x0112] = orientation

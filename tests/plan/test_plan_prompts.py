@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from loratrain.prompts import load_prompt_file, parse_prompt_line
+from loratrain.plan.prompts import load_prompt_file, parse_prompt_line
 
 GUIDE_LINE = ("score_9, solo, photo --n low quality, worst quality, blurry --w 1024 --h 1024 --d 1 --l 6.0 --s 40")
 

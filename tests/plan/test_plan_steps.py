@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loratrain.steps import balance_regularisation, batches_for_buckets, schedule
+from loratrain.plan.steps import balance_regularisation, batches_for_buckets, schedule
 
 
 def test_guide_example_1000_images_batch_10_for_10_epochs_is_100_steps_per_epoch():

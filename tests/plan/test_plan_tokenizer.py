@@ -13,8 +13,8 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loratrain import clip_tokenizer
-from loratrain.clip_tokenizer import ClipTokenizer, VocabularyNotFound, find_vocabulary
+from loratrain.plan import clip_tokenizer
+from loratrain.plan.clip_tokenizer import ClipTokenizer, VocabularyNotFound, find_vocabulary
 
 GUIDE_PROMPT_1 = ("score_9, score_8_up, score_7_up, score_6_up, rating_explicit, source_furry, solo, female anthro "
                   "kindred, mask, presenting, white pillow, bedroom, looking at viewer, detailed background, "
@@ -108,7 +108,7 @@ def test_a_wrong_vocabulary_path_in_the_environment_says_what_it_wants(tmp_path,
 
 
 def test_counting_tokens_imports_neither_torch_nor_transformers(tok):
-    code = ("import sys; from loratrain.clip_tokenizer import load_tokenizer; load_tokenizer().count('a cat'); "
+    code = ("import sys; from loratrain.plan.clip_tokenizer import load_tokenizer; load_tokenizer().count('a cat'); "
             "print(sorted(m for m in ('torch', 'transformers', 'clip', 'open_clip') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

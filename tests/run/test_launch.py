@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from loratrain import launch
+from loratrain.launch import prepare as launch
 from loratrain.errors import ConfigError
-from loratrain.gpus import Gpu, GpuScan
-from loratrain.loader import load_config
-from loratrain.runner import RunResult
+from loratrain.launch.gpus import Gpu, GpuScan
+from loratrain.config.loader import load_config
+from loratrain.launch.runner import RunResult
 
 from .conftest import FIXTURE_SD_SCRIPTS
 from .test_run_cli import loratrain, make_project

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from loratrain import preflight
-from loratrain.gpus import Gpu, GpuScan
-from loratrain.preflight import PreflightInput, run_preflight
+from loratrain.launch import preflight
+from loratrain.launch.gpus import Gpu, GpuScan
+from loratrain.launch.preflight import PreflightInput, run_preflight
 
 from .conftest import FIXTURE_SD_SCRIPTS, SD1_KEYS, SDXL_KEYS, make_dataset, write_image, write_safetensors
 

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from loratrain import gpus
-from loratrain.progress import ProgressDisplay, parse_progress
+from loratrain.launch import gpus
+from loratrain.launch.progress import ProgressDisplay, parse_progress
 
 from .conftest import write_fake_nvidia_smi
 

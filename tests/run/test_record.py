@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from loratrain import atomic, record
+from loratrain import atomic
+
+from loratrain.launch import record
 from loratrain.errors import ConfigError
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from loratrain import runner
+from loratrain.launch import runner
 from loratrain.errors import RuntimeFailure
 
 

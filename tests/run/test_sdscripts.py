@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loratrain import sdscripts
+from loratrain.sdscripts import install as sdscripts
 from loratrain.errors import ConfigError
 
 from .conftest import FIXTURE_SD_SCRIPTS, cli_env
@@ -131,7 +131,7 @@ def test_setup_with_an_unknown_ref_fails_at_that_step(tmp_path, upstream):
 
 
 def test_the_commit_loratrain_compares_against_is_the_packaged_flag_tables():
-    from loratrain import flags
+    from loratrain.sdscripts import flags
 
     assert sdscripts.FLAG_TABLE_COMMIT == flags.source_commit()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loratrain import slurm
+from loratrain.launch import slurm
 
 SCRIPT = "/opt/sd-scripts/sdxl_train_network.py"
 

@@ -17,7 +17,7 @@ def load(path: str, overrides: Optional[list[str]], strict: bool = False, quiet:
     """Load and validate; print warnings (unless `quiet`); with `strict`, warnings fail like errors."""
     from loratrain.commands._output import print_problems
     from loratrain.errors import ConfigError, Problem
-    from loratrain.loader import load_config
+    from loratrain.config.loader import load_config
 
     loaded = load_config(path, overrides or [])
     if loaded.warnings:

@@ -47,7 +47,8 @@ def _check_body(config, set_, strict, as_json, no_preflight, verify_parser, sd_s
     loaded = load(config, set_, strict, quiet=as_json)
     warnings = list(loaded.warnings)
     if not no_preflight or verify_parser:
-        from loratrain import launch, sdscripts
+        from loratrain.launch import prepare as launch
+        from loratrain.sdscripts import install as sdscripts
 
         opts = launch.LaunchOptions(sd_scripts=sd_scripts, force=force, preflight=not no_preflight,
                                     machine_rank=machine_rank)

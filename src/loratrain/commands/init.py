@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Overwrite the -o file if it exists."),
         list_: bool = typer.Option(False, "--list", help="List the shipped configs, one line each."),
     ) -> int:
-        from loratrain import shipped_configs as presets
+        from loratrain.config import shipped as presets
 
         if list_:
             items = presets.available()

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         from loratrain.commands._config import load
         from loratrain.commands._output import print_json, print_problems
-        from loratrain.plan import build_plan
+        from loratrain.plan.planner import build_plan
 
         loaded = load(config, set_)
         cfg = loaded.config
@@ -48,9 +48,9 @@ def register(app: typer.Typer) -> None:
 def _processes(cfg: Any):
     """Training processes for the arithmetic, counted as `run` counts them (CUDA_VISIBLE_DEVICES, gpu_ids and
     num_machines included); 1 with a warning when "auto" meets no countable GPU."""
-    from loratrain import gpus
+    from loratrain.launch import gpus
     from loratrain.errors import Problem
-    from loratrain.preflight import total_processes
+    from loratrain.launch.preflight import total_processes
 
     accelerate = cfg.accelerate.model_dump()
     if accelerate.get("num_processes") != "auto":  # unset or a number: no need to wait for nvidia-smi

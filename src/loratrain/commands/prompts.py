@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
             None, "--tokenizer-cache-dir", help="sd-scripts' tokenizer_cache_dir, to find the CLIP vocabulary there."),
     ) -> int:
         from loratrain.commands._output import print_json, print_problems
-        from loratrain.plan import check_prompt_file
+        from loratrain.plan.planner import check_prompt_file
 
         report = check_prompt_file(file, num_processes=num_processes, default_sampler=sampler,
                                    tokenizer_cache_dir=tokenizer_cache_dir)

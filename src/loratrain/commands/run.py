@@ -57,10 +57,10 @@ def _summary(outcomes: list[Outcome]) -> None:
 
 def _dry_run(configs: list[str], as_json: bool, set_, sd_scripts, strict, machine_rank) -> int:
     # Light path: no preflight, no GPU scan through torch, no heavy import.
-    from loratrain import gpus as gpu_mod
-    from loratrain import sdscripts
+    from loratrain.launch import gpus as gpu_mod
+    from loratrain.sdscripts import install as sdscripts
     from loratrain.commands._output import print_json
-    from loratrain.preflight import total_processes
+    from loratrain.launch.preflight import total_processes
     from loratrain.render import build_command, display
 
     documents = []
@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         if dry_run:
             return _dry_run(configs, as_json, set_, sd_scripts, strict, machine_rank)
-        from loratrain import launch
+        from loratrain.launch import prepare as launch
         from loratrain.commands._output import print_problems
         from loratrain.errors import ConfigError, LoratrainError
 
@@ -116,7 +116,7 @@ def register(app: typer.Typer) -> None:
 
         def prepare(config: str, quiet: bool = False):
             if quiet:  # checked once already: do not repeat its warnings
-                from loratrain.loader import load_config
+                from loratrain.config.loader import load_config
 
                 loaded = load_config(config, set_ or [])
             else:
@@ -186,12 +186,13 @@ def register(app: typer.Typer) -> None:
 
 
 def _launch(prepared, opts, plain: bool):
-    from loratrain import launch, runner
+    from loratrain.launch import prepare as launch
+    from loratrain.launch import runner
 
     if plain or not sys.stdout.isatty():
         sink = runner.PassThrough()
     else:
-        from loratrain.progress import ProgressDisplay
+        from loratrain.launch.progress import ProgressDisplay
 
         sink = ProgressDisplay()
 

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         no_install: bool = typer.Option(False, "--no-install", help="Only clone and check out; install nothing."),
     ) -> int:
         """Install sd-scripts: clone it, check out the known commit, pip-install its requirements and LyCORIS."""
-        from loratrain import sdscripts
+        from loratrain.sdscripts import install as sdscripts
 
         interpreter = python or sys.executable
         target = directory.expanduser().resolve()

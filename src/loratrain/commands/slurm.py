@@ -25,12 +25,14 @@ def register(app: typer.Typer) -> None:
         set_: Optional[List[str]] = SetOption,
     ) -> int:
         """Print an sbatch script that runs `accelerate launch` on every node (rank and main address from SLURM)."""
-        from loratrain import launch, sdscripts, slurm
+        from loratrain.launch import prepare as launch
+        from loratrain.sdscripts import install as sdscripts
+        from loratrain.launch import slurm
         from loratrain.errors import ConfigError, Problem
-        from loratrain.loader import load_config
+        from loratrain.config.loader import load_config
         from loratrain.render import build_command
 
-        from loratrain.loader import read_toml
+        from loratrain.config.loader import read_toml
 
         # Each node's rank and the main address come from the job, so the config need not name them;
         # placeholders satisfy validation and are dropped from the rendered command below.

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from loratrain.accelerate_argv import CARRIED, parse_accelerate
+from loratrain.importers.accelerate_argv import CARRIED, parse_accelerate
 from loratrain.errors import ConfigError, Problem
 from loratrain.importers import Imported
 from loratrain.render import SCRIPT_PLACEHOLDER
-from loratrain.sd_argv import parse_script_argv
-from loratrain.shell_command import basename, dirname, parse_command
+from loratrain.importers.sd_argv import parse_script_argv
+from loratrain.importers.shell_command import basename, dirname, parse_command
 
 SCRIPT = "sdxl_train_network.py"
 

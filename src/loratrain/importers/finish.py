@@ -23,7 +23,7 @@ def validate(doc: dict, source: str) -> tuple[list[Problem], list[Problem]]:
     the imported config is a starting point, so those are written as comments to fill in, not refused.
     An error about a value the source did set refuses the import.
     """
-    from loratrain.loader import validate as core_validate
+    from loratrain.config.loader import validate as core_validate
 
     try:
         loaded = core_validate(doc, source)

@@ -20,10 +20,10 @@ import json
 import shlex
 from typing import Any
 
-from loratrain.accelerate_argv import parse_accelerate
+from loratrain.importers.accelerate_argv import parse_accelerate
 from loratrain.errors import ConfigError, Problem
 from loratrain.importers import Imported
-from loratrain.sd_argv import flag_table, parse_script_argv
+from loratrain.importers.sd_argv import flag_table, parse_script_argv
 
 # LyCORIS algorithms by GUI LoRA_type, and the GUI fields each one passes as network_args (in GUI order).
 _LYCORIS: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -25,7 +25,7 @@ def group_of(dest: str) -> str:
 
 def _field_order(table: str) -> list[str]:
     """Keys of a table in the order the config models declare them (the order `run` renders them)."""
-    from loratrain import flags
+    from loratrain.sdscripts import flags
     from loratrain.schema.root import SCRIPT_GROUPS, TrainConfig
 
     if table in SCRIPT_GROUPS:
@@ -173,7 +173,7 @@ def toml_text(
 ) -> str:
     """The config as TOML: header comment (with what is still missing), and each validation warning as a
     comment above its key."""
-    from loratrain.toml_text import dumps
+    from loratrain.importers.toml_text import dumps
 
     comments: dict[str, list[str]] = {}
     header = header_lines(imported)

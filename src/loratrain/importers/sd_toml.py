@@ -13,7 +13,7 @@ from typing import Any
 from loratrain.errors import ConfigError, Problem
 from loratrain.importers import Imported
 from loratrain.importers.values import check_typed
-from loratrain.sd_argv import flag_table, suggest
+from loratrain.importers.sd_argv import flag_table, suggest
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import Field, create_model, field_validator
 
-from loratrain import flags
-from loratrain.flags import FlagSpec, parse_int_or_float
+from loratrain.sdscripts import flags
+from loratrain.sdscripts.flags import FlagSpec, parse_int_or_float
 from loratrain.schema.common import Group
 
 # Flags that make no sense in a loratrain config (they are left out of [extra], so setting one is an error
@@ -44,7 +44,7 @@ def _annotation(spec: FlagSpec) -> Any:
 
 def _description(spec: FlagSpec) -> str:
     try:
-        from loratrain.flag_docs import FLAG_DOCS  # written alongside; optional until it lands
+        from loratrain.sdscripts.flag_docs import FLAG_DOCS  # written alongside; optional until it lands
     except ImportError:  # pragma: no cover
         FLAG_DOCS = {}
     text = FLAG_DOCS.get(spec.dest)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import confloat, conint, field_validator
 
-from loratrain.flags import parse_int_or_float
+from loratrain.sdscripts.flags import parse_int_or_float
 from loratrain.schema.choices import BROKEN_SCHEDULERS, OPTIMIZERS, TORCH_OPTIMIZERS, LrScheduler
 from loratrain.schema.common import Group, flag
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from loratrain import gpus as gpu_mod
+from loratrain.launch import gpus as gpu_mod
 from loratrain import safetensors_header
 from loratrain.errors import Problem
 
@@ -52,7 +52,7 @@ class PreflightInput:
     def environment(self):
         """What the training interpreter has installed (one quick subprocess, nothing imported)."""
         if self._environment is None:
-            from loratrain import sdscripts
+            from loratrain.sdscripts import install as sdscripts
 
             modules = [self.args["network_module"]] if self.args.get("network_module") else []
             self._environment = sdscripts.probe(self.python, self.sd_scripts, modules, self.env)
@@ -135,7 +135,7 @@ def check_dataset(inp: PreflightInput) -> list[Problem]:
     (empty or non-UTF-8 files stop sd-scripts), dataset_config keys and types, buckets, prompt files,
     and an empty dataset (sd-scripts would log "No data found" and exit 0 without training).
     """
-    from loratrain.plan import build_plan
+    from loratrain.plan.planner import build_plan
 
     processes = total_processes(inp.accelerate, inp.gpu_scan()) or 1  # for the prompts-per-GPU advice
     report = build_plan(_plan_args(inp), num_processes=processes, config_file=inp.config_file)

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from loratrain import flags
-from loratrain import steps as steps_mod
-from loratrain.buckets import Bucketer
-from loratrain.clip_tokenizer import MAX_TOKENS, ClipTokenizer, VocabularyNotFound, load_tokenizer
-from loratrain.dataset import FolderScan, finish_scan, list_folder, scan_folder, scan_images
-from loratrain.dataset_config import Dataset, Subset, plan_datasets
+from loratrain.sdscripts import flags
+from loratrain.plan import steps as steps_mod
+from loratrain.plan.buckets import Bucketer
+from loratrain.plan.clip_tokenizer import MAX_TOKENS, ClipTokenizer, VocabularyNotFound, load_tokenizer
+from loratrain.plan.dataset import FolderScan, finish_scan, list_folder, scan_folder, scan_images
+from loratrain.plan.dataset_config import Dataset, Subset, plan_datasets
 from loratrain.errors import Problem
-from loratrain.prompts import FLAG_OF, load_prompt_file
+from loratrain.plan.prompts import FLAG_OF, load_prompt_file
 
 ProgressCallback = Callable[[int, int], None]  # (images done, images in all folders)
 

@@ -19,7 +19,7 @@ else:  # pragma: no cover
 
 from pydantic import BaseModel, ValidationError
 
-from loratrain import toml_positions
+from loratrain.config import toml_positions
 from loratrain.errors import ConfigError, Problem
 from loratrain.schema.network_args import LORA_KEY_HINTS, LYCORIS_KEY_HINTS, LoraArgs, LycorisArgs, OtherArgs
 from loratrain.schema.root import MODELLED, TrainConfig
@@ -119,7 +119,7 @@ def validate(data: dict[str, Any], file: str, lines: dict[str, int] | None = Non
     except ValidationError as exc:
         raise ConfigError([_blame_overrides(p, overridden) for p in pydantic_problems(exc, data, file, lines)]) \
             from None
-    from loratrain import rules
+    from loratrain.config import rules
 
     found = [_blame_overrides(_place(p, file, lines), overridden) for p in rules.check(cfg)]
     errors = [p for p in found if p.severity == "error"]
@@ -250,7 +250,7 @@ def _unknown_key_fix(key: str, name: str, owner: type[BaseModel] | None) -> str:
         return "top-level tables are: " + ", ".join(f for f in TrainConfig.model_fields)
     if owner is not None and owner.__name__ == "ExtraArgs":
         return "not an argument of sdxl_train_network.py (see `loratrain explain --list`)"
-    from loratrain import flags
+    from loratrain.sdscripts import flags
 
     if name in flags.all_flags():
         return f"{name} belongs in [{MODELLED.get(name, 'extra')}]"

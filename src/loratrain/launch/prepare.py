@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from loratrain import gpus as gpu_mod
-from loratrain import preflight, sdscripts
+from loratrain.launch import gpus as gpu_mod
+from loratrain.launch import preflight
+from loratrain.sdscripts import install as sdscripts
 from loratrain.errors import ConfigError, Problem
 
 
@@ -119,7 +120,8 @@ def place_problems(problems: list[Problem], path: Path) -> list[Problem]:
 
     Problems about another file (a dataset_config, a prompt file, an image folder) keep theirs.
     """
-    from loratrain import flags, toml_positions
+    from loratrain.sdscripts import flags
+    from loratrain.config import toml_positions
     from loratrain.schema.root import group_of
 
     try:
@@ -149,7 +151,7 @@ def record_base(prepared: Prepared) -> tuple[Path, str]:
 
 
 def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]):
-    from loratrain.record import RunRecord
+    from loratrain.launch.record import RunRecord
 
     base, name = record_base(prepared)
     if opts.machine_rank:
@@ -179,7 +181,7 @@ def run_prepared(prepared: Prepared, opts: LaunchOptions, sink=None, on_signal=N
     `on_launch` is called once the record is written, right before the training process starts,
     so the caller announces a launch only when one really happens.
     """
-    from loratrain import runner as runner_mod
+    from loratrain.launch import runner as runner_mod
 
     env = dict(os.environ if env is None else env)
     rec = start_record(prepared, opts, env)

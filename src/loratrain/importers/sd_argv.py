@@ -39,7 +39,7 @@ class ParsedArgv:
 
 def flag_table() -> Mapping[str, Any]:
     """sd-scripts' flags by dest (FlagSpec: dest, option_strings, kind, type, default, choices)."""
-    from loratrain.flags import all_flags
+    from loratrain.sdscripts.flags import all_flags
 
     return all_flags()
 
@@ -53,8 +53,8 @@ def _option_index(flags: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def int_or_float(text: str) -> int | float:
-    """sd-scripts' int_or_float (see loratrain.flags.parse_int_or_float, which this delegates to)."""
-    from loratrain.flags import parse_int_or_float
+    """sd-scripts' int_or_float (see loratrain.sdscripts.flags.parse_int_or_float, which this delegates to)."""
+    from loratrain.sdscripts.flags import parse_int_or_float
 
     return parse_int_or_float(text)
 

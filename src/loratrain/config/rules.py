@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
-from loratrain import flags
-from loratrain.buckets import resolution_bucket_problem, rounded_min_max
+from loratrain.sdscripts import flags
+from loratrain.plan.buckets import resolution_bucket_problem, rounded_min_max
 from loratrain.errors import Problem
 from loratrain.schema.choices import LORA_MODULE, LYCORIS_MODULE
 from loratrain.schema.dataset import resolution_sides

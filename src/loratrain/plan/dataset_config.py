@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loratrain.buckets import BucketSettings
+from loratrain.plan.buckets import BucketSettings
 from loratrain.errors import Problem
 
 # Value kinds, named as voluptuous would report them.
@@ -304,7 +304,7 @@ def _sources(levels: list[tuple[str, dict[str, Any]]], file: str,
 def _key_lines(path: Path) -> dict[str, int]:
     if not path.name.lower().endswith(".toml"):
         return {}
-    from loratrain import toml_positions
+    from loratrain.config import toml_positions
 
     return toml_positions.key_lines(path.read_text(encoding="utf-8"))
 

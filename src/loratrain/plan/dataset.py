@@ -13,8 +13,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from loratrain.dataset_config import Subset
-from loratrain.images import ImageHeaderError, image_header
+from loratrain.plan.dataset_config import Subset
+from loratrain.plan.images import ImageHeaderError, image_header
 
 # What sd-scripts' glob picks up (train_util.IMAGE_EXTENSIONS without the optional avif/jxl plugins).
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".PNG", ".JPG", ".JPEG", ".WEBP", ".BMP"})

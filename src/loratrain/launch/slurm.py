@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from loratrain.record import is_secret_env
+from loratrain.launch.record import is_secret_env
 
 # accelerate launch options that differ per node or per job; the script supplies them itself.
 PER_NODE_OPTIONS = ("machine_rank", "main_process_ip", "main_process_port")

@@ -234,7 +234,7 @@ def _is_script(word: str) -> bool:
 
 def parse_command(text: str, source: str = "<command>") -> ShellCommand:
     """Find and take apart the command that runs a training script. ConfigError when there is none or it is odd."""
-    from loratrain import accelerate_argv
+    from loratrain.importers import accelerate_argv
 
     commands, notes = split_commands(text, source)
     if not commands:
