@@ -36,7 +36,7 @@ class PreflightInput:
     config_file: str = ""
     gpu_scanner: Callable[[], gpu_mod.GpuScan] | None = None
     _gpu_scan: gpu_mod.GpuScan | None = None
-    _environment: Any = None
+    _doctor: Any = None
     dataset_folders: dict[str, int] | None = None  # image folder -> readable images, filled by check_dataset
 
     def path(self, value: Any) -> Path:
@@ -49,14 +49,16 @@ class PreflightInput:
             self._gpu_scan = scanner()
         return self._gpu_scan
 
-    def environment(self):
-        """What the training interpreter has installed (one quick subprocess, nothing imported)."""
-        if self._environment is None:
-            from loratrain.sdscripts import install as sdscripts
+    def doctor(self):
+        """`loratrain doctor`'s report on the training interpreter for these arguments (one probe run)."""
+        if self._doctor is None:
+            from loratrain.launch import doctor
 
-            modules = [self.args["network_module"]] if self.args.get("network_module") else []
-            self._environment = sdscripts.probe(self.python, self.sd_scripts, modules, self.env)
-        return self._environment
+            scan = self.gpu_scan()
+            self._doctor = doctor.diagnose(doctor.DoctorInput(
+                args=self.args, python=self.python, sd_scripts=self.sd_scripts, env=self.env,
+                config_file=self.config_file, gpus_listed=scan.count if scan.source == "nvidia-smi" else None))
+        return self._doctor
 
     def problem(self, message: str, key: str = "", fix: str = "", value: Any = None, severity: str = "error") -> Problem:
         return Problem(message=message, key=key, file=self.config_file, fix=fix, value=value, severity=severity)
@@ -219,27 +221,15 @@ def check_tokenizers(inp: PreflightInput) -> list[Problem]:
 
 
 def check_training_env(inp: PreflightInput) -> list[Problem]:
-    """The launch runs `<python> -m accelerate.commands.launch`: that interpreter needs accelerate and torch."""
-    versions = inp.environment().versions
-    missing = [name for name in ("accelerate", "torch") if not versions.get(name)]
-    if not missing:
-        return []
-    return [inp.problem(f"{' and '.join(missing)} not installed in the training interpreter {inp.python}", "python",
-                        "set `python` in the config to the interpreter of your sd-scripts environment, "
-                        "or install sd-scripts into it with `loratrain setup`", inp.python)]
+    """What `loratrain doctor` finds: the training interpreter's torch, accelerate, network module, optimizer
+    package, xformers/triton/loggers as this config uses them, sd-scripts' pins, and a matmul on each GPU."""
+    return inp.doctor().problems
 
 
 def check_network_module(inp: PreflightInput) -> list[Problem]:
-    name = inp.args.get("network_module")
-    if not name:
-        return [inp.problem("no network_module given", "network_module", "set network_module = \"networks.lora\" or \"lycoris.kohya\"")]
-    if inp.environment().modules.get(name, False):
-        return []
-    if str(name).startswith("lycoris"):
-        fix = f"install LyCORIS into the training environment: {inp.python} -m pip install lycoris_lora==4.1.3"
-    else:
-        fix = "check the module name; sd-scripts' own modules are networks.lora, networks.dylora, networks.oft"
-    return [inp.problem(f"network_module {name} cannot be imported by {inp.python}", "network_module", fix, name)]
+    if inp.args.get("network_module"):
+        return []  # whether the interpreter finds it is check_training_env's
+    return [inp.problem("no network_module given", "network_module", "set network_module = \"networks.lora\" or \"lycoris.kohya\"")]
 
 
 def _ids(value: Any) -> list[int] | None:
