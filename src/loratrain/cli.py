@@ -19,6 +19,7 @@ from loratrain.errors import LoratrainError
 COMMAND_MODULES = [
     "run",
     "check",
+    "doctor",
     "explain",
     "plan",
     "prompts",

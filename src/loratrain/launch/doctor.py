@@ -365,6 +365,10 @@ def build_request(args: Mapping[str, Any], requirements: Sequence[Requirement] |
         req.imports.append({"module": "tensorboard"})
     if args.get("network_module"):
         req.locate.append(str(args["network_module"]))
+    for item in req.imports[2:]:  # the versions of what the config imports, for the report
+        dist = need.dist if item["module"] == need.module else DIST_OF_MODULE.get(item["module"].split(".")[0], item["module"].split(".")[0])
+        if dist and dist not in req.dists:
+            req.dists.append(dist)
     req.gpu = {"dtype": training_dtype(args), "fp8": bool(args.get("fp8_base") or args.get("fp8_base_unet")),
                "bnb_class": need.attr if need.bnb else None, "xformers": bool(args.get("xformers"))}
     return req
@@ -485,7 +489,7 @@ def diagnose(inp: DoctorInput, requirements: Sequence[Requirement] | None = None
 
     imports = data.get("imports", {})
 
-    def imported(key: str, label: str, dist: str, config_key: str, why: str) -> bool:
+    def imported(key: str, label: str, dist: str, config_key: str, why: str, fix: str = "") -> bool:
         entry = imports.get(key) or {}
         if entry.get("ok"):
             version = data["versions"].get(dist) or entry.get("version") or "?"
@@ -493,13 +497,13 @@ def diagnose(inp: DoctorInput, requirements: Sequence[Requirement] | None = None
             return True
         fixed.add(_key(dist))
         if entry.get("missing"):
-            p = problem(f"{why}, but {dist} is not installed in {py}", config_key, install(dist))
+            p = problem(f"{why}, but {dist} is not installed in {py}", config_key, fix or install(dist))
         elif entry.get("missing_attr"):
             p = problem(f"{why}, but {entry['error']} (installed {dist} {data['versions'].get(dist) or '?'})", config_key,
                         f"{py} -m pip install --upgrade {dist}")
         else:
             p = problem(f"{why}, but importing {key} in {py} fails: {entry.get('error') or 'unknown error'}", config_key,
-                        install(dist, again=True))
+                        fix or install(dist, again=True))
         report.add(label, "error", p.message, p)
         return False
 
@@ -558,13 +562,15 @@ def diagnose(inp: DoctorInput, requirements: Sequence[Requirement] | None = None
 
     # attention, compile, loggers
     if args.get("xformers"):
-        if imported("xformers", "xformers", "xformers", "xformers", "xformers = true") and imported(
-                "xformers.ops", "xformers", "xformers", "xformers", "xformers = true"):
+        have = torch_info.get("version") or ""
+        # pip picks the xformers built for the torch it is told to keep.
+        xformers_fix = f"{py} -m pip install --upgrade xformers \"torch=={have.split('+')[0]}\"" if have else install("xformers")
+        if imported("xformers", "xformers", "xformers", "xformers", "xformers = true", xformers_fix) and imported(
+                "xformers.ops", "xformers", "xformers", "xformers", "xformers = true", xformers_fix):
             built = (data.get("xformers") or {}).get("built_for_torch")
-            have = torch_info.get("version") or ""
             if built and have and built.split("+")[0] != have.split("+")[0]:
                 p = problem(f"xformers {data['versions'].get('xformers') or '?'} was built for torch {built}, but {py} has torch {have}",
-                            "xformers", f"{py} -m pip install --upgrade xformers \"torch=={have.split('+')[0]}\"")
+                            "xformers", xformers_fix)
                 report.add("xformers build", "error", p.message, p)
     if args.get("torch_compile"):
         imported("triton", "triton", "triton", "torch_compile", "torch_compile needs triton")

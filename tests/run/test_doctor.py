@@ -1,0 +1,328 @@
+"""`loratrain doctor` against real interpreters: virtual environments made here, each broken one way.
+
+Each environment is a `python -m venv --without-pip` whose site-packages links every entry of the test
+environment's site-packages, except the package a test hides; a test may also put in a package that
+fails on import the way a broken install does (an ImportError, a missing shared library, a CUDA setup
+error, a crash) or that reports another version. The probe really runs in that interpreter: real torch,
+real accelerate, real importlib.metadata. sd-scripts' real requirements.txt (fixtures/
+sd_scripts_requirements, origin in its README) sits in a fake checkout, so the pins are the real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import sysconfig
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import BASE, run_cli
+from loratrain.launch import doctor
+
+from .conftest import FIXTURE_SD_SCRIPTS, FIXTURES
+
+SITE = Path(sysconfig.get_paths()["purelib"])
+REQUIREMENTS = FIXTURES / "sd_scripts_requirements" / "requirements.txt"
+PINS = {r.dist: r for r in doctor.parse_requirements(REQUIREMENTS.read_text())}
+
+
+def _entries_of(dist: str) -> set[str]:
+    """The top-level names (packages, modules, its .dist-info) a distribution installed into site-packages."""
+    try:
+        found = metadata.distribution(dist)
+    except metadata.PackageNotFoundError:
+        return set()
+    return {f.parts[0] for f in found.files or () if f.parts[0] not in ("..", "__pycache__")}
+
+
+def _installed(dist: str) -> bool:
+    try:
+        metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def write_package(site: Path, name: str, init: str, version: str, dist: str | None = None,
+                  files: dict[str, str] | None = None) -> None:
+    """A package as pip leaves it: the import package and a .dist-info whose METADATA names its version."""
+    (site / name).mkdir()
+    (site / name / "__init__.py").write_text(init)
+    for rel, text in (files or {}).items():
+        (site / name / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / name / rel).write_text(text)
+    write_metadata(site, dist or name, version)
+
+
+def write_metadata(site: Path, dist: str, version: str) -> None:
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+
+
+def make_env(root: Path, hide: tuple[str, ...] = (), complete: bool = True) -> tuple[str, Path]:
+    """(interpreter, its site-packages): a venv linking the test environment's packages minus `hide`.
+
+    `complete`: sd-scripts pins some packages this test environment does not carry (opencv-python,
+    voluptuous, ...); they get installed metadata at the pinned version, which is all the pin check
+    reads (it never imports them). The packages a config imports are always real.
+    """
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, capture_output=True)
+    site = next((root / "lib").glob("python3*/site-packages"))
+    hidden: set[str] = set()
+    for dist in hide:
+        hidden |= _entries_of(dist)
+    for entry in SITE.iterdir():
+        if entry.name not in hidden and not (site / entry.name).exists():
+            (site / entry.name).symlink_to(entry)
+    if complete:
+        for dist, req in PINS.items():
+            if dist not in hide and not _installed(dist) and dist not in doctor.OPTIONAL_DISTS:
+                write_metadata(site, dist, req.pin or "1.0")
+    return str(root / "bin" / "python"), site
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> Path:
+    """An sd-scripts folder with the real requirements.txt (and the fixture's script and networks)."""
+    folder = tmp_path_factory.mktemp("sd") / "sd-scripts"
+    shutil.copytree(FIXTURE_SD_SCRIPTS, folder)
+    shutil.copy(REQUIREMENTS, folder / "requirements.txt")
+    return folder
+
+
+def doctor_cli(tmp_path: Path, python: str, checkout: Path, *sets: str, env: dict[str, str] | None = None,
+               json_out: bool = True) -> tuple[int, dict | str]:
+    config = tmp_path / "run.toml"
+    config.write_text(f'python = "{python}"\nsd_scripts = "{checkout}"\n' + BASE)
+    args = ["doctor", str(config)] + [item for s in sets for item in ("--set", s)] + (["--json"] if json_out else [])
+    done = run_cli(*args, env={"HOME": str(tmp_path), "WANDB_API_KEY": "", **(env or {})}, timeout=300)
+    if not json_out:
+        return done.returncode, done.stderr
+    assert done.stdout.strip(), done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def fix_lines(result: dict) -> list[str]:
+    return result["errors"]
+
+
+def assert_fixed_by(result: dict, code: int, message: str, fix: str) -> None:
+    """Exit 2, and one error line that says what is wrong and ends with the exact fix command."""
+    assert code == 2, result
+    lines = [e for e in result["errors"] if message in e]
+    assert lines, result["errors"]
+    assert lines[0].endswith(f"({fix})"), lines[0]
+
+
+# ---------------------------------------------------------------- the complete environment
+
+
+def test_a_complete_environment_passes_with_every_check_listed(tmp_path, checkout):
+    python, _ = make_env(tmp_path / "venv")
+    code, result = doctor_cli(tmp_path, python, checkout)
+    assert code == 0 and result["ok"] is True, result
+    assert result["python"] == python
+    names = {c["name"]: c for c in result["checks"]}
+    assert names["torch"]["status"] == "ok" and names["accelerate"]["status"] == "ok"
+    assert names["network module"]["detail"] == "networks.lora found"
+    assert names["optimizer"]["detail"] == "AdamW: torch.optim.AdamW"
+    assert names["GPU"] == {"name": "GPU", "status": "skipped", "detail": "skipped: no CUDA device"}
+    assert names["requirements"]["status"] == "ok"
+
+
+def test_a_version_far_from_the_pin_is_a_warning_naming_both_versions(tmp_path, checkout):
+    python, site = make_env(tmp_path / "venv", hide=("toml",))
+    write_package(site, "toml", "__version__ = '0.9.6'\n", "0.9.6")
+    code, result = doctor_cli(tmp_path, python, checkout)
+    assert code == 0, result
+    (line,) = [w for w in result["warnings"] if "requirements.txt pins 0.10.2" in w]
+    assert "toml 0.9.6 is installed; sd-scripts' requirements.txt pins 0.10.2" in line
+    assert line.endswith(f"({python} -m pip install toml==0.10.2)")
+
+
+# ---------------------------------------------------------------- broken environments, each with its fix
+
+
+def test_accelerate_missing(tmp_path, checkout):
+    python, _ = make_env(tmp_path / "venv", hide=("accelerate",))
+    code, result = doctor_cli(tmp_path, python, checkout)
+    assert_fixed_by(result, code, "the launch runs accelerate, but accelerate is not installed",
+                    f"{python} -m pip install accelerate==1.6.0")
+
+
+def test_torch_whose_shared_library_is_missing(tmp_path, checkout):
+    python, site = make_env(tmp_path / "venv", hide=("torch",))
+    write_package(site, "torch", "raise OSError('libcudnn.so.9: cannot open shared object file: No such file or directory')\n",
+                  "2.13.0")
+    code, result = doctor_cli(tmp_path, python, checkout)
+    assert_fixed_by(result, code, "importing torch in", f"{python} -m pip install --force-reinstall torch")
+    assert any("OSError: libcudnn.so.9: cannot open shared object file" in e for e in result["errors"])
+
+
+def test_prodigy_without_prodigyopt(tmp_path, checkout):
+    python, _ = make_env(tmp_path / "venv", hide=("prodigyopt",))
+    code, result = doctor_cli(tmp_path, python, checkout, "optimizer.optimizer_type=Prodigy")
+    assert_fixed_by(result, code, "optimizer_type Prodigy needs prodigyopt.Prodigy, but prodigyopt is not installed",
+                    f"{python} -m pip install prodigyopt==1.1.2")
+
+
+def test_bitsandbytes_whose_cuda_library_does_not_load(tmp_path, checkout):
+    python, site = make_env(tmp_path / "venv", hide=("bitsandbytes",))
+    # bitsandbytes 0.41's own words when its CUDA library cannot be set up.
+    write_package(site, "bitsandbytes", "raise RuntimeError('CUDA Setup failed despite GPU being available. Please run the "
+                  "following command to get more information: python -m bitsandbytes')\n", "0.41.1",
+                  files={"optim/__init__.py": ""})
+    code, result = doctor_cli(tmp_path, python, checkout, "optimizer.optimizer_type=AdamW8bit")
+    assert_fixed_by(result, code, "importing bitsandbytes.optim.AdamW8bit in", f"{python} -m pip install --force-reinstall bitsandbytes")
+    assert any("RuntimeError: CUDA Setup failed despite GPU being available" in e for e in result["errors"])
+
+
+def test_lycoris_missing_for_a_lycoris_network(tmp_path, checkout):
+    python, _ = make_env(tmp_path / "venv", hide=("lycoris_lora",))
+    code, result = doctor_cli(tmp_path, python, checkout, "network.network_module=lycoris.kohya")
+    assert_fixed_by(result, code, "network_module lycoris.kohya cannot be imported", f"{python} -m pip install lycoris_lora==4.1.3")
+
+
+def test_logging_dir_without_tensorboard(tmp_path, checkout):
+    python, _ = make_env(tmp_path / "venv", hide=("tensorboard",))
+    code, result = doctor_cli(tmp_path, python, checkout, f"logging.logging_dir={tmp_path / 'logs'}")
+    assert_fixed_by(result, code, "logging_dir logs through tensorboard, but tensorboard is not installed",
+                    f"{python} -m pip install tensorboard")
+
+
+def test_wandb_logging_without_wandb(tmp_path, checkout):
+    python, _ = make_env(tmp_path / "venv", hide=("wandb",))
+    code, result = doctor_cli(tmp_path, python, checkout, "logging.log_with=wandb")
+    assert_fixed_by(result, code, "needs wandb, but wandb is not installed", f"{python} -m pip install wandb")
+
+
+def test_wandb_installed_but_no_api_key_anywhere(tmp_path, checkout):
+    python, site = make_env(tmp_path / "venv", hide=("wandb",))
+    write_package(site, "wandb", "__version__ = '0.19.1'\n", "0.19.1")
+    code, result = doctor_cli(tmp_path, python, checkout, "logging.log_with=wandb")
+    assert_fixed_by(result, code, "log_with wandb needs an API key",
+                    f"set wandb_api_key in the config, export WANDB_API_KEY, or run `{python} -m wandb login`")
+    (tmp_path / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password abc123\n")
+    code, result = doctor_cli(tmp_path, python, checkout, "logging.log_with=wandb")
+    assert code == 0, result
+
+
+def test_xformers_missing(tmp_path, checkout):
+    python, _ = make_env(tmp_path / "venv", hide=("xformers",))
+    code, result = doctor_cli(tmp_path, python, checkout, "training.xformers=true")
+    torch_version = metadata.version("torch").split("+")[0]
+    assert_fixed_by(result, code, "xformers = true, but xformers is not installed",
+                    f'{python} -m pip install --upgrade xformers "torch=={torch_version}"')
+
+
+def test_xformers_built_for_another_torch(tmp_path, checkout):
+    python, site = make_env(tmp_path / "venv", hide=("xformers",))
+    # xformers records the torch it was compiled against in cpp_lib.json next to its package.
+    build = {"version": {"torch": "2.5.1+cu124", "cuda": 1204, "python": "3.11.10"}, "env": {}}
+    write_package(site, "xformers", "__version__ = '0.0.28.post3'\n", "0.0.28.post3",
+                  files={"ops/__init__.py": "", "cpp_lib.json": json.dumps(build)})
+    code, result = doctor_cli(tmp_path, python, checkout, "training.xformers=true")
+    torch_version = metadata.version("torch")
+    assert_fixed_by(result, code, f"xformers 0.0.28.post3 was built for torch 2.5.1+cu124, but {python} has torch {torch_version}",
+                    f'{python} -m pip install --upgrade xformers "torch=={torch_version.split("+")[0]}"')
+
+
+def test_torch_compile_without_triton(tmp_path, checkout):
+    python, _ = make_env(tmp_path / "venv", hide=("triton",))
+    code, result = doctor_cli(tmp_path, python, checkout, "extra.torch_compile=true")
+    assert_fixed_by(result, code, "torch_compile needs triton, but triton is not installed", f"{python} -m pip install triton")
+
+
+def test_a_pinned_requirement_missing(tmp_path, checkout):
+    python, _ = make_env(tmp_path / "venv", hide=("voluptuous",), complete=False)
+    code, result = doctor_cli(tmp_path, python, checkout)
+    assert_fixed_by(result, code, "voluptuous (in sd-scripts' requirements.txt) is not installed",
+                    f"{python} -m pip install voluptuous==0.15.2")
+
+
+def test_a_dotted_optimizer_whose_package_is_missing(tmp_path, checkout):
+    python, _ = make_env(tmp_path / "venv", hide=("pytorch-optimizer",))
+    code, result = doctor_cli(tmp_path, python, checkout, "optimizer.optimizer_type=pytorch_optimizer.CAME")
+    assert_fixed_by(result, code, "optimizer_type pytorch_optimizer.CAME needs pytorch_optimizer.CAME, but pytorch-optimizer is not installed",
+                    f"{python} -m pip install pytorch-optimizer==3.9.0")
+
+
+def test_a_package_that_crashes_the_interpreter_is_named(tmp_path, checkout):
+    python, site = make_env(tmp_path / "venv", hide=("bitsandbytes",))
+    write_package(site, "bitsandbytes", "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n", "0.45.0")
+    code, result = doctor_cli(tmp_path, python, checkout, "optimizer.optimizer_type=AdamW8bit")
+    assert_fixed_by(result, code, "was killed by signal 11 while loading bitsandbytes.optim.AdamW8bit",
+                    f"reinstall it: {python} -m pip install --force-reinstall bitsandbytes")
+
+
+def test_text_output_has_one_line_per_problem_with_the_fix(tmp_path, checkout):
+    python, _ = make_env(tmp_path / "venv", hide=("prodigyopt",))
+    code, stderr = doctor_cli(tmp_path, python, checkout, "optimizer.optimizer_type=Prodigy", json_out=False)
+    assert code == 2
+    (line,) = [ln for ln in stderr.splitlines() if "prodigyopt" in ln]
+    assert line.startswith("error: ") and "run.toml" in line and "optimizer.optimizer_type" in line
+    assert line.endswith(f"({python} -m pip install prodigyopt==1.1.2)")
+
+
+def test_an_interpreter_that_does_not_exist_is_one_error(tmp_path, checkout):
+    code, result = doctor_cli(tmp_path, str(tmp_path / "nope" / "python"), checkout)
+    assert code == 2
+    (line,) = result["errors"]
+    assert "nope/python cannot be run" in line
+
+
+# ---------------------------------------------------------------- the pieces
+
+
+def test_requirements_are_read_as_written_including_extras_and_unpinned_lines():
+    reqs = PINS
+    assert reqs["diffusers"].pin == "0.32.1" and reqs["diffusers"].spec == "diffusers==0.32.1"
+    assert reqs["bitsandbytes"].pin is None and reqs["bitsandbytes"].spec == "bitsandbytes"
+    assert "-e" not in " ".join(reqs) and "albumentations" not in reqs  # options and commented-out lines
+
+
+@pytest.mark.parametrize("name, module, attr, dist", [
+    ("AdamW8bit", "bitsandbytes.optim", "AdamW8bit", "bitsandbytes"),
+    ("prodigy", "prodigyopt", "Prodigy", "prodigyopt"),
+    ("Lion", "lion_pytorch", "Lion", "lion-pytorch"),
+    ("DAdaptAdam", "dadaptation", "DAdaptAdam", "dadaptation"),
+    ("AdamWScheduleFree", "schedulefree", "AdamWScheduleFree", "schedulefree"),
+    ("Adafactor", "transformers.optimization", "Adafactor", "transformers"),
+    ("RAdam", "torch.optim", "RAdam", None),
+    ("prodigyplus.ProdigyPlusScheduleFree", "prodigyplus", "ProdigyPlusScheduleFree", "prodigy-plus-schedule-free"),
+])
+def test_each_optimizer_names_the_module_sd_scripts_imports(name, module, attr, dist):
+    _, need = doctor.optimizer_need({"optimizer_type": name})
+    assert (need.module, need.attr, need.dist) == (module, attr, dist)
+
+
+def test_use_8bit_adam_means_adamw8bit_as_in_sd_scripts():
+    assert doctor.optimizer_need({"use_8bit_adam": True})[1].attr == "AdamW8bit"
+    assert doctor.optimizer_need({})[1] == doctor.OptimizerNeed("torch.optim", "AdamW")
+
+
+@pytest.mark.parametrize("cap, arch, ok", [
+    ("12.0", ["sm_50", "sm_80", "sm_86", "sm_90"], False),  # a Blackwell card on a torch built before it
+    ("12.0", ["sm_90", "sm_100", "sm_120"], True),
+    ("8.6", ["sm_80"], True),  # same major, older minor: binary compatible
+    ("8.0", ["sm_86"], False),
+    ("9.0", ["sm_80", "compute_80"], True),  # PTX JIT-compiles forward
+])
+def test_compute_capability_against_the_arch_list(cap, arch, ok):
+    assert doctor._capability_supported(cap, arch) is ok
+
+
+def test_the_request_imports_only_what_the_config_uses():
+    plain = doctor.build_request({"network_module": "networks.lora"}, None, None)
+    assert [i["module"] for i in plain.imports] == ["torch", "accelerate", "torch.optim"]
+    full = doctor.build_request({"network_module": "lycoris.kohya", "optimizer_type": "AdamW8bit", "xformers": True,
+                                 "torch_compile": True, "log_with": "all", "logging_dir": "logs", "mixed_precision": "bf16"}, None, None)
+    assert [i["module"] for i in full.imports] == ["torch", "accelerate", "bitsandbytes.optim", "xformers", "xformers.ops",
+                                                   "triton", "wandb", "tensorboard"]
+    assert full.gpu == {"dtype": "bfloat16", "fp8": False, "bnb_class": "AdamW8bit", "xformers": True}
+    assert full.locate == ["lycoris.kohya"]
