@@ -374,31 +374,58 @@ def build_request(args: Mapping[str, Any], requirements: Sequence[Requirement] |
     return req
 
 
+class ProbeRun:
+    """The probe started in the training interpreter; `result()` waits for its answer.
+
+    Started early, it runs while loratrain checks files (preflight starts it before its other checks).
+    """
+
+    def __init__(self, python: str, request: Request, env: Mapping[str, str] | None = None):
+        self.python = python
+        self.error: OSError | None = None
+        self.proc: subprocess.Popen | None = None
+        try:
+            self.proc = subprocess.Popen([python, "-c", PROBE, request.as_json()], stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                                         env=dict(env) if env is not None else None)
+        except OSError as exc:
+            self.error = exc
+
+    def result(self, timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
+        """The probe's JSON answer. ConfigError when the interpreter cannot run it at all."""
+        python = self.python
+        if self.proc is None:
+            exc = self.error
+            raise ConfigError([Problem(f"the training interpreter {python} cannot be run: {getattr(exc, 'strerror', None) or exc}",
+                                       key="python", value=python,
+                                       fix="set `python` in the config to the interpreter of your sd-scripts environment")])
+        try:
+            stdout, stderr = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise ConfigError([Problem(f"the training interpreter {python} did not finish its environment check in {timeout:.0f} s",
+                                       key="python", value=python, fix="run `loratrain doctor` to see which import hangs")]) from None
+        lines = stdout.splitlines()
+        results = [line for line in lines if line.startswith(_RESULT_MARK)]
+        if results:
+            return json.loads(results[-1][len(_RESULT_MARK):])
+        steps = [line[len(_STEP_MARK):] for line in lines if line.startswith(_STEP_MARK)]
+        code = self.proc.returncode
+        tail = " ".join(stderr.strip().splitlines()[-2:])[-300:]
+        how = f"died with exit status {code}" if code >= 0 else f"was killed by signal {-code}"
+        if steps:
+            raise ConfigError([Problem(f"the training interpreter {python} {how} while loading {steps[-1]}" + (f": {tail}" if tail else ""),
+                                       key="python", value=python,
+                                       fix=f"reinstall it: {python} -m pip install --force-reinstall {_dist_for(steps[-1])}")])
+        raise ConfigError([Problem(f"the training interpreter {python} failed to start: {tail}", key="python", value=python,
+                                   fix="set `python` in the config to a working Python 3 interpreter")])
+
+
 def run_probe(python: str, request: Request, env: Mapping[str, str] | None = None,
               timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
-    """Run the probe in `python`; its JSON answer. ConfigError when the interpreter cannot run it at all."""
-    try:
-        done = subprocess.run([python, "-c", PROBE, request.as_json()], capture_output=True, text=True,
-                              env=dict(env) if env is not None else None, timeout=timeout)
-    except OSError as exc:
-        raise ConfigError([Problem(f"the training interpreter {python} cannot be run: {exc.strerror or exc}", key="python",
-                                   value=python, fix="set `python` in the config to the interpreter of your sd-scripts environment")]) from exc
-    except subprocess.TimeoutExpired:
-        raise ConfigError([Problem(f"the training interpreter {python} did not finish its environment check in {timeout:.0f} s",
-                                   key="python", value=python, fix="run `loratrain doctor` to see which import hangs")]) from None
-    lines = done.stdout.splitlines()
-    results = [line for line in lines if line.startswith(_RESULT_MARK)]
-    if results:
-        return json.loads(results[-1][len(_RESULT_MARK):])
-    steps = [line[len(_STEP_MARK):] for line in lines if line.startswith(_STEP_MARK)]
-    tail = " ".join(done.stderr.strip().splitlines()[-2:])[-300:]
-    how = f"died with exit status {done.returncode}" if done.returncode >= 0 else f"was killed by signal {-done.returncode}"
-    if steps:
-        raise ConfigError([Problem(f"the training interpreter {python} {how} while loading {steps[-1]}" + (f": {tail}" if tail else ""),
-                                   key="python", value=python,
-                                   fix=f"reinstall it: {python} -m pip install --force-reinstall {_dist_for(steps[-1])}")])
-    raise ConfigError([Problem(f"the training interpreter {python} failed to start: {tail}", key="python", value=python,
-                               fix="set `python` in the config to a working Python 3 interpreter")])
+    """Run the probe in `python` and wait for its JSON answer."""
+    return ProbeRun(python, request, env).result(timeout)
 
 
 def _dist_for(step: str) -> str:
@@ -461,15 +488,20 @@ def wandb_key_found(args: Mapping[str, Any], env: Mapping[str, str]) -> bool:
         return False
 
 
-def diagnose(inp: DoctorInput, requirements: Sequence[Requirement] | None = None, read: bool = True) -> Report:
-    """Run the probe for this config and judge its answers: every check, and the problems with their fixes."""
+def start(inp: DoctorInput) -> tuple[list[Requirement] | None, ProbeRun]:
+    """Read sd-scripts' pins and start the probe for this config; `diagnose` takes both to finish."""
+    requirements = read_requirements(inp.sd_scripts)
+    return requirements, ProbeRun(inp.python, build_request(inp.args, requirements, inp.sd_scripts), inp.env)
+
+
+def diagnose(inp: DoctorInput, started: tuple[list[Requirement] | None, ProbeRun] | None = None) -> Report:
+    """Run the probe for this config (or finish the one `start` began) and judge its answers: every check,
+    and the problems with their fixes."""
     from loratrain.sdscripts.install import LYCORIS_REQUIREMENT
 
-    if read and requirements is None:
-        requirements = read_requirements(inp.sd_scripts)
+    requirements, probe = started or start(inp)
     args = inp.args
-    request = build_request(args, requirements, inp.sd_scripts)
-    data = run_probe(inp.python, request, inp.env)
+    data = probe.result()
     py = data.get("executable") or inp.python
     report = Report(python=py, probe=data)
     pins = {_key(r.dist): r for r in requirements or ()}

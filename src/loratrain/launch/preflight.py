@@ -49,16 +49,27 @@ class PreflightInput:
             self._gpu_scan = scanner()
         return self._gpu_scan
 
+    def start_doctor(self) -> None:
+        """Start `loratrain doctor`'s probe of the training interpreter; it runs while the files are checked."""
+        from loratrain.launch import doctor
+
+        if self._doctor is None:
+            self._doctor = doctor.start(self._doctor_input())
+
     def doctor(self):
         """`loratrain doctor`'s report on the training interpreter for these arguments (one probe run)."""
-        if self._doctor is None:
-            from loratrain.launch import doctor
+        from loratrain.launch import doctor
 
-            scan = self.gpu_scan()
-            self._doctor = doctor.diagnose(doctor.DoctorInput(
-                args=self.args, python=self.python, sd_scripts=self.sd_scripts, env=self.env,
-                config_file=self.config_file, gpus_listed=scan.count if scan.source == "nvidia-smi" else None))
+        if not isinstance(self._doctor, doctor.Report):
+            self._doctor = doctor.diagnose(self._doctor_input(), self._doctor)
         return self._doctor
+
+    def _doctor_input(self):
+        from loratrain.launch import doctor
+
+        scan = self.gpu_scan()
+        return doctor.DoctorInput(args=self.args, python=self.python, sd_scripts=self.sd_scripts, env=self.env,
+                                  config_file=self.config_file, gpus_listed=scan.count if scan.source == "nvidia-smi" else None)
 
     def problem(self, message: str, key: str = "", fix: str = "", value: Any = None, severity: str = "error") -> Problem:
         return Problem(message=message, key=key, file=self.config_file, fix=fix, value=value, severity=severity)
@@ -387,6 +398,8 @@ CHECKS: list[Callable[[PreflightInput], list[Problem]]] = [
 def run_preflight(inp: PreflightInput) -> list[Problem]:
     """Every check's problems, errors and warnings together, in the order a user fixes them."""
     problems: list[Problem] = []
+    if check_training_env in CHECKS:
+        inp.start_doctor()  # the slowest check runs in another process while the others read files
     for check in CHECKS:
         problems += check(inp)
     return problems
