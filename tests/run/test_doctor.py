@@ -326,3 +326,104 @@ def test_the_request_imports_only_what_the_config_uses():
                                                    "triton", "wandb", "tensorboard"]
     assert full.gpu == {"dtype": "bfloat16", "fp8": False, "bnb_class": "AdamW8bit", "xformers": True}
     assert full.locate == ["lycoris.kohya"]
+
+
+# ---------------------------------------------------------------- GPU answers (recorded shape) and the real GPU path
+
+
+class Answered:
+    """A probe that already answered: the JSON the probe prints on a GPU machine (this one has none)."""
+
+    def __init__(self, data: dict):
+        self.data = data
+
+    def result(self, timeout: float = 0) -> dict:
+        return self.data
+
+
+def gpu_answer(capability: str, arch: list[str], matmul: str = "ok", **extra) -> dict:
+    return {"python": "3.11.9", "executable": "/venv/bin/python", "located": {}, "gpu_note": "",
+            "versions": {"torch": "2.6.0+cu124", "accelerate": "1.6.0", "bitsandbytes": "0.45.0"},
+            "imports": {"torch": {"ok": True, "version": "2.6.0+cu124"}, "accelerate": {"ok": True},
+                        "torch.optim.AdamW": {"ok": True}, "bitsandbytes.optim.AdamW8bit": {"ok": True}},
+            "torch": {"version": "2.6.0+cu124", "cuda": "12.4", "arch_list": arch},
+            "gpus": [{"index": 0, "name": "NVIDIA RTX PRO 6000", "capability": capability, "matmul": matmul, **extra}]}
+
+
+def judged(args: dict, answer: dict) -> doctor.Report:
+    return doctor.diagnose(doctor.DoctorInput(args=args, python="/venv/bin/python"), (None, Answered(answer)))
+
+
+def test_a_gpu_newer_than_torchs_arch_list_is_an_error_with_the_cu128_install():
+    report = judged({"mixed_precision": "bf16"}, gpu_answer("12.0", ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"]))
+    (p,) = [p for p in report.problems if p.severity == "error"]
+    assert "torch 2.6.0+cu124 has no code for GPU 0 (NVIDIA RTX PRO 6000, compute capability 12.0)" in p.message
+    assert p.fix == "/venv/bin/python -m pip install --upgrade torch --index-url https://download.pytorch.org/whl/cu128"
+
+
+def test_a_failed_matmul_and_a_failed_8bit_step_are_errors():
+    report = judged({"mixed_precision": "bf16"}, gpu_answer("8.0", ["sm_80"], matmul="RuntimeError: CUDA error: no kernel image"))
+    assert [p.message for p in report.problems] == [
+        "a bfloat16 matmul on GPU 0 (NVIDIA RTX PRO 6000, compute capability 8.0) fails: RuntimeError: CUDA error: no kernel image"]
+    report = judged({"optimizer_type": "AdamW8bit"}, gpu_answer("8.0", ["sm_80"], bnb_step="RuntimeError: CUDA Setup failed"))
+    (p,) = report.problems
+    assert "one AdamW8bit step on GPU 0" in p.message and p.fix.endswith("pip install --upgrade --force-reinstall bitsandbytes")
+
+
+def test_gpus_that_pass_are_listed_with_the_precision():
+    report = judged({"mixed_precision": "fp16"}, gpu_answer("8.9", ["sm_80", "sm_86", "sm_89", "sm_90"]))
+    assert report.problems == []
+    assert doctor.Check("GPU 0", "ok", "GPU 0 (NVIDIA RTX PRO 6000, compute capability 8.9): float16 matmul") in report.checks
+
+
+def _cuda_python() -> str | None:
+    """An interpreter whose torch sees a CUDA device (LORATRAIN_TEST_PYTHON, else this one), or None."""
+    import os
+
+    python = os.environ.get("LORATRAIN_TEST_PYTHON", sys.executable)
+    if not shutil.which("nvidia-smi"):
+        return None
+    done = subprocess.run([python, "-c", "import torch; print(torch.cuda.is_available())"], capture_output=True, text=True)
+    return python if done.stdout.strip() == "True" else None
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["no", "fp16", "bf16"])
+def test_on_a_real_gpu_each_device_runs_the_matmul_in_the_training_precision(precision):
+    python = _cuda_python()
+    if python is None:
+        pytest.skip("needs a CUDA GPU and a CUDA torch (LORATRAIN_TEST_PYTHON or this interpreter)")
+    report = doctor.diagnose(doctor.DoctorInput(args={"mixed_precision": precision}, python=python))
+    gpus = [c for c in report.checks if c.name.startswith("GPU ")]
+    assert gpus, report.checks
+    for check in gpus:
+        old = float(check.detail.split("compute capability ")[1].split(")")[0]) < 8.0
+        if precision == "bf16" and old:
+            continue  # preflight's GPU check reports bf16 on such a GPU
+        assert check.status == "ok", check
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("args, check", [
+    ({"optimizer_type": "AdamW8bit"}, "8-bit optimizer"),
+    ({"xformers": True, "mixed_precision": "fp16"}, "xformers"),
+])
+def test_on_a_real_gpu_the_8bit_step_and_the_xformers_call_run(args, check):
+    python = _cuda_python()
+    if python is None:
+        pytest.skip("needs a CUDA GPU and a CUDA torch (LORATRAIN_TEST_PYTHON or this interpreter)")
+    report = doctor.diagnose(doctor.DoctorInput(args=args, python=python))
+    if any("is not installed" in p.message for p in report.problems):
+        pytest.skip(f"{check}: its package is not installed in {python}")
+    found = [c for c in report.checks if c.name.startswith("GPU ") and c.name.endswith(check)]
+    assert found and all(c.status == "ok" for c in found), report.checks
+
+
+def test_doctor_imports_nothing_heavy_in_loratrains_own_process(tmp_path):
+    from test_fast_paths import PROBE
+
+    config = tmp_path / "run.toml"
+    config.write_text(BASE)
+    result = subprocess.run([sys.executable, "-c", PROBE, "doctor", str(config)], capture_output=True, text=True, timeout=300)
+    line = [ln for ln in result.stderr.splitlines() if ln.startswith("HEAVY:")]
+    assert line == ["HEAVY:"], result.stderr[-2000:]
