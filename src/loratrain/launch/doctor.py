@@ -527,6 +527,9 @@ def diagnose(inp: DoctorInput, started: tuple[list[Requirement] | None, ProbeRun
             version = data["versions"].get(dist) or entry.get("version") or "?"
             report.add(label, "ok", f"{key} imports ({dist} {version})")
             return True
+        if key != "torch" and not (imports.get("torch") or {}).get("ok") and not entry.get("missing"):
+            report.add(label, "skipped", f"skipped: {key} fails to import, but torch itself does not import")
+            return False  # torch's own problem comes first; this one is most likely the same
         fixed.add(_key(dist))
         if entry.get("missing"):
             p = problem(f"{why}, but {dist} is not installed in {py}", config_key, fix or install(dist))
