@@ -257,7 +257,10 @@ def test_training_python_without_accelerate_is_a_preflight_error(tmp_path):
     config = make_project(root)
     config.write_text(config.read_text().replace(f'python = "{sys.executable}"', f'python = "{bare / "bin" / "python"}"'))
     result = loratrain(root, "check", config.name)
-    assert result.returncode == 2 and "accelerate and torch not installed in the training interpreter" in result.stderr
+    python = bare / "bin" / "python"
+    assert result.returncode == 2
+    assert f"training needs torch, but torch is not installed in {python} ({python} -m pip install torch)" in result.stderr
+    assert f"the launch runs accelerate, but accelerate is not installed in {python}" in result.stderr
 
 
 def test_slurm_prints_a_script_whose_node_commands_accelerate_accepts(tmp_path):
