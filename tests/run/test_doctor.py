@@ -428,3 +428,24 @@ def test_doctor_imports_nothing_heavy_in_loratrains_own_process(tmp_path):
     result = subprocess.run([sys.executable, "-c", PROBE, "doctor", str(config)], capture_output=True, text=True, timeout=300)
     line = [ln for ln in result.stderr.splitlines() if ln.startswith("HEAVY:")]
     assert line == ["HEAVY:"], result.stderr[-2000:]
+
+
+def test_check_runs_the_same_probe_and_stops_on_its_error(tmp_path, checkout):
+    from .test_run_cli import loratrain, make_project
+
+    python, _ = make_env(tmp_path / "venv", hide=("prodigyopt",))
+    root = tmp_path / "p"
+    config = make_project(root, extra='[optimizer]\noptimizer_type = "Prodigy"\n')
+    config.write_text(config.read_text().replace(f'python = "{sys.executable}"', f'python = "{python}"'))
+    result = loratrain(root, "check", config.name, "--sd-scripts", str(checkout))
+    assert result.returncode == 2
+    (line,) = [ln for ln in result.stderr.splitlines() if "prodigyopt" in ln]
+    assert line.startswith("error: mychar.toml:") and line.endswith(f"({python} -m pip install prodigyopt==1.1.2)")
+    assert result.stderr.count("error:") == 1, result.stderr  # the complete environment has nothing else to fix
+
+
+def test_a_dotted_optimizer_class_the_installed_package_lacks(tmp_path, checkout):
+    python, site = make_env(tmp_path / "venv", hide=("prodigyopt",))
+    write_package(site, "prodigyopt", "__version__ = '1.0'\nclass Prodigy:\n    pass\n", "1.0")
+    code, result = doctor_cli(tmp_path, python, checkout, "optimizer.optimizer_type=prodigyopt.ProdigyNext")
+    assert_fixed_by(result, code, "prodigyopt has no ProdigyNext (installed prodigyopt 1.0)", f"{python} -m pip install --upgrade prodigyopt")
