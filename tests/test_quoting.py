@@ -9,7 +9,7 @@ import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli_helpers import BASE
+from helpers import BASE
 from loratrain.config.loader import validate
 from loratrain.render import build_command, display
 

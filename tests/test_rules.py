@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from cli_helpers import BASE
+from helpers import BASE
 from loratrain.errors import ConfigError
 from loratrain.config.loader import validate
 

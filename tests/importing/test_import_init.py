@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from importing_helpers import run_cli
+from helpers import run_cli
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SHIPPED = sorted(CONFIGS.glob("*.toml"))

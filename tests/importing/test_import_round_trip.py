@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importing_helpers import GUIDE_COMMAND, run_cli
+from helpers import GUIDE_COMMAND, run_cli
 from loratrain.importers.accelerate_argv import parse_accelerate
 from loratrain.importers import import_text
 from loratrain.importers.finish import finish

@@ -12,7 +12,7 @@ from loratrain.launch import preflight
 from loratrain.launch.gpus import Gpu, GpuScan
 from loratrain.launch.preflight import PreflightInput, run_preflight
 
-from .conftest import FIXTURE_SD_SCRIPTS, SD1_KEYS, SDXL_KEYS, make_dataset, write_image, write_safetensors
+from helpers import FIXTURE_SD_SCRIPTS, SD1_KEYS, SDXL_KEYS, make_dataset, write_image, write_safetensors
 
 A100 = Gpu(0, "NVIDIA A100-SXM4-40GB", 8.0)
 T4 = Gpu(0, "Tesla T4", 7.5)
@@ -334,7 +334,7 @@ def test_multi_machine_run_without_main_process_ip_is_an_error(good):
 
 
 def test_gpu_count_comes_from_a_fake_nvidia_smi_on_path(good, tmp_path):
-    from .conftest import write_fake_nvidia_smi
+    from helpers import write_fake_nvidia_smi
 
     bin_dir = tmp_path / "bin"
     write_fake_nvidia_smi(bin_dir, [("Tesla V100-SXM2-16GB", "7.0"), ("Tesla V100-SXM2-16GB", "7.0")])
