@@ -96,17 +96,6 @@ def _default_text(dest: str) -> str:
     return f"not set: sd-scripts uses {spec.default!r}"
 
 
-def _guide_advice(table: str, prefix: str, name: str) -> str:
-    """The guide's advice kept in flag_docs, for keys whose field carries none of its own."""
-    from loratrain.sdscripts import flag_docs
-
-    if "network_args" in prefix:
-        return getattr(flag_docs, "NETWORK_ARGS_GUIDE_ADVICE", {}).get(name, "")
-    if table == "accelerate":
-        return getattr(flag_docs, "ACCELERATE_GUIDE_ADVICE", {}).get(name, "")
-    return flag_docs.GUIDE_ADVICE.get(name, "")
-
-
 def _extra_example(dest: str) -> Any:
     """An illustrative value for a pass-through flag: sd-scripts' own default where it has one."""
     spec = flags.get(dest)
@@ -128,8 +117,6 @@ def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entr
         if name == "kind" or name == "network_args":
             continue
         extra = field_extra(model, name)
-        if not extra.get("advice"):
-            extra["advice"] = _guide_advice(table, prefix, name)
         type_text, raw_allowed = _schema_type(schema["properties"].get(name, {}))
         allowed = [str(v) for v in raw_allowed]
         key = f"{prefix}{name}"

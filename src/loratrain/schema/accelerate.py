@@ -21,6 +21,7 @@ class AccelerateArgs(Group):
     )
     num_machines: conint(ge=1) | None = flag(
         "Machines taking part (multi-node training). Default 1.",
+        advice="The guide's two-GPU example runs on 1 machine.",
         interacts=("accelerate.machine_rank", "accelerate.main_process_ip", "accelerate.main_process_port"),
         example=1,
     )
@@ -31,6 +32,7 @@ class AccelerateArgs(Group):
     )
     gpu_ids: str | None = flag(
         "Which GPUs of this machine to use: \"0,1\" or \"all\" (a TOML list [0, 1] works too).",
+        advice="The guide's two-GPU example uses 0,1.",
         interacts=("accelerate.num_processes",),
         example="0,1",
     )
@@ -58,6 +60,7 @@ class AccelerateArgs(Group):
     )
     multi_gpu: bool | None = flag(
         "Distributed data-parallel launch. loratrain turns it on by itself when more than one process is used.",
+        advice="The guide's two-GPU launch sets it with num_processes 2, num_machines 1 and gpu_ids 0,1.",
     )
 
     @field_validator("gpu_ids", mode="before")

@@ -76,6 +76,10 @@ class LycorisArgs(Group):
     )
     conv_alpha: confloat(ge=0.0) | None = flag(
         "Alpha of the 3x3 convolution layers (their scale is conv_alpha / conv_dim). Defaults to network_alpha.",
+        advice=(
+            "The guide's example uses 4 (a conv scale of 1/64 at conv_dim 256); LyCORIS' author suggests 1 for LoCon and "
+            "LoHa."
+        ),
         interacts=("network.network_alpha", "network.network_args.conv_dim"),
         example=4,
     )
@@ -135,10 +139,17 @@ class LycorisArgs(Group):
     loraplus_text_encoder_lr_ratio: PositiveRatio | None = flag("LoRA+ ratio for the text encoders only (lora/locon).")
     # The guide passes these, but LyCORIS 4.1.3's create_network never reads them (a warning says so).
     block_dims: list[int] | None = flag(
-        "Per-block ranks, read by networks.lora only. LyCORIS ignores this key.", ignored=True
+        "Per-block ranks, read by networks.lora only. LyCORIS ignores this key.",
+        ignored=True,
+        advice=(
+            "The guide passes 25 values, but lycoris.kohya ignores block_dims and networks.lora needs 23 for SDXL; leave "
+            "it out with LyCORIS."
+        ),
     )
     block_alphas: list[float] | None = flag(
-        "Per-block alphas, read by networks.lora only. LyCORIS ignores this key.", ignored=True
+        "Per-block alphas, read by networks.lora only. LyCORIS ignores this key.",
+        ignored=True,
+        advice="The guide passes 25 values of 0.0625; lycoris.kohya ignores them, so leave them out.",
     )
     rank_dropout_scale: bool | None = flag(
         "Not forwarded by LyCORIS' create_network (only reachable through a preset file); ignored.", ignored=True
