@@ -20,6 +20,11 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+try:  # the tests run on Python 3.10 too, where the TOML reader is the tomli package
+    import tomllib  # noqa: F401 (re-exported for the tests)
+except ModuleNotFoundError:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[no-redef]  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
 FLAG_TABLE = ROOT / "src" / "loratrain" / "data" / "sd_scripts_args.json"

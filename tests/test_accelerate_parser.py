@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tomllib
+from helpers import tomllib
 
 import pytest
 

@@ -50,7 +50,7 @@ def test_explain_list_covers_every_table():
 
 
 def test_every_pass_through_flag_has_an_example_that_validates_and_renders():
-    import tomllib
+    from helpers import tomllib
 
     from helpers import BASE
     from loratrain.errors import ConfigError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import tomllib
+from helpers import tomllib
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from loratrain.sdscripts import flags
 from loratrain.errors import ConfigError, Problem
 from loratrain.schema.accelerate import AccelerateArgs
+from loratrain.schema.choices import SECRET_ENV
 from loratrain.schema.common import field_extra
 from loratrain.schema.network_args import LoraArgs, LycorisArgs
 from loratrain.schema.root import SCRIPT_GROUPS, ExtraArgs, TrainConfig
@@ -145,8 +146,8 @@ def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entr
                     f"accelerate launch --{name}"
             else:
                 entry.rendered = _script_token(name, example)
-        if extra.get("env"):
-            entry.notes.append(f"rendered as the environment variable {extra['env']}, never on the command line")
+        if name in SECRET_ENV:
+            entry.notes.append(f"rendered as the environment variable {SECRET_ENV[name]}, never on the command line")
         if extra.get("ignored"):
             entry.notes.append("accepted because guides use it, but the module never reads it (a warning says so)")
         entries.append(entry)

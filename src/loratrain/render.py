@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loratrain.sdscripts import flags
+from loratrain.schema.accelerate import launch_default
 from loratrain.schema.choices import SECRET_ENV
 from loratrain.schema.common import Group, field_extra
 
@@ -86,9 +87,9 @@ def accelerate_flags(cfg: Any, visible_gpus: int | None = None, machine_rank: in
     if acc.num_processes == "auto":
         processes = visible_gpus if visible_gpus is not None else GPUS_PLACEHOLDER
     else:
-        processes = acc.num_processes or 1
-    machines = acc.num_machines or 1
-    precision = acc.mixed_precision or cfg.precision.mixed_precision or "no"
+        processes = acc.num_processes or launch_default("num_processes")
+    machines = acc.num_machines or launch_default("num_machines")
+    precision = acc.mixed_precision or cfg.precision.mixed_precision or launch_default("mixed_precision")
     out: list[str] = []
     multi = acc.multi_gpu if acc.multi_gpu is not None else (processes != 1 or machines > 1)
     if multi:
@@ -107,7 +108,7 @@ def accelerate_flags(cfg: Any, visible_gpus: int | None = None, machine_rank: in
     if acc.num_cpu_threads_per_process is not None:
         out.append(f"--num_cpu_threads_per_process={acc.num_cpu_threads_per_process}")
     out.append(f"--mixed_precision={precision}")
-    out.append(f"--dynamo_backend={acc.dynamo_backend or 'no'}")
+    out.append(f"--dynamo_backend={acc.dynamo_backend or launch_default('dynamo_backend')}")
     return out
 
 

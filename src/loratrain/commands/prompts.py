@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from loratrain.sdscripts import flags
+
 
 def register(app: typer.Typer) -> None:
     @app.command("prompts", help="Check a sample-prompt file (.txt, .toml, .json) on its own: each prompt, its "
@@ -16,7 +18,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the prompts as JSON on stdout."),
         num_processes: int = typer.Option(1, "--num-processes", min=1,
                                           help="Training processes (GPUs), for the idle-GPU check."),
-        sampler: str = typer.Option("ddim", "--sampler", help="sample_sampler of the run (the default for prompts)."),
+        sampler: str = typer.Option(flags.default("sample_sampler"), "--sampler", help="sample_sampler of the run (the default for prompts)."),
         tokenizer_cache_dir: Optional[str] = typer.Option(
             None, "--tokenizer-cache-dir", help="sd-scripts' tokenizer_cache_dir, to find the CLIP vocabulary there."),
     ) -> int:

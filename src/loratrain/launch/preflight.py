@@ -19,6 +19,8 @@ from typing import Any, Callable, Mapping
 from loratrain.launch import gpus as gpu_mod
 from loratrain import safetensors_header
 from loratrain.errors import Problem
+from loratrain.schema.accelerate import launch_default
+from loratrain.sdscripts import flags
 
 TOKENIZER_FOLDERS = ("openai_clip-vit-large-patch14", "laion_CLIP-ViT-bigG-14-laion2B-39B-b160k")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -169,8 +171,8 @@ def _writable_target(path: Path) -> tuple[bool, str]:
 def output_file(inp: PreflightInput) -> Path | None:
     if not inp.args.get("output_dir"):
         return None
-    name = inp.args.get("output_name") or "last"
-    ext = inp.args.get("save_model_as") or "safetensors"
+    name = inp.args.get("output_name") or flags.LAST_OUTPUT_NAME
+    ext = inp.args.get("save_model_as") or flags.default("save_model_as")
     return inp.path(inp.args["output_dir"]) / f"{name}.{ext}"
 
 
@@ -263,11 +265,11 @@ def local_process_count(accelerate: Mapping[str, Any], scan: gpu_mod.GpuScan) ->
     listed gpu_ids, else every visible GPU); a number is the total over all machines."""
     value = accelerate.get("num_processes")
     if value is None:
-        return 1
+        return launch_default("num_processes")
     if value == "auto":
         ids = _ids(accelerate.get("gpu_ids"))
         return len(ids) if ids is not None else scan.count
-    machines = accelerate.get("num_machines") or 1
+    machines = accelerate.get("num_machines") or launch_default("num_machines")
     return int(value) // machines
 
 
@@ -275,7 +277,7 @@ def total_processes(accelerate: Mapping[str, Any], scan: gpu_mod.GpuScan) -> int
     """accelerate's --num_processes (the total over all machines), with "auto" resolved."""
     local = local_process_count(accelerate, scan)
     if accelerate.get("num_processes") == "auto":
-        return None if local is None else local * (accelerate.get("num_machines") or 1)
+        return None if local is None else local * (accelerate.get("num_machines") or launch_default("num_machines"))
     return local if accelerate.get("num_processes") is None else int(accelerate["num_processes"])
 
 
@@ -283,7 +285,7 @@ def check_gpus(inp: PreflightInput) -> list[Problem]:
     acc = inp.accelerate
     scan = inp.gpu_scan()
     problems: list[Problem] = []
-    machines = acc.get("num_machines") or 1
+    machines = acc.get("num_machines") or launch_default("num_machines")
     value = acc.get("num_processes")
     ids = None
     try:

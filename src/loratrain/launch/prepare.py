@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 
 from loratrain.launch import gpus as gpu_mod
 from loratrain.launch import preflight
+from loratrain.sdscripts import flags
 from loratrain.sdscripts import install as sdscripts
 from loratrain.errors import ConfigError, Problem
 
@@ -120,7 +121,6 @@ def place_problems(problems: list[Problem], path: Path) -> list[Problem]:
 
     Problems about another file (a dataset_config, a prompt file, an image folder) keep theirs.
     """
-    from loratrain.sdscripts import flags
     from loratrain.config import toml_positions
     from loratrain.schema.root import group_of
 
@@ -147,7 +147,7 @@ def record_base(prepared: Prepared) -> tuple[Path, str]:
     args = prepared.args
     out = args.get("output_dir")
     base = prepared.cwd / out if out and not Path(out).is_absolute() else Path(out) if out else prepared.cwd
-    return base, str(args.get("output_name") or "last")
+    return base, str(args.get("output_name") or flags.LAST_OUTPUT_NAME)
 
 
 def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]):
@@ -167,7 +167,7 @@ def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]
         config_file=str(prepared.loaded.path),
         versions={"training_python": installed.executable, **installed.versions},
         sd_scripts={"path": str(prepared.sd_scripts), "commit": prepared.commit,
-                    "flag_table_commit": sdscripts.FLAG_TABLE_COMMIT},
+                    "flag_table_commit": flags.source_commit()},
         gpus=None if scan.gpus is None else [
             {"index": g.index, "name": g.name, "compute_cap": g.compute_cap, "bf16": g.bf16} for g in scan.gpus],
     )

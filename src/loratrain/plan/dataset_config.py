@@ -19,6 +19,7 @@ from typing import Any
 
 from loratrain.plan.buckets import BucketSettings
 from loratrain.errors import Problem
+from loratrain.sdscripts import flags
 
 # Value kinds, named as voluptuous would report them.
 BOOL, INT, FLOAT, STR, NUM, DICT, FLOAT2, RESO = "bool", "int", "float", "str", "int|float", "dict", "float2", "reso"
@@ -44,15 +45,23 @@ _DATASET_ASCENDABLE = {
     "resolution": RESO, "network_multiplier": FLOAT, "resize_interpolation": STR,
 }
 
-# sd-scripts' defaults for what the scan needs (its Params dataclasses and argparse defaults).
-_DEFAULTS: dict[str, Any] = {
-    "num_repeats": 1, "caption_extension": ".caption", "enable_wildcard": False, "is_reg": False,
-    "class_tokens": None, "caption_prefix": None, "caption_suffix": None, "batch_size": 1,
-    "enable_bucket": False, "min_bucket_reso": 256, "max_bucket_reso": 1024, "bucket_reso_steps": 64,
-    "bucket_no_upscale": False, "resolution": None, "validation_split": 0.0,
-}
 # Command-line names that differ from the dataset-config names.
 _ARG_NAMES = {"batch_size": "train_batch_size", "num_repeats": "dataset_repeats"}
+# The dataset-config keys the scan needs that have a command-line flag: their default is the flag's.
+_FLAG_BACKED = (
+    "num_repeats", "caption_extension", "enable_wildcard", "caption_prefix", "caption_suffix", "batch_size",
+    "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale", "resolution",
+    "validation_split",
+)
+# Keys with no flag: sd-scripts' Params dataclass defaults.
+_PARAM_DEFAULTS: dict[str, Any] = {"is_reg": False, "class_tokens": None}
+
+
+def _default(name: str) -> Any:
+    """sd-scripts' default for a dataset-config key: the flag table's, else its Params dataclass's."""
+    if name in _FLAG_BACKED:
+        return flags.default(_ARG_NAMES.get(name, name))
+    return _PARAM_DEFAULTS.get(name)
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,7 @@ class Subset:
     num_repeats: int
     is_reg: bool = False
     class_tokens: str | None = None
-    caption_extension: str = ".caption"
+    caption_extension: str = field(default_factory=lambda: flags.default("caption_extension"))
     enable_wildcard: bool = False
     caption_prefix: str | None = None
     caption_suffix: str | None = None
@@ -140,7 +149,7 @@ def _lookup(name: str, levels: list[dict[str, Any]], args: dict[str, Any]) -> An
         if value is not None:
             return parse_resolution(value) if name == "resolution" else value
     value = _arg(args, name)
-    return value if value is not None else _DEFAULTS.get(name)
+    return value if value is not None else _default(name)
 
 
 def _bucket_settings(levels: list[dict[str, Any]], args: dict[str, Any]) -> BucketSettings | None:

@@ -395,7 +395,7 @@ def _prompts(args: dict[str, Any], num_processes: int, counter: _TokenCounter,
     return checked.data["prompts"]
 
 
-def check_prompt_file(path: str, num_processes: int = 1, default_sampler: str = "ddim",
+def check_prompt_file(path: str, num_processes: int = 1, default_sampler: str | None = None,
                       counter: _TokenCounter | None = None, tokenizer_cache_dir: str | None = None,
                       report_missing_vocabulary: bool = True) -> PlanReport:
     """Parse a prompt file, count tokens, and flag prompts sd-scripts would cut or idle GPUs over."""

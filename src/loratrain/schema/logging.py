@@ -33,5 +33,4 @@ class LoggingArgs(Group):
     wandb_api_key: str | None = flag(
         "Weights & Biases API key. A secret: loratrain passes it as WANDB_API_KEY in the environment, never on "
         "the command line, and never writes it to a run record. Better kept out of the file altogether.",
-        env="WANDB_API_KEY",
     )
