@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from loratrain.sdscripts import flags
-from loratrain.errors import ConfigError, Problem
+from loratrain.errors import ConfigError, Problem, did_you_mean
 from loratrain.schema.accelerate import AccelerateArgs
 from loratrain.schema.choices import SECRET_ENV
 from loratrain.schema.common import field_extra
@@ -206,7 +205,5 @@ def lookup(name: str, index: dict[str, Entry] | None = None) -> list[Entry]:
         hits.sort(key=lambda e: ("network_args" in e.key, e.key))
         return hits
     names = sorted({e.name for e in index.values()} | set(index))
-    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.6)
-    fix = ("did you mean " + ", ".join(repr(c) for c in close) + "?") if close else \
-        "see `loratrain explain --list` for every key"
+    fix = did_you_mean(wanted, names, n=3) or "see `loratrain explain --list` for every key"
     raise ConfigError([Problem(f"no flag or key named {name!r}", file="explain", fix=fix)])

@@ -8,6 +8,7 @@ from typing import Any, Optional
 import typer
 
 from loratrain.commands._config import SetOption
+from loratrain.errors import EXIT_CONFIG, EXIT_OK
 
 # The progress bar appears only when the scan has already taken this long.
 PROGRESS_AFTER_S = 0.4
@@ -42,7 +43,7 @@ def register(app: typer.Typer) -> None:
 
             show_plan(report.data)
         print_problems(report.problems)
-        return 2 if report.errors else 0
+        return EXIT_CONFIG if report.errors else EXIT_OK
 
 
 def _processes(cfg: Any):

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from loratrain.errors import EXIT_CONFIG, EXIT_OK
 from loratrain.sdscripts import flags
 
 
@@ -34,4 +35,4 @@ def register(app: typer.Typer) -> None:
 
             show_prompts(report.data["prompts"], file)
         print_problems(report.problems)
-        return 2 if report.errors else 0
+        return EXIT_CONFIG if report.errors else EXIT_OK

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from loratrain.commands._config import SD_SCRIPTS_HELP, STRICT_HELP, SetOption, launcher, load
+from loratrain.commands._config import SD_SCRIPTS_HELP, STRICT_HELP, SetOption, fail_if_strict, launcher, load
 
 
 @dataclass
@@ -123,8 +123,7 @@ def register(app: typer.Typer) -> None:
                 loaded = load(config, set_, strict)
             prepared = launch.prepare(loaded, opts)
             extra = [w for w in prepared.warnings if w not in loaded.warnings]
-            if strict and extra:
-                raise ConfigError([w.__class__(**{**w.__dict__, "severity": "error"}) for w in extra])
+            fail_if_strict(extra, strict)
             if not quiet:
                 print_problems(extra)
             return prepared

@@ -8,6 +8,7 @@ subprocesses), never loratrain's own imports of torch.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -146,8 +147,7 @@ def check_dataset(inp: PreflightInput) -> list[Problem]:
     for p in report.problems:
         if p.message.startswith("token counts unavailable"):
             continue  # check_tokenizers says what is missing and what it costs
-        problems.append(p if p.file else Problem(p.message, key=p.key, file=inp.config_file, line=p.line, fix=p.fix,
-                                                 value=p.value, severity=p.severity))
+        problems.append(p if p.file else dataclasses.replace(p, file=inp.config_file))
     return problems
 
 

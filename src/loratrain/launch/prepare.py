@@ -5,6 +5,7 @@ The `run` and `check` verbs call these; everything here returns values or raises
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -16,7 +17,7 @@ from loratrain.launch import gpus as gpu_mod
 from loratrain.launch import preflight
 from loratrain.sdscripts import flags
 from loratrain.sdscripts import install as sdscripts
-from loratrain.errors import ConfigError, Problem
+from loratrain.errors import EXIT_RUNTIME, ConfigError, Problem
 
 
 @dataclass
@@ -137,8 +138,7 @@ def place_problems(problems: list[Problem], path: Path) -> list[Problem]:
         if key and "." not in key and flags.get(key) is not None:  # a bare sd-scripts dest
             key = f"{group_of(key)}.{key}"
         line = p.line if p.line is not None else (toml_positions.line_of(lines, key) if key else None)
-        placed.append(Problem(message=p.message, key=key, file=str(path), line=line, fix=p.fix,
-                              value=p.value, severity=p.severity))
+        placed.append(dataclasses.replace(p, key=key, file=str(path), line=line))
     return placed
 
 
@@ -192,7 +192,7 @@ def run_prepared(prepared: Prepared, opts: LaunchOptions, sink=None, on_signal=N
         result = run(prepared.command.argv, prepared.child_env(env), log_path=rec.log_path, sink=sink,
                      cwd=prepared.cwd, grace_s=opts.grace_s, on_signal=on_signal)
     except BaseException:
-        rec.finish(exit_code=1, duration_s=0.0, interrupted_by=None)
+        rec.finish(exit_code=EXIT_RUNTIME, duration_s=0.0, interrupted_by=None)
         raise
     interrupted = signal.Signals(result.received_signal).name if result.received_signal else None
     rec.finish(exit_code=result.exit_code, duration_s=result.duration_s, interrupted_by=interrupted)

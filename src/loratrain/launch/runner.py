@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Protocol, Sequence
 
+from loratrain.errors import EXIT_INTERRUPTED
+
 # Exit codes a shell would report for a process stopped by these signals.
-EXIT_SIGINT = 128 + signal.SIGINT  # 130
+EXIT_SIGINT = EXIT_INTERRUPTED  # 128 + SIGINT
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
 
 DEFAULT_GRACE_S = 30.0
@@ -76,6 +78,7 @@ class Runner(Protocol):
         sink: OutputSink | None = None,
         cwd: str | os.PathLike | None = None,
         grace_s: float = DEFAULT_GRACE_S,
+        on_signal: Callable[[int, str], None] | None = None,
     ) -> RunResult: ...
 
 

@@ -9,7 +9,7 @@ each value looked up subset -> dataset -> general -> command-line argument -> sd
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import json
 import os
 import re
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from loratrain.plan.buckets import BucketSettings
-from loratrain.errors import Problem
+from loratrain.errors import Problem, did_you_mean
 from loratrain.sdscripts import flags
 
 # Value kinds, named as voluptuous would report them.
@@ -329,8 +329,7 @@ def _with_lines(problems: list[Problem], path: Path) -> list[Problem]:
     if not problems or not path.name.lower().endswith(".toml"):
         return problems
     lines = _key_lines(path)
-    return [Problem(p.message, key=p.key, file=p.file, line=_certain_line(p.key, lines), fix=p.fix,
-                    severity=p.severity) for p in problems]
+    return [dataclasses.replace(p, line=_certain_line(p.key, lines)) for p in problems]
 
 
 def _load_user_config(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
@@ -432,8 +431,7 @@ def _check_table(table: dict[str, Any], schema: dict[str, str], where: str, err)
         path = f"{where}.{key}" if where else key
         kind = schema.get(key)
         if kind is None:
-            close = difflib.get_close_matches(key, list(schema), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "sd-scripts rejects unknown keys (extra keys not allowed)"
+            hint = did_you_mean(key, schema) or "sd-scripts rejects unknown keys (extra keys not allowed)"
             place = f"[{where}]" if where else "the top level"
             err(path, f"unknown key (not allowed in {place})", hint)
             continue

@@ -7,6 +7,7 @@ the command module.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections import Counter
@@ -143,13 +144,13 @@ def _placed(p: Problem, ds: Dataset, config_file: str) -> Problem:
     if source is None:
         return _with_file(p, config_file)
     file, key, line = source
-    return Problem(p.message, key=key, file=file, line=line, fix=p.fix, value=p.value, severity=p.severity)
+    return dataclasses.replace(p, key=key, file=file, line=line)
 
 
 def _with_file(p: Problem, config_file: str) -> Problem:
     if p.file or not config_file:
         return p
-    return Problem(p.message, key=p.key, file=config_file, line=p.line, fix=p.fix, value=p.value, severity=p.severity)
+    return dataclasses.replace(p, file=config_file)
 
 
 def _problem_dict(p: Problem) -> dict[str, Any]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from pydantic import confloat, conint, field_validator
 
+from loratrain.errors import close_matches
 from loratrain.sdscripts.flags import parse_int_or_float
 from loratrain.schema.choices import BROKEN_SCHEDULERS, OPTIMIZERS, TORCH_OPTIMIZERS, LrScheduler
 from loratrain.schema.common import Group, flag
@@ -90,7 +90,7 @@ class OptimizerArgs(Group):
             return value
         if value.lower() in {o.lower() for o in OPTIMIZERS} or value in TORCH_OPTIMIZERS:
             return value
-        close = difflib.get_close_matches(value.lower(), [o.lower() for o in OPTIMIZERS + TORCH_OPTIMIZERS], n=1)
+        close = close_matches(value.lower(), [o.lower() for o in OPTIMIZERS + TORCH_OPTIMIZERS])
         hint = ""
         if close:
             name = next(o for o in OPTIMIZERS + TORCH_OPTIMIZERS if o.lower() == close[0])
