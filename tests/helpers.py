@@ -19,6 +19,10 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 try:  # the tests run on Python 3.10 too, where the TOML reader is the tomli package
     import tomllib  # noqa: F401 (re-exported for the tests)
@@ -26,7 +30,7 @@ except ModuleNotFoundError:  # pragma: no cover
     import tomli as tomllib  # type: ignore[no-redef]  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = ROOT / "configs"
+CONFIGS = ROOT / "src" / "loratrain" / "presets"  # the shipped configs
 FLAG_TABLE = ROOT / "src" / "loratrain" / "data" / "sd_scripts_args.json"
 FIXTURES = Path(__file__).parent / "run" / "fixtures"
 FIXTURE_SD_SCRIPTS = FIXTURES / "sd_scripts"
@@ -391,8 +395,6 @@ def known_layer(out: int, in_flat: int, sigma: torch.Tensor, alpha: float, gen, 
 
 
 def add(tensors: dict, name: str, parts: dict) -> None:
-    import torch
-
     for suffix, t in parts.items():
         tensors[f"{name}.{suffix}"] = t
 

@@ -69,7 +69,8 @@ def _register() -> None:
     for name in COMMAND_MODULES:
         importlib.import_module(f"loratrain.commands.{name}").register(app)
     for info in app.registered_commands:
-        info.callback = _guard(info.callback)
+        if info.callback is not None:
+            info.callback = _guard(info.callback)
 
 
 @app.callback()

@@ -13,6 +13,7 @@ from loratrain.errors import ConfigError, Problem, did_you_mean
 from loratrain.schema.accelerate import AccelerateArgs
 from loratrain.schema.choices import SECRET_ENV
 from loratrain.schema.common import field_extra
+from loratrain.schema.network import NetworkGroup
 from loratrain.schema.network_args import LoraArgs, LycorisArgs
 from loratrain.schema.root import SCRIPT_GROUPS, ExtraArgs, TrainConfig
 
@@ -167,7 +168,7 @@ def build_index() -> dict[str, Entry]:
                 index[e.key].notes.append(f"with network_module = \"{module}\": {e.description}")
             else:
                 index[e.key] = e
-    args = TrainConfig.model_fields["network"].annotation.model_fields["network_args"]
+    args = NetworkGroup.model_fields["network_args"]
     index["network.network_args"] = Entry(
         key="network.network_args", table="network", name="network_args", description=args.description or "",
         type="table", default="not set", interacts=["network.network_module"],

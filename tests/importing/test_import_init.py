@@ -6,7 +6,7 @@ from pathlib import Path
 
 from helpers import run_cli
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "src" / "loratrain" / "presets"
 SHIPPED = sorted(CONFIGS.glob("*.toml"))
 
 

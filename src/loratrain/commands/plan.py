@@ -70,7 +70,7 @@ class _ProgressBar:
 
     def __init__(self) -> None:
         self.start = time.monotonic()
-        self.progress = None
+        self.progress: Any = None
         self.task = None
 
     def __enter__(self) -> "_ProgressBar":

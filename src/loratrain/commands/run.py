@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
             return _dry_run(configs, as_json, set_, sd_scripts, strict, machine_rank)
         from loratrain.launch import prepare as launch
         from loratrain.commands._output import print_problems
-        from loratrain.errors import ConfigError, LoratrainError
+        from loratrain.errors import LoratrainError
 
         opts = launch.LaunchOptions(sd_scripts=sd_scripts, force=force, preflight=not no_preflight,
                                     machine_rank=machine_rank, grace_s=grace)
@@ -188,6 +188,7 @@ def _launch(prepared, opts, plain: bool):
     from loratrain.launch import prepare as launch
     from loratrain.launch import runner
 
+    sink: runner.OutputSink
     if plain or not sys.stdout.isatty():
         sink = runner.PassThrough()
     else:

@@ -187,7 +187,7 @@ def pydantic_problems(exc: ValidationError, data: dict[str, Any], file: str, lin
     return problems
 
 
-def _describe(err: dict[str, Any], key: str, owner: type[BaseModel] | None) -> tuple[str, str]:
+def _describe(err: Any, key: str, owner: type[BaseModel] | None) -> tuple[str, str]:
     kind = err["type"]
     value = err.get("input")
     name = key.rsplit(".", 1)[-1]

@@ -104,7 +104,7 @@ def latent_cache(cfg: TrainConfig) -> Iterator[Problem]:
 @rule
 def buckets(cfg: TrainConfig) -> Iterator[Problem]:
     b = cfg.buckets
-    steps = b.bucket_reso_steps or flags.get("bucket_reso_steps").default
+    steps = b.bucket_reso_steps or flags.default("bucket_reso_steps")
     if b.enable_bucket and steps % 32:
         yield error("buckets.bucket_reso_steps", f"SDXL needs a multiple of 32, got {steps}", "use 32 or 64")
     if not b.enable_bucket:
@@ -118,8 +118,8 @@ def buckets(cfg: TrainConfig) -> Iterator[Problem]:
             if getattr(b, name) is not None:
                 yield warning(f"buckets.{name}", "does not shape the buckets when bucket_no_upscale is set (image "
                               "sizes do); sd-scripts still requires the resolution to lie within it")
-    lo = b.min_bucket_reso or flags.get("min_bucket_reso").default
-    hi = b.max_bucket_reso or flags.get("max_bucket_reso").default
+    lo = b.min_bucket_reso or flags.default("min_bucket_reso")
+    hi = b.max_bucket_reso or flags.default("max_bucket_reso")
     lo_r, hi_r = rounded_min_max(lo, hi, steps)
     if lo_r > hi_r:
         yield error("buckets.min_bucket_reso", f"min_bucket_reso {lo} is above max_bucket_reso {hi}")

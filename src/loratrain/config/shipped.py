@@ -1,4 +1,4 @@
-"""The shipped configs: `configs/*.toml` in the repository, packaged as `loratrain/presets/*.toml`.
+"""The shipped configs: `src/loratrain/presets/*.toml`, their one home (package data, no copy or link).
 
 Each file's opening comment says what it is for; its first line is the summary `loratrain init --list` shows.
 """

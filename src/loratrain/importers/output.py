@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Sequence
 
 from pydantic import BaseModel
 
@@ -174,7 +174,7 @@ def header_lines(imported: Imported) -> list[str]:
 
 
 def toml_text(
-    doc: dict[str, Any], imported: Imported, warnings: list[Problem], missing: list[Problem] = ()
+    doc: dict[str, Any], imported: Imported, warnings: list[Problem], missing: Sequence[Problem] = ()
 ) -> str:
     """The config as TOML: header comment (with what is still missing), and each validation warning as a
     comment above its key."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from loratrain.errors import ConfigError, Problem, did_you_mean
 
@@ -58,7 +58,7 @@ def int_or_float(text: str) -> int | float:
     return parse_int_or_float(text)
 
 
-_CONVERTERS = {"int": int, "float": float, "int_or_float": int_or_float, "str": str, "Path": str}
+_CONVERTERS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "int_or_float": int_or_float, "str": str, "Path": str}
 
 _TYPE_WORDS = {
     "int": "a whole number",

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 from loratrain.launch import gpus as gpu_mod
 from loratrain import safetensors_header
-from loratrain.errors import Problem
+from loratrain.errors import Problem, Severity
 from loratrain.schema.accelerate import launch_default
 from loratrain.sdscripts import flags
 
@@ -61,7 +61,7 @@ class PreflightInput:
             self._environment = sdscripts.probe(self.python, self.sd_scripts, modules, self.env)
         return self._environment
 
-    def problem(self, message: str, key: str = "", fix: str = "", value: Any = None, severity: str = "error") -> Problem:
+    def problem(self, message: str, key: str = "", fix: str = "", value: Any = None, severity: Severity = "error") -> Problem:
         return Problem(message=message, key=key, file=self.config_file, fix=fix, value=value, severity=severity)
 
 
@@ -203,7 +203,7 @@ def check_logging_dir(inp: PreflightInput) -> list[Problem]:
 def check_tokenizers(inp: PreflightInput) -> list[Problem]:
     value = inp.args.get("tokenizer_cache_dir")
     offline = inp.env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    severity = "error" if offline else "warning"
+    severity: Severity = "error" if offline else "warning"
     if not value:
         return [inp.problem("no tokenizer_cache_dir: the first run downloads the two SDXL tokenizers from the Hugging Face Hub"
                             + (" but HF_HUB_OFFLINE is set, so it will fail" if offline else ""),
@@ -374,7 +374,7 @@ def check_disk(inp: PreflightInput) -> list[Problem]:
     return problems
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

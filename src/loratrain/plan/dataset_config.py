@@ -274,7 +274,7 @@ def _from_dataset_config(args: dict[str, Any]) -> DatasetPlan:
             plan.unscanned.append(where)
             continue
         levels = [ds, general]
-        subsets = []
+        subsets: list[Subset] = []
         for j, sub_cfg in enumerate(subsets_cfg):
             sub = _subset(sub_cfg, levels, args, where=f"{where}.subsets[{j}]")
             first = next((s for s in subsets if s.image_dir == sub.image_dir and s.num_repeats >= 1), None)

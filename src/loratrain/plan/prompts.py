@@ -43,7 +43,7 @@ FLAG_OF = {"width": "w", "height": "h", "seed": "d", "sample_steps": "s", "scale
            "negative_prompt": "n", "sample_sampler": "ss", "controlnet_image": "cn", "cfg_trunc_ratio": "ctr",
            "renorm_cfg": "rcfg", "flow_shift": "fs"}
 _TABLE_KEYS = frozenset({"prompt", *FLAG_OF})
-_VALUE_KINDS = {"width": int, "height": int, "seed": int, "sample_steps": int, "scale": (int, float),
+_VALUE_KINDS: dict[str, Any] = {"width": int, "height": int, "seed": int, "sample_steps": int, "scale": (int, float),
                 "guidance_scale": (int, float)}
 
 

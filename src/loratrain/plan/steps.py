@@ -111,7 +111,7 @@ def schedule(
     procs = max(1, num_processes)
     accum = max(1, gradient_accumulation_steps)
     from_epochs = max_train_epochs is not None
-    if from_epochs:
+    if max_train_epochs is not None:
         max_train_steps = max_train_epochs * ceil_div(batches_per_epoch, procs * accum)
     per_process = ceil_div(batches_per_epoch, procs)
     steps_per_epoch = ceil_div(per_process, accum)

@@ -57,8 +57,8 @@ def launch_default(dest: str) -> Any:
     return LAUNCH_OPTIONS[dest].default
 
 
-AcceleratePrecision = Literal[LAUNCH_OPTIONS["mixed_precision"].choices]  # type: ignore[valid-type,misc]
-DynamoBackend = Literal[LAUNCH_OPTIONS["dynamo_backend"].choices]  # type: ignore[valid-type,misc]
+AcceleratePrecision = Literal[LAUNCH_OPTIONS["mixed_precision"].choices]
+DynamoBackend = Literal[LAUNCH_OPTIONS["dynamo_backend"].choices]
 
 
 class AccelerateArgs(Group):

@@ -10,7 +10,7 @@ from typing import Literal
 
 from loratrain.sdscripts import flags
 
-Sampler = Literal[flags.choices("sample_sampler")]  # type: ignore[valid-type]
+Sampler = Literal[flags.choices("sample_sampler")]
 
 # transformers' SchedulerType names that work in sd-scripts, plus diffusers' piecewise_constant and the
 # internal adafactor scheduler. reduce_lr_on_plateau and cosine_warmup_with_min_lr are in transformers' enum
@@ -36,11 +36,11 @@ TORCH_OPTIMIZERS = (
     "RMSprop", "Rprop", "SGD", "SparseAdam",
 )
 
-MixedPrecision = Literal[flags.choices("mixed_precision")]  # type: ignore[valid-type]
-SavePrecision = Literal[flags.choices("save_precision")]  # type: ignore[valid-type]
-SaveFormat = Literal[flags.choices("save_model_as")]  # type: ignore[valid-type]
-LogWith = Literal[flags.choices("log_with")]  # type: ignore[valid-type]
-MaxTokenLength = Literal[flags.choices("max_token_length")]  # type: ignore[valid-type]
+MixedPrecision = Literal[flags.choices("mixed_precision")]
+SavePrecision = Literal[flags.choices("save_precision")]
+SaveFormat = Literal[flags.choices("save_model_as")]
+LogWith = Literal[flags.choices("log_with")]
+MaxTokenLength = Literal[flags.choices("max_token_length")]
 
 LYCORIS_ALGOS = ("lora", "locon", "loha", "lokr", "dylora", "glora", "full", "diag-oft", "boft", "ia3", "tlora")
 LycorisAlgo = Literal["lora", "locon", "loha", "lokr", "dylora", "glora", "full", "diag-oft", "boft", "ia3", "tlora"]

@@ -29,7 +29,7 @@ def _annotation(spec: FlagSpec) -> Any:
     if spec.kind == "store_true":
         return bool | None
     if spec.choices:
-        base = Literal[tuple(spec.choices)]  # type: ignore[misc]
+        base = Literal[tuple(spec.choices)]
     elif spec.type == "int":
         base = int
     elif spec.type == "float":

@@ -87,6 +87,6 @@ class NetworkGroup(Group):
     def _tag_network_args(cls, data: Any) -> Any:
         """Tell the network_args union which module's keys to expect (the tag is internal, never rendered)."""
         if isinstance(data, dict) and isinstance(data.get("network_args"), dict):
-            kind = ARGS_KIND.get(data.get("network_module"), "other")
+            kind = ARGS_KIND.get(str(data.get("network_module")), "other")
             data = {**data, "network_args": {**data["network_args"], "kind": kind}}
         return data

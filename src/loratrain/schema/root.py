@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,7 +36,10 @@ SCRIPT_GROUPS: dict[str, type[Group]] = {
     "logging": LoggingArgs,
 }
 MODELLED: dict[str, str] = {name: group for group, cls in SCRIPT_GROUPS.items() for name in cls.model_fields}
-ExtraArgs = extra_model(frozenset(MODELLED))
+if TYPE_CHECKING:  # built from the flag table at run time; statically any table of flags
+    ExtraArgs = Any
+else:
+    ExtraArgs = extra_model(frozenset(MODELLED))
 
 
 def group_of(dest: str) -> str:
@@ -71,7 +74,7 @@ class TrainConfig(BaseModel):
     precision: PrecisionArgs = Field(default_factory=PrecisionArgs, description="Numeric precision.")
     logging: LoggingArgs = Field(default_factory=LoggingArgs, description="Training logs.")
     accelerate: AccelerateArgs = Field(default_factory=AccelerateArgs, description="accelerate launch options.")
-    extra: ExtraArgs = Field(  # type: ignore[valid-type]
+    extra: ExtraArgs = Field(
         default_factory=ExtraArgs, description="Any other sdxl_train_network.py argument, by its dest name."
     )
 
