@@ -51,7 +51,7 @@ def _processes(cfg: Any):
     num_machines included); 1 with a warning when "auto" meets no countable GPU."""
     from loratrain.launch import gpus
     from loratrain.errors import Problem
-    from loratrain.launch.preflight import total_processes
+    from loratrain.launch.gpus import total_processes
 
     accelerate = cfg.accelerate.model_dump()
     if accelerate.get("num_processes") != "auto":  # unset or a number: no need to wait for nvidia-smi

@@ -60,7 +60,7 @@ def _dry_run(configs: list[str], as_json: bool, set_, sd_scripts, strict, machin
     from loratrain.launch import gpus as gpu_mod
     from loratrain.sdscripts import install as sdscripts
     from loratrain.commands._output import print_json
-    from loratrain.launch.preflight import total_processes
+    from loratrain.launch.gpus import total_processes
     from loratrain.render import build_command, display
 
     documents = []

@@ -19,7 +19,7 @@ else:  # pragma: no cover
 
 from pydantic import BaseModel, ValidationError
 
-from loratrain.config import toml_positions
+from loratrain import toml_positions
 from loratrain.errors import ConfigError, Problem, did_you_mean
 from loratrain.schema.network_args import LORA_KEY_HINTS, LYCORIS_KEY_HINTS, LoraArgs, LycorisArgs, OtherArgs
 from loratrain.schema.root import MODELLED, TrainConfig
@@ -35,9 +35,16 @@ TYPE_WORDS = {
 
 @dataclass
 class LoadedConfig:
+    """A validated config with what was read alongside it: its warnings and its keys' line numbers.
+
+    `lines` maps dotted keys to 1-based lines of the file as written (read once, with the config), so later
+    steps (preflight, launch) place their problems without reading the file again.
+    """
+
     config: TrainConfig
     path: Path
     warnings: list[Problem] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
@@ -108,7 +115,8 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> LoadedConfig
     data, text = read_toml(path)
     data, overridden = apply_overrides(data, overrides)
     lines = toml_positions.key_lines(text)
-    return validate(data, str(path), lines, path, overridden)
+    loaded = validate(data, str(path), lines, path, overridden)
+    return dataclasses.replace(loaded, lines=lines)
 
 
 def validate(data: dict[str, Any], file: str, lines: dict[str, int] | None = None,

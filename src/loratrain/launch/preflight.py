@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from loratrain.launch import gpus as gpu_mod
+from loratrain.launch.gpus import gpu_id_list as _ids
+from loratrain.launch.gpus import local_process_count, total_processes
 from loratrain import safetensors_header
 from loratrain.errors import Problem, Severity
 from loratrain.schema.accelerate import launch_default
@@ -244,41 +246,10 @@ def check_network_module(inp: PreflightInput) -> list[Problem]:
     return [inp.problem(f"network_module {name} cannot be imported by {inp.python}", "network_module", fix, name)]
 
 
-def _ids(value: Any) -> list[int] | None:
-    """gpu_ids as a list of ints; None for "all" or unset."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    if not text or text == "all":
-        return None
-    return [int(part) for part in text.split(",") if part.strip()]
-
-
 def uses_bf16(inp: PreflightInput) -> bool:
     """Whether training computes in bf16. Only the script's own values count: sd-scripts passes its
     --mixed_precision (default "no") to Accelerator, which overrides accelerate launch's setting."""
     return inp.args.get("mixed_precision") == "bf16" or bool(inp.args.get("full_bf16"))
-
-
-def local_process_count(accelerate: Mapping[str, Any], scan: gpu_mod.GpuScan) -> int | None:
-    """Processes this machine starts. Unset is accelerate's 1; "auto" is one per usable GPU (the
-    listed gpu_ids, else every visible GPU); a number is the total over all machines."""
-    value = accelerate.get("num_processes")
-    if value is None:
-        return launch_default("num_processes")
-    if value == "auto":
-        ids = _ids(accelerate.get("gpu_ids"))
-        return len(ids) if ids is not None else scan.count
-    machines = accelerate.get("num_machines") or launch_default("num_machines")
-    return int(value) // machines
-
-
-def total_processes(accelerate: Mapping[str, Any], scan: gpu_mod.GpuScan) -> int | None:
-    """accelerate's --num_processes (the total over all machines), with "auto" resolved."""
-    local = local_process_count(accelerate, scan)
-    if accelerate.get("num_processes") == "auto":
-        return None if local is None else local * (accelerate.get("num_machines") or launch_default("num_machines"))
-    return local if accelerate.get("num_processes") is None else int(accelerate["num_processes"])
 
 
 def check_gpus(inp: PreflightInput) -> list[Problem]:

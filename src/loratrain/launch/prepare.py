@@ -89,7 +89,7 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
     warnings: list[Problem] = list(loaded.warnings)
     commit_warning = sdscripts.commit_problem(commit, folder)
     if commit_warning is not None:
-        warnings += place_problems([commit_warning], loaded.path)
+        warnings += place_problems([commit_warning], loaded.path, loaded.lines)
     scan = (gpu_scanner or (lambda: gpu_mod.scan(python, env)))()
     acc = accelerate_settings(cfg)
     if opts.machine_rank is not None:
@@ -101,14 +101,14 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
                                    fix="set num_processes to a number, or check nvidia-smi / CUDA_VISIBLE_DEVICES")])
     # The renderer writes this number as --num_processes when the config says "auto".
     command = build_command(cfg, str(folder), launcher=launcher(python),
-                            visible_gpus=preflight.total_processes(acc, scan), machine_rank=opts.machine_rank)
+                            visible_gpus=gpu_mod.total_processes(acc, scan), machine_rank=opts.machine_rank)
     prepared = Prepared(loaded=loaded, python=python, sd_scripts=folder, commit=commit, command=command,
                         cwd=Path.cwd(), gpu_scan=scan, warnings=warnings)
     if opts.preflight:
         found = place_problems(preflight.run_preflight(preflight.PreflightInput(
             args=prepared.args, accelerate=acc, python=python, sd_scripts=folder, force=opts.force,
             env=env, cwd=prepared.cwd, config_file=str(loaded.path), gpu_scanner=lambda: scan,
-        )), loaded.path)
+        )), loaded.path, loaded.lines)
         errors = preflight.errors(found)
         warnings += [p for p in found if p.severity == "warning"]
         if errors:
@@ -117,18 +117,15 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
     return prepared
 
 
-def place_problems(problems: list[Problem], path: Path) -> list[Problem]:
+def place_problems(problems: list[Problem], path: Path, lines: Mapping[str, int]) -> list[Problem]:
     """Give the config's own preflight problems its dotted key (`dataset.train_data_dir`) and line.
 
-    Problems about another file (a dataset_config, a prompt file, an image folder) keep theirs.
+    `lines` are the config's key positions, read once with it (LoadedConfig.lines). Problems about another
+    file (a dataset_config, a prompt file, an image folder) keep theirs.
     """
-    from loratrain.config import toml_positions
+    from loratrain import toml_positions
     from loratrain.schema.root import group_of
 
-    try:
-        lines = toml_positions.key_lines(Path(path).read_text(encoding="utf-8"))
-    except OSError:
-        lines = {}
     placed = []
     for p in problems:
         if p.file and p.file != str(path):

@@ -255,16 +255,16 @@ def _folder_subsets(parent: str, is_reg: bool, key: str, args: dict[str, Any], p
 def _from_dataset_config(args: dict[str, Any]) -> DatasetPlan:
     plan = DatasetPlan(mode="dataset_config")
     path = Path(str(args["dataset_config"]))
-    data = _load_user_config(path, plan.problems)
-    if data is None:
+    loaded = _load_user_config(path, plan.problems)
+    if loaded is None:
         return plan
+    data, lines = loaded
     masked = bool(args.get("masked_loss"))
-    errors = _with_lines(validate_user_config(data, masked_loss=masked, file=str(path)), path)
+    errors = _with_lines(validate_user_config(data, masked_loss=masked, file=str(path)), lines)
     plan.problems.extend(errors)
     if any(p.severity == "error" for p in errors):
         return plan
     general = data.get("general", {})
-    lines = _key_lines(path)
     for i, ds in enumerate(data.get("datasets", [])):
         where = f"datasets[{i}]"
         subsets_cfg = ds.get("subsets", [])
@@ -310,29 +310,21 @@ def _sources(levels: list[tuple[str, dict[str, Any]]], file: str,
     return found
 
 
-def _key_lines(path: Path) -> dict[str, int]:
-    if not path.name.lower().endswith(".toml"):
-        return {}
-    from loratrain.config import toml_positions
-
-    return toml_positions.key_lines(path.read_text(encoding="utf-8"))
-
-
 def _certain_line(key: str, lines: dict[str, int]) -> int | None:
     # key_lines() knows only the first element of an array of tables, so other indices get no line.
     indices = re.findall(r"\[(\d+)\]", key)
     return lines.get(re.sub(r"\[\d+\]", "", key)) if all(i == "0" for i in indices) else None
 
 
-def _with_lines(problems: list[Problem], path: Path) -> list[Problem]:
+def _with_lines(problems: list[Problem], lines: dict[str, int]) -> list[Problem]:
     """Add TOML line numbers where they are certain: keys outside arrays or in their first element."""
-    if not problems or not path.name.lower().endswith(".toml"):
+    if not problems or not lines:
         return problems
-    lines = _key_lines(path)
     return [dataclasses.replace(p, line=_certain_line(p.key, lines)) for p in problems]
 
 
-def _load_user_config(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
+def _load_user_config(path: Path, problems: list[Problem]) -> tuple[dict[str, Any], dict[str, int]] | None:
+    """The dataset config's data and its keys' lines (TOML only), read from one read of the file."""
     def fail(message: str, fix: str = "") -> None:
         problems.append(Problem(message, key="dataset_config", file=str(path), fix=fix))
 
@@ -340,6 +332,7 @@ def _load_user_config(path: Path, problems: list[Problem]) -> dict[str, Any] | N
         fail("dataset_config file not found", fix="check the path (relative paths start at the current folder)")
         return None
     name = path.name.lower()
+    lines: dict[str, int] = {}
     try:
         if name.endswith(".json"):
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -348,7 +341,11 @@ def _load_user_config(path: Path, problems: list[Problem]) -> dict[str, Any] | N
                 import tomllib
             except ModuleNotFoundError:  # Python 3.10
                 import tomli as tomllib
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            from loratrain import toml_positions
+
+            text = path.read_text(encoding="utf-8")
+            data = tomllib.loads(text)
+            lines = toml_positions.key_lines(text)
         else:
             fail("sd-scripts reads only .toml or .json dataset configs", fix="rename it to .toml or .json")
             return None
@@ -358,7 +355,7 @@ def _load_user_config(path: Path, problems: list[Problem]) -> dict[str, Any] | N
     if not isinstance(data, dict):
         fail("expected a table/object at the top level")
         return None
-    return data
+    return data, lines
 
 
 def _schemas(masked_loss: bool) -> dict[str, dict[str, str]]:

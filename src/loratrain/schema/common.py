@@ -47,3 +47,12 @@ def flag(
 def field_extra(model: type[BaseModel], name: str) -> dict[str, Any]:
     extra = model.model_fields[name].json_schema_extra
     return dict(extra) if isinstance(extra, dict) else {}
+
+
+def format_value(value: Any) -> str:
+    """One value as sd-scripts' argparse reads it back: floats keep full precision, booleans as True/False."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, confloat, conint, conlist, field_validator, model_validator
 
 from loratrain.schema.choices import LYCORIS_PRESETS, LycorisAlgo
-from loratrain.schema.common import Group, flag
+from loratrain.schema.common import Group, field_extra, flag, format_value
 
 SDXL_BLOCKS = 23  # time embedding, 9 input blocks, 3 middle, 9 output blocks, out (networks.lora's count)
 
@@ -277,3 +277,25 @@ LORA_KEY_HINTS = {
     "use_tucker": "a LyCORIS option; networks.lora ignores it",
     "dropout": "set network.network_dropout instead (networks.lora ignores this key)",
 }
+
+
+def network_arg_items(args: Group) -> list[str]:
+    """The typed network_args table as sd-scripts' `key=value` strings, in field order."""
+    items: list[str] = []
+    model = type(args)
+    names = list(model.model_fields) + list((args.model_extra or {}).keys())
+    for name in names:
+        if name == "kind":
+            continue
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        rule = field_extra(model, name).get("render") if name in model.model_fields else None
+        if rule == "only_true" and value is not True:
+            continue  # LyCORIS reads any text as "on" for this key: leaving it out is the only "off"
+        if isinstance(value, list):
+            text = ",".join(format_value(v) for v in value)
+        else:
+            text = format_value(value)
+        items.append(f"{name}={text}")
+    return items

@@ -14,6 +14,7 @@ from loratrain.schema.extra import extra_model
 from loratrain.schema.logging import LoggingArgs
 from loratrain.schema.model import ModelArgs
 from loratrain.schema.network import NetworkGroup
+from loratrain.schema.network_args import network_arg_items
 from loratrain.schema.noise import NoiseArgs
 from loratrain.schema.optimizer import OptimizerArgs
 from loratrain.schema.precision import PrecisionArgs
@@ -95,8 +96,6 @@ class TrainConfig(BaseModel):
 
     def script_args(self) -> dict[str, Any]:
         """sd-scripts dest -> value for every flag that is set, as sd-scripts would hold it after parsing."""
-        from loratrain.render import network_arg_items
-
         out: dict[str, Any] = {}
         for _table, dest, value in self.set_values():
             if dest == "network_args":
