@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from loratrain.launch import gpus as gpu_mod
-from loratrain.launch.gpus import gpu_id_list as _ids
+from loratrain.launch.gpus import gpu_id_list
 from loratrain.launch.gpus import local_process_count, total_processes
 from loratrain import safetensors_header
 from loratrain.errors import Problem, Severity
@@ -260,7 +260,7 @@ def check_gpus(inp: PreflightInput) -> list[Problem]:
     value = acc.get("num_processes")
     ids = None
     try:
-        ids = _ids(acc.get("gpu_ids"))
+        ids = gpu_id_list(acc.get("gpu_ids"))
     except ValueError:
         return [inp.problem(f"gpu_ids {acc.get('gpu_ids')!r} is not a comma-separated list of GPU numbers", "accelerate.gpu_ids", "write e.g. \"0,1\" or \"all\"")]
     if machines > 1 and isinstance(value, int) and value % machines:
