@@ -27,9 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from run.conftest import FIXTURE_SD_SCRIPTS, FIXTURES  # noqa: E402
-from run.test_doctor import make_env  # noqa: E402
-from run.test_run_cli import env_for, make_project  # noqa: E402  (shared with the tests on purpose)
+from helpers import FIXTURE_SD_SCRIPTS, FIXTURES, env_for, make_project  # noqa: E402
+from run.test_doctor import make_env  # noqa: E402  (the tests' complete venv, on purpose)
 
 DRIVER = r"""
 import sys
@@ -72,8 +71,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "project"
         plain = make_project(root, name="plain")
-        heavy = make_project(root, name="heavy", extra='[optimizer]\noptimizer_type = "AdamW8bit"\n[logging]\nlogging_dir = "logs"\n')
-        heavy.write_text(heavy.read_text().replace('network_module = "networks.lora"', 'network_module = "lycoris.kohya"'))
+        heavy = make_project(
+            root, name="heavy", extra='[optimizer]\noptimizer_type = "AdamW8bit"\n[logging]\nlogging_dir = "logs"\n'
+        )
+        heavy.write_text(
+            heavy.read_text().replace('network_module = "networks.lora"', 'network_module = "lycoris.kohya"')
+        )
         # The tests' complete environment: this one's packages plus metadata for the pins it lacks.
         python, _ = make_env(Path(tmp) / "venv")
         for config in (plain, heavy):
@@ -85,8 +88,17 @@ def main() -> None:
         commands = {}
         for config in (plain, heavy):
             for variant in ("none", "before", "doctor"):
-                commands[(config.stem, variant)] = [sys.executable, "-c", DRIVER, variant, "check", config.name,
-                                                    "--force", "--sd-scripts", str(sd)]
+                commands[(config.stem, variant)] = [
+                    sys.executable,
+                    "-c",
+                    DRIVER,
+                    variant,
+                    "check",
+                    config.name,
+                    "--force",
+                    "--sd-scripts",
+                    str(sd),
+                ]
         for argv in commands.values():
             timed(argv, root, env)  # warm caches
         times: dict[tuple[str, str], list[tuple[float, float]]] = {key: [] for key in commands}
@@ -95,13 +107,18 @@ def main() -> None:
                 times[key].append(timed(argv, root, env))
     wall = {key: statistics.median(w for w, _ in values) for key, values in times.items()}
     cpu = {key: statistics.median(c for _, c in values) for key, values in times.items()}
-    print(f"loratrain check, median of {runs} interleaved runs each (load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs; CPU seconds are what an idle machine would wait)")
+    print(
+        f"loratrain check, median of {runs} interleaved runs each (load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs; CPU seconds are what an idle machine would wait)"
+    )
     for name in ("plain", "heavy"):
         for label, med in (("wall", wall), ("CPU ", cpu)):
             none, before, doctor = (med[(name, v)] for v in ("none", "before", "doctor"))
-            print(f"{name:6s} {label} no env probe {none:6.2f} s | metadata probe (before) {before:6.2f} s | "
-                  f"doctor probe {doctor:6.2f} s | doctor adds {doctor - none:5.2f} s (vs before {doctor - before:5.2f} s; goal <= 5 s)")
+            print(
+                f"{name:6s} {label} no env probe {none:6.2f} s | metadata probe (before) {before:6.2f} s | "
+                f"doctor probe {doctor:6.2f} s | doctor adds {doctor - none:5.2f} s (vs before {doctor - before:5.2f} s; goal <= 5 s)"
+            )
+
 
 if __name__ == "__main__":
     main()

@@ -31,6 +31,7 @@ PROBE = (
         ["check", "--no-preflight", str(CONFIGS / "pony-sdxl-locon.toml")],
         ["run", str(CONFIGS / "pony-sdxl-locon.toml"), "--dry-run"],
         ["run", str(CONFIGS / "sdxl-locon-2gpu.toml"), "--dry-run", "--json"],
+        ["doctor", str(CONFIGS / "sdxl-lora-minimal.toml")],  # torch is imported in the probe's process only
     ],
     ids=lambda a: " ".join(a)[:40],
 )

@@ -19,11 +19,9 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from helpers import BASE, FIXTURE_SD_SCRIPTS, FIXTURES, loratrain, make_project, records, run_cli
 
-from cli_helpers import BASE, run_cli
 from loratrain.launch import doctor
-
-from .conftest import FIXTURE_SD_SCRIPTS, FIXTURES
 
 SITE = Path(sysconfig.get_paths()["purelib"])
 REQUIREMENTS = FIXTURES / "sd_scripts_requirements" / "requirements.txt"
@@ -47,8 +45,9 @@ def _installed(dist: str) -> bool:
     return True
 
 
-def write_package(site: Path, name: str, init: str, version: str, dist: str | None = None,
-                  files: dict[str, str] | None = None) -> None:
+def write_package(
+    site: Path, name: str, init: str, version: str, dist: str | None = None, files: dict[str, str] | None = None
+) -> None:
     """A package as pip leaves it: the import package and a .dist-info whose METADATA names its version."""
     (site / name).mkdir()
     (site / name / "__init__.py").write_text(init)
@@ -95,8 +94,9 @@ def checkout(tmp_path_factory) -> Path:
     return folder
 
 
-def doctor_cli(tmp_path: Path, python: str, checkout: Path, *sets: str, env: dict[str, str] | None = None,
-               json_out: bool = True) -> tuple[int, dict | str]:
+def doctor_cli(
+    tmp_path: Path, python: str, checkout: Path, *sets: str, env: dict[str, str] | None = None, json_out: bool = True
+) -> tuple[int, dict | str]:
     config = tmp_path / "run.toml"
     config.write_text(f'python = "{python}"\nsd_scripts = "{checkout}"\n' + BASE)
     args = ["doctor", str(config)] + [item for s in sets for item in ("--set", s)] + (["--json"] if json_out else [])
@@ -151,14 +151,22 @@ def test_a_version_far_from_the_pin_is_a_warning_naming_both_versions(tmp_path, 
 def test_accelerate_missing(tmp_path, checkout):
     python, _ = make_env(tmp_path / "venv", hide=("accelerate",))
     code, result = doctor_cli(tmp_path, python, checkout)
-    assert_fixed_by(result, code, "the launch runs accelerate, but accelerate is not installed",
-                    f"{python} -m pip install accelerate==1.6.0")
+    assert_fixed_by(
+        result,
+        code,
+        "the launch runs accelerate, but accelerate is not installed",
+        f"{python} -m pip install accelerate==1.6.0",
+    )
 
 
 def test_torch_whose_shared_library_is_missing(tmp_path, checkout):
     python, site = make_env(tmp_path / "venv", hide=("torch",))
-    write_package(site, "torch", "raise OSError('libcudnn.so.9: cannot open shared object file: No such file or directory')\n",
-                  "2.13.0")
+    write_package(
+        site,
+        "torch",
+        "raise OSError('libcudnn.so.9: cannot open shared object file: No such file or directory')\n",
+        "2.13.0",
+    )
     code, result = doctor_cli(tmp_path, python, checkout)
     assert_fixed_by(result, code, "importing torch in", f"{python} -m pip install --force-reinstall torch")
     (error,) = result["errors"]  # accelerate fails with it, but only torch's fix is offered
@@ -168,32 +176,52 @@ def test_torch_whose_shared_library_is_missing(tmp_path, checkout):
 def test_prodigy_without_prodigyopt(tmp_path, checkout):
     python, _ = make_env(tmp_path / "venv", hide=("prodigyopt",))
     code, result = doctor_cli(tmp_path, python, checkout, "optimizer.optimizer_type=Prodigy")
-    assert_fixed_by(result, code, "optimizer_type Prodigy needs prodigyopt.Prodigy, but prodigyopt is not installed",
-                    f"{python} -m pip install prodigyopt==1.1.2")
+    assert_fixed_by(
+        result,
+        code,
+        "optimizer_type Prodigy needs prodigyopt.Prodigy, but prodigyopt is not installed",
+        f"{python} -m pip install prodigyopt==1.1.2",
+    )
 
 
 def test_bitsandbytes_whose_cuda_library_does_not_load(tmp_path, checkout):
     python, site = make_env(tmp_path / "venv", hide=("bitsandbytes",))
     # bitsandbytes 0.41's own words when its CUDA library cannot be set up.
-    write_package(site, "bitsandbytes", "raise RuntimeError('CUDA Setup failed despite GPU being available. Please run the "
-                  "following command to get more information: python -m bitsandbytes')\n", "0.41.1",
-                  files={"optim/__init__.py": ""})
+    write_package(
+        site,
+        "bitsandbytes",
+        "raise RuntimeError('CUDA Setup failed despite GPU being available. Please run the "
+        "following command to get more information: python -m bitsandbytes')\n",
+        "0.41.1",
+        files={"optim/__init__.py": ""},
+    )
     code, result = doctor_cli(tmp_path, python, checkout, "optimizer.optimizer_type=AdamW8bit")
-    assert_fixed_by(result, code, "importing bitsandbytes.optim.AdamW8bit in", f"{python} -m pip install --force-reinstall bitsandbytes")
+    assert_fixed_by(
+        result,
+        code,
+        "importing bitsandbytes.optim.AdamW8bit in",
+        f"{python} -m pip install --force-reinstall bitsandbytes",
+    )
     assert any("RuntimeError: CUDA Setup failed despite GPU being available" in e for e in result["errors"])
 
 
 def test_lycoris_missing_for_a_lycoris_network(tmp_path, checkout):
     python, _ = make_env(tmp_path / "venv", hide=("lycoris_lora",))
     code, result = doctor_cli(tmp_path, python, checkout, "network.network_module=lycoris.kohya")
-    assert_fixed_by(result, code, "network_module lycoris.kohya cannot be imported", f"{python} -m pip install lycoris_lora==4.1.3")
+    assert_fixed_by(
+        result, code, "network_module lycoris.kohya cannot be imported", f"{python} -m pip install lycoris_lora==4.1.3"
+    )
 
 
 def test_logging_dir_without_tensorboard(tmp_path, checkout):
     python, _ = make_env(tmp_path / "venv", hide=("tensorboard",))
     code, result = doctor_cli(tmp_path, python, checkout, f"logging.logging_dir={tmp_path / 'logs'}")
-    assert_fixed_by(result, code, "logging_dir logs through tensorboard, but tensorboard is not installed",
-                    f"{python} -m pip install tensorboard")
+    assert_fixed_by(
+        result,
+        code,
+        "logging_dir logs through tensorboard, but tensorboard is not installed",
+        f"{python} -m pip install tensorboard",
+    )
 
 
 def test_wandb_logging_without_wandb(tmp_path, checkout):
@@ -206,8 +234,12 @@ def test_wandb_installed_but_no_api_key_anywhere(tmp_path, checkout):
     python, site = make_env(tmp_path / "venv", hide=("wandb",))
     write_package(site, "wandb", "__version__ = '0.19.1'\n", "0.19.1")
     code, result = doctor_cli(tmp_path, python, checkout, "logging.log_with=wandb")
-    assert_fixed_by(result, code, "log_with wandb needs an API key",
-                    f"set wandb_api_key in the config, export WANDB_API_KEY, or run `{python} -m wandb login`")
+    assert_fixed_by(
+        result,
+        code,
+        "log_with wandb needs an API key",
+        f"set wandb_api_key in the config, export WANDB_API_KEY, or run `{python} -m wandb login`",
+    )
     (tmp_path / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password abc123\n")
     code, result = doctor_cli(tmp_path, python, checkout, "logging.log_with=wandb")
     assert code == 0, result
@@ -217,48 +249,75 @@ def test_xformers_missing(tmp_path, checkout):
     python, _ = make_env(tmp_path / "venv", hide=("xformers",))
     code, result = doctor_cli(tmp_path, python, checkout, "training.xformers=true")
     torch_version = metadata.version("torch").split("+")[0]
-    assert_fixed_by(result, code, "xformers = true, but xformers is not installed",
-                    f'{python} -m pip install --upgrade xformers "torch=={torch_version}"')
+    assert_fixed_by(
+        result,
+        code,
+        "xformers = true, but xformers is not installed",
+        f'{python} -m pip install --upgrade xformers "torch=={torch_version}"',
+    )
 
 
 def test_xformers_built_for_another_torch(tmp_path, checkout):
     python, site = make_env(tmp_path / "venv", hide=("xformers",))
     # xformers records the torch it was compiled against in cpp_lib.json next to its package.
     build = {"version": {"torch": "2.5.1+cu124", "cuda": 1204, "python": "3.11.10"}, "env": {}}
-    write_package(site, "xformers", "__version__ = '0.0.28.post3'\n", "0.0.28.post3",
-                  files={"ops/__init__.py": "", "cpp_lib.json": json.dumps(build)})
+    write_package(
+        site,
+        "xformers",
+        "__version__ = '0.0.28.post3'\n",
+        "0.0.28.post3",
+        files={"ops/__init__.py": "", "cpp_lib.json": json.dumps(build)},
+    )
     code, result = doctor_cli(tmp_path, python, checkout, "training.xformers=true")
     torch_version = metadata.version("torch")
-    assert_fixed_by(result, code, f"xformers 0.0.28.post3 was built for torch 2.5.1+cu124, but {python} has torch {torch_version}",
-                    f'{python} -m pip install --upgrade xformers "torch=={torch_version.split("+")[0]}"')
+    assert_fixed_by(
+        result,
+        code,
+        f"xformers 0.0.28.post3 was built for torch 2.5.1+cu124, but {python} has torch {torch_version}",
+        f'{python} -m pip install --upgrade xformers "torch=={torch_version.split("+")[0]}"',
+    )
 
 
 def test_torch_compile_without_triton(tmp_path, checkout):
     python, _ = make_env(tmp_path / "venv", hide=("triton",))
     code, result = doctor_cli(tmp_path, python, checkout, "extra.torch_compile=true")
-    assert_fixed_by(result, code, "torch_compile needs triton, but triton is not installed", f"{python} -m pip install triton")
+    assert_fixed_by(
+        result, code, "torch_compile needs triton, but triton is not installed", f"{python} -m pip install triton"
+    )
 
 
 def test_a_pinned_requirement_missing(tmp_path, checkout):
     python, _ = make_env(tmp_path / "venv", hide=("voluptuous",), complete=False)
     code, result = doctor_cli(tmp_path, python, checkout)
-    assert_fixed_by(result, code, "voluptuous (in sd-scripts' requirements.txt) is not installed",
-                    f"{python} -m pip install voluptuous==0.15.2")
+    assert_fixed_by(
+        result,
+        code,
+        "voluptuous (in sd-scripts' requirements.txt) is not installed",
+        f"{python} -m pip install voluptuous==0.15.2",
+    )
 
 
 def test_a_dotted_optimizer_whose_package_is_missing(tmp_path, checkout):
     python, _ = make_env(tmp_path / "venv", hide=("pytorch-optimizer",))
     code, result = doctor_cli(tmp_path, python, checkout, "optimizer.optimizer_type=pytorch_optimizer.CAME")
-    assert_fixed_by(result, code, "optimizer_type pytorch_optimizer.CAME needs pytorch_optimizer.CAME, but pytorch-optimizer is not installed",
-                    f"{python} -m pip install pytorch-optimizer==3.9.0")
+    assert_fixed_by(
+        result,
+        code,
+        "optimizer_type pytorch_optimizer.CAME needs pytorch_optimizer.CAME, but pytorch-optimizer is not installed",
+        f"{python} -m pip install pytorch-optimizer==3.9.0",
+    )
 
 
 def test_a_package_that_crashes_the_interpreter_is_named(tmp_path, checkout):
     python, site = make_env(tmp_path / "venv", hide=("bitsandbytes",))
     write_package(site, "bitsandbytes", "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n", "0.45.0")
     code, result = doctor_cli(tmp_path, python, checkout, "optimizer.optimizer_type=AdamW8bit")
-    assert_fixed_by(result, code, "was killed by signal 11 while loading bitsandbytes.optim.AdamW8bit",
-                    f"reinstall it: {python} -m pip install --force-reinstall bitsandbytes")
+    assert_fixed_by(
+        result,
+        code,
+        "was killed by signal 11 while loading bitsandbytes.optim.AdamW8bit",
+        f"reinstall it: {python} -m pip install --force-reinstall bitsandbytes",
+    )
 
 
 def test_text_output_has_one_line_per_problem_with_the_fix(tmp_path, checkout):
@@ -287,16 +346,19 @@ def test_requirements_are_read_as_written_including_extras_and_unpinned_lines():
     assert "-e" not in " ".join(reqs) and "albumentations" not in reqs  # options and commented-out lines
 
 
-@pytest.mark.parametrize("name, module, attr, dist", [
-    ("AdamW8bit", "bitsandbytes.optim", "AdamW8bit", "bitsandbytes"),
-    ("prodigy", "prodigyopt", "Prodigy", "prodigyopt"),
-    ("Lion", "lion_pytorch", "Lion", "lion-pytorch"),
-    ("DAdaptAdam", "dadaptation", "DAdaptAdam", "dadaptation"),
-    ("AdamWScheduleFree", "schedulefree", "AdamWScheduleFree", "schedulefree"),
-    ("Adafactor", "transformers.optimization", "Adafactor", "transformers"),
-    ("RAdam", "torch.optim", "RAdam", None),
-    ("prodigyplus.ProdigyPlusScheduleFree", "prodigyplus", "ProdigyPlusScheduleFree", "prodigy-plus-schedule-free"),
-])
+@pytest.mark.parametrize(
+    "name, module, attr, dist",
+    [
+        ("AdamW8bit", "bitsandbytes.optim", "AdamW8bit", "bitsandbytes"),
+        ("prodigy", "prodigyopt", "Prodigy", "prodigyopt"),
+        ("Lion", "lion_pytorch", "Lion", "lion-pytorch"),
+        ("DAdaptAdam", "dadaptation", "DAdaptAdam", "dadaptation"),
+        ("AdamWScheduleFree", "schedulefree", "AdamWScheduleFree", "schedulefree"),
+        ("Adafactor", "transformers.optimization", "Adafactor", "transformers"),
+        ("RAdam", "torch.optim", "RAdam", None),
+        ("prodigyplus.ProdigyPlusScheduleFree", "prodigyplus", "ProdigyPlusScheduleFree", "prodigy-plus-schedule-free"),
+    ],
+)
 def test_each_optimizer_names_the_module_sd_scripts_imports(name, module, attr, dist):
     _, need = doctor.optimizer_need({"optimizer_type": name})
     assert (need.module, need.attr, need.dist) == (module, attr, dist)
@@ -307,13 +369,16 @@ def test_use_8bit_adam_means_adamw8bit_as_in_sd_scripts():
     assert doctor.optimizer_need({})[1] == doctor.OptimizerNeed("torch.optim", "AdamW")
 
 
-@pytest.mark.parametrize("cap, arch, ok", [
-    ("12.0", ["sm_50", "sm_80", "sm_86", "sm_90"], False),  # a Blackwell card on a torch built before it
-    ("12.0", ["sm_90", "sm_100", "sm_120"], True),
-    ("8.6", ["sm_80"], True),  # same major, older minor: binary compatible
-    ("8.0", ["sm_86"], False),
-    ("9.0", ["sm_80", "compute_80"], True),  # PTX JIT-compiles forward
-])
+@pytest.mark.parametrize(
+    "cap, arch, ok",
+    [
+        ("12.0", ["sm_50", "sm_80", "sm_86", "sm_90"], False),  # a Blackwell card on a torch built before it
+        ("12.0", ["sm_90", "sm_100", "sm_120"], True),
+        ("8.6", ["sm_80"], True),  # same major, older minor: binary compatible
+        ("8.0", ["sm_86"], False),
+        ("9.0", ["sm_80", "compute_80"], True),  # PTX JIT-compiles forward
+    ],
+)
 def test_compute_capability_against_the_arch_list(cap, arch, ok):
     assert doctor._capability_supported(cap, arch) is ok
 
@@ -321,10 +386,29 @@ def test_compute_capability_against_the_arch_list(cap, arch, ok):
 def test_the_request_imports_only_what_the_config_uses():
     plain = doctor.build_request({"network_module": "networks.lora"}, None, None)
     assert [i["module"] for i in plain.imports] == ["torch", "accelerate", "torch.optim"]
-    full = doctor.build_request({"network_module": "lycoris.kohya", "optimizer_type": "AdamW8bit", "xformers": True,
-                                 "torch_compile": True, "log_with": "all", "logging_dir": "logs", "mixed_precision": "bf16"}, None, None)
-    assert [i["module"] for i in full.imports] == ["torch", "accelerate", "bitsandbytes.optim", "xformers", "xformers.ops",
-                                                   "triton", "wandb", "tensorboard"]
+    full = doctor.build_request(
+        {
+            "network_module": "lycoris.kohya",
+            "optimizer_type": "AdamW8bit",
+            "xformers": True,
+            "torch_compile": True,
+            "log_with": "all",
+            "logging_dir": "logs",
+            "mixed_precision": "bf16",
+        },
+        None,
+        None,
+    )
+    assert [i["module"] for i in full.imports] == [
+        "torch",
+        "accelerate",
+        "bitsandbytes.optim",
+        "xformers",
+        "xformers.ops",
+        "triton",
+        "wandb",
+        "tensorboard",
+    ]
     assert full.gpu == {"dtype": "bfloat16", "fp8": False, "bnb_class": "AdamW8bit", "xformers": True}
     assert full.locate == ["lycoris.kohya"]
 
@@ -343,12 +427,21 @@ class Answered:
 
 
 def gpu_answer(capability: str, arch: list[str], matmul: str = "ok", **extra) -> dict:
-    return {"python": "3.11.9", "executable": "/venv/bin/python", "located": {}, "gpu_note": "",
-            "versions": {"torch": "2.6.0+cu124", "accelerate": "1.6.0", "bitsandbytes": "0.45.0"},
-            "imports": {"torch": {"ok": True, "version": "2.6.0+cu124"}, "accelerate": {"ok": True},
-                        "torch.optim.AdamW": {"ok": True}, "bitsandbytes.optim.AdamW8bit": {"ok": True}},
-            "torch": {"version": "2.6.0+cu124", "cuda": "12.4", "arch_list": arch},
-            "gpus": [{"index": 0, "name": "NVIDIA RTX PRO 6000", "capability": capability, "matmul": matmul, **extra}]}
+    return {
+        "python": "3.11.9",
+        "executable": "/venv/bin/python",
+        "located": {},
+        "gpu_note": "",
+        "versions": {"torch": "2.6.0+cu124", "accelerate": "1.6.0", "bitsandbytes": "0.45.0"},
+        "imports": {
+            "torch": {"ok": True, "version": "2.6.0+cu124"},
+            "accelerate": {"ok": True},
+            "torch.optim.AdamW": {"ok": True},
+            "bitsandbytes.optim.AdamW8bit": {"ok": True},
+        },
+        "torch": {"version": "2.6.0+cu124", "cuda": "12.4", "arch_list": arch},
+        "gpus": [{"index": 0, "name": "NVIDIA RTX PRO 6000", "capability": capability, "matmul": matmul, **extra}],
+    }
 
 
 def judged(args: dict, answer: dict) -> doctor.Report:
@@ -356,25 +449,37 @@ def judged(args: dict, answer: dict) -> doctor.Report:
 
 
 def test_a_gpu_newer_than_torchs_arch_list_is_an_error_with_the_cu128_install():
-    report = judged({"mixed_precision": "bf16"}, gpu_answer("12.0", ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"]))
+    report = judged(
+        {"mixed_precision": "bf16"}, gpu_answer("12.0", ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"])
+    )
     (p,) = [p for p in report.problems if p.severity == "error"]
     assert "torch 2.6.0+cu124 has no code for GPU 0 (NVIDIA RTX PRO 6000, compute capability 12.0)" in p.message
     assert p.fix == "/venv/bin/python -m pip install --upgrade torch --index-url https://download.pytorch.org/whl/cu128"
 
 
 def test_a_failed_matmul_and_a_failed_8bit_step_are_errors():
-    report = judged({"mixed_precision": "bf16"}, gpu_answer("8.0", ["sm_80"], matmul="RuntimeError: CUDA error: no kernel image"))
+    report = judged(
+        {"mixed_precision": "bf16"}, gpu_answer("8.0", ["sm_80"], matmul="RuntimeError: CUDA error: no kernel image")
+    )
     assert [p.message for p in report.problems] == [
-        "a bfloat16 matmul on GPU 0 (NVIDIA RTX PRO 6000, compute capability 8.0) fails: RuntimeError: CUDA error: no kernel image"]
-    report = judged({"optimizer_type": "AdamW8bit"}, gpu_answer("8.0", ["sm_80"], bnb_step="RuntimeError: CUDA Setup failed"))
+        "a bfloat16 matmul on GPU 0 (NVIDIA RTX PRO 6000, compute capability 8.0) fails: RuntimeError: CUDA error: no kernel image"
+    ]
+    report = judged(
+        {"optimizer_type": "AdamW8bit"}, gpu_answer("8.0", ["sm_80"], bnb_step="RuntimeError: CUDA Setup failed")
+    )
     (p,) = report.problems
-    assert "one AdamW8bit step on GPU 0" in p.message and p.fix.endswith("pip install --upgrade --force-reinstall bitsandbytes")
+    assert "one AdamW8bit step on GPU 0" in p.message and p.fix.endswith(
+        "pip install --upgrade --force-reinstall bitsandbytes"
+    )
 
 
 def test_gpus_that_pass_are_listed_with_the_precision():
     report = judged({"mixed_precision": "fp16"}, gpu_answer("8.9", ["sm_80", "sm_86", "sm_89", "sm_90"]))
     assert report.problems == []
-    assert doctor.Check("GPU 0", "ok", "GPU 0 (NVIDIA RTX PRO 6000, compute capability 8.9): float16 matmul") in report.checks
+    assert (
+        doctor.Check("GPU 0", "ok", "GPU 0 (NVIDIA RTX PRO 6000, compute capability 8.9): float16 matmul")
+        in report.checks
+    )
 
 
 def _cuda_python() -> str | None:
@@ -384,7 +489,9 @@ def _cuda_python() -> str | None:
     python = os.environ.get("LORATRAIN_TEST_PYTHON", sys.executable)
     if not shutil.which("nvidia-smi"):
         return None
-    done = subprocess.run([python, "-c", "import torch; print(torch.cuda.is_available())"], capture_output=True, text=True)
+    done = subprocess.run(
+        [python, "-c", "import torch; print(torch.cuda.is_available())"], capture_output=True, text=True
+    )
     return python if done.stdout.strip() == "True" else None
 
 
@@ -405,10 +512,13 @@ def test_on_a_real_gpu_each_device_runs_the_matmul_in_the_training_precision(pre
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("args, check", [
-    ({"optimizer_type": "AdamW8bit"}, "8-bit optimizer"),
-    ({"xformers": True, "mixed_precision": "fp16"}, "xformers"),
-])
+@pytest.mark.parametrize(
+    "args, check",
+    [
+        ({"optimizer_type": "AdamW8bit"}, "8-bit optimizer"),
+        ({"xformers": True, "mixed_precision": "fp16"}, "xformers"),
+    ],
+)
 def test_on_a_real_gpu_the_8bit_step_and_the_xformers_call_run(args, check):
     python = _cuda_python()
     if python is None:
@@ -420,19 +530,7 @@ def test_on_a_real_gpu_the_8bit_step_and_the_xformers_call_run(args, check):
     assert found and all(c.status == "ok" for c in found), report.checks
 
 
-def test_doctor_imports_nothing_heavy_in_loratrains_own_process(tmp_path):
-    from test_fast_paths import PROBE
-
-    config = tmp_path / "run.toml"
-    config.write_text(BASE)
-    result = subprocess.run([sys.executable, "-c", PROBE, "doctor", str(config)], capture_output=True, text=True, timeout=300)
-    line = [ln for ln in result.stderr.splitlines() if ln.startswith("HEAVY:")]
-    assert line == ["HEAVY:"], result.stderr[-2000:]
-
-
 def test_check_runs_the_same_probe_and_stops_on_its_error(tmp_path, checkout):
-    from .test_run_cli import loratrain, make_project
-
     python, _ = make_env(tmp_path / "venv", hide=("prodigyopt",))
     root = tmp_path / "p"
     config = make_project(root, extra='[optimizer]\noptimizer_type = "Prodigy"\n')
@@ -448,4 +546,28 @@ def test_a_dotted_optimizer_class_the_installed_package_lacks(tmp_path, checkout
     python, site = make_env(tmp_path / "venv", hide=("prodigyopt",))
     write_package(site, "prodigyopt", "__version__ = '1.0'\nclass Prodigy:\n    pass\n", "1.0")
     code, result = doctor_cli(tmp_path, python, checkout, "optimizer.optimizer_type=prodigyopt.ProdigyNext")
-    assert_fixed_by(result, code, "prodigyopt has no ProdigyNext (installed prodigyopt 1.0)", f"{python} -m pip install --upgrade prodigyopt")
+    assert_fixed_by(
+        result,
+        code,
+        "prodigyopt has no ProdigyNext (installed prodigyopt 1.0)",
+        f"{python} -m pip install --upgrade prodigyopt",
+    )
+
+
+def test_the_run_record_takes_its_versions_from_the_doctor_probe_preflight_ran(tmp_path, monkeypatch):
+    """`run` probes the training interpreter once: the record's versions are the doctor probe's answer."""
+    from loratrain.sdscripts import install
+
+    def second_probe(*args, **kwargs):
+        raise AssertionError("the training interpreter was probed a second time for the record")
+
+    monkeypatch.setattr(install, "probe", second_probe)
+    root = tmp_path / "p"
+    config = make_project(root)
+    result = loratrain(root, "run", config.name, "--plain")
+    assert result.returncode == 0, result.stderr
+    (rec,) = records(root)
+    assert set(rec["versions"]) >= {"training_python", *install.TRAINING_DISTS}
+    for dist in ("torch", "accelerate", "lycoris_lora"):
+        assert rec["versions"][dist] == metadata.version(dist)
+    assert Path(rec["versions"]["training_python"]).resolve() == Path(sys.executable).resolve()

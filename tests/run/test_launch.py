@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from loratrain.launch import preflight
 from loratrain.launch import prepare as launch
 from loratrain.errors import ConfigError
 from loratrain.launch.gpus import Gpu, GpuScan
@@ -35,13 +34,12 @@ class RecordingRunner:
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch) -> Path:
+def project(tmp_path, monkeypatch, without_environment_probe) -> Path:
+    # wandb is not installed here, which the doctor probe rightly reports (tests/run/test_doctor.py); these
+    # tests are about what reaches the launch, so preflight runs without that one check.
     root = tmp_path / "p"
     config = make_project(root, extra='[logging]\nlog_with = "wandb"\nwandb_api_key = "s3cret-value"\n')
     monkeypatch.chdir(root)
-    # wandb is not installed here, which the doctor probe rightly reports (tests/run/test_doctor.py); these
-    # tests are about what reaches the launch, so preflight runs without that one check.
-    monkeypatch.setattr(preflight, "CHECKS", [c for c in preflight.CHECKS if c is not preflight.check_training_env])
     return config
 
 

@@ -23,8 +23,18 @@ def scan_of(*gpus: Gpu) -> GpuScan:
 
 
 @pytest.fixture
-def good(tmp_path: Path) -> PreflightInput:
-    """A setup with nothing wrong; each test breaks one thing."""
+def good(tmp_path: Path, without_environment_probe) -> PreflightInput:
+    """A setup with nothing wrong; each test breaks one thing (not the training environment: see below)."""
+    return good_setup(tmp_path)
+
+
+@pytest.fixture
+def good_with_environment(tmp_path: Path) -> PreflightInput:
+    """The same setup, and preflight also runs the training-environment check (the doctor probe, seconds)."""
+    return good_setup(tmp_path)
+
+
+def good_setup(tmp_path: Path) -> PreflightInput:
     model = write_safetensors(tmp_path / "sdxl.safetensors", SDXL_KEYS)
     data = make_dataset(tmp_path / "train", {"10_mychar": 2})
     cache = tmp_path / "tok"
@@ -66,8 +76,8 @@ def warnings_of(inp: PreflightInput) -> list[str]:
     return [p.render() for p in run_preflight(inp) if p.severity == "warning"]
 
 
-def test_a_complete_setup_passes_preflight_without_errors_or_warnings(good):
-    assert run_preflight(good) == []
+def test_a_complete_setup_passes_preflight_without_errors_or_warnings(good_with_environment):
+    assert run_preflight(good_with_environment) == []
 
 
 # ---- model
@@ -268,15 +278,15 @@ def test_missing_tokenizer_cache_is_an_error_when_hf_hub_offline_is_set(good):
     assert any("HF_HUB_OFFLINE is set" in m for m in errors_of(good))
 
 
-def test_network_module_that_the_training_python_cannot_find_is_an_error(good):
-    with_args(good, network_module="lycoris_missing.kohya")
-    (msg,) = errors_of(good)
+def test_network_module_that_the_training_python_cannot_find_is_an_error(good_with_environment):
+    with_args(good_with_environment, network_module="lycoris_missing.kohya")
+    (msg,) = errors_of(good_with_environment)
     assert "lycoris_missing.kohya cannot be imported" in msg and "pip install lycoris_lora" in msg
 
 
-def test_lycoris_network_module_is_found_in_the_training_interpreter(good):
-    with_args(good, network_module="lycoris.kohya")
-    assert errors_of(good) == []
+def test_lycoris_network_module_is_found_in_the_training_interpreter(good_with_environment):
+    with_args(good_with_environment, network_module="lycoris.kohya")
+    assert errors_of(good_with_environment) == []
 
 
 # ---- GPUs

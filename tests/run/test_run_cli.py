@@ -64,6 +64,7 @@ def test_run_on_a_terminal_trains_shows_a_progress_bar_and_records_everything(tm
     assert f"log: out/loratrain-runs/{folder.name}/train.log" in stderr or str(folder / "train.log") in stderr
 
 
+@pytest.mark.usefixtures("without_environment_probe")  # about outputs, queues, files: not the interpreter
 def test_existing_output_is_not_overwritten_without_force_and_is_with_it(tmp_path):
     root = tmp_path / "p"
     config = make_project(root)
@@ -90,6 +91,7 @@ def test_an_output_dir_that_is_a_file_is_exit_2_naming_it_even_without_preflight
     assert "launching" not in result.stderr and (root / "notes.txt").read_text() == "mine\n"
 
 
+@pytest.mark.usefixtures("without_environment_probe")  # about outputs, queues, files: not the interpreter
 def test_a_failing_training_run_fails_loratrain_and_is_recorded_as_failed(tmp_path):
     root = tmp_path / "p"
     config = make_project(root)
@@ -149,6 +151,7 @@ def test_a_script_that_ignores_ctrl_c_is_stopped_with_sigterm_then_sigkill(tmp_p
     assert _group_gone(pgid)
 
 
+@pytest.mark.usefixtures("without_environment_probe")  # about outputs, queues, files: not the interpreter
 def test_a_queue_checks_every_config_first_and_launches_nothing_when_one_is_broken(tmp_path):
     root = tmp_path / "p"
     good = make_project(root, "first")
@@ -161,6 +164,7 @@ def test_a_queue_checks_every_config_first_and_launches_nothing_when_one_is_brok
     assert "summary" in result.stderr and "invalid" in result.stderr
 
 
+@pytest.mark.usefixtures("without_environment_probe")  # about outputs, queues, files: not the interpreter
 def test_a_queue_stops_at_the_first_failed_run_and_keep_going_runs_the_rest(tmp_path):
     root = tmp_path / "p"
     bad = make_project(root, "bad")
@@ -189,6 +193,7 @@ def test_check_runs_preflight_and_verify_parser_reports_flags_the_installed_scri
     assert "--noise_offset is not accepted by the installed sdxl_train_network.py" in verified.stderr
 
 
+@pytest.mark.usefixtures("without_environment_probe")  # about outputs, queues, files: not the interpreter
 def test_check_reports_every_preflight_error_at_once_with_exit_2(tmp_path):
     root = tmp_path / "p"
     config = make_project(root, extra='[sampling]\nsample_prompts = "prompts.txt"\n')

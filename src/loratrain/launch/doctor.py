@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from loratrain.errors import ConfigError, Problem
+from loratrain.errors import ConfigError, Problem, Severity
 
 _RESULT_MARK = "LORATRAIN-RESULT "
 _STEP_MARK = "LORATRAIN-STEP "
@@ -320,8 +320,9 @@ class Request:
     gpu: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> str:
-        return json.dumps({"dists": self.dists, "imports": self.imports, "locate": self.locate,
-                           "path": self.path, "gpu": self.gpu})
+        return json.dumps(
+            {"dists": self.dists, "imports": self.imports, "locate": self.locate, "path": self.path, "gpu": self.gpu}
+        )
 
 
 def training_dtype(args: Mapping[str, Any]) -> str:
@@ -342,14 +343,16 @@ def uses_wandb(args: Mapping[str, Any]) -> bool:
     return args.get("log_with") in ("wandb", "all")
 
 
-def build_request(args: Mapping[str, Any], requirements: Sequence[Requirement] | None, sd_scripts: Path | None) -> Request:
+def build_request(
+    args: Mapping[str, Any], requirements: Sequence[Requirement] | None, sd_scripts: Path | None
+) -> Request:
     """Exactly what this config will use, and nothing more (each import costs start-up time)."""
-    from loratrain.sdscripts.install import LYCORIS_REQUIREMENT
+    from loratrain.sdscripts.install import LYCORIS_REQUIREMENT, TRAINING_DISTS
 
     req = Request(path=str(sd_scripts) if sd_scripts else None)
     req.dists = [r.dist for r in requirements or ()]
     lycoris_dist = LYCORIS_REQUIREMENT.split("==")[0]
-    for dist in ("torch", "accelerate", lycoris_dist):
+    for dist in (*TRAINING_DISTS, lycoris_dist):  # TRAINING_DISTS: what the run record lists
         if dist not in req.dists:
             req.dists.append(dist)
     req.imports = [{"module": "torch"}, {"module": "accelerate"}]
@@ -366,11 +369,16 @@ def build_request(args: Mapping[str, Any], requirements: Sequence[Requirement] |
     if args.get("network_module"):
         req.locate.append(str(args["network_module"]))
     for item in req.imports[2:]:  # the versions of what the config imports, for the report
-        dist = need.dist if item["module"] == need.module else DIST_OF_MODULE.get(item["module"].split(".")[0], item["module"].split(".")[0])
-        if dist and dist not in req.dists:
-            req.dists.append(dist)
-    req.gpu = {"dtype": training_dtype(args), "fp8": bool(args.get("fp8_base") or args.get("fp8_base_unet")),
-               "bnb_class": need.attr if need.bnb else None, "xformers": bool(args.get("xformers"))}
+        top = item["module"].split(".")[0]
+        used = need.dist if item["module"] == need.module else DIST_OF_MODULE.get(top, top)
+        if used and used not in req.dists:
+            req.dists.append(used)
+    req.gpu = {
+        "dtype": training_dtype(args),
+        "fp8": bool(args.get("fp8_base") or args.get("fp8_base_unet")),
+        "bnb_class": need.attr if need.bnb else None,
+        "xformers": bool(args.get("xformers")),
+    }
     return req
 
 
@@ -385,9 +393,14 @@ class ProbeRun:
         self.error: OSError | None = None
         self.proc: subprocess.Popen | None = None
         try:
-            self.proc = subprocess.Popen([python, "-c", PROBE, request.as_json()], stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                                         env=dict(env) if env is not None else None)
+            self.proc = subprocess.Popen(
+                [python, "-c", PROBE, request.as_json()],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                env=dict(env) if env is not None else None,
+            )
         except OSError as exc:
             self.error = exc
 
@@ -396,34 +409,66 @@ class ProbeRun:
         python = self.python
         if self.proc is None:
             exc = self.error
-            raise ConfigError([Problem(f"the training interpreter {python} cannot be run: {getattr(exc, 'strerror', None) or exc}",
-                                       key="python", value=python,
-                                       fix="set `python` in the config to the interpreter of your sd-scripts environment")])
+            raise ConfigError(
+                [
+                    Problem(
+                        f"the training interpreter {python} cannot be run: {getattr(exc, 'strerror', None) or exc}",
+                        key="python",
+                        value=python,
+                        fix="set `python` in the config to the interpreter of your sd-scripts environment",
+                    )
+                ]
+            )
         try:
             stdout, stderr = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.communicate()
-            raise ConfigError([Problem(f"the training interpreter {python} did not finish its environment check in {timeout:.0f} s",
-                                       key="python", value=python, fix="run `loratrain doctor` to see which import hangs")]) from None
+            raise ConfigError(
+                [
+                    Problem(
+                        f"the training interpreter {python} did not finish its environment check in {timeout:.0f} s",
+                        key="python",
+                        value=python,
+                        fix="run `loratrain doctor` to see which import hangs",
+                    )
+                ]
+            ) from None
         lines = stdout.splitlines()
         results = [line for line in lines if line.startswith(_RESULT_MARK)]
         if results:
-            return json.loads(results[-1][len(_RESULT_MARK):])
-        steps = [line[len(_STEP_MARK):] for line in lines if line.startswith(_STEP_MARK)]
+            return json.loads(results[-1][len(_RESULT_MARK) :])
+        steps = [line[len(_STEP_MARK) :] for line in lines if line.startswith(_STEP_MARK)]
         code = self.proc.returncode
         tail = " ".join(stderr.strip().splitlines()[-2:])[-300:]
         how = f"died with exit status {code}" if code >= 0 else f"was killed by signal {-code}"
         if steps:
-            raise ConfigError([Problem(f"the training interpreter {python} {how} while loading {steps[-1]}" + (f": {tail}" if tail else ""),
-                                       key="python", value=python,
-                                       fix=f"reinstall it: {python} -m pip install --force-reinstall {_dist_for(steps[-1])}")])
-        raise ConfigError([Problem(f"the training interpreter {python} failed to start: {tail}", key="python", value=python,
-                                   fix="set `python` in the config to a working Python 3 interpreter")])
+            raise ConfigError(
+                [
+                    Problem(
+                        f"the training interpreter {python} {how} while loading {steps[-1]}"
+                        + (f": {tail}" if tail else ""),
+                        key="python",
+                        value=python,
+                        fix=f"reinstall it: {python} -m pip install --force-reinstall {_dist_for(steps[-1])}",
+                    )
+                ]
+            )
+        raise ConfigError(
+            [
+                Problem(
+                    f"the training interpreter {python} failed to start: {tail}",
+                    key="python",
+                    value=python,
+                    fix="set `python` in the config to a working Python 3 interpreter",
+                )
+            ]
+        )
 
 
-def run_probe(python: str, request: Request, env: Mapping[str, str] | None = None,
-              timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
+def run_probe(
+    python: str, request: Request, env: Mapping[str, str] | None = None, timeout: float = PROBE_TIMEOUT_S
+) -> dict[str, Any]:
     """Run the probe in `python` and wait for its JSON answer."""
     return ProbeRun(python, request, env).result(timeout)
 
@@ -507,7 +552,7 @@ def diagnose(inp: DoctorInput, started: tuple[list[Requirement] | None, ProbeRun
     pins = {_key(r.dist): r for r in requirements or ()}
     fixed: set[str] = set()  # dists whose fix is already given
 
-    def problem(message: str, key: str, fix: str = "", severity: str = "error", value: Any = None) -> Problem:
+    def problem(message: str, key: str, fix: str = "", severity: Severity = "error", value: Any = None) -> Problem:
         return Problem(message=message, key=key, file=inp.config_file, fix=fix, value=value, severity=severity)
 
     def spec(dist: str) -> str:
@@ -534,11 +579,17 @@ def diagnose(inp: DoctorInput, started: tuple[list[Requirement] | None, ProbeRun
         if entry.get("missing"):
             p = problem(f"{why}, but {dist} is not installed in {py}", config_key, fix or install(dist))
         elif entry.get("missing_attr"):
-            p = problem(f"{why}, but {entry['error']} (installed {dist} {data['versions'].get(dist) or '?'})", config_key,
-                        f"{py} -m pip install --upgrade {dist}")
+            p = problem(
+                f"{why}, but {entry['error']} (installed {dist} {data['versions'].get(dist) or '?'})",
+                config_key,
+                f"{py} -m pip install --upgrade {dist}",
+            )
         else:
-            p = problem(f"{why}, but importing {key} in {py} fails: {entry.get('error') or 'unknown error'}", config_key,
-                        fix or install(dist, again=True))
+            p = problem(
+                f"{why}, but importing {key} in {py} fails: {entry.get('error') or 'unknown error'}",
+                config_key,
+                fix or install(dist, again=True),
+            )
         report.add(label, "error", p.message, p)
         return False
 
@@ -546,11 +597,19 @@ def diagnose(inp: DoctorInput, started: tuple[list[Requirement] | None, ProbeRun
     torch_ok = imported("torch", "torch", "torch", "python", "training needs torch")
     torch_info = data.get("torch") or {}
     if torch_ok:
-        report.checks[-1] = Check("torch", "ok", f"torch {torch_info.get('version')} (CUDA build: {torch_info.get('cuda') or 'none, CPU only'})")
+        report.checks[-1] = Check(
+            "torch",
+            "ok",
+            f"torch {torch_info.get('version')} (CUDA build: {torch_info.get('cuda') or 'none, CPU only'})",
+        )
         if not torch_info.get("cuda") and inp.gpus_listed:
-            p = problem(f"torch {torch_info.get('version')} in {py} is a CPU-only build, but nvidia-smi lists {inp.gpus_listed} GPU(s); "
-                        "training would run on the CPU", "python",
-                        f"{py} -m pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu128", "warning")
+            p = problem(
+                f"torch {torch_info.get('version')} in {py} is a CPU-only build, but nvidia-smi lists {inp.gpus_listed} GPU(s); "
+                "training would run on the CPU",
+                "python",
+                f"{py} -m pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu128",
+                "warning",
+            )
             report.add("torch CUDA build", "warning", p.message, p)
     imported("accelerate", "accelerate", "accelerate", "python", "the launch runs accelerate")
 
@@ -564,19 +623,33 @@ def diagnose(inp: DoctorInput, started: tuple[list[Requirement] | None, ProbeRun
             wanted = LYCORIS_REQUIREMENT.split("==")[1]
             fixed.add(_key(dist))
             if not found or not version:
-                p = problem(f"network_module {network} cannot be imported by {py}: LyCORIS ({dist}) is not installed", "network_module",
-                            install(dist), value=network)
+                p = problem(
+                    f"network_module {network} cannot be imported by {py}: LyCORIS ({dist}) is not installed",
+                    "network_module",
+                    install(dist),
+                    value=network,
+                )
                 report.add("network module", "error", p.message, p)
             elif version != wanted:
-                p = problem(f"{dist} {version} is installed; loratrain's LyCORIS facts were read from {wanted}", "network_module",
-                            install(dist), "warning", network)
+                p = problem(
+                    f"{dist} {version} is installed; loratrain's LyCORIS facts were read from {wanted}",
+                    "network_module",
+                    install(dist),
+                    "warning",
+                    network,
+                )
                 report.add("network module", "warning", p.message, p)
             else:
                 report.add("network module", "ok", f"{network} found ({dist} {version})")
         elif not found:
             fix = "check the module name; sd-scripts' own modules are networks.lora, networks.dylora, networks.oft"
-            p = problem(f"network_module {network} cannot be imported by {py}" + (f" (sd-scripts at {inp.sd_scripts})" if inp.sd_scripts else ""),
-                        "network_module", fix, value=network)
+            p = problem(
+                f"network_module {network} cannot be imported by {py}"
+                + (f" (sd-scripts at {inp.sd_scripts})" if inp.sd_scripts else ""),
+                "network_module",
+                fix,
+                value=network,
+            )
             report.add("network module", "error", p.message, p)
         else:
             report.add("network module", "ok", f"{network} found")
@@ -584,13 +657,22 @@ def diagnose(inp: DoctorInput, started: tuple[list[Requirement] | None, ProbeRun
     # the optimizer
     name, need = optimizer_need(args)
     if need.module != "torch.optim":
-        imported(f"{need.module}.{need.attr}", "optimizer", need.dist or need.module.split(".")[0], "optimizer_type",
-                 f"optimizer_type {name} needs {need.module}.{need.attr}")
+        imported(
+            f"{need.module}.{need.attr}",
+            "optimizer",
+            need.dist or need.module.split(".")[0],
+            "optimizer_type",
+            f"optimizer_type {name} needs {need.module}.{need.attr}",
+        )
     elif torch_ok:
         entry = imports.get(f"torch.optim.{need.attr}") or {}
         if entry and not entry.get("ok"):
-            p = problem(f"optimizer_type {name} is not a torch.optim class in torch {torch_info.get('version')}", "optimizer_type",
-                        "use one of sd-scripts' optimizer names (`loratrain explain optimizer_type`) or a dotted module.Class path", value=name)
+            p = problem(
+                f"optimizer_type {name} is not a torch.optim class in torch {torch_info.get('version')}",
+                "optimizer_type",
+                "use one of sd-scripts' optimizer names (`loratrain explain optimizer_type`) or a dotted module.Class path",
+                value=name,
+            )
             report.add("optimizer", "error", p.message, p)
         else:
             report.add("optimizer", "ok", f"{name}: torch.optim.{need.attr}")
@@ -599,21 +681,30 @@ def diagnose(inp: DoctorInput, started: tuple[list[Requirement] | None, ProbeRun
     if args.get("xformers"):
         have = torch_info.get("version") or ""
         # pip picks the xformers built for the torch it is told to keep.
-        xformers_fix = f"{py} -m pip install --upgrade xformers \"torch=={have.split('+')[0]}\"" if have else install("xformers")
+        xformers_fix = (
+            f'{py} -m pip install --upgrade xformers "torch=={have.split("+")[0]}"' if have else install("xformers")
+        )
         if imported("xformers", "xformers", "xformers", "xformers", "xformers = true", xformers_fix) and imported(
-                "xformers.ops", "xformers", "xformers", "xformers", "xformers = true", xformers_fix):
+            "xformers.ops", "xformers", "xformers", "xformers", "xformers = true", xformers_fix
+        ):
             built = (data.get("xformers") or {}).get("built_for_torch")
             if built and have and built.split("+")[0] != have.split("+")[0]:
-                p = problem(f"xformers {data['versions'].get('xformers') or '?'} was built for torch {built}, but {py} has torch {have}",
-                            "xformers", xformers_fix)
+                p = problem(
+                    f"xformers {data['versions'].get('xformers') or '?'} was built for torch {built}, but {py} has torch {have}",
+                    "xformers",
+                    xformers_fix,
+                )
                 report.add("xformers build", "error", p.message, p)
     if args.get("torch_compile"):
         imported("triton", "triton", "triton", "torch_compile", "torch_compile needs triton")
     if uses_wandb(args):
-        if imported("wandb", "wandb", "wandb", "log_with", f"log_with = \"{args.get('log_with')}\" needs wandb"):
+        if imported("wandb", "wandb", "wandb", "log_with", f'log_with = "{args.get("log_with")}" needs wandb'):
             if not wandb_key_found(args, inp.env):
-                p = problem("log_with wandb needs an API key: none in the config (wandb_api_key), WANDB_API_KEY or ~/.netrc",
-                            "wandb_api_key", f"set wandb_api_key in the config, export WANDB_API_KEY, or run `{py} -m wandb login`")
+                p = problem(
+                    "log_with wandb needs an API key: none in the config (wandb_api_key), WANDB_API_KEY or ~/.netrc",
+                    "wandb_api_key",
+                    f"set wandb_api_key in the config, export WANDB_API_KEY, or run `{py} -m wandb login`",
+                )
                 report.add("wandb key", "error", p.message, p)
             else:
                 report.add("wandb key", "ok", "found")
@@ -644,16 +735,27 @@ def _requirements(report, data, requirements, inp, fixed, problem, install) -> N
                 report.add(f"requirement {req.dist}", "skipped", f"not installed; only {optional} need it")
                 continue
             missing.append(req)
-            p = problem(f"{req.dist} (in sd-scripts' requirements.txt) is not installed in {report.python}", "sd_scripts", install(req.dist))
+            p = problem(
+                f"{req.dist} (in sd-scripts' requirements.txt) is not installed in {report.python}",
+                "sd_scripts",
+                install(req.dist),
+            )
             report.add(f"requirement {req.dist}", "error", p.message, p)
         elif req.pin and _major_minor(have) != _major_minor(req.pin):
             drift.append(req)
-            p = problem(f"{req.dist} {have} is installed; sd-scripts' requirements.txt pins {req.pin}", "sd_scripts",
-                        install(req.dist), "warning")
+            p = problem(
+                f"{req.dist} {have} is installed; sd-scripts' requirements.txt pins {req.pin}",
+                "sd_scripts",
+                install(req.dist),
+                "warning",
+            )
             report.add(f"requirement {req.dist}", "warning", p.message, p)
     ok = len(requirements) - len(missing) - len(drift)
-    report.add("requirements", "ok" if not missing else "error",
-               f"{ok} of {len(requirements)} packages of {inp.sd_scripts}/requirements.txt installed at the pinned major.minor")
+    report.add(
+        "requirements",
+        "ok" if not missing else "error",
+        f"{ok} of {len(requirements)} packages of {inp.sd_scripts}/requirements.txt installed at the pinned major.minor",
+    )
 
 
 def _capability_supported(cap: str, arch_list: Sequence[str]) -> bool:
@@ -687,28 +789,45 @@ def _gpus(report, data, args, need, problem, py) -> None:
         label = f"GPU {g['index']}"
         where = f"GPU {g['index']} ({g['name']}, compute capability {g['capability']})"
         if arch and not _capability_supported(g["capability"], arch):
-            p = problem(f"torch {torch_info.get('version')} has no code for {where}: it was built for {' '.join(arch)}",
-                        "python", f"{py} -m pip install --upgrade torch --index-url https://download.pytorch.org/whl/cu128")
+            p = problem(
+                f"torch {torch_info.get('version')} has no code for {where}: it was built for {' '.join(arch)}",
+                "python",
+                f"{py} -m pip install --upgrade torch --index-url https://download.pytorch.org/whl/cu128",
+            )
             report.add(label, "error", p.message, p)
             continue
         if g.get("matmul") != "ok":
-            p = problem(f"a {dtype} matmul on {where} fails: {g.get('matmul')}", "mixed_precision",
-                        "use a precision this GPU supports (fp16 before compute capability 8.0), or check the driver with nvidia-smi")
+            p = problem(
+                f"a {dtype} matmul on {where} fails: {g.get('matmul')}",
+                "mixed_precision",
+                "use a precision this GPU supports (fp16 before compute capability 8.0), or check the driver with nvidia-smi",
+            )
             report.add(label, "error", p.message, p)
             continue
-        report.add(label, "ok", f"{where}: {dtype} matmul" + (" with fp8 weights" if args.get("fp8_base") or args.get("fp8_base_unet") else ""))
+        report.add(
+            label,
+            "ok",
+            f"{where}: {dtype} matmul"
+            + (" with fp8 weights" if args.get("fp8_base") or args.get("fp8_base_unet") else ""),
+        )
         if "bnb_step" in g:
             if g["bnb_step"] == "ok":
                 report.add(f"{label} 8-bit optimizer", "ok", f"one {need.attr} step")
             else:
-                p = problem(f"one {need.attr} step on {where} fails: {g['bnb_step']}", "optimizer_type",
-                            f"{py} -m pip install --upgrade --force-reinstall bitsandbytes")
+                p = problem(
+                    f"one {need.attr} step on {where} fails: {g['bnb_step']}",
+                    "optimizer_type",
+                    f"{py} -m pip install --upgrade --force-reinstall bitsandbytes",
+                )
                 report.add(f"{label} 8-bit optimizer", "error", p.message, p)
         if "xformers_call" in g:
             if g["xformers_call"] == "ok":
                 report.add(f"{label} xformers", "ok", "memory_efficient_attention runs")
             else:
                 have = (torch_info.get("version") or "").split("+")[0]
-                p = problem(f"xformers' memory_efficient_attention fails on {where}: {g['xformers_call']}", "xformers",
-                            f"{py} -m pip install --upgrade xformers \"torch=={have}\"")
+                p = problem(
+                    f"xformers' memory_efficient_attention fails on {where}: {g['xformers_call']}",
+                    "xformers",
+                    f'{py} -m pip install --upgrade xformers "torch=={have}"',
+                )
                 report.add(f"{label} xformers", "error", p.message, p)

@@ -69,6 +69,12 @@ class PreflightInput:
             self._doctor = doctor.diagnose(self._doctor_input(), self._doctor)
         return self._doctor
 
+    def doctor_answer(self) -> dict[str, Any] | None:
+        """The doctor probe's raw answer (interpreter, package versions) once preflight judged it, else None."""
+        from loratrain.launch import doctor
+
+        return self._doctor.probe if isinstance(self._doctor, doctor.Report) else None
+
     def _doctor_input(self):
         from loratrain.launch import doctor
 

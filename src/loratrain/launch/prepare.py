@@ -41,6 +41,7 @@ class Prepared:
     cwd: Path
     gpu_scan: gpu_mod.GpuScan
     warnings: list[Problem] = field(default_factory=list)
+    probe: dict[str, Any] | None = None  # the doctor probe's answer when preflight ran it (the record reads its versions)
 
     @property
     def args(self) -> dict[str, Any]:
@@ -105,10 +106,12 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
     prepared = Prepared(loaded=loaded, python=python, sd_scripts=folder, commit=commit, command=command,
                         cwd=Path.cwd(), gpu_scan=scan, warnings=warnings)
     if opts.preflight:
-        found = place_problems(preflight.run_preflight(preflight.PreflightInput(
+        inp = preflight.PreflightInput(
             args=prepared.args, accelerate=acc, python=python, sd_scripts=folder, force=opts.force,
             env=env, cwd=prepared.cwd, config_file=str(loaded.path), gpu_scanner=lambda: scan,
-        )), loaded.path, loaded.lines)
+        )
+        found = place_problems(preflight.run_preflight(inp), loaded.path, loaded.lines)
+        prepared.probe = inp.doctor_answer()
         errors = preflight.errors(found)
         warnings += [p for p in found if p.severity == "warning"]
         if errors:
@@ -147,6 +150,17 @@ def record_base(prepared: Prepared) -> tuple[Path, str]:
     return base, str(args.get("output_name") or flags.LAST_OUTPUT_NAME)
 
 
+def training_versions(prepared: Prepared, env: Mapping[str, str]) -> dict[str, str | None]:
+    """The training interpreter and its package versions for the record: preflight's doctor probe read them
+    already; without preflight, one metadata-only probe reads them."""
+    answer = prepared.probe
+    if answer is not None and answer.get("executable"):
+        versions = answer.get("versions") or {}
+        return {"training_python": answer["executable"], **{d: versions.get(d) for d in sdscripts.TRAINING_DISTS}}
+    installed = sdscripts.probe(prepared.python, prepared.sd_scripts, (), env)
+    return {"training_python": installed.executable, **installed.versions}
+
+
 def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]):
     from loratrain.launch.record import RunRecord
 
@@ -154,7 +168,6 @@ def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]
     if opts.machine_rank:
         name += f"-rank{opts.machine_rank}"
     rec = RunRecord(base, name)
-    installed = sdscripts.probe(prepared.python, prepared.sd_scripts, (), env)
     scan = prepared.gpu_scan
     rec.start(
         argv=prepared.command.argv,
@@ -162,7 +175,7 @@ def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]
         cwd=str(prepared.cwd),
         config=prepared.loaded.config.model_dump(mode="json", exclude_none=True),
         config_file=str(prepared.loaded.path),
-        versions={"training_python": installed.executable, **installed.versions},
+        versions=training_versions(prepared, env),
         sd_scripts={"path": str(prepared.sd_scripts), "commit": prepared.commit,
                     "flag_table_commit": flags.source_commit()},
         gpus=None if scan.gpus is None else [
