@@ -1,0 +1,62 @@
+"""Wall time of `loratrain report RUN` on a run of 20 saves x 6 prompts with 10,000 logged steps.
+
+The run is built the way sd-scripts writes one (see tests/report/report_synth.py): TensorBoard events through
+accelerate's tracker (4 tags x 10,000 steps), 20 SDXL U-Net LoRAs of rank 8 (722 modules, fp16, ~23 MB each),
+120 sample PNGs of 1024x1024 (20 sample steps x 6 prompts) and a run record. Then the real CLI runs in a
+subprocess, interleaved with `python -c pass` as the baseline, and prints each median and the ratio.
+Goal: the report builds in at most 5 s.  Usage: python benchmarks/report_speed.py [--runs N] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "report"))
+
+import report_synth  # noqa: E402
+
+
+def timed(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env={**os.environ})
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--keep", type=Path, help="Build the run here (reused when it exists).")
+    opts = parser.parse_args()
+    base = opts.keep or Path(tempfile.mkdtemp(prefix="report-bench-"))
+    runs_folder = base / "out" / "loratrain-runs"
+    if not runs_folder.is_dir():
+        t = time.perf_counter()
+        report_synth.make_run(base, total_steps=10_000, save_every=500, sample_every=500, prompts=6,
+                              image_size=1024, full_modules=True, steps_per_epoch=1000)
+        print(f"built the run in {time.perf_counter() - t:.1f} s under {base}")
+    record = next(runs_folder.iterdir())
+    out = base / "report"
+    cli = [sys.executable, "-m", "loratrain", "report", str(record), "-o", str(out)]
+    baseline = [sys.executable, "-c", "pass"]
+    timed(cli)  # warm the file cache and bytecode
+    base_times, cli_times = [], []
+    for _ in range(opts.runs):
+        base_times.append(timed(baseline))
+        cli_times.append(timed(cli))
+    b, c = statistics.median(base_times), statistics.median(cli_times)
+    print(f"python -c pass   median {b * 1000:7.1f} ms over {opts.runs} runs")
+    print(f"loratrain report median {c * 1000:7.1f} ms over {opts.runs} runs (min {min(cli_times) * 1000:.1f} ms)")
+    print(f"ratio {c / b:.1f}; goal: report <= 5000 ms -> {'met' if c <= 5.0 else 'NOT met'}")
+    print(f"report.html {(out / 'report.html').stat().st_size / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
