@@ -50,6 +50,7 @@ def run_report(run: Path, output: Optional[Path], json_out: bool, open_: bool) -
 
     from loratrain.report.figures import THUMB
 
+    _needs(json_out and output is None)
     info = locate(run)
     report = build(info, thumbnails=None if json_out and output is None else THUMB)
     if json_out:
@@ -74,6 +75,21 @@ def run_report(run: Path, output: Optional[Path], json_out: bool, open_: bool) -
 
         webbrowser.open(written["html"].resolve().as_uri())
     return 0
+
+
+def _needs(json_only: bool) -> None:
+    """The report extra's packages, named with the install command when one is missing (no traceback)."""
+    import importlib.util
+
+    from loratrain.errors import RuntimeFailure
+
+    wanted = {"numpy": "numpy", "tensorboard": "tensorboard", "PIL": "pillow"}
+    if not json_only:
+        wanted["matplotlib"] = "matplotlib"
+    missing = [pkg for mod, pkg in wanted.items() if importlib.util.find_spec(mod) is None]
+    if missing:
+        raise RuntimeFailure(f"loratrain report needs {', '.join(missing)}, which is not installed; "
+                             "install it with: pip install 'loratrain[report]'")
 
 
 def _summary(report, written) -> None:

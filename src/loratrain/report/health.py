@@ -104,7 +104,9 @@ class _Tensors:
             raise HeaderError("header is not a JSON object")
         self.metadata = {str(k): str(v) for k, v in (header.pop("__metadata__", None) or {}).items()}
         self.entries = header
-        self.data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + len(raw))
+        with path.open("rb") as fh:  # one read; numpy views into it cost nothing per tensor
+            fh.seek(8 + len(raw))
+            self.data = memoryview(fh.read())
 
     def all_finite(self) -> bool | None:
         """One pass over the whole data block when every tensor has the same float dtype (what sd-scripts saves):
@@ -118,7 +120,7 @@ class _Tensors:
         if bits is None:
             return None
         end = max((e["data_offsets"][1] for e in self.entries.values()), default=0)
-        words = np.frombuffer(self.data[:end], dtype=bits[0])
+        words = np.frombuffer(self.data[: min(end, len(self.data)) // 2 * 2], dtype=bits[0])
         # NaN and inf are exactly the values whose exponent bits are all ones.
         return not bool(np.any((words & bits[1]) == bits[1]))
 
@@ -130,6 +132,8 @@ class _Tensors:
         if kind is None:
             raise HeaderError(f"tensor {name} has dtype {entry['dtype']}, which the report does not read")
         start, end = entry["data_offsets"]
+        if not 0 <= start <= end <= len(self.data):
+            raise HeaderError(f"tensor {name} lies outside the file (truncated?)")
         chunk = self.data[start:end]
         if kind == "bf16":
             arr = (np.frombuffer(chunk, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
@@ -194,8 +198,11 @@ def _batched_lora_norms(modules: list[tuple[str, dict]]) -> dict[str, float]:
         r = int(down_shape[0])
         if len(up_shape) < 2 or int(up_shape[1]) != r:
             raise ValueError(f"{items[0][0]}: down {tuple(down_shape)} and up {tuple(up_shape)} do not fit")
-        downs = np.stack([p["lora_down.weight"].reshape(r, -1) for _, p in items]).astype(np.float32)
-        ups = np.stack([p["lora_up.weight"].reshape(-1, r) for _, p in items]).astype(np.float32)
+        downs = np.empty((len(items), r, math.prod(down_shape[1:])), np.float32)
+        ups = np.empty((len(items), int(up_shape[0]), r), np.float32)
+        for i, (_, p) in enumerate(items):  # converted while copied: one pass over the data
+            downs[i] = p["lora_down.weight"].reshape(r, -1)
+            ups[i] = p["lora_up.weight"].reshape(-1, r)
         g_up = np.matmul(ups.transpose(0, 2, 1), ups).astype(np.float64)
         g_down = np.matmul(downs, downs.transpose(0, 2, 1)).astype(np.float64)
         sq = np.sum(g_up * g_down, axis=(1, 2))
