@@ -1,7 +1,7 @@
 """Wall time of `loratrain report RUN` on a run of 20 saves x 6 prompts with 10,000 logged steps.
 
 The run is built the way sd-scripts writes one (see tests/report/report_synth.py): TensorBoard events through
-accelerate's tracker (4 tags x 10,000 steps), 20 SDXL U-Net LoRAs of rank 8 (722 modules, fp16, ~23 MB each),
+accelerate's tracker (4 tags x 10,000 steps), 20 SDXL U-Net LoRAs of rank 8 (722 modules, fp16, ~43 MB each),
 120 sample PNGs of 1024x1024 (20 sample steps x 6 prompts) and a run record. Then the real CLI runs in a
 subprocess, interleaved with `python -c pass` as the baseline, and prints each median and the ratio.
 Goal: the report builds in at most 5 s.  Usage: python benchmarks/report_speed.py [--runs N] [--keep DIR]

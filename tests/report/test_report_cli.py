@@ -82,3 +82,12 @@ def test_bad_run_argument_is_one_clear_error(tmp_path):
     (bad / "record.json").write_text("{not json", encoding="utf-8")
     result = run_cli("report", bad)
     assert result.returncode == 2 and "the run record is not JSON" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_open_hands_the_page_to_the_browser(finished_run, tmp_path):
+    opened = tmp_path / "opened.txt"
+    # webbrowser runs $BROWSER with the page's URL for %s.
+    browser = f"{sys.executable} -c \"import sys; open(sys.argv[2], 'w').write(sys.argv[1])\" %s {opened}"
+    result = run_cli("report", finished_run, "--open", env={"BROWSER": browser})
+    assert result.returncode == 0, result.stderr
+    assert opened.read_text() == (finished_run / "report" / "report.html").resolve().as_uri()
