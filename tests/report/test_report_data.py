@@ -246,3 +246,13 @@ def test_run_in_progress_reports_what_exists(tmp_path):
     assert [h.step for h in report.saves] == [50, 100]
     data = json.loads(json.dumps(report.to_json(), default=str))
     assert data["in_progress"] is True and data["run"]["finished"] is None
+
+
+def test_plain_output_dir_reads_its_logs_folder_or_says_why(tmp_path):
+    out = tmp_path / "out"
+    (out / "sample").mkdir(parents=True)
+    report = build(locate(out))
+    assert "does not say where its TensorBoard events are" in report.curves.reason
+    synth.write_events(out / "logs", dt.datetime(2026, 1, 1), range(1, 11), 100)
+    report = build(locate(out))
+    assert report.curves.series["loss/current"].steps[-1] == 10 and not report.curves.reason

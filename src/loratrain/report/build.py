@@ -167,6 +167,9 @@ def build(run: RunInfo, now: dt.datetime | None = None, thumbnails: int | None =
         logging_dir = Path(a["logging_dir"]) if a.get("logging_dir") else None
         curves = curves_mod.read_curves(logging_dir, a.get("log_prefix"), a.get("log_tracker_name"),
                                         a.get("log_with"), window=window)
+        if logging_dir is None and run.record_folder is None and not run.config_file:
+            curves.reason = ("a folder without a run record does not say where its TensorBoard events are (and it "
+                             "has no logs/ folder); give the run's config as RUN to read its logging_dir")
         saves = health_mod.order_and_grow([job.result() for job in health_jobs])
         thumbs = {key: job.result() for (key, _), job in zip(cells, thumb_jobs) if job.result() is not None}
     report = Report(run=run, curves=curves, grid=grid, saves=saves, built=now, cause=failure_cause(run),

@@ -167,4 +167,10 @@ def locate(run: Path) -> RunInfo:
     rec = latest_record(run)
     if rec is not None:
         return from_record(rec)
-    return RunInfo(output_dir=run.resolve(), args={"output_dir": run.resolve()})
+    args: dict[str, Any] = {"output_dir": run.resolve()}
+    # No record and no config: the docs' usual place for the events, <output_dir>/logs, if it is there.
+    for guess in ("logs", "log"):
+        if (run / guess).is_dir():
+            args["logging_dir"] = (run / guess).resolve()
+            break
+    return RunInfo(output_dir=run.resolve(), args=args)
