@@ -32,7 +32,17 @@ class Report:
     built: dt.datetime
     cause: str = ""
     notes: list[str] = field(default_factory=list)
-    thumbs: dict = field(default_factory=dict)  # (prompt, column) -> (jpeg bytes, original size, thumbnail size)
+    _thumb_jobs: list = field(default_factory=list, repr=False)  # (cell key, Future) still being made
+    _thumbs: dict | None = field(default=None, repr=False)
+
+    @property
+    def thumbs(self) -> dict:
+        """(prompt, column) -> (jpeg bytes, original size, thumbnail size), waiting for the ones still in work;
+        a sample that could not be read (or is still being written) has none."""
+        if self._thumbs is None:
+            self._thumbs = {key: job.result() for key, job in self._thumb_jobs if job.result() is not None}
+            self._thumb_jobs = []
+        return self._thumbs
 
     @property
     def in_progress(self) -> bool:
@@ -161,9 +171,10 @@ def build(run: RunInfo, now: dt.datetime | None = None, thumbnails: int | None =
     if window is not None:
         files = [p for p in files if window[0] <= dt.datetime.fromtimestamp(p.stat().st_mtime) <= window[1]]
     cells = list(grid.cells.items()) if thumbnails else []
-    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)))
+    try:
         health_jobs = [pool.submit(health_mod.check_file, p) for p in files]
-        thumb_jobs = [pool.submit(_thumbnail, s.path, thumbnails) for _, s in cells]
+        thumb_jobs = [(key, pool.submit(_thumbnail, s.path, thumbnails)) for key, s in cells]
         logging_dir = Path(a["logging_dir"]) if a.get("logging_dir") else None
         curves = curves_mod.read_curves(logging_dir, a.get("log_prefix"), a.get("log_tracker_name"),
                                         a.get("log_with"), window=window)
@@ -171,9 +182,12 @@ def build(run: RunInfo, now: dt.datetime | None = None, thumbnails: int | None =
             curves.reason = ("a folder without a run record does not say where its TensorBoard events are (and it "
                              "has no logs/ folder); give the run's config as RUN to read its logging_dir")
         saves = health_mod.order_and_grow([job.result() for job in health_jobs])
-        thumbs = {key: job.result() for (key, _), job in zip(cells, thumb_jobs) if job.result() is not None}
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=False)  # the thumbnails go on while the caller draws the figures
     report = Report(run=run, curves=curves, grid=grid, saves=saves, built=now, cause=failure_cause(run),
-                    thumbs=thumbs)
+                    _thumb_jobs=thumb_jobs)
     if run.record_folder is None:
         report.notes.append("no run record: paths come from " + ("the config" if run.config_file else "the folder")
                             + "; command, versions and exit status are unknown")

@@ -141,13 +141,13 @@ def _grid_html(report: Report, thumbs: dict) -> str:
 def write(report: Report, folder: Path) -> dict[str, Path]:
     """Write report.html and the PNG figures into `folder` (created). Returns name -> path of what was written."""
     folder.mkdir(parents=True, exist_ok=True)
-    thumbs = report.thumbs
     pngs = {
         "loss": figures.loss_figure(report),
         "lr": figures.lr_figure(report),
         "norms": figures.norms_figure(report),
-        "samples": figures.grid_figure(report, thumbs),
     }
+    thumbs = report.thumbs  # made on other threads while the figures above were drawn
+    pngs["samples"] = figures.grid_figure(report, thumbs)
     written: dict[str, Path] = {}
     for key, data in pngs.items():
         target = folder / PNG_NAMES[key]
