@@ -91,3 +91,15 @@ def test_open_hands_the_page_to_the_browser(finished_run, tmp_path):
     result = run_cli("report", finished_run, "--open", env={"BROWSER": browser})
     assert result.returncode == 0, result.stderr
     assert opened.read_text() == (finished_run / "report" / "report.html").resolve().as_uri()
+
+
+def test_report_never_imports_torch(finished_run):
+    """The report reads tensors with numpy: no torch, accelerate, lycoris or transformers in its process."""
+    import subprocess
+
+    from test_fast_paths import PROBE
+
+    result = subprocess.run([sys.executable, "-c", PROBE, "report", str(finished_run)], capture_output=True,
+                            text=True, timeout=120)
+    assert (finished_run / "report" / "report.html").is_file(), result.stderr[-2000:]
+    assert [ln for ln in result.stderr.splitlines() if ln.startswith("HEAVY:")] == ["HEAVY:"], result.stderr[-2000:]
