@@ -19,7 +19,7 @@ def test_report_of_a_record_folder_writes_page_and_figures(finished_run):
     assert result.returncode == 0, result.stderr
     folder = finished_run / "report"
     assert {p.name for p in folder.iterdir()} == {"report.html", "loss.png", "learning_rate.png",
-                                                   "update_norms.png", "samples.png"}
+                                                   "update_norms.png", "samples.png", ".cache"}
     assert "mylora-step00000100.safetensors: 1 tensor(s) hold NaN/inf" in result.stdout
     assert "saves: 4, 4 flagged" in result.stdout and f"report: {folder / 'report.html'}" in result.stdout
     page = (folder / "report.html").read_text(encoding="utf-8")

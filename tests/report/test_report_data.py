@@ -256,3 +256,24 @@ def test_plain_output_dir_reads_its_logs_folder_or_says_why(tmp_path):
     synth.write_events(out / "logs", dt.datetime(2026, 1, 1), range(1, 11), 100)
     report = build(locate(out))
     assert report.curves.series["loss/current"].steps[-1] == 10 and not report.curves.reason
+
+
+def test_a_second_build_reads_only_new_or_changed_files(finished_run, tmp_path, monkeypatch):
+    from loratrain.report import build as build_mod
+
+    cache = tmp_path / "cache"
+    first = build(locate(finished_run), thumbnails=64, cache_dir=cache)
+    assert len(first.thumbs) == 6 and (cache / "index.json").is_file()
+    read: list[str] = []
+    real_check, real_thumb = health.check_file, build_mod._thumbnail
+    monkeypatch.setattr(health, "check_file", lambda p: read.append(p.name) or real_check(p))
+    monkeypatch.setattr(build_mod, "_thumbnail", lambda p, s: read.append(p.name) or real_thumb(p, s))
+    changed = first.saves[0].path
+    synth.save_lora(changed, synth.lora_tensors(50, full=False, nan_in=NAN_MODULE), 50, 0)
+    second = build(locate(finished_run), thumbnails=64, cache_dir=cache)
+    assert second.thumbs.keys() == first.thumbs.keys()
+    assert read == [changed.name]  # the rewritten save only
+    by_step = {h.step: h for h in second.saves}
+    assert by_step[50].nonfinite and by_step[100].nonfinite == first.saves[1].nonfinite
+    assert by_step[200].growth == pytest.approx(first.saves[3].growth)
+    assert [h.block_norms for h in second.saves[2:]] == [h.block_norms for h in first.saves[2:]]

@@ -10,6 +10,7 @@ import typer
 
 REPORT_FOLDER = "report"  # inside the run record folder
 NO_RECORD_FOLDER = "loratrain-report"  # inside output_dir when the run has no record
+CACHE_FOLDER = ".cache"  # thumbnails and adapter health of earlier builds, inside the report folder
 
 
 def register(app: typer.Typer) -> None:
@@ -52,15 +53,16 @@ def run_report(run: Path, output: Optional[Path], json_out: bool, open_: bool) -
 
     _needs(json_out and output is None)
     info = locate(run)
-    report = build(info, thumbnails=None if json_out and output is None else THUMB)
+    page = not json_out or output is not None
+    folder = output if output is not None else default_folder(info)
+    if page and folder.exists() and not folder.is_dir():
+        raise ConfigError([Problem("exists and is not a folder", key="--output", file=str(folder),
+                                   fix="give a folder for the report")])
+    report = build(info, thumbnails=THUMB if page else None, cache_dir=folder / CACHE_FOLDER if page else None)
     if json_out:
         print_json(report.to_json())
         if output is None:
             return 0
-    folder = output if output is not None else default_folder(info)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError([Problem("exists and is not a folder", key="--output", file=str(folder),
-                                   fix="give a folder for the report")])
     from loratrain.report import html
 
     try:

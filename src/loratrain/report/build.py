@@ -34,6 +34,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     _thumb_jobs: list = field(default_factory=list, repr=False)  # (cell key, Future) still being made
     _thumbs: dict | None = field(default=None, repr=False)
+    _cache: Any = field(default=None, repr=False)
 
     @property
     def thumbs(self) -> dict:
@@ -42,6 +43,8 @@ class Report:
         if self._thumbs is None:
             self._thumbs = {key: job.result() for key, job in self._thumb_jobs if job.result() is not None}
             self._thumb_jobs = []
+            if self._cache is not None:
+                self._cache.save()
         return self._thumbs
 
     @property
@@ -151,10 +154,16 @@ def failure_cause(run: RunInfo) -> str:
     return ""
 
 
-def build(run: RunInfo, now: dt.datetime | None = None, thumbnails: int | None = None) -> Report:
+def build(run: RunInfo, now: dt.datetime | None = None, thumbnails: int | None = None,
+          cache_dir: Path | None = None) -> Report:
     """Gather everything. With `thumbnails` (a pixel size), the sample thumbnails are made too. Files are read
-    on a few threads while the event files (Python-bound) are parsed on this one."""
+    on a few threads while the event files (Python-bound) are parsed on this one; with `cache_dir`, files
+    measured by an earlier build (same size and mtime) are not read again."""
     from concurrent.futures import ThreadPoolExecutor
+
+    from loratrain.report.cache import ReportCache
+
+    cache = ReportCache(cache_dir)
 
     now = now or dt.datetime.now()
     window = None
@@ -173,8 +182,8 @@ def build(run: RunInfo, now: dt.datetime | None = None, thumbnails: int | None =
     cells = list(grid.cells.items()) if thumbnails else []
     pool = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)))
     try:
-        health_jobs = [pool.submit(health_mod.check_file, p) for p in files]
-        thumb_jobs = [(key, pool.submit(_thumbnail, s.path, thumbnails)) for key, s in cells]
+        health_jobs = [pool.submit(cache.health, p, health_mod.check_file) for p in files]
+        thumb_jobs = [(key, pool.submit(cache.thumbnail, s.path, thumbnails, _thumbnail)) for key, s in cells]
         logging_dir = Path(a["logging_dir"]) if a.get("logging_dir") else None
         curves = curves_mod.read_curves(logging_dir, a.get("log_prefix"), a.get("log_tracker_name"),
                                         a.get("log_with"), window=window)
@@ -182,12 +191,14 @@ def build(run: RunInfo, now: dt.datetime | None = None, thumbnails: int | None =
             curves.reason = ("a folder without a run record does not say where its TensorBoard events are (and it "
                              "has no logs/ folder); give the run's config as RUN to read its logging_dir")
         saves = health_mod.order_and_grow([job.result() for job in health_jobs])
+        if not thumb_jobs:
+            cache.save()
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=False)  # the thumbnails go on while the caller draws the figures
     report = Report(run=run, curves=curves, grid=grid, saves=saves, built=now, cause=failure_cause(run),
-                    _thumb_jobs=thumb_jobs)
+                    _thumb_jobs=thumb_jobs, _cache=cache)
     if run.record_folder is None:
         report.notes.append("no run record: paths come from " + ("the config" if run.config_file else "the folder")
                             + "; command, versions and exit status are unknown")
