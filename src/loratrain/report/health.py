@@ -7,7 +7,8 @@ saved file never trained (its learning rate was 0, it got no gradient, or it was
 weight, so a file is checked in about the time it takes to read it.
 
 Tensors are read with numpy from the safetensors layout (header via loratrain.safetensors_header), bf16
-included, so the report does not need torch; modules are grouped as shrink/lorafile.py groups them.
+included, so the report does not need torch (whose import alone costs more than a file's check); modules are
+grouped and classified with shrink/lorafile.py's suffix tables.
 """
 
 from __future__ import annotations
@@ -95,8 +96,6 @@ class _Tensors:
 
     def __init__(self, path: Path):
         import json
-
-        import numpy as np
 
         raw = read_header_bytes(path)
         header = json.loads(raw.decode("utf-8"))
