@@ -1,6 +1,6 @@
 """Wall time of `loratrain report RUN` on a run of 20 saves x 6 prompts with 10,000 logged steps.
 
-The run is built the way sd-scripts writes one (see tests/report/report_synth.py): TensorBoard events through
+The run is built the way sd-scripts writes one (see the report section of tests/helpers.py): TensorBoard events through
 accelerate's tracker (4 tags x 10,000 steps), 20 SDXL U-Net LoRAs of rank 8 (722 modules, fp16, ~43 MB each),
 120 sample PNGs of 1024x1024 (20 sample steps x 6 prompts) and a run record. Then the real CLI runs in a
 subprocess, interleaved with `python -c pass` as the baseline: cold (the report's cache removed, every file
@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "report"))
+sys.path.insert(0, str(ROOT / "tests"))
 
-import report_synth  # noqa: E402
+import helpers  # noqa: E402
 
 
 def timed(argv: list[str]) -> tuple[float, float]:
@@ -46,8 +46,16 @@ def main() -> None:
     runs_folder = base / "out" / "loratrain-runs"
     if not runs_folder.is_dir():
         t = time.perf_counter()
-        report_synth.make_run(base, total_steps=10_000, save_every=500, sample_every=500, prompts=6,
-                              image_size=1024, full_modules=True, steps_per_epoch=1000)
+        helpers.make_run(
+            base,
+            total_steps=10_000,
+            save_every=500,
+            sample_every=500,
+            prompts=6,
+            image_size=1024,
+            full_modules=True,
+            steps_per_epoch=1000,
+        )
         print(f"built the run in {time.perf_counter() - t:.1f} s under {base}")
     record = next(runs_folder.iterdir())
     out = base / "report"
@@ -67,10 +75,14 @@ def main() -> None:
     b, c, w = statistics.median(base_times), statistics.median(cold), statistics.median(warm)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"python -c pass         median {b * 1000:7.1f} ms over {opts.runs} runs")
-    print(f"loratrain report, cold median {c * 1000:7.1f} ms wall (min {min(cold) * 1000:.1f} ms), "
-          f"{statistics.median(cold_cpu) * 1000:.1f} ms CPU")
-    print(f"loratrain report, warm median {w * 1000:7.1f} ms wall (min {min(warm) * 1000:.1f} ms), "
-          f"{statistics.median(warm_cpu) * 1000:.1f} ms CPU")
+    print(
+        f"loratrain report, cold median {c * 1000:7.1f} ms wall (min {min(cold) * 1000:.1f} ms), "
+        f"{statistics.median(cold_cpu) * 1000:.1f} ms CPU"
+    )
+    print(
+        f"loratrain report, warm median {w * 1000:7.1f} ms wall (min {min(warm) * 1000:.1f} ms), "
+        f"{statistics.median(warm_cpu) * 1000:.1f} ms CPU"
+    )
     print(f"ratio cold/baseline {c / b:.1f}; goal: cold report <= 5000 ms -> {'met' if c <= 5.0 else 'NOT met'}")
     print(f"report.html {(out / 'report.html').stat().st_size / 1e6:.1f} MB")
 

@@ -6,16 +6,15 @@ import datetime as dt
 import json
 import math
 
+import helpers as synth
 import numpy as np
 import pytest
+from helpers import NAN_MODULE, UNTRAINED
 
-import report_synth as synth
-from conftest import NAN_MODULE, UNTRAINED
 from loratrain.report import curves as curves_mod
 from loratrain.report import health, samples
 from loratrain.report.build import build
 from loratrain.report.run import locate
-
 
 # --- curves -------------------------------------------------------------------------------------------
 
@@ -25,7 +24,10 @@ def test_curves_have_sd_scripts_tags_per_step_and_epoch(finished_run):
     series = report.curves.series
     assert {"loss/current", "loss/average", "lr/unet", "lr/textencoder", "loss/epoch_average"} <= set(series)
     assert series["loss/current"].steps == list(range(1, 201))
-    loss = lambda s: 0.12 + 0.05 * math.exp(-s / 300) + 0.01 * math.sin(s)  # what report_synth logged
+
+    def loss(s):  # what helpers.write_events logged
+        return 0.12 + 0.05 * math.exp(-s / 300) + 0.01 * math.sin(s)
+
     assert series["loss/current"].values[9] == pytest.approx(loss(10), rel=1e-6)
     assert series["lr/unet"].values[-1] == pytest.approx(1e-4)
     assert series["loss/epoch_average"].steps == [1, 2]  # logged with the epoch as the step
@@ -70,12 +72,15 @@ def test_log_prefix_and_window_pick_this_runs_folder(tmp_path):
     assert not c.series and "began while this run ran" in c.reason
 
 
-@pytest.mark.parametrize("logging_dir, log_with, expect", [
-    (None, None, "logging_dir was not set"),
-    ("missing", None, "does not exist"),
-    ("empty", None, "no TensorBoard event files"),
-    ("empty", "wandb", "Weights & Biases"),
-])
+@pytest.mark.parametrize(
+    "logging_dir, log_with, expect",
+    [
+        (None, None, "logging_dir was not set"),
+        ("missing", None, "does not exist"),
+        ("empty", None, "no TensorBoard event files"),
+        ("empty", "wandb", "Weights & Biases"),
+    ],
+)
 def test_no_curves_says_why(tmp_path, logging_dir, log_with, expect):
     (tmp_path / "empty").mkdir()
     c = curves_mod.read_curves(tmp_path / logging_dir if logging_dir else None, None, None, log_with)
@@ -93,13 +98,16 @@ def test_smoothing_is_tensorboards_debiased_ema():
 STAMP = dt.datetime(2026, 3, 4, 5, 6, 7)
 
 
-@pytest.mark.parametrize("name, kw, expect", [
-    ("mylora", dict(step=500, index=3, seed=42), ("step", 500, 3, 42)),
-    ("mylora", dict(epoch=2, index=0, seed=None), ("epoch", 2, 0, None)),
-    (None, dict(step=1234567, index=12, seed=7), ("step", 1234567, 12, 7)),
-    ("my_lora_v2_000100", dict(step=100, index=1, seed=None), ("step", 100, 1, None)),
-    ("x", dict(step=0, index=123, seed=5), ("step", 0, 123, 5)),
-])
+@pytest.mark.parametrize(
+    "name, kw, expect",
+    [
+        ("mylora", dict(step=500, index=3, seed=42), ("step", 500, 3, 42)),
+        ("mylora", dict(epoch=2, index=0, seed=None), ("epoch", 2, 0, None)),
+        (None, dict(step=1234567, index=12, seed=7), ("step", 1234567, 12, 7)),
+        ("my_lora_v2_000100", dict(step=100, index=1, seed=None), ("step", 100, 1, None)),
+        ("x", dict(step=0, index=123, seed=5), ("step", 0, 123, 5)),
+    ],
+)
 def test_sample_names_as_sd_scripts_writes_them(name, kw, expect):
     fname = synth.sample_name(name, stamp=STAMP, **kw)
     s = samples.parse_name(fname, name)
@@ -130,8 +138,9 @@ def test_epoch_and_step_samples_interleave_in_drawing_order(tmp_path):
     d = tmp_path / "sample"
     d.mkdir()
     for i, (kw, sec) in enumerate([(dict(step=50), 0), (dict(epoch=1), 10), (dict(step=150), 20)]):
-        synth.sample_png(d / synth.sample_name("n", index=0, stamp=STAMP + dt.timedelta(seconds=sec), seed=None, **kw),
-                         16, i)
+        synth.sample_png(
+            d / synth.sample_name("n", index=0, stamp=STAMP + dt.timedelta(seconds=sec), seed=None, **kw), 16, i
+        )
     g = samples.collect(tmp_path, "n")
     assert g.columns == [("step", 50), ("epoch", 1), ("step", 150)]
 
@@ -152,7 +161,7 @@ def test_nan_and_never_trained_modules_are_flagged(finished_run):
 
 
 def test_update_norms_match_the_full_product_per_block(tmp_path):
-    tensors = synth.lora_tensors(300, full=False, seed=3)
+    tensors = synth.saved_lora_tensors(300, full=False, seed=3)
     path = synth.save_lora(tmp_path / "a-step00000300.safetensors", tensors, 300, 3)
     h = health.check_file(path)
     assert h.ok and h.step == 300 and h.epoch == 3 and h.modules == len(synth.sdxl_modules(False))
@@ -174,10 +183,17 @@ def test_bf16_conv_tucker_and_lycoris_modules(tmp_path):
 
     g = torch.Generator().manual_seed(0)
     conv_down, conv_up = torch.randn(4, 320, 3, 3, generator=g), torch.randn(640, 4, 1, 1, generator=g)
-    t_down, t_mid, t_up = (torch.randn(4, 320, 1, 1, generator=g), torch.randn(4, 4, 3, 3, generator=g),
-                           torch.randn(640, 4, 1, 1, generator=g))
-    w1a, w1b, w2a, w2b = (torch.randn(64, 4, generator=g), torch.randn(4, 32, generator=g),
-                          torch.zeros(64, 4), torch.randn(4, 32, generator=g))
+    t_down, t_mid, t_up = (
+        torch.randn(4, 320, 1, 1, generator=g),
+        torch.randn(4, 4, 3, 3, generator=g),
+        torch.randn(640, 4, 1, 1, generator=g),
+    )
+    w1a, w1b, w2a, w2b = (
+        torch.randn(64, 4, generator=g),
+        torch.randn(4, 32, generator=g),
+        torch.zeros(64, 4),
+        torch.randn(4, 32, generator=g),
+    )
     tensors = {
         "lora_unet_input_blocks_1_0_in_layers_2.lora_down.weight": conv_down,
         "lora_unet_input_blocks_1_0_in_layers_2.lora_up.weight": conv_up,
@@ -197,18 +213,23 @@ def test_bf16_conv_tucker_and_lycoris_modules(tmp_path):
     save_file({k: v.to(torch.bfloat16) for k, v in tensors.items()}, str(path))
     h = health.check_file(path)
     b = {k: v.to(torch.bfloat16).double() for k, v in tensors.items()}
-    conv = (2.0 / 4) * (b["lora_unet_input_blocks_1_0_in_layers_2.lora_up.weight"].reshape(640, 4)
-                        @ b["lora_unet_input_blocks_1_0_in_layers_2.lora_down.weight"].reshape(4, -1))
-    tucker = torch.einsum("oa,abhw,bi->oihw", b["lora_unet_output_blocks_8_0_in_layers_2.lora_up.weight"][:, :, 0, 0],
-                          b["lora_unet_output_blocks_8_0_in_layers_2.lora_mid.weight"],
-                          b["lora_unet_output_blocks_8_0_in_layers_2.lora_down.weight"][:, :, 0, 0])
+    conv = (2.0 / 4) * (
+        b["lora_unet_input_blocks_1_0_in_layers_2.lora_up.weight"].reshape(640, 4)
+        @ b["lora_unet_input_blocks_1_0_in_layers_2.lora_down.weight"].reshape(4, -1)
+    )
+    tucker = torch.einsum(
+        "oa,abhw,bi->oihw",
+        b["lora_unet_output_blocks_8_0_in_layers_2.lora_up.weight"][:, :, 0, 0],
+        b["lora_unet_output_blocks_8_0_in_layers_2.lora_mid.weight"],
+        b["lora_unet_output_blocks_8_0_in_layers_2.lora_down.weight"][:, :, 0, 0],
+    )
     assert h.block_norms["down 1"] == pytest.approx(float(conv.norm()), rel=1e-4)
     assert h.block_norms["up 8"] == pytest.approx(float(tucker.norm()), rel=1e-4)
     assert h.untrained == ["lora_te1_text_model_encoder_layers_0_mlp_fc1"] and h.block_norms["te1"] == 0.0
 
 
 def test_damaged_adapter_file_is_reported_not_raised(tmp_path):
-    path = synth.save_lora(tmp_path / "a.safetensors", synth.lora_tensors(10, full=False), 10, 1)
+    path = synth.save_lora(tmp_path / "a.safetensors", synth.saved_lora_tensors(10, full=False), 10, 1)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])  # a save still being written
     h = health.check_file(path)
@@ -228,10 +249,11 @@ def test_adapter_files_of_this_output_name_only(tmp_path):
 def test_failed_run_cause_from_the_log_tail(tmp_path):
     folder = synth.make_run(tmp_path, status="failed", total_steps=100)
     (folder / "train.log").write_text(
-        "steps:  10%|#         | 10/100\nTraceback (most recent call last):\n  File \"x.py\", line 1\n"
+        'steps:  10%|#         | 10/100\nTraceback (most recent call last):\n  File "x.py", line 1\n'
         "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
         "subprocess.CalledProcessError: Command '['python', 'sdxl_train_network.py']' returned non-zero exit status 1.\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     report = build(locate(folder))
     facts = report.to_json()["run"]
     assert facts["status"] == "failed" and facts["exit_code"] == 1
@@ -269,7 +291,7 @@ def test_a_second_build_reads_only_new_or_changed_files(finished_run, tmp_path, 
     monkeypatch.setattr(health, "check_file", lambda p: read.append(p.name) or real_check(p))
     monkeypatch.setattr(build_mod, "_thumbnail", lambda p, s: read.append(p.name) or real_thumb(p, s))
     changed = first.saves[0].path
-    synth.save_lora(changed, synth.lora_tensors(50, full=False, nan_in=NAN_MODULE), 50, 0)
+    synth.save_lora(changed, synth.saved_lora_tensors(50, full=False, nan_in=NAN_MODULE), 50, 0)
     second = build(locate(finished_run), thumbnails=64, cache_dir=cache)
     assert second.thumbs.keys() == first.thumbs.keys()
     assert read == [changed.name]  # the rewritten save only

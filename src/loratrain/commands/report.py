@@ -24,14 +24,21 @@ def register(app: typer.Typer) -> None:
         ),
     )
     def report(
-        run: Path = typer.Argument(..., help="Run record folder (<output_dir>/loratrain-runs/...), output_dir or config."),
-        output: Optional[Path] = typer.Option(
-            None, "--output", "-o",
-            help=f"Folder for report.html and the PNGs. Default: <record>/{REPORT_FOLDER}, "
-                 f"or <output_dir>/{NO_RECORD_FOLDER} without a record.",
+        run: Path = typer.Argument(
+            ..., help="Run record folder (<output_dir>/loratrain-runs/...), output_dir or config."
         ),
-        json_out: bool = typer.Option(False, "--json", help="Print the numbers behind the figures as JSON "
-                                      "(writes the page too only when -o is given)."),
+        output: Optional[Path] = typer.Option(
+            None,
+            "--output",
+            "-o",
+            help=f"Folder for report.html and the PNGs. Default: <record>/{REPORT_FOLDER}, "
+            f"or <output_dir>/{NO_RECORD_FOLDER} without a record.",
+        ),
+        json_out: bool = typer.Option(
+            False,
+            "--json",
+            help="Print the numbers behind the figures as JSON (writes the page too only when -o is given).",
+        ),
         open_: bool = typer.Option(False, "--open", help="Open report.html in the default browser."),
     ) -> int:
         return run_report(run, output, json_out, open_)
@@ -47,17 +54,21 @@ def run_report(run: Path, output: Optional[Path], json_out: bool, open_: bool) -
     from loratrain.commands._output import print_json
     from loratrain.errors import ConfigError, Problem
     from loratrain.report.build import build
-    from loratrain.report.run import locate
-
     from loratrain.report.figures import THUMB
+    from loratrain.report.run import locate
 
     _needs(json_out and output is None)
     info = locate(run)
     page = not json_out or output is not None
     folder = output if output is not None else default_folder(info)
     if page and folder.exists() and not folder.is_dir():
-        raise ConfigError([Problem("exists and is not a folder", key="--output", file=str(folder),
-                                   fix="give a folder for the report")])
+        raise ConfigError(
+            [
+                Problem(
+                    "exists and is not a folder", key="--output", file=str(folder), fix="give a folder for the report"
+                )
+            ]
+        )
     report = build(info, thumbnails=THUMB if page else None, cache_dir=folder / CACHE_FOLDER if page else None)
     if json_out:
         print_json(report.to_json())
@@ -68,8 +79,16 @@ def run_report(run: Path, output: Optional[Path], json_out: bool, open_: bool) -
     try:
         written = html.write(report, folder)
     except OSError as exc:
-        raise ConfigError([Problem(f"cannot write the report: {exc.strerror or exc}", key="--output",
-                                   file=str(folder), fix="give a folder you can write to with -o")]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    f"cannot write the report: {exc.strerror or exc}",
+                    key="--output",
+                    file=str(folder),
+                    fix="give a folder you can write to with -o",
+                )
+            ]
+        ) from None
     if not json_out:
         _summary(report, written)
     if open_:
@@ -90,8 +109,10 @@ def _needs(json_only: bool) -> None:
         wanted["matplotlib"] = "matplotlib"
     missing = [pkg for mod, pkg in wanted.items() if importlib.util.find_spec(mod) is None]
     if missing:
-        raise RuntimeFailure(f"loratrain report needs {', '.join(missing)}, which is not installed; "
-                             "install it with: pip install 'loratrain[report]'")
+        raise RuntimeFailure(
+            f"loratrain report needs {', '.join(missing)}, which is not installed; "
+            "install it with: pip install 'loratrain[report]'"
+        )
 
 
 def _summary(report, written) -> None:
@@ -100,11 +121,16 @@ def _summary(report, written) -> None:
     if c.reason:
         echo(f"curves: none ({c.reason})")
     else:
-        echo(f"curves: {len(c.series)} series up to step {c.last_step}"
-             + (f", resumed at step {', '.join(map(str, c.resumes))}" if c.resumes else ""))
+        echo(
+            f"curves: {len(c.series)} series up to step {c.last_step}"
+            + (f", resumed at step {', '.join(map(str, c.resumes))}" if c.resumes else "")
+        )
     g = report.grid
-    echo(f"samples: {len(g.cells)} in {len(g.rows)} prompts x {len(g.columns)} columns" if g.cells
-         else f"samples: none ({g.reason})")
+    echo(
+        f"samples: {len(g.cells)} in {len(g.rows)} prompts x {len(g.columns)} columns"
+        if g.cells
+        else f"samples: none ({g.reason})"
+    )
     bad = [h for h in report.saves if not h.ok]
     echo(f"saves: {len(report.saves)}, {len(bad)} flagged")
     for h in bad:

@@ -78,8 +78,11 @@ class Report:
         weight = curves_mod.smoothing_weight(max((len(s.steps) for s in c.series.values()), default=0))
         series = {}
         for tag, s in c.series.items():
-            entry: dict[str, Any] = {"x": "epoch" if tag in curves_mod.EPOCH_TAGS else "step",
-                                     "steps": s.steps, "values": s.values}
+            entry: dict[str, Any] = {
+                "x": "epoch" if tag in curves_mod.EPOCH_TAGS else "step",
+                "steps": s.steps,
+                "values": s.values,
+            }
             if tag.startswith("loss/") and tag not in curves_mod.EPOCH_TAGS:
                 entry["smoothed"] = curves_mod.smooth(s.values, weight)
             series[tag] = entry
@@ -88,23 +91,52 @@ class Report:
             "built": self.built.isoformat(timespec="seconds"),
             "in_progress": self.in_progress,
             "run": self.facts(),
-            "curves": {"folders": [str(f) for f in c.folders], "resumes": c.resumes, "smoothing": weight,
-                       "saves": self.save_steps(), "series": series, "reason": c.reason or None},
+            "curves": {
+                "folders": [str(f) for f in c.folders],
+                "resumes": c.resumes,
+                "smoothing": weight,
+                "saves": self.save_steps(),
+                "series": series,
+                "reason": c.reason or None,
+            },
             "samples": {
                 "folder": str(g.folder),
                 "columns": [{"kind": k, "number": n, "label": g.label((k, n))} for k, n in g.columns],
                 "rows": [{"index": i, "prompt": g.prompts.get(i)} for i in g.rows],
-                "cells": [{"prompt": i, "kind": col[0], "number": col[1], "file": str(s.path), "seed": s.seed,
-                           "saved": s.stamp.isoformat()} for (i, col), s in sorted(g.cells.items())],
+                "cells": [
+                    {
+                        "prompt": i,
+                        "kind": col[0],
+                        "number": col[1],
+                        "file": str(s.path),
+                        "seed": s.seed,
+                        "saved": s.stamp.isoformat(),
+                    }
+                    for (i, col), s in sorted(g.cells.items())
+                ],
                 "skipped_other_runs": g.skipped,
                 "reason": g.reason or None,
             },
-            "saves": [{
-                "file": str(h.path), "bytes": h.size_bytes, "step": h.step, "epoch": h.epoch, "modules": h.modules,
-                "ok": h.ok, "flags": h.flags, "nonfinite_tensors": h.nonfinite, "untrained_modules": h.untrained,
-                "unchecked_modules": h.unchecked, "total_norm": h.total_norm, "growth": h.growth,
-                "block_norms": h.block_norms, "block_growth": h.block_growth, "error": h.error or None,
-            } for h in self.saves],
+            "saves": [
+                {
+                    "file": str(h.path),
+                    "bytes": h.size_bytes,
+                    "step": h.step,
+                    "epoch": h.epoch,
+                    "modules": h.modules,
+                    "ok": h.ok,
+                    "flags": h.flags,
+                    "nonfinite_tensors": h.nonfinite,
+                    "untrained_modules": h.untrained,
+                    "unchecked_modules": h.unchecked,
+                    "total_norm": h.total_norm,
+                    "growth": h.growth,
+                    "block_norms": h.block_norms,
+                    "block_growth": h.block_growth,
+                    "error": h.error or None,
+                }
+                for h in self.saves
+            ],
             "notes": self.notes,
         }
 
@@ -154,8 +186,9 @@ def failure_cause(run: RunInfo) -> str:
     return ""
 
 
-def build(run: RunInfo, now: dt.datetime | None = None, thumbnails: int | None = None,
-          cache_dir: Path | None = None) -> Report:
+def build(
+    run: RunInfo, now: dt.datetime | None = None, thumbnails: int | None = None, cache_dir: Path | None = None
+) -> Report:
     """Gather everything. With `thumbnails` (a pixel size), the sample thumbnails are made too. Files are read
     on a few threads while the event files (Python-bound) are parsed on this one; with `cache_dir`, files
     measured by an earlier build (same size and mtime) are not read again."""
@@ -174,22 +207,27 @@ def build(run: RunInfo, now: dt.datetime | None = None, thumbnails: int | None =
     a = run.args
     named = run.record_folder is not None or "output_name" in a
     prompt_file = Path(a["sample_prompts"]) if a.get("sample_prompts") else None
-    grid = samples_mod.collect(run.output_dir, a.get("output_name"), any_name=not named, prompt_file=prompt_file,
-                               window=window)
+    grid = samples_mod.collect(
+        run.output_dir, a.get("output_name"), any_name=not named, prompt_file=prompt_file, window=window
+    )
     files = health_mod.adapter_files(run.output_dir, a.get("output_name") if named else None, a.get("save_model_as"))
     if window is not None:
         files = [p for p in files if window[0] <= dt.datetime.fromtimestamp(p.stat().st_mtime) <= window[1]]
     cells = list(grid.cells.items()) if thumbnails else []
+    thumb_size = thumbnails or 0  # only used when there are cells, i.e. when thumbnails were asked for
     pool = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)))
     try:
         health_jobs = [pool.submit(cache.health, p, health_mod.check_file) for p in files]
-        thumb_jobs = [(key, pool.submit(cache.thumbnail, s.path, thumbnails, _thumbnail)) for key, s in cells]
+        thumb_jobs = [(key, pool.submit(cache.thumbnail, s.path, thumb_size, _thumbnail)) for key, s in cells]
         logging_dir = Path(a["logging_dir"]) if a.get("logging_dir") else None
-        curves = curves_mod.read_curves(logging_dir, a.get("log_prefix"), a.get("log_tracker_name"),
-                                        a.get("log_with"), window=window)
+        curves = curves_mod.read_curves(
+            logging_dir, a.get("log_prefix"), a.get("log_tracker_name"), a.get("log_with"), window=window
+        )
         if logging_dir is None and run.record_folder is None and not run.config_file:
-            curves.reason = ("a folder without a run record does not say where its TensorBoard events are (and it "
-                             "has no logs/ folder); give the run's config as RUN to read its logging_dir")
+            curves.reason = (
+                "a folder without a run record does not say where its TensorBoard events are (and it "
+                "has no logs/ folder); give the run's config as RUN to read its logging_dir"
+            )
         saves = health_mod.order_and_grow([job.result() for job in health_jobs])
         if not thumb_jobs:
             cache.save()
@@ -197,11 +235,22 @@ def build(run: RunInfo, now: dt.datetime | None = None, thumbnails: int | None =
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=False)  # the thumbnails go on while the caller draws the figures
-    report = Report(run=run, curves=curves, grid=grid, saves=saves, built=now, cause=failure_cause(run),
-                    _thumb_jobs=thumb_jobs, _cache=cache)
+    report = Report(
+        run=run,
+        curves=curves,
+        grid=grid,
+        saves=saves,
+        built=now,
+        cause=failure_cause(run),
+        _thumb_jobs=thumb_jobs,
+        _cache=cache,
+    )
     if run.record_folder is None:
-        report.notes.append("no run record: paths come from " + ("the config" if run.config_file else "the folder")
-                            + "; command, versions and exit status are unknown")
+        report.notes.append(
+            "no run record: paths come from "
+            + ("the config" if run.config_file else "the folder")
+            + "; command, versions and exit status are unknown"
+        )
     if report.in_progress:
         report.notes.append("the run is still in progress: this is what exists so far")
     if a.get("save_model_as") and a["save_model_as"] != "safetensors":

@@ -81,8 +81,12 @@ class ReportCache:
             except OSError:
                 return result
             with self._lock:
-                self._index["thumbs"][key] = {"stamp": stamp, "file": name, "original": list(result[1]),
-                                              "size": list(result[2])}
+                self._index["thumbs"][key] = {
+                    "stamp": stamp,
+                    "file": name,
+                    "original": list(result[1]),
+                    "size": list(result[2]),
+                }
                 self._dirty = True
         return result
 

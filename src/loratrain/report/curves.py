@@ -57,7 +57,7 @@ def smooth(values: list[float], weight: float) -> list[float]:
             continue
         last = last * weight + (1 - weight) * v
         n += 1
-        out.append(last / (1 - weight ** n))
+        out.append(last / (1 - weight**n))
     return out
 
 
@@ -117,18 +117,25 @@ def _last_step(data: dict[str, Series]) -> int | None:
     return max(lasts) if lasts else None
 
 
-def read_curves(logging_dir: Path | None, prefix: str | None, tracker: str | None, log_with: str | None = None,
-                window: tuple[dt.datetime, dt.datetime] | None = None) -> Curves:
+def read_curves(
+    logging_dir: Path | None,
+    prefix: str | None,
+    tracker: str | None,
+    log_with: str | None = None,
+    window: tuple[dt.datetime, dt.datetime] | None = None,
+) -> Curves:
     """The curves of one training. `window` (local times) picks the launch that began in it (a run record's
     start and end); without one the newest launch is taken. Never raises for a missing or empty folder:
     `reason` says why there is nothing."""
     curves = Curves()
     if logging_dir is None:
-        curves.reason = ("logging_dir was not set, so sd-scripts wrote no TensorBoard events; set "
-                         "logging.logging_dir (e.g. <output_dir>/logs) to get loss and learning-rate curves")
+        curves.reason = (
+            "logging_dir was not set, so sd-scripts wrote no TensorBoard events; set "
+            "logging.logging_dir (e.g. <output_dir>/logs) to get loss and learning-rate curves"
+        )
         return curves
     if log_with == "wandb":
-        curves.reason = "log_with = \"wandb\": the curves went to Weights & Biases, not to TensorBoard event files"
+        curves.reason = 'log_with = "wandb": the curves went to Weights & Biases, not to TensorBoard event files'
         return curves
     if not logging_dir.is_dir():
         curves.reason = f"logging_dir {logging_dir} does not exist (yet): no events were logged"
@@ -136,14 +143,18 @@ def read_curves(logging_dir: Path | None, prefix: str | None, tracker: str | Non
     prefix = prefix or ""
     launches = _launches(logging_dir, prefix)
     if not launches:
-        curves.reason = (f"no TensorBoard event files in {logging_dir}/{prefix}<YYYYmmddHHMMSS>/ "
-                         "(the run may not have reached its first step yet)")
+        curves.reason = (
+            f"no TensorBoard event files in {logging_dir}/{prefix}<YYYYmmddHHMMSS>/ "
+            "(the run may not have reached its first step yet)"
+        )
         return curves
     if window is not None:
         inside = [x for x in launches if window[0] <= x.stamp <= window[1]]
         if not inside:
-            curves.reason = (f"none of the {len(launches)} launch folders in {logging_dir} began while this run "
-                             f"ran ({window[0]:%Y-%m-%d %H:%M:%S} to {window[1]:%Y-%m-%d %H:%M:%S})")
+            curves.reason = (
+                f"none of the {len(launches)} launch folders in {logging_dir} began while this run "
+                f"ran ({window[0]:%Y-%m-%d %H:%M:%S} to {window[1]:%Y-%m-%d %H:%M:%S})"
+            )
             return curves
         chosen = inside[-1]
     else:

@@ -40,7 +40,7 @@ def _marks(ax, report: Report) -> None:
 
 def loss_figure(report: Report) -> bytes | None:
     series = report.curves.series
-    tags = [t for t in ("loss/current", "loss/average") if t in series and series[t].steps]
+    tags: list[str] = [t for t in ("loss/current", "loss/average") if t in series and series[t].steps]
     tags += [t for t in series if t.startswith("loss/validation/step") and series[t].steps]
     if not tags:
         return None
@@ -51,8 +51,13 @@ def loss_figure(report: Report) -> bytes | None:
         s = series[tag]
         if tag == "loss/current":
             ax.plot(s.steps, s.values, color="tab:blue", alpha=0.25, lw=0.6, label="loss/current (raw)")
-            ax.plot(s.steps, curves_mod.smooth(s.values, weight), color="tab:blue", lw=1.4,
-                    label=f"loss/current (smoothed, {weight})")
+            ax.plot(
+                s.steps,
+                curves_mod.smooth(s.values, weight),
+                color="tab:blue",
+                lw=1.4,
+                label=f"loss/current (smoothed, {weight})",
+            )
         else:
             ax.plot(s.steps, s.values, lw=1.2, label=tag, color="tab:orange" if tag == "loss/average" else None)
     _marks(ax, report)

@@ -17,12 +17,23 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from loratrain.safetensors_header import HeaderError, read_header_bytes
 from loratrain.shrink.lorafile import LORA_SUFFIXES, _classify_other
 
-_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "BF16": "bf16", "I8": "i1", "U8": "u1", "I16": "<i2",
-           "I32": "<i4", "I64": "<i8", "BOOL": "?"}
+_DTYPES = {
+    "F16": "<f2",
+    "F32": "<f4",
+    "F64": "<f8",
+    "BF16": "bf16",
+    "I8": "i1",
+    "U8": "u1",
+    "I16": "<i2",
+    "I32": "<i4",
+    "I64": "<i8",
+    "BOOL": "?",
+}
 # sd-scripts' file names: <name>-<epoch:06d>, <name>-step<step:08d>, <name> (the last save).
 _EPOCH_NAME = re.compile(r"-(\d{6})$")
 _STEP_NAME = re.compile(r"-step(\d{8})$")
@@ -263,7 +274,7 @@ def check_file(path: Path) -> FileHealth:
     meta = tensors.metadata
     health.step = _int(meta.get("ss_steps")) if meta.get("ss_steps") else health.step
     health.epoch = _int(meta.get("ss_epoch")) if meta.get("ss_epoch") else health.epoch
-    groups: dict[str, dict[str, object]] = {}
+    groups: dict[str, dict[str, Any]] = {}  # module -> suffix -> numpy array
     try:
         finite = tensors.all_finite()
         for key in tensors.entries:
@@ -332,6 +343,7 @@ def adapter_files(output_dir: Path, output_name: str | None, ext: str | None) ->
 
 def order_and_grow(files: list[FileHealth]) -> list[FileHealth]:
     """Sort the saves by step (then epoch, the final file last) and fill each one's growth over the previous."""
+
     def key(h: FileHealth):
         final = h.step is None and h.epoch is None
         return (final, h.step if h.step is not None else -1, h.epoch if h.epoch is not None else -1, h.path.name)
@@ -343,7 +355,10 @@ def order_and_grow(files: list[FileHealth]) -> list[FileHealth]:
             continue  # growth is measured against the last save with finite numbers
         if prev is not None and prev.total_norm:
             h.growth = h.total_norm / prev.total_norm
-            h.block_growth = {b: v / prev.block_norms[b] for b, v in h.block_norms.items()
-                              if prev.block_norms.get(b) and math.isfinite(prev.block_norms[b])}
+            h.block_growth = {
+                b: v / prev.block_norms[b]
+                for b, v in h.block_norms.items()
+                if prev.block_norms.get(b) and math.isfinite(prev.block_norms[b])
+            }
         prev = h
     return ordered

@@ -60,19 +60,30 @@ def _size(n: int) -> str:
 
 def _facts_html(report: Report) -> str:
     f = report.facts()
-    rows = [("status", f["status"]), ("exit code", f["exit_code"]), ("interrupted by", f["interrupted_by"]),
-            ("cause", f["cause"]), ("started", f["started"]), ("finished", f["finished"]),
-            ("duration", f"{f['duration_s']:.0f} s" if isinstance(f["duration_s"], (int, float)) else None),
-            ("config file", f["config_file"]), ("output_dir", f["output_dir"]), ("record", f["record"]),
-            ("log", f["log"])]
+    rows = [
+        ("status", f["status"]),
+        ("exit code", f["exit_code"]),
+        ("interrupted by", f["interrupted_by"]),
+        ("cause", f["cause"]),
+        ("started", f["started"]),
+        ("finished", f["finished"]),
+        ("duration", f"{f['duration_s']:.0f} s" if isinstance(f["duration_s"], (int, float)) else None),
+        ("config file", f["config_file"]),
+        ("output_dir", f["output_dir"]),
+        ("record", f["record"]),
+        ("log", f["log"]),
+    ]
     for name, value in (f["versions"] or {}).items():
         rows.append((f"version: {name}", value))
     for name, value in (f["sd_scripts"] or {}).items():
         rows.append((f"sd-scripts {name}", value))
     if f["gpus"]:
         rows.append(("GPUs", ", ".join(str(g.get("name")) for g in f["gpus"])))
-    body = "".join(f"<tr><th>{escape(k)}</th><td{' class=flag' if k == 'cause' else ''}>{escape(str(v))}</td></tr>"
-                   for k, v in rows if v not in (None, ""))
+    body = "".join(
+        f"<tr><th>{escape(k)}</th><td{' class=flag' if k == 'cause' else ''}>{escape(str(v))}</td></tr>"
+        for k, v in rows
+        if v not in (None, "")
+    )
     out = f"<table>{body}</table>"
     if f["command"]:
         out += f"<h3>Command</h3><pre>{escape(f['command'])}</pre>"
@@ -95,22 +106,29 @@ def _saves_html(report: Report) -> str:
         if h.nonfinite:
             detail += "<br>NaN/inf in: " + escape(", ".join(h.nonfinite[:8])) + (" …" if len(h.nonfinite) > 8 else "")
         if h.untrained:
-            detail += "<br>never trained: " + escape(", ".join(h.untrained[:8])) + (" …" if len(h.untrained) > 8 else "")
+            detail += (
+                "<br>never trained: " + escape(", ".join(h.untrained[:8])) + (" …" if len(h.untrained) > 8 else "")
+            )
         cells = "".join(
             f'<td class="num">{_num(h.block_norms.get(b), 3)}'
-            + (f'<br><small>×{h.block_growth[b]:.2f}</small>' if b in h.block_growth else "") + "</td>"
-            for b in blocks)
+            + (f"<br><small>×{h.block_growth[b]:.2f}</small>" if b in h.block_growth else "")
+            + "</td>"
+            for b in blocks
+        )
         status = f'<span class="flag">{escape(flags)}</span>{detail}' if flags else '<span class="ok">ok</span>'
         rows.append(
             f'<tr class="{"bad" if flags else "good"}" data-file="{escape(h.path.name)}" data-ok="{str(h.ok).lower()}">'
             f"<td>{escape(h.path.name)}</td><td class=num>{_num(h.step)}</td><td class=num>{_num(h.epoch)}</td>"
             f"<td class=num>{_size(h.size_bytes)}</td><td class=num>{h.modules}</td><td>{status}</td>"
             f"<td class=num>{_num(h.total_norm, 4)}</td><td class=num>{'×%.2f' % h.growth if h.growth else '–'}</td>"
-            f"{cells}</tr>")
-    return ('<table id="saves"><tr><th>file</th><th>step</th><th>epoch</th><th>size</th><th>modules</th>'
-            f"<th>health</th><th>‖ΔW‖</th><th>growth</th>{head}</tr>{''.join(rows)}</table>"
-            "<p class=why>‖ΔW‖: Frobenius norm of the weight update; per block: U-Net down/mid/up blocks and text "
-            "encoders; ×: growth over the previous save.</p>")
+            f"{cells}</tr>"
+        )
+    return (
+        '<table id="saves"><tr><th>file</th><th>step</th><th>epoch</th><th>size</th><th>modules</th>'
+        f"<th>health</th><th>‖ΔW‖</th><th>growth</th>{head}</tr>{''.join(rows)}</table>"
+        "<p class=why>‖ΔW‖: Frobenius norm of the weight update; per block: U-Net down/mid/up blocks and text "
+        "encoders; ×: growth over the previous save.</p>"
+    )
 
 
 def _grid_html(report: Report, thumbs: dict) -> str:
@@ -132,9 +150,13 @@ def _grid_html(report: Report, thumbs: dict) -> str:
             else:
                 data, original, size = thumbs[(index, col)]
                 title = f"{s.path.name} ({original[0]}×{original[1]})"
-                cells.append(f'<td {attrs} data-file="{escape(s.path.name)}"><img src="{_uri(data, "image/jpeg")}" '
-                             f'width="{size[0]}" height="{size[1]}" alt="{escape(title)}" title="{escape(title)}"></td>')
-        rows.append(f'<tr data-prompt="{index}"><td class="prompt"><b>#{index}</b> {escape(text)}</td>{"".join(cells)}</tr>')
+                cells.append(
+                    f'<td {attrs} data-file="{escape(s.path.name)}"><img src="{_uri(data, "image/jpeg")}" '
+                    f'width="{size[0]}" height="{size[1]}" alt="{escape(title)}" title="{escape(title)}"></td>'
+                )
+        rows.append(
+            f'<tr data-prompt="{index}"><td class="prompt"><b>#{index}</b> {escape(text)}</td>{"".join(cells)}</tr>'
+        )
     return f'<table class="grid" id="samples"><tr><th>prompt</th>{head}</tr>{"".join(rows)}</table>'
 
 
@@ -164,8 +186,10 @@ def write(report: Report, folder: Path) -> dict[str, Path]:
     title = f"loratrain report: {run.output_name or run.output_dir.name}"
     banner = "".join(f'<p class="why">{escape(n)}</p>' for n in report.notes)
     bad = [h for h in report.saves if not h.ok]
-    summary = (f"{len(report.saves)} saves, {len(bad)} flagged; {len(report.grid.cells)} samples; "
-               f"last logged step {c.last_step if c.last_step is not None else '–'}")
+    summary = (
+        f"{len(report.saves)} saves, {len(bad)} flagged; {len(report.grid.cells)} samples; "
+        f"last logged step {c.last_step if c.last_step is not None else '–'}"
+    )
     resumes = f"<p>resumed at step {', '.join(map(str, c.resumes))}</p>" if c.resumes else ""
     folders = "".join(f"<li>{escape(str(f))}</li>" for f in c.folders)
     page = f"""<!DOCTYPE html>
@@ -175,12 +199,12 @@ def write(report: Report, folder: Path) -> dict[str, Path]:
 <h1>{escape(title)}</h1>
 <p>{escape(summary)}. Built {report.built:%Y-%m-%d %H:%M:%S}.</p>{banner}
 <h2 id="curves">Loss and learning rate</h2>
-<div id="curves-body">{_figure(pngs['loss'], 'loss per step', curves_why)}
-{_figure(pngs['lr'], 'learning rate per parameter group', '' if pngs['loss'] is None else 'no learning rate was logged') if (pngs['lr'] or pngs['loss']) else ''}
-{resumes}{f'<p class=why>event folders read:</p><ul>{folders}</ul>' if folders else ''}</div>
+<div id="curves-body">{_figure(pngs["loss"], "loss per step", curves_why)}
+{_figure(pngs["lr"], "learning rate per parameter group", "" if pngs["loss"] is None else "no learning rate was logged") if (pngs["lr"] or pngs["loss"]) else ""}
+{resumes}{f"<p class=why>event folders read:</p><ul>{folders}</ul>" if folders else ""}</div>
 <h2 id="saves-title">Saved adapters</h2>
 {_saves_html(report)}
-{_figure(pngs['norms'], 'update norm per block and save', '') if pngs['norms'] else ''}
+{_figure(pngs["norms"], "update norm per block and save", "") if pngs["norms"] else ""}
 <h2 id="samples-title">Samples</h2>
 {_grid_html(report, thumbs)}
 <h2 id="run">Run</h2>

@@ -18,8 +18,17 @@ from loratrain.errors import ConfigError, Problem
 from loratrain.launch.record import LOG_NAME, RECORD_NAME, RUNS_FOLDER
 
 # The sd-scripts arguments the report needs.
-WANTED = ("output_dir", "output_name", "logging_dir", "log_prefix", "log_tracker_name", "log_with", "sample_prompts",
-          "save_model_as", "sample_sampler")
+WANTED = (
+    "output_dir",
+    "output_name",
+    "logging_dir",
+    "log_prefix",
+    "log_tracker_name",
+    "log_with",
+    "sample_prompts",
+    "save_model_as",
+    "sample_sampler",
+)
 
 
 @dataclass
@@ -127,8 +136,13 @@ def from_record(folder: Path) -> RunInfo:
     # The record lives in <output_dir>/loratrain-runs/<run>/, whatever output_dir was called on the command line.
     output_dir = folder.resolve().parent.parent
     args.setdefault("output_dir", output_dir)
-    return RunInfo(output_dir=output_dir, args=args, record_folder=folder, record=record,
-                   config_file=str(record.get("config_file") or ""))
+    return RunInfo(
+        output_dir=output_dir,
+        args=args,
+        record_folder=folder,
+        record=record,
+        config_file=str(record.get("config_file") or ""),
+    )
 
 
 def from_config(path: Path) -> RunInfo:
@@ -138,8 +152,11 @@ def from_config(path: Path) -> RunInfo:
     script_args = loaded.config.script_args()
     args = _resolve({k: script_args[k] for k in WANTED if script_args.get(k) is not None}, Path.cwd())
     if not args.get("output_dir"):
-        raise _bad(path, "the config has no saving.output_dir, so there is no run to report on",
-                   "set saving.output_dir, or give the run's output folder")
+        raise _bad(
+            path,
+            "the config has no saving.output_dir, so there is no run to report on",
+            "set saving.output_dir, or give the run's output folder",
+        )
     output_dir = Path(args["output_dir"])
     rec = latest_record(output_dir, str(args.get("output_name") or "last"))
     if rec is not None:
@@ -156,8 +173,11 @@ def locate(run: Path) -> RunInfo:
             return from_record(run.parent)
         if run.suffix == ".toml":
             return from_config(run)
-        raise _bad(run, "not a run record folder, an output_dir or a .toml config",
-                   "give the run's record folder (<output_dir>/loratrain-runs/...), its output_dir or its config")
+        raise _bad(
+            run,
+            "not a run record folder, an output_dir or a .toml config",
+            "give the run's record folder (<output_dir>/loratrain-runs/...), its output_dir or its config",
+        )
     if not run.is_dir():
         raise _bad(run, "no such file or folder", "give a run record folder, an output_dir or a config")
     if (run / RECORD_NAME).is_file():

@@ -47,7 +47,7 @@ def parse_name(filename: str, output_name: str | None = None, any_name: bool = F
         # The regex may split a name that itself ends in _<6 digits>_<2 digits>...; check the exact prefix.
         if output_name is None or not filename.startswith(f"{output_name}_"):
             return None
-        m = _PATTERN.match("x_" + filename[len(output_name) + 1:])
+        m = _PATTERN.match("x_" + filename[len(output_name) + 1 :])
         if m is None or m.group("name") != "x":
             return None
         name = output_name
@@ -57,8 +57,12 @@ def parse_name(filename: str, output_name: str | None = None, any_name: bool = F
         return None
     epoch = m.group("epoch")
     return SampleFile(
-        path=Path(filename), name=name, kind="epoch" if epoch is not None else "step",
-        number=int(epoch if epoch is not None else m.group("step")), index=int(m.group("index")), stamp=stamp,
+        path=Path(filename),
+        name=name,
+        kind="epoch" if epoch is not None else "step",
+        number=int(epoch if epoch is not None else m.group("step")),
+        index=int(m.group("index")),
+        stamp=stamp,
         seed=int(m.group("seed")) if m.group("seed") is not None else None,
     )
 
@@ -78,8 +82,13 @@ class SampleGrid:
         return f"{column[0]} {column[1]}"
 
 
-def collect(output_dir: Path, output_name: str | None, any_name: bool = False, prompt_file: Path | None = None,
-            window: tuple[dt.datetime, dt.datetime] | None = None) -> SampleGrid:
+def collect(
+    output_dir: Path,
+    output_name: str | None,
+    any_name: bool = False,
+    prompt_file: Path | None = None,
+    window: tuple[dt.datetime, dt.datetime] | None = None,
+) -> SampleGrid:
     """Every sample of this run under output_dir/sample; with `window` (local times), only files saved in it.
     Of several files for one cell (a run repeated under the same name) the newest wins."""
     folder = output_dir / SAMPLE_FOLDER
@@ -87,8 +96,10 @@ def collect(output_dir: Path, output_name: str | None, any_name: bool = False, p
     if prompt_file is not None:
         grid.prompts = _prompt_texts(prompt_file)
     if not folder.is_dir():
-        grid.reason = (f"no sample folder {folder}: sd-scripts draws samples only with sample_prompts and "
-                       "sample_every_n_steps/sample_every_n_epochs (or sample_at_first)")
+        grid.reason = (
+            f"no sample folder {folder}: sd-scripts draws samples only with sample_prompts and "
+            "sample_every_n_steps/sample_every_n_epochs (or sample_at_first)"
+        )
         return grid
     found: dict[tuple[int, tuple[str, int]], SampleFile] = {}
     try:
@@ -116,8 +127,9 @@ def collect(output_dir: Path, output_name: str | None, any_name: bool = False, p
     grid.columns = sorted(first_seen, key=lambda c: (first_seen[c], c[1], c[0]))
     grid.rows = sorted({s.index for s in found.values()} | set(grid.prompts))
     if not found:
-        grid.reason = (f"no sample images of this run in {folder}"
-                       + (f" ({grid.skipped} from other runs)" if grid.skipped else ""))
+        grid.reason = f"no sample images of this run in {folder}" + (
+            f" ({grid.skipped} from other runs)" if grid.skipped else ""
+        )
     return grid
 
 
