@@ -45,6 +45,20 @@ def register(app: typer.Typer) -> None:
         return 2 if report.errors else 0
 
 
+def schedule_for(cfg: Any, config_file: str = ""):
+    """The plan's step schedule for resuming (launch.resume.Schedule); ConfigError when there is none."""
+    from loratrain.errors import ConfigError, Problem
+    from loratrain.launch.resume import schedule_from_plan
+    from loratrain.plan.planner import build_plan
+
+    processes, _ = _processes(cfg)
+    report = build_plan(cfg.script_args(), num_processes=processes, config_file=config_file)
+    if not report.data.get("steps_per_epoch"):
+        raise ConfigError([Problem("cannot work out the steps to resume: the dataset has no batches", key="--resume",
+                                   fix="run `loratrain plan CONFIG` to see why")])
+    return schedule_from_plan(report.data)
+
+
 def _processes(cfg: Any):
     """Training processes for the arithmetic, counted as `run` counts them (CUDA_VISIBLE_DEVICES, gpu_ids and
     num_machines included); 1 with a warning when "auto" meets no countable GPU."""
