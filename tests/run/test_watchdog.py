@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from loratrain.launch.watchdog import Watchdog, WatchSettings, last_progress_in_log
 
@@ -131,3 +132,22 @@ def test_a_failed_run_says_why_in_one_or_two_lines_and_records_it(tmp_path):
     assert "-m pip install bitsandbytes" in rec["failure"]["fix"]
     assert "cause: a Python package is missing or broken in the training environment (bitsandbytes)" in done.stderr
     assert rec["steps_done"] == 5 and rec["last_loss"] is not None
+
+
+def test_runs_lists_every_record_with_status_steps_loss_and_cause(tmp_path):
+    log = tmp_path / "fail.log"
+    log.write_text("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB\n", encoding="utf-8")
+    root = tmp_path / "p"
+    config = make_project(root)
+    assert loratrain(root, "run", config.name, "--plain").returncode == 0
+    assert loratrain(root, "run", config.name, "--plain", "--force", FIXTURE_FAIL_LOG=str(log)).returncode == 1
+    listed = loratrain(root, "runs", "out", "--json")
+    assert listed.returncode == 0, listed.stderr
+    ok, failed = json.loads(listed.stdout)
+    assert ok["status"] == "succeeded" and ok["steps_done"] == 5 and ok["cause"] == "" and ok["last_loss"] > 0
+    assert failed["status"] == "failed" and failed["cause"].startswith("the GPU ran out of memory")
+    assert (root / failed["record"] / "record.json").is_file() or (Path(failed["record"]) / "record.json").is_file()
+    table = loratrain(root, "runs", "out", COLUMNS="250")
+    assert "succeeded" in table.stdout and "failed" in table.stdout and "GPU ran out of memory" in table.stdout
+    empty = loratrain(root, "runs", str(tmp_path))
+    assert empty.returncode == 0 and "no runs recorded" in empty.stderr
