@@ -76,3 +76,11 @@ def test_an_unknown_failure_shows_the_real_exception_not_the_launchers_exit_stat
     assert d.cause_id is None and d.cause == "unknown failure: ZeroDivisionError: division by zero"
     assert d.lines[-1] == "ZeroDivisionError: division by zero"
     assert all("CalledProcessError" not in line for line in d.lines)
+
+
+def test_the_last_sd_scripts_message_is_the_cause_not_an_earlier_one_the_run_survived():
+    log = ("2025-01-01 ERROR    illegal char in file (not UTF-8) / ファイルにUTF-8以外の文字があります: a.txt\n"
+           "steps:  10%|#         | 10/100 [00:10<01:30,  1.00s/it, avr_loss=0.1]\n"
+           "AssertionError: caption file is empty / キャプションファイルが空です: b.txt\n")
+    d = failures.classify(log, exit_code=1)
+    assert d.cause == "sd-scripts stopped: caption file is empty"

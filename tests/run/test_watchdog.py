@@ -151,3 +151,16 @@ def test_runs_lists_every_record_with_status_steps_loss_and_cause(tmp_path):
     assert "succeeded" in table.stdout and "failed" in table.stdout and "GPU ran out of memory" in table.stdout
     empty = loratrain(root, "runs", str(tmp_path))
     assert empty.returncode == 0 and "no runs recorded" in empty.stderr
+
+
+def test_a_silent_start_and_slower_steps_each_warn_once_and_are_recorded(tmp_path):
+    root = tmp_path / "p"
+    config = make_project(root, steps=14)
+    done = loratrain(root, "run", config.name, "--plain", "--stall-after", "1", FIXTURE_SILENT_S="2.5",
+                     FIXTURE_STEP_S="0.05", FIXTURE_SLOW_FROM="10", FIXTURE_SLOW_S="0.8")
+    assert done.returncode == 0, done.stderr
+    (rec,) = records(root)
+    kinds = [e["kind"] for e in rec["watchdog"]["events"]]
+    assert kinds == ["stall", "slow"], rec["watchdog"]
+    assert rec["watchdog"]["events"][1]["step"] >= 10 and rec["status"] == "succeeded"
+    assert "warning: no progress for 1s" in done.stderr and "warning: steps got slower" in done.stderr

@@ -3,7 +3,7 @@
 All knowledge lives in one table, `CAUSES`: each row has an id, the patterns that identify it in a
 log (regular expressions, matched line by line against the last lines of the log), the cause as a
 person would say it and what to do. Rows are tried in order and the first one whose pattern occurs
-anywhere in the tail wins, so specific causes (CUDA out of memory) come before generic ones (an
+anywhere in the tail wins (its last occurrence is the evidence), so specific causes (CUDA out of memory) come before generic ones (an
 sd-scripts error message, a process killed by a signal). The patterns name exception types and
 messages printed only on failure, so a successful run's log matches none of them.
 
@@ -179,7 +179,7 @@ def classify(log_text: str, exit_code: int | None = None, child_code: int | None
         return None
     lines = tail_lines(log_text)
     for cid, patterns, cause, fix in _COMPILED:
-        for line in lines:
+        for line in reversed(lines):  # the last occurrence: earlier ones may be warnings the run survived
             for pattern in patterns:
                 m = pattern.search(line)
                 if m is None:
