@@ -62,16 +62,20 @@ def test_sd_scripts_messages_are_reported_by_their_english_half():
 
 
 def test_a_sigkill_without_words_in_the_log_is_the_host_running_out_of_memory():
-    d = failures.classify("steps:  10%|#         | 10/100 [00:10<01:30,  1.00s/it, avr_loss=0.1]\n", exit_code=137, child_code=-9)
+    d = failures.classify(
+        "steps:  10%|#         | 10/100 [00:10<01:30,  1.00s/it, avr_loss=0.1]\n", exit_code=137, child_code=-9
+    )
     assert d.cause_id == "host_killed"
 
 
 def test_an_unknown_failure_shows_the_real_exception_not_the_launchers_exit_status():
-    log = ("steps:   5%|5         | 5/100 [00:05<01:35,  1.00s/it, avr_loss=0.1]\n"
-           "Traceback (most recent call last):\n  File \"train_network.py\", line 10, in train\n    foo()\n"
-           "ZeroDivisionError: division by zero\n"
-           "Traceback (most recent call last):\n  File \"/venv/bin/accelerate\", line 8, in <module>\n"
-           "subprocess.CalledProcessError: Command '['python', 'x.py']' returned non-zero exit status 1.\n")
+    log = (
+        "steps:   5%|5         | 5/100 [00:05<01:35,  1.00s/it, avr_loss=0.1]\n"
+        'Traceback (most recent call last):\n  File "train_network.py", line 10, in train\n    foo()\n'
+        "ZeroDivisionError: division by zero\n"
+        'Traceback (most recent call last):\n  File "/venv/bin/accelerate", line 8, in <module>\n'
+        "subprocess.CalledProcessError: Command '['python', 'x.py']' returned non-zero exit status 1.\n"
+    )
     d = failures.classify(log, exit_code=1)
     assert d.cause_id is None and d.cause == "unknown failure: ZeroDivisionError: division by zero"
     assert d.lines[-1] == "ZeroDivisionError: division by zero"
@@ -79,8 +83,10 @@ def test_an_unknown_failure_shows_the_real_exception_not_the_launchers_exit_stat
 
 
 def test_the_last_sd_scripts_message_is_the_cause_not_an_earlier_one_the_run_survived():
-    log = ("2025-01-01 ERROR    illegal char in file (not UTF-8) / ファイルにUTF-8以外の文字があります: a.txt\n"
-           "steps:  10%|#         | 10/100 [00:10<01:30,  1.00s/it, avr_loss=0.1]\n"
-           "AssertionError: caption file is empty / キャプションファイルが空です: b.txt\n")
+    log = (
+        "2025-01-01 ERROR    illegal char in file (not UTF-8) / ファイルにUTF-8以外の文字があります: a.txt\n"
+        "steps:  10%|#         | 10/100 [00:10<01:30,  1.00s/it, avr_loss=0.1]\n"
+        "AssertionError: caption file is empty / キャプションファイルが空です: b.txt\n"
+    )
     d = failures.classify(log, exit_code=1)
     assert d.cause == "sd-scripts stopped: caption file is empty"

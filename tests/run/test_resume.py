@@ -11,10 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import loratrain, make_project, records
 
 from loratrain.launch.resume import simulate
-
-from .test_run_cli import loratrain, make_project, records
 
 
 def project(root: Path, accumulation: int, saving: str, dim: int = 4) -> Path:
@@ -31,10 +30,13 @@ def final_steps(root: Path) -> int:
     return records(root)[-1]["cumulative_steps"]
 
 
-@pytest.mark.parametrize("accumulation, saving, planned, crashes", [
-    (1, "save_every_n_steps = 7", 60, ("25", "10")),  # states inside epochs: skip_until_initial_step
-    (2, "save_every_n_epochs = 1", 30, ("15", "15")),  # epoch states: the epoch restarts exactly there
-])
+@pytest.mark.parametrize(
+    "accumulation, saving, planned, crashes",
+    [
+        (1, "save_every_n_steps = 7", 60, ("25", "10")),  # states inside epochs: skip_until_initial_step
+        (2, "save_every_n_epochs = 1", 30, ("15", "15")),  # epoch states: the epoch restarts exactly there
+    ],
+)
 def test_two_resumes_add_up_to_the_steps_of_an_uninterrupted_run(tmp_path, accumulation, saving, planned, crashes):
     whole = tmp_path / "whole"
     config = project(whole, accumulation, saving)
@@ -56,7 +58,8 @@ def test_two_resumes_add_up_to_the_steps_of_an_uninterrupted_run(tmp_path, accum
     assert final_steps(root) == planned == final_steps(whole)
     second_rec, third_rec = runs[1]["resume"], runs[2]["resume"]
     assert "--resume=" + second_rec["state_dir"] in " ".join(runs[1]["argv"]) or any(
-        a.startswith("--resume") for a in runs[1]["argv"])
+        a.startswith("--resume") for a in runs[1]["argv"]
+    )
     assert any(a == f"--initial_step={third_rec['cumulative_step']}" for a in runs[2]["argv"])
     # The third launch starts from the state the second one wrote, counted over all launches.
     assert third_rec["cumulative_step"] > second_rec["cumulative_step"]

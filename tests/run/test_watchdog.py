@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from loratrain.launch.watchdog import Watchdog, WatchSettings, last_progress_in_log
+from helpers import loratrain, make_project, records
 
-from .test_run_cli import loratrain, make_project, records
+from loratrain.launch.watchdog import Watchdog, WatchSettings, last_progress_in_log
 
 
 def bar(step: int, total: int, loss: str | None) -> bytes:
@@ -121,8 +121,11 @@ def test_a_nan_run_is_stopped_within_3_logged_steps_and_recorded(tmp_path):
 
 def test_a_failed_run_says_why_in_one_or_two_lines_and_records_it(tmp_path):
     log = tmp_path / "fail.log"
-    log.write_text("Traceback (most recent call last):\n  File \"train_util.py\", line 3618, in get_optimizer\n"
-                   "ImportError: No bitsandbytes / bitsandbytesがインストールされていないようです\n", encoding="utf-8")
+    log.write_text(
+        'Traceback (most recent call last):\n  File "train_util.py", line 3618, in get_optimizer\n'
+        "ImportError: No bitsandbytes / bitsandbytesがインストールされていないようです\n",
+        encoding="utf-8",
+    )
     root = tmp_path / "p"
     config = make_project(root)
     done = loratrain(root, "run", config.name, "--plain", FIXTURE_FAIL_LOG=str(log))
@@ -156,8 +159,18 @@ def test_runs_lists_every_record_with_status_steps_loss_and_cause(tmp_path):
 def test_a_silent_start_and_slower_steps_each_warn_once_and_are_recorded(tmp_path):
     root = tmp_path / "p"
     config = make_project(root, steps=14)
-    done = loratrain(root, "run", config.name, "--plain", "--stall-after", "1", FIXTURE_SILENT_S="2.5",
-                     FIXTURE_STEP_S="0.05", FIXTURE_SLOW_FROM="10", FIXTURE_SLOW_S="0.8")
+    done = loratrain(
+        root,
+        "run",
+        config.name,
+        "--plain",
+        "--stall-after",
+        "1",
+        FIXTURE_SILENT_S="2.5",
+        FIXTURE_STEP_S="0.05",
+        FIXTURE_SLOW_FROM="10",
+        FIXTURE_SLOW_S="0.8",
+    )
     assert done.returncode == 0, done.stderr
     (rec,) = records(root)
     kinds = [e["kind"] for e in rec["watchdog"]["events"]]

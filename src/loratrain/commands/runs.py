@@ -41,7 +41,14 @@ def collect(output_dir: Path) -> list[dict[str, Any]]:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            rows.append({"config": "", "status": "unreadable", "cause": f"record.json unreadable: {exc}", "record": str(path.parent)})
+            rows.append(
+                {
+                    "config": "",
+                    "status": "unreadable",
+                    "cause": f"record.json unreadable: {exc}",
+                    "record": str(path.parent),
+                }
+            )
             continue
         rows.append(_row(path.parent, data))
     return sorted(rows, key=lambda r: str(r.get("started") or ""))
@@ -56,26 +63,33 @@ def _steps(r: dict[str, Any]) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("runs", help="List the runs recorded in an output folder: config, status, steps done, duration, "
-                              "last loss, the cause of a failure and the record folder.")
+    @app.command(
+        "runs",
+        help="List the runs recorded in an output folder: config, status, steps done, duration, "
+        "last loss, the cause of a failure and the record folder.",
+    )
     def runs(
         output_dir: Optional[str] = typer.Argument(None, help="The runs' output_dir (default: the current folder)."),
         as_json: bool = typer.Option(False, "--json", help="Print the list as JSON on stdout."),
     ) -> int:
         from loratrain.commands._output import print_json
         from loratrain.commands.run import _duration, _short
-        from loratrain.errors import ConfigError, Problem
+        from loratrain.errors import EXIT_OK, ConfigError, Problem
 
         folder = Path(output_dir or ".")
         if not folder.is_dir():
-            raise ConfigError([Problem(f"{folder} is not a folder", value=str(folder), fix="give the output_dir of your runs")])
+            raise ConfigError(
+                [Problem(f"{folder} is not a folder", value=str(folder), fix="give the output_dir of your runs")]
+            )
         rows = collect(folder)
         if as_json:
             print_json(rows)
-            return 0
+            return EXIT_OK
         if not rows:
-            typer.echo(f"no runs recorded in {folder} (loratrain run writes them to <output_dir>/loratrain-runs/)", err=True)
-            return 0
+            typer.echo(
+                f"no runs recorded in {folder} (loratrain run writes them to <output_dir>/loratrain-runs/)", err=True
+            )
+            return EXIT_OK
         from rich.console import Console
         from rich.table import Table
 
@@ -84,7 +98,14 @@ def register(app: typer.Typer) -> None:
             table.add_column(column, overflow="fold")
         for r in rows:
             loss = r.get("last_loss")
-            table.add_row(r.get("config", ""), r.get("status", ""), _steps(r), _duration(r.get("duration_s")),
-                          "-" if loss is None else f"{loss:.4g}", r.get("cause") or "", _short(r["record"]))
+            table.add_row(
+                r.get("config", ""),
+                r.get("status", ""),
+                _steps(r),
+                _duration(r.get("duration_s")),
+                "-" if loss is None else f"{loss:.4g}",
+                r.get("cause") or "",
+                _short(r["record"]),
+            )
         Console(highlight=False).print(table)
-        return 0
+        return EXIT_OK

@@ -192,15 +192,12 @@ def run_prepared(prepared: Prepared, opts: LaunchOptions, sink=None, on_signal=N
         rec.data["resume"] = opts.resume.as_record()
         rec._write()
     dog = Watchdog(sink, WatchSettings(on_nan=opts.on_nan, stall_s=opts.stall_s or None), on_event=on_event)
-    kwargs = {}
-    if runner is None:
-        kwargs["watch"] = dog.poll  # stand-in runners in tests take the classic arguments only
-    run = runner or runner_mod.run
+    run: runner_mod.Runner = runner or runner_mod.run
     if on_launch is not None:
         on_launch()
     try:
         result = run(prepared.command.argv, prepared.child_env(env), log_path=rec.log_path, sink=dog,
-                     cwd=prepared.cwd, grace_s=opts.grace_s, on_signal=on_signal, **kwargs)
+                     cwd=prepared.cwd, grace_s=opts.grace_s, on_signal=on_signal, watch=dog.poll)
     except BaseException:
         rec.finish(exit_code=EXIT_RUNTIME, duration_s=0.0, interrupted_by=None)
         raise

@@ -37,8 +37,11 @@ from loratrain.errors import ConfigError, Problem
 
 STATE_FILE = "train_state.json"
 # sd-scripts' state folder names (library/train_util.py: EPOCH_STATE_NAME, STEP_STATE_NAME, LAST_STATE_NAME).
-_STATE_NAMES = (re.compile(r"^(?P<name>.+)-(?P<epoch>\d{6})-state$"), re.compile(r"^(?P<name>.+)-step(?P<step>\d{8})-state$"),
-                re.compile(r"^(?P<name>.+)-state$"))
+_STATE_NAMES = (
+    re.compile(r"^(?P<name>.+)-(?P<epoch>\d{6})-state$"),
+    re.compile(r"^(?P<name>.+)-step(?P<step>\d{8})-state$"),
+    re.compile(r"^(?P<name>.+)-state$"),
+)
 # What has to match between the launch that wrote a state and this one.
 NETWORK_KEYS = ("network_module", "network_dim", "network_alpha", "network_args", "conv_dim", "conv_alpha")
 SHAPE_KEYS = (("training", "train_batch_size"), ("training", "gradient_accumulation_steps"))
@@ -48,7 +51,7 @@ SHAPE_TABLES = ("dataset", "buckets")
 def state_folders(output_dir: Path, output_name: str | None) -> list[Path]:
     """The state folders sd-scripts wrote for this output name, newest first (by train_state.json's time)."""
     names = {output_name} if output_name else {"last", "epoch", "at"}
-    found = []
+    found: list[Path] = []
     if not output_dir.is_dir():
         return found
     for child in output_dir.iterdir():
@@ -67,9 +70,16 @@ def read_train_state(state_dir: Path) -> dict[str, Any]:
         data = json.loads((state_dir / STATE_FILE).read_text(encoding="utf-8"))
         return {"current_epoch": int(data["current_epoch"]), "current_step": int(data["current_step"])}
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError([Problem(f"{state_dir} is not an sd-scripts state folder: {STATE_FILE} unreadable ({exc})",
-                                   key="--resume", value=str(state_dir),
-                                   fix="name a folder sd-scripts wrote with save_state (it holds train_state.json)")]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    f"{state_dir} is not an sd-scripts state folder: {STATE_FILE} unreadable ({exc})",
+                    key="--resume",
+                    value=str(state_dir),
+                    fix="name a folder sd-scripts wrote with save_state (it holds train_state.json)",
+                )
+            ]
+        ) from None
 
 
 def load_records(output_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -232,20 +242,32 @@ def _state_rank_problem(state_dir: Path, config: Mapping[str, Any]) -> str | Non
     except Exception:  # unreadable: sd-scripts will say so itself
         return None
     tensors = header.get("tensors", header) if isinstance(header, dict) else {}
-    ranks = {v["shape"][0] for k, v in tensors.items()
-             if isinstance(v, dict) and k.endswith("lora_down.weight") and v.get("shape")}
+    ranks = {
+        v["shape"][0]
+        for k, v in tensors.items()
+        if isinstance(v, dict) and k.endswith("lora_down.weight") and v.get("shape")
+    }
     if ranks and ranks != {dim}:
         return f"its LoRA weights have rank {sorted(ranks)}, this config's network_dim is {dim}"
     return None
 
 
-def plan_resume(state_dir: Path, config: Mapping[str, Any], schedule: Any, output_dir: Path,
-                config_file: str = "") -> ResumePlan:
+def plan_resume(
+    state_dir: Path, config: Mapping[str, Any], schedule: Any, output_dir: Path, config_file: str = ""
+) -> ResumePlan:
     """Check `state_dir` against this config and work out what to pass; ConfigError when it cannot resume."""
     state_dir = Path(state_dir)
     if not state_dir.is_dir():
-        raise ConfigError([Problem(f"state folder {state_dir} does not exist", key="--resume", value=str(state_dir),
-                                   fix="name a folder sd-scripts wrote with save_state, or give no value to use the newest")])
+        raise ConfigError(
+            [
+                Problem(
+                    f"state folder {state_dir} does not exist",
+                    key="--resume",
+                    value=str(state_dir),
+                    fix="name a folder sd-scripts wrote with save_state, or give no value to use the newest",
+                )
+            ]
+        )
     state = read_train_state(state_dir)
     records = load_records(output_dir)
     record = producing_record(state_dir, records)
@@ -257,52 +279,103 @@ def plan_resume(state_dir: Path, config: Mapping[str, Any], schedule: Any, outpu
         source = f"run record {record.get('started', '?')}: train_state.json step {state['current_step']} + {offset}"
         diffs = _differences(record.get("config") or {}, config)
         if diffs:
-            problems.append(Problem(f"{state_dir.name} was written by a run with a different network or dataset shape: "
-                                    + "; ".join(diffs), key="--resume", file=config_file, value=str(state_dir),
-                                    fix="resume with the config that wrote it, or start a new run without --resume"))
+            problems.append(
+                Problem(
+                    f"{state_dir.name} was written by a run with a different network or dataset shape: "
+                    + "; ".join(diffs),
+                    key="--resume",
+                    file=config_file,
+                    value=str(state_dir),
+                    fix="resume with the config that wrote it, or start a new run without --resume",
+                )
+            )
     else:
         cumulative = state["current_step"]
         source = f"train_state.json step {state['current_step']} (no loratrain record wrote this state: assumed a first launch)"
-        warnings.append(Problem(f"no run record of loratrain wrote {state_dir.name}; its step {cumulative} is taken as "
-                                "cumulative, which is right only if that run was not itself resumed",
-                                key="--resume", severity="warning"))
+        warnings.append(
+            Problem(
+                f"no run record of loratrain wrote {state_dir.name}; its step {cumulative} is taken as "
+                "cumulative, which is right only if that run was not itself resumed",
+                key="--resume",
+                severity="warning",
+            )
+        )
     rank = _state_rank_problem(state_dir, config)
     if rank:
-        problems.append(Problem(f"{state_dir.name} does not fit this network: {rank}", key="network.network_dim",
-                                file=config_file, value=str(state_dir),
-                                fix="resume with the network it was trained with, or start a new run"))
+        problems.append(
+            Problem(
+                f"{state_dir.name} does not fit this network: {rank}",
+                key="network.network_dim",
+                file=config_file,
+                value=str(state_dir),
+                fix="resume with the network it was trained with, or start a new run",
+            )
+        )
     total = schedule.total_steps
     if cumulative >= total:
-        problems.append(Problem(f"{state_dir.name} is at step {cumulative} of {total}: the run is already complete",
-                                key="--resume", value=str(state_dir), fix="nothing to resume; raise max_train_steps/epochs to train on"))
+        problems.append(
+            Problem(
+                f"{state_dir.name} is at step {cumulative} of {total}: the run is already complete",
+                key="--resume",
+                value=str(state_dir),
+                fix="nothing to resume; raise max_train_steps/epochs to train on",
+            )
+        )
     if problems:
         raise ConfigError(problems)
     accum = schedule.gradient_accumulation_steps
     skip = accum == 1
     launch = simulate(schedule.batches_per_process, accum, total, cumulative, skip)
-    plan = ResumePlan(state_dir, cumulative, source, skip, launch, schedule.steps_per_epoch,
-                      schedule.batches_per_process, total, schedule.epochs, warnings)
+    plan = ResumePlan(
+        state_dir,
+        cumulative,
+        source,
+        skip,
+        launch,
+        schedule.steps_per_epoch,
+        schedule.batches_per_process,
+        total,
+        schedule.epochs,
+        warnings,
+    )
     if plan.repeated_steps:
-        warnings.append(Problem(
-            f"with gradient_accumulation_steps = {accum} sd-scripts cannot skip to a step inside an epoch "
-            f"(its skip multiplies by the accumulation twice): epoch {launch.epoch_to_start + 1} starts over and "
-            f"steps {launch.start_position + 1}-{cumulative} are trained again", key="--resume", severity="warning",
-            fix="save states at epoch ends (save_every_n_epochs) to resume exactly"))
+        warnings.append(
+            Problem(
+                f"with gradient_accumulation_steps = {accum} sd-scripts cannot skip to a step inside an epoch "
+                f"(its skip multiplies by the accumulation twice): epoch {launch.epoch_to_start + 1} starts over and "
+                f"steps {launch.start_position + 1}-{cumulative} are trained again",
+                key="--resume",
+                severity="warning",
+                fix="save states at epoch ends (save_every_n_epochs) to resume exactly",
+            )
+        )
     if plan.predicted_total != total:
-        warnings.append(Problem(
-            f"sd-scripts will end this run at step {plan.predicted_total}, not the planned {total} (after a resume inside "
-            f"an epoch it restarts global_step at {launch.start_global_step}, so max_train_steps is reached late)",
-            key="--resume", severity="warning", fix="use max_train_epochs, or steps that are a whole number of epochs"))
+        warnings.append(
+            Problem(
+                f"sd-scripts will end this run at step {plan.predicted_total}, not the planned {total} (after a resume inside "
+                f"an epoch it restarts global_step at {launch.start_global_step}, so max_train_steps is reached late)",
+                key="--resume",
+                severity="warning",
+                fix="use max_train_epochs, or steps that are a whole number of epochs",
+            )
+        )
     return plan
 
 
 def newest_state(output_dir: Path, output_name: str | None) -> Path:
     found = state_folders(output_dir, output_name)
     if not found:
-        raise ConfigError([Problem(f"no state folder of {output_name or 'this run'} in {output_dir} to resume from",
-                                   key="--resume", value=str(output_dir),
-                                   fix="set saving.save_state = true (or extra.save_state_on_train_end) so runs can be resumed, "
-                                       "or name the state folder")])
+        raise ConfigError(
+            [
+                Problem(
+                    f"no state folder of {output_name or 'this run'} in {output_dir} to resume from",
+                    key="--resume",
+                    value=str(output_dir),
+                    fix="set saving.save_state = true (or extra.save_state_on_train_end) so runs can be resumed, "
+                    "or name the state folder",
+                )
+            ]
+        )
     return found[0]
 
 
@@ -325,7 +398,12 @@ class Schedule:
 
 
 def schedule_from_plan(data: Mapping[str, Any]) -> Schedule:
-    return Schedule(int(data["batches_per_process"]), int(data.get("gradient_accumulation_steps") or 1),
-                    int(data["steps_per_epoch"]), int(data["total_steps"]), int(data["epochs"]),
-                    list(data.get("saves") or []), list(data.get("samples") or []))
-
+    return Schedule(
+        int(data["batches_per_process"]),
+        int(data.get("gradient_accumulation_steps") or 1),
+        int(data["steps_per_epoch"]),
+        int(data["total_steps"]),
+        int(data["epochs"]),
+        list(data.get("saves") or []),
+        list(data.get("samples") or []),
+    )

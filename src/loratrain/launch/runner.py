@@ -80,6 +80,7 @@ class Runner(Protocol):
         cwd: str | os.PathLike | None = None,
         grace_s: float = DEFAULT_GRACE_S,
         on_signal: Callable[[int, str], None] | None = None,
+        watch: Callable[[], str | None] | None = None,
     ) -> RunResult: ...
 
 

@@ -38,13 +38,19 @@ SLOW_FACTOR = 3.0
 SLOW_MIN_HISTORY = 5
 SLOW_WINDOW = 3
 
-NAN_ADVICE = ("usually a learning rate that is too high (lower learning_rate/unet_lr, or use warmup), fp16 "
-              "overflowing in the SDXL VAE (set no_half_vae, or use bf16), or a broken image or caption in "
-              "the dataset")
-SLOW_ADVICE = ("usually GPU memory spilling into host memory (the driver's system-memory fallback) or a GPU that "
-               "throttles (heat, power); check nvidia-smi for memory use and clocks")
-STALL_ADVICE = ("the process is alive but silent: it may be stuck on a network filesystem, a download, a "
-                "deadlocked data loader (try max_data_loader_n_workers = 0) or a multi-GPU collective")
+NAN_ADVICE = (
+    "usually a learning rate that is too high (lower learning_rate/unet_lr, or use warmup), fp16 "
+    "overflowing in the SDXL VAE (set no_half_vae, or use bf16), or a broken image or caption in "
+    "the dataset"
+)
+SLOW_ADVICE = (
+    "usually GPU memory spilling into host memory (the driver's system-memory fallback) or a GPU that "
+    "throttles (heat, power); check nvidia-smi for memory use and clocks"
+)
+STALL_ADVICE = (
+    "the process is alive but silent: it may be stuck on a network filesystem, a download, a "
+    "deadlocked data loader (try max_data_loader_n_workers = 0) or a multi-GPU collective"
+)
 
 
 @dataclass
@@ -67,7 +73,7 @@ class Watchdog:
     on_event: Callable[[dict], None] | None = None
     clock: Callable[[], float] = time.monotonic
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._rest = ""
         self._lock = threading.Lock()
@@ -121,8 +127,13 @@ class Watchdog:
                 self.nan_step = p.step
                 what = "NaN" if math.isnan(p.avr_loss) else "infinite"
                 stop = self.settings.on_nan == "stop"
-                self._event("nan", p.step, f"the loss became {what} at step {p.step}"
-                            + ("; stopping the run" if stop else " (--on-nan warn: training goes on)"), NAN_ADVICE)
+                self._event(
+                    "nan",
+                    p.step,
+                    f"the loss became {what} at step {p.step}"
+                    + ("; stopping the run" if stop else " (--on-nan warn: training goes on)"),
+                    NAN_ADVICE,
+                )
                 if stop:
                     self._stop = f"loss became {what} at step {p.step}"
             if previous is not None and p.step > previous.step and self._last_step_time is not None:
@@ -139,9 +150,15 @@ class Watchdog:
         recent = statistics.median(self._intervals[-SLOW_WINDOW:])
         if earlier > 0 and recent > self.settings.slow_factor * earlier:
             self._slow_warned = True
-            self._event("slow", step, f"steps got slower: {recent:.2f}s per step now, {earlier:.2f}s before "
-                        f"(over {self.settings.slow_factor:g}x) at step {step}", SLOW_ADVICE,
-                        seconds_per_step=round(recent, 3), earlier_seconds_per_step=round(earlier, 3))
+            self._event(
+                "slow",
+                step,
+                f"steps got slower: {recent:.2f}s per step now, {earlier:.2f}s before "
+                f"(over {self.settings.slow_factor:g}x) at step {step}",
+                SLOW_ADVICE,
+                seconds_per_step=round(recent, 3),
+                earlier_seconds_per_step=round(earlier, 3),
+            )
 
     def _event(self, kind: str, step: int | None, message: str, advice: str, **extra) -> None:
         event = {"kind": kind, "step": step, "time": _now_iso(), "message": message, "advice": advice, **extra}
@@ -156,8 +173,12 @@ class Watchdog:
             if stall and not self._stall_warned and self.clock() - self._last_progress >= stall:
                 self._stall_warned = True
                 step = self.last.step if self.last else None
-                self._event("stall", step, f"no progress for {stall:g}s"
-                            + (f" after step {step}" if step is not None else " since the start"), STALL_ADVICE)
+                self._event(
+                    "stall",
+                    step,
+                    f"no progress for {stall:g}s" + (f" after step {step}" if step is not None else " since the start"),
+                    STALL_ADVICE,
+                )
             new, self._undelivered = self._undelivered, []
             reason = None
             if self._stop and not self._stop_given:
