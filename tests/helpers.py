@@ -115,6 +115,22 @@ PROBE = (
     "print('HEAVY:' + ','.join(heavy), file=sys.stderr)\n" % (HEAVY,)
 )
 
+# --- opt-in GPU tests (`pytest -m gpu`) ---------------------------------------------------------------------
+
+
+def gpu_run_ready() -> bool:
+    """A CUDA GPU answers nvidia-smi and the environment names real sd-scripts and an SDXL model."""
+    import shutil
+
+    exe = shutil.which("nvidia-smi")
+    if not exe or not (os.environ.get("LORATRAIN_SD_SCRIPTS") and os.environ.get("LORATRAIN_TEST_MODEL")):
+        return False
+    done = subprocess.run([exe, "-L"], capture_output=True, text=True)
+    return done.returncode == 0 and "GPU 0" in done.stdout
+
+
+GPU_RUN_NEEDS = "needs a CUDA GPU, LORATRAIN_SD_SCRIPTS and LORATRAIN_TEST_MODEL"
+
 
 # --- configs -------------------------------------------------------------------------------------------------
 
