@@ -26,6 +26,9 @@ class Imported:
 
 KINDS = ("command", "toml", "kohya-json")
 
+# the refusal for a file in some other tool's format
+FOREIGN = "not an sd-scripts config / kohya_ss JSON / command"
+
 
 def detect_kind(name: str, text: str) -> str:
     """Guess the source kind from the file name, then from the text."""
