@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Mapping
 
 from loratrain.importers.accelerate_argv import CARRIED, parse_accelerate
 from loratrain.errors import ConfigError, Problem
@@ -15,8 +16,8 @@ from loratrain.importers.shell_command import basename, dirname, parse_command
 SCRIPT = "sdxl_train_network.py"
 
 
-def from_command(text: str, source: str, base_dir: str = ".") -> Imported:
-    cmd = parse_command(text, source)
+def from_command(text: str, source: str, base_dir: str = ".", env: Mapping[str, str] | None = None) -> Imported:
+    cmd = parse_command(text, source, env)
     imported = Imported(source=source, kind="shell command", notes=list(cmd.notes))
     errors: list[Problem] = []
 

@@ -626,7 +626,8 @@ FLAG_DOCS: dict[str, str] = {
         "steps; default 0."
     ),
     "lr_scheduler_num_cycles": (
-        "Number of cosine cycles (hard restarts) for cosine_with_restarts; default 1. Other schedulers ignore it."
+        "Number of cosine cycles (hard restarts) for cosine_with_restarts, and the cycle count of "
+        "cosine_with_min_lr and warmup_stable_decay (which get cycles / 2); default 1. Other schedulers ignore it."
     ),
     "lr_scheduler_power": (
         "Exponent of the polynomial scheduler's decay curve; default 1, a straight line."
@@ -812,7 +813,9 @@ GUIDE_ADVICE: dict[str, str] = {
         "not applied anyway."
     ),
     "lr_scheduler": "The guide's example uses cosine; the adafactor scheduler only pairs with the Adafactor optimizer.",
-    "lr_scheduler_num_cycles": "Only matters for cosine_with_restarts; other schedulers ignore it.",
+    "lr_scheduler_num_cycles": (
+        "Matters for cosine_with_restarts, cosine_with_min_lr and warmup_stable_decay; other schedulers ignore it."
+    ),
     "learning_rate": "About 1e-4 works well with AdamW according to the guide.",
     "unet_lr": "The guide gives the U-Net the same 1e-4 as learning_rate when using AdamW.",
     "text_encoder_lr": (
