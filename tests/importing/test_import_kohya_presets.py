@@ -439,3 +439,44 @@ def test_a_refused_preset_exits_2_and_writes_nothing(tmp_path):
     assert result.returncode == 2
     assert "runs train_network.py" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+MIRROR = Path("/work/.mirror/bmaltais+kohya_ss/repo")
+
+
+@pytest.mark.skipif(not MIRROR.exists(), reason="needs the kohya_ss GUI's git mirror (reads its widget code)")
+def test_the_field_defaults_table_matches_the_gui_widgets_at_the_recorded_commit():
+    """Every widget of the LoRA tab whose starting value is a literal (or config.get(key, literal)) in the GUI
+    source at GUI_COMMIT has that value in FIELD_DEFAULTS."""
+    import ast
+    import subprocess
+
+    from loratrain.importers.kohya_gui_fields import GUI_COMMIT
+
+    names = {"sdxl_checkbox": "sdxl"}
+    checked, wrong = 0, {}
+    for module in ("lora_gui", "class_basic_training", "class_advanced_training", "class_source_model",
+                   "class_folders", "class_accelerate_launch", "class_sdxl_parameters", "class_sample_images",
+                   "class_huggingface", "class_metadata"):
+        source = subprocess.run(["git", "-C", str(MIRROR), "show", f"{GUI_COMMIT}:kohya_gui/{module}.py"],
+                                capture_output=True, text=True, check=True).stdout
+        for node in ast.walk(ast.parse(source)):
+            if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)):
+                continue
+            target = node.targets[0]
+            name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+            name = names.get(name, name)
+            value = next((k.value for k in node.value.keywords if k.arg == "value"), None)
+            if name not in FIELD_DEFAULTS or value is None:
+                continue
+            if isinstance(value, ast.Call) and getattr(value.func, "attr", "") == "get" and len(value.args) == 2:
+                value = value.args[1]
+            try:
+                literal = ast.literal_eval(value)
+            except ValueError:
+                continue  # a constructor argument or a constant: checked by the preset tests' expectations
+            checked += 1
+            if literal != FIELD_DEFAULTS[name]:
+                wrong[name] = (literal, FIELD_DEFAULTS[name])
+    assert wrong == {}
+    assert checked > 120
