@@ -108,8 +108,7 @@ _READ_ELSEWHERE = {
 }
 # LoRA-tab fields the GUI does not pass for an SDXL LoRA (other model families, or nothing at all)
 _NOT_PASSED_FOR_SDXL = {"lowvram": "the GUI no longer passes it (sd-scripts removed --lowvram)",
-                        "train_lora_ggpo": "the GUI passes GGPO only for Flux.1",
-                        "dim_from_weights": None}
+                        "train_lora_ggpo": "the GUI passes GGPO only for Flux.1"}
 # keys of the GUI's own bookkeeping (which preset, model list, the file itself)
 _BOOKKEEPING = {"model_list", "training_preset", "save_as_bool", "file_path", "use_8bit_adam", "use_wandb",
                 "config_file_name"}
@@ -598,7 +597,7 @@ def _unused_keys(r: _Reader) -> None:
             other.append(key)  # not a LoRA-tab field at all: named whatever its value
         elif _off(value) and not isinstance(value, list):
             continue
-        elif key in _NOT_PASSED_FOR_SDXL and _NOT_PASSED_FOR_SDXL[key]:
+        elif key in _NOT_PASSED_FOR_SDXL:
             r.drop(key, _NOT_PASSED_FOR_SDXL[key])
         elif key not in consumed:
             other.append(key)
