@@ -7,23 +7,17 @@ differs from one in the one key that matters.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from importing_helpers import run_cli
+from helpers import run_cli, tomllib
 from loratrain.config.loader import validate
 from loratrain.errors import ConfigError
 from loratrain.importers import import_text
 from loratrain.importers.finish import finish
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kohya_ss"
 LOKR = DATA / "presets/lora/SDXL - LoKR v1.0.json"
@@ -225,9 +219,7 @@ def test_the_cli_takes_env_values_and_the_environment(tmp_path):
     result = run_cli("import", str(source), "--env", "OUT=/from/flag")
     assert result.returncode == 0, result.stderr
     assert tomllib.loads(result.stdout)["saving"]["output_dir"] == "/from/flag"
-    from cli_helpers import run_cli as raw_run_cli
-
-    result = raw_run_cli("import", str(source), "--expand-env", env={"OUT": "/from/env"})
+    result = run_cli("import", str(source), "--expand-env", env={"OUT": "/from/env"})
     assert tomllib.loads(result.stdout)["saving"]["output_dir"] == "/from/env"
     result = run_cli("import", str(source), "--env", "OUT")
     assert result.returncode == 2 and "is not NAME=VALUE" in result.stderr

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from importing_helpers import run_cli
+from helpers import reference_parser_cached, run_cli
 from loratrain.config.loader import validate
 from loratrain.errors import ConfigError
 from loratrain.importers import import_text
@@ -28,7 +28,6 @@ from loratrain.importers.finish import finish
 from loratrain.importers.kohya_gui_fields import FIELD_DEFAULTS
 from loratrain.importers.output import typed_network_value
 from loratrain.render import build_command
-from sdparser import build_parser
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kohya_ss"
 ALL = sorted(p for p in DATA.rglob("*") if p.suffix in (".json", ".toml"))
@@ -284,7 +283,7 @@ def gui_passes(data: dict) -> tuple[dict, list[str]]:
 
 def sd_scripts_reads(toml: dict, words: list[str]) -> dict:
     """sd-scripts' namespace for `--config_file TOML WORDS`: the file's keys, then the command line on top."""
-    parser = build_parser()
+    parser = reference_parser_cached()
     known = {a.dest for a in parser._actions}
     ns = parser.parse_args(words, namespace=argparse.Namespace(**{k: v for k, v in toml.items() if k in known}))
     return vars(ns)
@@ -345,7 +344,7 @@ def comparable(ns: dict) -> dict:
     return out
 
 
-STORE_TRUE = {a.dest for a in build_parser()._actions if a.nargs == 0}
+STORE_TRUE = {a.dest for a in reference_parser_cached()._actions if a.nargs == 0}
 
 
 def gui_side(data: dict) -> tuple[dict, list[str]]:
@@ -391,7 +390,7 @@ def loratrain_side(path: Path) -> dict:
     cfg = validate(doc, "<imported>").config
     argv = build_command(cfg, sd_scripts_dir="/sd").argv
     script_at = next(i for i, tok in enumerate(argv) if tok.endswith("sdxl_train_network.py"))
-    return comparable(vars(build_parser().parse_args(argv[script_at + 1 :])))
+    return comparable(vars(reference_parser_cached().parse_args(argv[script_at + 1 :])))
 
 
 def differences(a: dict, b: dict) -> dict:
