@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import run_cli, tomllib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import run_cli, tomllib
 from loratrain.config.loader import validate
 from loratrain.errors import ConfigError
 from loratrain.importers import import_text
@@ -131,8 +131,10 @@ def test_without_max_train_steps_the_note_says_the_gui_passes_1600_steps():
     data = preset(LOKR)
     assert "max_train_steps" not in data
     _, text = imported(data)
-    assert "the JSON has no max_train_steps, so the GUI passes its field's default, 1600 steps; epoch = 20 is not used" \
+    assert (
+        "the JSON has no max_train_steps, so the GUI passes its field's default, 1600 steps; epoch = 20 is not used"
         in text
+    )
 
 
 def test_an_empty_max_train_steps_becomes_epochs_with_the_reason():
@@ -149,16 +151,30 @@ def test_a_preset_with_one_real_error_reports_only_that_error():
 
 
 # issue 10 class 11: wrong-typed values are named, not skipped
-@pytest.mark.parametrize("key, value", [("epoch", "twelve"), ("num_processes", "two"), ("network_dim", "big"),
-                                        ("text_encoder_lr", [1]), ("gpu_ids", 0), ("multi_gpu", "yes")])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("epoch", "twelve"),
+        ("num_processes", "two"),
+        ("network_dim", "big"),
+        ("text_encoder_lr", [1]),
+        ("gpu_ids", 0),
+        ("multi_gpu", "yes"),
+    ],
+)
 def test_a_wrong_typed_gui_value_is_an_error_naming_the_key(key, value):
     text = refusal({**preset(STANDARD), key: value})
     assert key in text
 
 
 def test_every_set_value_that_is_not_carried_is_named():
-    data = {**preset(STANDARD), "sd3_t5xxl": "/m/t5.safetensors", "my_own_key": 0, "lowvram": True,
-            "stop_text_encoder_training": 20}
+    data = {
+        **preset(STANDARD),
+        "sd3_t5xxl": "/m/t5.safetensors",
+        "my_own_key": 0,
+        "lowvram": True,
+        "stop_text_encoder_training": 20,
+    }
     _, text = imported(data)
     header = text.split("\n\n")[0]
     for key in ("sd3_t5xxl", "my_own_key", "lowvram", "stop_text_encoder_training", "clip_skip"):
@@ -168,8 +184,9 @@ def test_every_set_value_that_is_not_carried_is_named():
 # Also: a foreign format
 def test_a_lora_easy_training_scripts_toml_is_refused_as_foreign(tmp_path):
     source = tmp_path / "lets.toml"
-    source.write_text('[general_args.args]\npretrained_model_name_or_path = "/m.safetensors"\n'
-                      '[network_args.args]\nnetwork_dim = 16\n')
+    source.write_text(
+        '[general_args.args]\npretrained_model_name_or_path = "/m.safetensors"\n[network_args.args]\nnetwork_dim = 16\n'
+    )
     result = run_cli("import", str(source))
     assert result.returncode == 2
     assert "not an sd-scripts config / kohya_ss JSON / command" in result.stderr
@@ -184,8 +201,15 @@ def command(text: str, **env):
     return import_text(text, "cmd.sh", "command", env=env or None)
 
 
-@pytest.mark.parametrize("written, name", [("$pretrainedModel", "$pretrainedModel"), ("${MODEL}", "${MODEL}"),
-                                           ("%MODEL%", "%MODEL%"), ("$env:MODEL", "$env:MODEL")])
+@pytest.mark.parametrize(
+    "written, name",
+    [
+        ("$pretrainedModel", "$pretrainedModel"),
+        ("${MODEL}", "${MODEL}"),
+        ("%MODEL%", "%MODEL%"),
+        ("$env:MODEL", "$env:MODEL"),
+    ],
+)
 def test_a_shell_variable_is_reported_by_name(written, name):
     result = command(f"accelerate launch sdxl_train_network.py --pretrained_model_name_or_path {written}/m.safetensors")
     assert result.script_args["pretrained_model_name_or_path"] == f"{written}/m.safetensors"
@@ -193,8 +217,11 @@ def test_a_shell_variable_is_reported_by_name(written, name):
 
 
 def test_variables_are_replaced_from_the_values_given():
-    result = command("accelerate launch sdxl_train_network.py --output_dir ${OUT}/a --pretrained_model_name_or_path "
-                     "$MODEL", OUT="/out", MODEL="/m.safetensors")
+    result = command(
+        "accelerate launch sdxl_train_network.py --output_dir ${OUT}/a --pretrained_model_name_or_path $MODEL",
+        OUT="/out",
+        MODEL="/m.safetensors",
+    )
     assert result.script_args["output_dir"] == "/out/a"
     assert result.script_args["pretrained_model_name_or_path"] == "/m.safetensors"
     assert not any("expanded" in n.message for n in result.notes)
@@ -226,7 +253,9 @@ def test_the_cli_takes_env_values_and_the_environment(tmp_path):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True), st.from_regex(r"/[a-z0-9/._-]{1,20}", fullmatch=True))
+@given(
+    st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True), st.from_regex(r"/[a-z0-9/._-]{1,20}", fullmatch=True)
+)
 def test_any_variable_given_a_value_is_replaced_in_every_form(name, value):
     for form in (f"${name}", f"${{{name}}}", f"%{name}%", f"$env:{name}"):
         result = command(f"accelerate launch sdxl_train_network.py --output_dir {form}", **{name: value})
@@ -234,12 +263,24 @@ def test_any_variable_given_a_value_is_replaced_in_every_form(name, value):
 
 
 # the scheduler warning, as sd-scripts' get_scheduler_fix reads num_cycles
-@pytest.mark.parametrize("scheduler, warned", [("cosine_with_restarts", False), ("cosine_with_min_lr", False),
-                                               ("warmup_stable_decay", False), ("cosine", True), ("linear", True)])
+@pytest.mark.parametrize(
+    "scheduler, warned",
+    [
+        ("cosine_with_restarts", False),
+        ("cosine_with_min_lr", False),
+        ("warmup_stable_decay", False),
+        ("cosine", True),
+        ("linear", True),
+    ],
+)
 def test_num_cycles_warning_matches_the_schedulers_that_read_it(scheduler, warned):
-    doc = {"model": {"pretrained_model_name_or_path": "/m"}, "dataset": {"train_data_dir": "/d",
-           "resolution": "1024,1024"}, "network": {"network_module": "networks.lora"}, "saving": {"output_dir": "/o"},
-           "optimizer": {"lr_scheduler": scheduler, "lr_scheduler_num_cycles": 3}}
+    doc = {
+        "model": {"pretrained_model_name_or_path": "/m"},
+        "dataset": {"train_data_dir": "/d", "resolution": "1024,1024"},
+        "network": {"network_module": "networks.lora"},
+        "saving": {"output_dir": "/o"},
+        "optimizer": {"lr_scheduler": scheduler, "lr_scheduler_num_cycles": 3},
+    }
     if scheduler == "warmup_stable_decay":
         doc["extra"] = {"lr_decay_steps": 0.2}
     warnings = validate(doc, "c.toml").warnings

@@ -19,8 +19,8 @@ import math
 from pathlib import Path
 
 import pytest
-
 from helpers import reference_parser_cached, run_cli
+
 from loratrain.config.loader import validate
 from loratrain.errors import ConfigError
 from loratrain.importers import import_text
@@ -111,8 +111,20 @@ DOCUMENTED = {
     "secrets": "wandb_api_key / huggingface_token reach sd-scripts through the environment, not argv",
     "lycoris unread keys": "rank_dropout_scale / train_on_input: LyCORIS 4.1.3 never reads them",
 }
-PATHS = {"pretrained_model_name_or_path", "train_data_dir", "output_dir", "logging_dir", "reg_data_dir", "vae",
-         "network_weights", "resume", "dataset_config", "log_tracker_config", "sample_prompts", "config_file"}
+PATHS = {
+    "pretrained_model_name_or_path",
+    "train_data_dir",
+    "output_dir",
+    "logging_dir",
+    "reg_data_dir",
+    "vae",
+    "network_weights",
+    "resume",
+    "dataset_config",
+    "log_tracker_config",
+    "sample_prompts",
+    "config_file",
+}
 SECRETS = {"wandb_api_key", "huggingface_token"}
 
 
@@ -155,9 +167,19 @@ def gui_passes(data: dict) -> tuple[dict, list[str]]:
         g["network_weights"] = data["lora_network_weights"]
     if "optimizer" not in data:
         g["optimizer"] = "AdamW8bit" if data.get("use_8bit_adam") else "AdamW"
-    for key in ("clip_skip", "epoch", "gradient_accumulation_steps", "keep_tokens", "lr_warmup", "max_train_epochs",
-                "max_data_loader_n_workers", "save_every_n_epochs", "seed", "max_train_steps",
-                "caption_dropout_every_n_epochs"):
+    for key in (
+        "clip_skip",
+        "epoch",
+        "gradient_accumulation_steps",
+        "keep_tokens",
+        "lr_warmup",
+        "max_train_epochs",
+        "max_data_loader_n_workers",
+        "save_every_n_epochs",
+        "seed",
+        "max_train_steps",
+        "caption_dropout_every_n_epochs",
+    ):
         if key in data:
             g[key] = _num(g[key], 0, int)
     if "lr_scheduler_num_cycles" in data:
@@ -174,31 +196,51 @@ def gui_passes(data: dict) -> tuple[dict, list[str]]:
 
     # network
     args = ""
-    lyco = {"LyCORIS/LoCon": "locon", "LyCORIS/LoHa": "loha", "LyCORIS/LoKr": "lokr", "LyCORIS/iA3": "ia3",
-            "LyCORIS/GLoRA": "glora", "LyCORIS/DyLoRA": "dylora"}
+    lyco = {
+        "LyCORIS/LoCon": "locon",
+        "LyCORIS/LoHa": "loha",
+        "LyCORIS/LoKr": "lokr",
+        "LyCORIS/iA3": "ia3",
+        "LyCORIS/GLoRA": "glora",
+        "LyCORIS/DyLoRA": "dylora",
+    }
     if t in lyco:
         module = "lycoris.kohya"
         head = f" preset={g['LyCORIS_preset']} conv_dim={g['conv_dim']} conv_alpha={g['conv_alpha']}"
         if t == "LyCORIS/iA3":
             args = head + f" train_on_input={g['train_on_input']} algo=ia3"
         elif t == "LyCORIS/LoKr":
-            args = head + (f" use_tucker={g['use_tucker']} rank_dropout={g['rank_dropout']} bypass_mode="
-                           f"{g['bypass_mode']} dora_wd={g['dora_wd']} module_dropout={g['module_dropout']} factor="
-                           f"{g['factor']} use_cp={g['use_cp']} use_scalar={g['use_scalar']} decompose_both="
-                           f"{g['decompose_both']} rank_dropout_scale={g['rank_dropout_scale']} algo=lokr "
-                           f"train_norm={g['train_norm']}")
+            args = head + (
+                f" use_tucker={g['use_tucker']} rank_dropout={g['rank_dropout']} bypass_mode="
+                f"{g['bypass_mode']} dora_wd={g['dora_wd']} module_dropout={g['module_dropout']} factor="
+                f"{g['factor']} use_cp={g['use_cp']} use_scalar={g['use_scalar']} decompose_both="
+                f"{g['decompose_both']} rank_dropout_scale={g['rank_dropout_scale']} algo=lokr "
+                f"train_norm={g['train_norm']}"
+            )
         else:
-            args = head + (f" use_tucker={g['use_tucker']} rank_dropout={g['rank_dropout']} bypass_mode="
-                           f"{g['bypass_mode']} dora_wd={g['dora_wd']} module_dropout={g['module_dropout']} "
-                           f"use_scalar={g['use_scalar']} rank_dropout_scale={g['rank_dropout_scale']} "
-                           f"algo={lyco[t]} train_norm={g['train_norm']}")
+            args = head + (
+                f" use_tucker={g['use_tucker']} rank_dropout={g['rank_dropout']} bypass_mode="
+                f"{g['bypass_mode']} dora_wd={g['dora_wd']} module_dropout={g['module_dropout']} "
+                f"use_scalar={g['use_scalar']} rank_dropout_scale={g['rank_dropout_scale']} "
+                f"algo={lyco[t]} train_norm={g['train_norm']}"
+            )
     else:
         assert t in ("Standard", "Kohya LoCon"), t  # the only kohya types among the shipped SDXL files
         module = "networks.lora"
         if t == "Kohya LoCon":
             args += f" conv_dim={g['conv_dim']} conv_alpha={g['conv_alpha']}"
-        for key in ("down_lr_weight", "mid_lr_weight", "up_lr_weight", "block_lr_zero_threshold", "block_dims",
-                    "block_alphas", "conv_block_dims", "conv_block_alphas", "rank_dropout", "module_dropout"):
+        for key in (
+            "down_lr_weight",
+            "mid_lr_weight",
+            "up_lr_weight",
+            "block_lr_zero_threshold",
+            "block_dims",
+            "block_alphas",
+            "conv_block_dims",
+            "conv_block_alphas",
+            "rank_dropout",
+            "module_dropout",
+        ):
             if g[key]:
                 args += f" {key}={g[key]}"
     for key in ("loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio"):
@@ -252,24 +294,87 @@ def gui_passes(data: dict) -> tuple[dict, list[str]]:
         "wandb_run_name": g["wandb_run_name"] or g["output_name"],
         "persistent_data_loader_workers": int(g["persistent_data_loader_workers"]),
     }
-    for key in ("async_upload", "bucket_no_upscale", "bucket_reso_steps", "cache_latents", "cache_latents_to_disk",
-                "caption_dropout_rate", "caption_extension", "color_aug", "debiased_estimation_loss",
-                "dim_from_weights", "dynamo_backend", "enable_bucket", "flip_aug", "fp8_base", "full_bf16",
-                "full_fp16", "gradient_checkpointing", "highvram", "huber_c", "huber_scale", "huber_schedule",
-                "ip_noise_gamma", "ip_noise_gamma_random_strength", "log_config", "log_tracker_name", "loss_type",
-                "lr_scheduler", "lr_scheduler_power", "masked_loss", "max_bucket_reso", "max_grad_norm",
-                "max_timestep", "mem_eff_attn", "min_snr_gamma", "min_timestep", "mixed_precision", "network_alpha",
-                "network_dim", "network_dropout", "output_name", "prior_loss_weight", "random_crop",
-                "sample_every_n_epochs", "sample_every_n_steps", "sample_sampler", "save_every_n_epochs",
-                "save_every_n_steps", "save_last_n_steps", "save_last_n_steps_state", "save_last_n_epochs",
-                "save_last_n_epochs_state", "save_model_as", "save_precision", "save_state",
-                "save_state_on_train_end", "scale_v_pred_loss_like_noise_pred", "scale_weight_norms",
-                "shuffle_caption", "skip_cache_check", "train_batch_size", "training_comment", "log_with",
-                "v_parameterization", "v_pred_like_loss", "vae_batch_size", "weighted_captions", "huggingface_repo_id",
-                "huggingface_repo_type", "huggingface_repo_visibility", "huggingface_path_in_repo",
-                "save_state_to_huggingface", "resume_from_huggingface", "metadata_author", "metadata_description",
-                "metadata_license", "metadata_tags", "metadata_title", *PATHS - {"sample_prompts", "config_file"},
-                *SECRETS):
+    for key in (
+        "async_upload",
+        "bucket_no_upscale",
+        "bucket_reso_steps",
+        "cache_latents",
+        "cache_latents_to_disk",
+        "caption_dropout_rate",
+        "caption_extension",
+        "color_aug",
+        "debiased_estimation_loss",
+        "dim_from_weights",
+        "dynamo_backend",
+        "enable_bucket",
+        "flip_aug",
+        "fp8_base",
+        "full_bf16",
+        "full_fp16",
+        "gradient_checkpointing",
+        "highvram",
+        "huber_c",
+        "huber_scale",
+        "huber_schedule",
+        "ip_noise_gamma",
+        "ip_noise_gamma_random_strength",
+        "log_config",
+        "log_tracker_name",
+        "loss_type",
+        "lr_scheduler",
+        "lr_scheduler_power",
+        "masked_loss",
+        "max_bucket_reso",
+        "max_grad_norm",
+        "max_timestep",
+        "mem_eff_attn",
+        "min_snr_gamma",
+        "min_timestep",
+        "mixed_precision",
+        "network_alpha",
+        "network_dim",
+        "network_dropout",
+        "output_name",
+        "prior_loss_weight",
+        "random_crop",
+        "sample_every_n_epochs",
+        "sample_every_n_steps",
+        "sample_sampler",
+        "save_every_n_epochs",
+        "save_every_n_steps",
+        "save_last_n_steps",
+        "save_last_n_steps_state",
+        "save_last_n_epochs",
+        "save_last_n_epochs_state",
+        "save_model_as",
+        "save_precision",
+        "save_state",
+        "save_state_on_train_end",
+        "scale_v_pred_loss_like_noise_pred",
+        "scale_weight_norms",
+        "shuffle_caption",
+        "skip_cache_check",
+        "train_batch_size",
+        "training_comment",
+        "log_with",
+        "v_parameterization",
+        "v_pred_like_loss",
+        "vae_batch_size",
+        "weighted_captions",
+        "huggingface_repo_id",
+        "huggingface_repo_type",
+        "huggingface_repo_visibility",
+        "huggingface_path_in_repo",
+        "save_state_to_huggingface",
+        "resume_from_huggingface",
+        "metadata_author",
+        "metadata_description",
+        "metadata_license",
+        "metadata_tags",
+        "metadata_title",
+        *PATHS - {"sample_prompts", "config_file"},
+        *SECRETS,
+    ):
         toml[key] = g[key]
     for key in ("gradient_accumulation_steps", "keep_tokens", "caption_dropout_every_n_epochs", "min_bucket_reso"):
         toml[key] = int(g[key])
@@ -296,16 +401,24 @@ def lycoris_reads(items: list[str], network_dim, network_alpha) -> dict:
     """What LyCORIS 4.1.3 kohya.create_network takes from these key=value strings (its deprecations and
     string-to-bool rules included)."""
     kw = dict(item.split("=", 1) for item in items)
-    for old, new in (("disable_conv_cp", "use_tucker"), ("use_cp", "use_tucker"), ("use_conv_cp", "use_tucker"),
-                     ("constrain", "constraint")):
+    for old, new in (
+        ("disable_conv_cp", "use_tucker"),
+        ("use_cp", "use_tucker"),
+        ("use_conv_cp", "use_tucker"),
+        ("constrain", "constraint"),
+    ):
         if old in kw:
             kw[new] = kw[old]
 
     def on(text) -> bool:
         return str(text).lower() != "false"
 
-    tucker = (not kw.get("disable_conv_cp", True)) or kw.get("use_conv_cp", False) or kw.get("use_cp", False) \
+    tucker = (
+        (not kw.get("disable_conv_cp", True))
+        or kw.get("use_conv_cp", False)
+        or kw.get("use_cp", False)
         or kw.get("use_tucker", False)
+    )
     return {
         "algo": (kw.get("algo") or "lora").lower(),
         "preset": kw.get("preset", "full"),
@@ -324,8 +437,11 @@ def lycoris_reads(items: list[str], network_dim, network_alpha) -> dict:
         "bypass_mode": on(kw.get("bypass_mode", False)),
         "decompose_both": bool(kw.get("decompose_both", False)),  # passed through raw: any text is on
         "factor": int(kw.get("factor", -1)),
-        **{k: float(kw[k]) for k in ("loraplus_lr_ratio", "loraplus_unet_lr_ratio",
-                                     "loraplus_text_encoder_lr_ratio") if k in kw},
+        **{
+            k: float(kw[k])
+            for k in ("loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio")
+            if k in kw
+        },
     }
 
 
@@ -428,8 +544,16 @@ def test_the_counts():
     for reason in EXPECTED.values():
         refused[reason] = refused.get(reason, 0) + 1
     assert len(SDXL_LORA) == 21
-    assert refused == {DREAMBOOTH: 14, FINETUNE: 6, SD15: 21, "runs flux_train_network.py": 1, TI: 3, DATASET: 4,
-                       FOREIGN: 2, REAL_ERROR: 2}
+    assert refused == {
+        DREAMBOOTH: 14,
+        FINETUNE: 6,
+        SD15: 21,
+        "runs flux_train_network.py": 1,
+        TI: 3,
+        DATASET: 4,
+        FOREIGN: 2,
+        REAL_ERROR: 2,
+    }
 
 
 def test_a_refused_preset_exits_2_and_writes_nothing(tmp_path):
@@ -454,11 +578,24 @@ def test_the_field_defaults_table_matches_the_gui_widgets_at_the_recorded_commit
 
     names = {"sdxl_checkbox": "sdxl"}
     checked, wrong = 0, {}
-    for module in ("lora_gui", "class_basic_training", "class_advanced_training", "class_source_model",
-                   "class_folders", "class_accelerate_launch", "class_sdxl_parameters", "class_sample_images",
-                   "class_huggingface", "class_metadata"):
-        source = subprocess.run(["git", "-C", str(MIRROR), "show", f"{GUI_COMMIT}:kohya_gui/{module}.py"],
-                                capture_output=True, text=True, check=True).stdout
+    for module in (
+        "lora_gui",
+        "class_basic_training",
+        "class_advanced_training",
+        "class_source_model",
+        "class_folders",
+        "class_accelerate_launch",
+        "class_sdxl_parameters",
+        "class_sample_images",
+        "class_huggingface",
+        "class_metadata",
+    ):
+        source = subprocess.run(
+            ["git", "-C", str(MIRROR), "show", f"{GUI_COMMIT}:kohya_gui/{module}.py"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         for node in ast.walk(ast.parse(source)):
             if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)):
                 continue

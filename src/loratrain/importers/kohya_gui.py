@@ -34,6 +34,7 @@ from loratrain.importers.kohya_gui_fields import (
     TABS,
 )
 from loratrain.importers.sd_argv import flag_table, parse_script_argv
+from loratrain.sdscripts import flags
 
 # LyCORIS algorithms by GUI LoRA_type, and the network_args the GUI passes for each (its order). Names are
 # the network_args keys; kohya_gui_fields names the GUI field where it differs (_GUI_FIELD).
@@ -444,7 +445,7 @@ def _schedule(r: _Reader, config: dict[str, Any]) -> None:
         if not max_epochs:
             r.note(("the GUI passes max_train_steps = " + str(max_steps)) if max_steps else
                    "with a dataset_config the GUI passes no step count and ignores epoch, so sd-scripts trains "
-                   "its default 1600 steps", key="max_train_steps")
+                   f"its default {flags.default('max_train_steps')} steps", key="max_train_steps")
     elif max_steps > 0:
         config["max_train_steps"] = max_steps
         if not max_epochs:
@@ -466,7 +467,8 @@ def _schedule(r: _Reader, config: dict[str, Any]) -> None:
                    f"as max_train_epochs = {epoch}, which sd-scripts turns into steps from the same folders",
                    key="epoch")
         else:
-            r.note("no step or epoch count: sd-scripts trains its default 1600 steps", key="epoch")
+            r.note(f"no step or epoch count: sd-scripts trains its default {flags.default('max_train_steps')} steps",
+                   key="epoch")
     if steps > 0:
         config["lr_warmup_steps"] = int(steps)
         if percent > 0:

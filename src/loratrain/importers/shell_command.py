@@ -344,12 +344,12 @@ def parse_command(text: str, source: str = "<command>", env: Mapping[str, str] |
                 Problem(f"skipped the command {shlex.join(other)!r}", file=source, severity="warning")
             )
 
-    env: dict[str, str] = {}
+    settings: dict[str, str] = {}  # the command's own leading NAME=VALUE words (not the values given in `env`)
     if words and basename(words[0]) == "env":
         words = words[1:]
     while words and _ENV_WORD.match(words[0]) and not _is_script(words[0]):
         name, _, value = words.pop(0).partition("=")
-        env[name] = value
+        settings[name] = value
 
     if not words:
         raise ConfigError([Problem("the command has only environment settings", file=source)])
@@ -421,6 +421,6 @@ def parse_command(text: str, source: str = "<command>", env: Mapping[str, str] |
         accelerate_argv=accel_argv,
         script=script,
         script_argv=script_argv,
-        env=env,
+        env=settings,
         notes=notes,
     )
