@@ -67,8 +67,11 @@ class OptimizerArgs(Group):
         example="cosine",
     )
     lr_scheduler_num_cycles: conint(ge=1) | None = flag(
-        "Number of restarts of cosine_with_restarts; no other scheduler reads it.",
-        advice="Only matters for cosine_with_restarts; other schedulers ignore it.",
+        "Number of cosine cycles: restarts of cosine_with_restarts, half-waves of cosine_with_min_lr and "
+        "warmup_stable_decay (sd-scripts passes cycles / 2 to those); other schedulers ignore it.",
+        advice=(
+            "Matters for cosine_with_restarts, cosine_with_min_lr and warmup_stable_decay; other schedulers ignore it."
+        ),
         interacts=("optimizer.lr_scheduler",),
         example=1,
     )
