@@ -347,3 +347,7 @@ def accelerate(cfg: TrainConfig) -> Iterator[Problem]:
         yield error("accelerate.num_processes", "counts processes on all machines together and must be at least "
                     "num_machines")
 
+
+
+# optimizer_args / lr_scheduler_args and the optimizer rules live in their own module; importing it registers them.
+from loratrain.config import optimizer_rules  # noqa: E402,F401

@@ -54,10 +54,12 @@ class OptimizerArgs(Group):
         interacts=("network.scale_weight_norms",),
         example=1.0,
     )
-    optimizer_args: list[str] | None = flag(
-        "Extra optimizer options as key=value items; values are Python literals (weight_decay=0.01, "
-        "betas=0.9,0.99; quote strings).",
-        example=["weight_decay=0.01"],
+    optimizer_args: dict[str, Any] | list[str] | None = flag(
+        "Keyword arguments of the optimizer's constructor: a table of typed keys ([optimizer.optimizer_args] "
+        "weight_decay = 0.01, betas = [0.9, 0.99], decouple = true), or the command line's key=value items "
+        "whose values are Python literals (\"decouple=True\"). The keys depend on optimizer_type; see `loratrain "
+        "explain optimizer_args.KEY`.",
+        interacts=("optimizer.optimizer_type",),
     )
     lr_scheduler: LrScheduler | None = flag(
         "How the learning rate changes over the run. sd-scripts' default is constant.",
@@ -77,8 +79,10 @@ class OptimizerArgs(Group):
         example=100,
     )
     lr_scheduler_power: confloat(gt=0.0) | None = flag("Power of the polynomial scheduler.")
-    lr_scheduler_args: list[str] | None = flag(
-        "Extra scheduler options as key=value items; values are Python literals.",
+    lr_scheduler_args: dict[str, Any] | list[str] | None = flag(
+        "Keyword arguments of the scheduler (lr_scheduler, or the torch class named by extra.lr_scheduler_type): "
+        "a table of typed keys, or key=value items with Python-literal values.",
+        interacts=("optimizer.lr_scheduler",),
     )
 
     @field_validator("optimizer_type")
@@ -125,5 +129,5 @@ class OptimizerArgs(Group):
 
     @field_validator("optimizer_args", "lr_scheduler_args")
     @classmethod
-    def _kv(cls, value: list[str] | None) -> list[str] | None:
-        return _check_kv_items(value)
+    def _kv(cls, value: dict[str, Any] | list[str] | None) -> dict[str, Any] | list[str] | None:
+        return _check_kv_items(value) if isinstance(value, list) else value
