@@ -250,6 +250,15 @@ def adaptive_lr(cfg: TrainConfig) -> Iterator[Problem]:
                       f"{_effective(cfg)} uses one learning rate for every parameter group; sd-scripts warns and "
                       f"keeps only the first (rates given: {', '.join(f'{k}={v}' for k, v in rates.items())})",
                       "give one rate (near 1.0); use d_coef in optimizer_args to scale the step")
+    # LoRA+ works by giving the up matrices their own parameter group with a scaled rate, which the same
+    # "only the first one will take effect" rule of get_optimizer throws away.
+    args = cfg.network.network_args
+    ratios = [n for n in ("loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio")
+              if getattr(args, n, None) is not None]
+    if ratios:
+        yield warning("network.network_args", f"{', '.join(ratios)} has no effect with {_effective(cfg)}: it keeps "
+                      "only the first parameter group's learning rate", "remove the LoRA+ ratios or use AdamW-type "
+                      "optimizers")
 
 
 @rule

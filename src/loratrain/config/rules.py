@@ -158,7 +158,8 @@ def schedule(cfg: TrainConfig) -> Iterator[Problem]:
                     "keep optimizer_type and remove the old switches")
     if cfg.extra.fused_backward_pass:
         if optimizer != "adafactor":
-            yield error("extra.fused_backward_pass", "needs the Adafactor optimizer")
+            yield error("extra.fused_backward_pass", "needs the Adafactor optimizer",
+                        'set optimizer_type = "Adafactor" or remove fused_backward_pass')
         if (cfg.training.gradient_accumulation_steps or 1) != 1:
             yield error("extra.fused_backward_pass", "cannot be used with gradient accumulation")
     if cfg.network.network_train_unet_only and o.text_encoder_lr is not None:

@@ -14,13 +14,6 @@ from loratrain.schema.common import Group, flag
 Rate = confloat(ge=0.0)
 
 
-def _check_kv_items(value: list[str] | None) -> list[str] | None:
-    for item in value or []:
-        if item.count("=") != 1:
-            raise ValueError(f"{item!r}: each item is key=value with exactly one '=' (sd-scripts splits on it)")
-    return value
-
-
 class OptimizerArgs(Group):
     optimizer_type: str | None = flag(
         "Optimizer: one of sd-scripts' names (AdamW, AdamW8bit, Lion, Prodigy, Adafactor, DAdaptAdam, ...; "
@@ -127,7 +120,5 @@ class OptimizerArgs(Group):
             raise ValueError("warm-up steps cannot be negative")
         return value
 
-    @field_validator("optimizer_args", "lr_scheduler_args")
-    @classmethod
-    def _kv(cls, value: dict[str, Any] | list[str] | None) -> dict[str, Any] | list[str] | None:
-        return _check_kv_items(value) if isinstance(value, list) else value
+    # optimizer_args / lr_scheduler_args are checked item by item against the constructor table in
+    # config/optimizer_rules.py (it needs optimizer_type and the [extra] switches, so it is a cross-table rule).

@@ -221,6 +221,9 @@ def _guess_number(text: str) -> float | None:
         return None
 
 
+_SPLIT_HINT = " (separate items are separate strings: a space or comma inside one splits or joins them)"
+
+
 def parse_items(items: list[str]) -> tuple[dict[str, Any], dict[str, int], list[ArgIssue]]:
     """The list form as sd-scripts reads it: {key: literal value}, the index of each key, and problems."""
     values: dict[str, Any] = {}
@@ -230,18 +233,23 @@ def parse_items(items: list[str]) -> tuple[dict[str, Any], dict[str, int], list[
         where = f"[{i}]"
         if item.count("=") != 1:
             issues.append(ArgIssue(where, f"{item!r}: sd-scripts splits each item on '=' and needs exactly one",
-                                   "write key=value; a value cannot contain '='"))
+                                   "write key=value; a value cannot contain '='" + _SPLIT_HINT))
             continue
         key, text = item.split("=")
         key = key.strip()
         if not key:
-            issues.append(ArgIssue(where, f"{item!r} has no key", "write key=value"))
+            issues.append(ArgIssue(where, f"{item!r} has no key", "write key=value" + _SPLIT_HINT))
             continue
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            if text.count("(") != text.count(")") or text.count("[") != text.count("]"):
+                fix = f"a space split this value into several items: write {key}= without spaces (e.g. " \
+                      f"{key}=0.9,0.99) or use the [optimizer.optimizer_args] table"
+            else:
+                fix = f"write {key}={_guess(text)}"
             issues.append(ArgIssue(where, f"{key}={text}: sd-scripts reads the value with Python's ast.literal_eval, "
-                                   "which cannot read it and stops", f"write {key}={_guess(text)}"))
+                                   "which cannot read it and stops", fix))
             continue
         if key in values:
             issues.append(ArgIssue(where, f"{key} is given twice; sd-scripts keeps the last ({text})",
@@ -382,6 +390,8 @@ def toml_text(value: Any) -> str:
 
 
 def _type_fix(key: str, param: Param, value: Any, form: str) -> str:
+    if isinstance(value, tuple) and len(value) == 1 and type_ok(param.type, value[0]):
+        return f"remove the trailing comma, which makes a tuple: write {key}={literal(value[0])}"
     guess = coerce_for_fix(param.type, value)
     if guess is None:
         if param.type.startswith("tuple["):
