@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from pydantic import confloat, conint, field_validator
 
 from loratrain.sdscripts.flags import parse_int_or_float
-from loratrain.schema.choices import BROKEN_SCHEDULERS, OPTIMIZERS, TORCH_OPTIMIZERS, LrScheduler
+from loratrain.schema.choices import BROKEN_SCHEDULERS, LrScheduler
 from loratrain.schema.common import Group, flag
 
 Rate = confloat(ge=0.0)
@@ -81,19 +80,18 @@ class OptimizerArgs(Group):
     @field_validator("optimizer_type")
     @classmethod
     def _optimizer(cls, value: str | None) -> str | None:
-        if value is None or value == "" or "." in value:
+        if value is None or value == "":
             return value
-        if value.lower() in {o.lower() for o in OPTIMIZERS} or value in TORCH_OPTIMIZERS:
-            return value
-        close = difflib.get_close_matches(value.lower(), [o.lower() for o in OPTIMIZERS + TORCH_OPTIMIZERS], n=1)
-        hint = ""
-        if close:
-            name = next(o for o in OPTIMIZERS + TORCH_OPTIMIZERS if o.lower() == close[0])
-            hint = f"; did you mean {name!r}?"
-        raise ValueError(
-            f"unknown optimizer {value!r}{hint} Use one of {', '.join(OPTIMIZERS)}, a torch.optim class name "
-            "(case-sensitive) or a dotted module.Class path"
-        )
+        from loratrain.sdscripts import optimizers
+
+        try:
+            optimizers.resolve_optimizer(value)  # the constructor table: sd-scripts' names, torch.optim, dotted
+        except KeyError as exc:
+            raise ValueError(
+                f"{exc.args[0]} (use one of {', '.join(optimizers.sd_optimizer_names())} (any case), a torch.optim "
+                "class name (exact case) or a dotted module.Class path)"
+            ) from None
+        return value
 
     @field_validator("lr_scheduler", mode="before")
     @classmethod
