@@ -152,3 +152,23 @@ def test_items_become_a_typed_table_and_back():
     assert opt.render_items(table) == ["betas=0.9,0.99", "decouple=True", "d_coef=2", "growth_rate=1e999"]
     assert opt.items_to_table(["beta3=None"]) is None  # TOML has no None: the list is kept
     assert opt.items_to_table(["decouple=true"]) is None  # unreadable: kept for `check` to explain
+
+
+@given(
+    st.sampled_from(["AdamW", "Prodigy", "Adafactor", "SGDNesterov", "AdamWScheduleFree", "RMSprop"]),
+    st.lists(st.text(max_size=30), max_size=6),
+    st.lists(st.text(max_size=30), max_size=3),
+)
+def test_any_list_of_items_is_either_accepted_or_reported_never_a_crash(optimizer, items, scheduler_items):
+    import tomllib
+
+    from cli_helpers import BASE
+    from loratrain.config.loader import validate
+    from loratrain.errors import ConfigError
+
+    data = tomllib.loads(BASE)
+    data["optimizer"] = {"optimizer_type": optimizer, "optimizer_args": items, "lr_scheduler_args": scheduler_items}
+    try:
+        validate(data, "run.toml")
+    except ConfigError as exc:
+        assert exc.problems and all(p.key.startswith("optimizer.") for p in exc.problems if p.severity == "error")
