@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import ast
 import json
-import tomllib
 from pathlib import Path
 
 import pytest
+from helpers import BASE, tomllib
 
-from cli_helpers import BASE
 from loratrain.config.loader import validate
 from loratrain.errors import ConfigError
 from loratrain.render import build_command

@@ -12,15 +12,15 @@ import ast
 import json
 import math
 from importlib import metadata
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 from hypothesis import given
 from hypothesis import strategies as st
 
 from loratrain.sdscripts import optimizers as opt
 
-TABLE_PATH = Path(__file__).resolve().parent.parent / "src" / "loratrain" / "data" / "optimizer_args.json"
+TABLE_PATH = ROOT / "src" / "loratrain" / "data" / "optimizer_args.json"
 SHIPPED = json.loads(TABLE_PATH.read_text(encoding="utf-8"))
 SECTIONS = ("optimizers", "torch_optimizers", "dotted_optimizers", "schedulers", "torch_schedulers")
 
@@ -67,17 +67,39 @@ def test_the_shipped_table_matches_the_installed_package(package, fresh):
                 changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
                 drift.append(f"{section}.{name}: {', '.join(changed)} differ")
     assert not drift, (
-        f"{package} {version} installed, table read from {SHIPPED['packages'][package]}: " + "; ".join(drift)
+        f"{package} {version} installed, table read from {SHIPPED['packages'][package]}: "
+        + "; ".join(drift)
         + " -- run `python -m loratrain.sdscripts.gen_optimizer_table` and review the diff"
     )
 
 
 def test_every_optimizer_sd_scripts_names_is_in_the_table():
     # get_optimizer at 48d368f: the named branches (matched case-insensitively)
-    named = {"AdamW", "AdamW8bit", "PagedAdamW", "PagedAdamW8bit", "PagedAdamW32bit", "SGDNesterov",
-             "SGDNesterov8bit", "Lion", "Lion8bit", "PagedLion8bit", "DAdaptation", "DAdaptAdamPreprint",
-             "DAdaptAdaGrad", "DAdaptAdam", "DAdaptAdan", "DAdaptAdanIP", "DAdaptLion", "DAdaptSGD", "Prodigy",
-             "Adafactor", "RAdamScheduleFree", "AdamWScheduleFree", "SGDScheduleFree"}
+    named = {
+        "AdamW",
+        "AdamW8bit",
+        "PagedAdamW",
+        "PagedAdamW8bit",
+        "PagedAdamW32bit",
+        "SGDNesterov",
+        "SGDNesterov8bit",
+        "Lion",
+        "Lion8bit",
+        "PagedLion8bit",
+        "DAdaptation",
+        "DAdaptAdamPreprint",
+        "DAdaptAdaGrad",
+        "DAdaptAdam",
+        "DAdaptAdan",
+        "DAdaptAdanIP",
+        "DAdaptLion",
+        "DAdaptSGD",
+        "Prodigy",
+        "Adafactor",
+        "RAdamScheduleFree",
+        "AdamWScheduleFree",
+        "SGDScheduleFree",
+    }
     assert set(SHIPPED["optimizers"]) == named
     assert not SHIPPED.get("missing")
     assert SHIPPED["commit"].startswith("48d368f")
@@ -129,7 +151,7 @@ def test_unknown_keys_get_did_you_mean_and_the_accepted_list():
 
 plain = st.one_of(
     st.booleans(),
-    st.integers(min_value=-10**12, max_value=10**12),
+    st.integers(min_value=-(10**12), max_value=10**12),
     st.floats(allow_nan=False),
     st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="="), max_size=20),
 )
@@ -160,9 +182,8 @@ def test_items_become_a_typed_table_and_back():
     st.lists(st.text(max_size=30), max_size=3),
 )
 def test_any_list_of_items_is_either_accepted_or_reported_never_a_crash(optimizer, items, scheduler_items):
-    import tomllib
+    from helpers import BASE, tomllib
 
-    from cli_helpers import BASE
     from loratrain.config.loader import validate
     from loratrain.errors import ConfigError
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,9 +9,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from loratrain.sdscripts import flags
-from loratrain.errors import ConfigError, Problem
+from loratrain.errors import ConfigError, Problem, did_you_mean
 from loratrain.schema.accelerate import AccelerateArgs
+from loratrain.schema.choices import SECRET_ENV
 from loratrain.schema.common import field_extra
+from loratrain.schema.network import NetworkGroup
 from loratrain.schema.network_args import LoraArgs, LycorisArgs
 from loratrain.schema.root import SCRIPT_GROUPS, ExtraArgs, TrainConfig
 
@@ -73,7 +74,7 @@ def _toml_literal(value: Any) -> str:
 
 
 def _script_token(dest: str, value: Any) -> str:
-    from loratrain.render import format_value
+    from loratrain.schema.common import format_value
 
     spec = flags.get(dest)
     option = spec.option if spec else f"--{dest}"
@@ -94,17 +95,6 @@ def _default_text(dest: str) -> str:
     if spec.default in (None, ""):
         return "not set (flag omitted; sd-scripts decides)"
     return f"not set: sd-scripts uses {spec.default!r}"
-
-
-def _guide_advice(table: str, prefix: str, name: str) -> str:
-    """The guide's advice kept in flag_docs, for keys whose field carries none of its own."""
-    from loratrain.sdscripts import flag_docs
-
-    if "network_args" in prefix:
-        return getattr(flag_docs, "NETWORK_ARGS_GUIDE_ADVICE", {}).get(name, "")
-    if table == "accelerate":
-        return getattr(flag_docs, "ACCELERATE_GUIDE_ADVICE", {}).get(name, "")
-    return flag_docs.GUIDE_ADVICE.get(name, "")
 
 
 def _extra_example(dest: str) -> Any:
@@ -128,8 +118,6 @@ def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entr
         if name == "kind" or name == "network_args":
             continue
         extra = field_extra(model, name)
-        if not extra.get("advice"):
-            extra["advice"] = _guide_advice(table, prefix, name)
         type_text, raw_allowed = _schema_type(schema["properties"].get(name, {}))
         allowed = [str(v) for v in raw_allowed]
         key = f"{prefix}{name}"
@@ -148,7 +136,7 @@ def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entr
             section = prefix.rstrip(".") or table
             entry.toml = f"[{section}]\n{name} = {_toml_literal(example)}"
             if "network_args" in key:
-                from loratrain.render import format_value
+                from loratrain.schema.common import format_value
 
                 text = ",".join(format_value(v) for v in example) if isinstance(example, list) else \
                     format_value(example)
@@ -158,8 +146,8 @@ def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entr
                     f"accelerate launch --{name}"
             else:
                 entry.rendered = _script_token(name, example)
-        if extra.get("env"):
-            entry.notes.append(f"rendered as the environment variable {extra['env']}, never on the command line")
+        if name in SECRET_ENV:
+            entry.notes.append(f"rendered as the environment variable {SECRET_ENV[name]}, never on the command line")
         if extra.get("ignored"):
             entry.notes.append("accepted because guides use it, but the module never reads it (a warning says so)")
         entries.append(entry)
@@ -181,7 +169,7 @@ def build_index(optimizer_type: str | None = None) -> dict[str, Entry]:
                 index[e.key].notes.append(f"with network_module = \"{module}\": {e.description}")
             else:
                 index[e.key] = e
-    args = TrainConfig.model_fields["network"].annotation.model_fields["network_args"]
+    args = NetworkGroup.model_fields["network_args"]
     index["network.network_args"] = Entry(
         key="network.network_args", table="network", name="network_args", description=args.description or "",
         type="table", default="not set", interacts=["network.network_module"],
@@ -210,8 +198,8 @@ def check_optimizer_arg(name: str, optimizer_type: str) -> None:
     target = opt.resolve_optimizer(optimizer_type)
     if target is None or key in target.accepted():
         return
-    close = difflib.get_close_matches(key, target.accepted(), n=1, cutoff=0.6)
-    fix = (f"did you mean {close[0]!r}? " if close else "") + "accepted: " + ", ".join(target.accepted())
+    hint = did_you_mean(key, target.accepted())
+    fix = (f"{hint} " if hint else "") + "accepted: " + ", ".join(target.accepted())
     raise ConfigError([Problem(f"the optimizer {target.label()} takes no argument {key!r}", file="explain",
                                key=f"optimizer.optimizer_args.{key}", fix=fix)])
 
@@ -233,14 +221,15 @@ def optimizer_of(config_path: str) -> str:
 def _optimizer_entries(index: dict[str, Entry], optimizer_type: str | None) -> None:
     """optimizer_type with every optimizer and its package; one entry per optimizer_args / lr_scheduler_args
     key, typed from the constructor table (for one optimizer, or for all that take the key)."""
-    from loratrain.render import format_value
+    from loratrain.schema.common import format_value
     from loratrain.sdscripts import optimizer_docs
     from loratrain.sdscripts import optimizers as opt
 
     entry = index["optimizer.optimizer_type"]
     entry.allowed = opt.sd_optimizer_names()
-    for name in opt.sd_optimizer_names():
-        t = opt.resolve_optimizer(name)
+    sd_targets = [opt.resolve_optimizer(n) for n in opt.sd_optimizer_names()]
+    for name, t in zip(opt.sd_optimizer_names(), sd_targets):
+        assert t is not None  # sd-scripts' own names are always in the table
         entry.notes.append(f"{name}: {t.target} ({t.package} {t.version}). {optimizer_docs.OPTIMIZER_DOCS[name]}")
     entry.notes.append("any other torch.optim class by its exact name, or a dotted module.Class path (then "
                        "optimizer_args are not checked)")
@@ -255,7 +244,7 @@ def _optimizer_entries(index: dict[str, Entry], optimizer_type: str | None) -> N
                                        "are not known", file="explain", key="optimizer.optimizer_type")])
         targets = [target]
     else:
-        targets = [opt.resolve_optimizer(n) for n in opt.sd_optimizer_names()]
+        targets = [t for t in sd_targets if t is not None]
     _arg_entries(index, "optimizer_args", targets, optimizer_docs.OPTIMIZER_ARG_DOCS, format_value)
     schedulers = [opt.resolve_scheduler(n, None) for n in opt.table()["schedulers"]]
     _arg_entries(index, "lr_scheduler_args", [t for t in schedulers if t is not None],
@@ -269,6 +258,7 @@ def _optimizer_entries(index: dict[str, Entry], optimizer_type: str | None) -> N
 
 def _arg_entries(index: dict[str, Entry], field_name: str, targets: list, docs: dict[str, str],
                  format_value) -> None:
+    from loratrain.sdscripts import optimizer_docs
     from loratrain.sdscripts import optimizers as opt
 
     by_key: dict[str, list] = {}
@@ -285,7 +275,7 @@ def _arg_entries(index: dict[str, Entry], field_name: str, targets: list, docs: 
             example = None
         key = f"optimizer.{field_name}.{name}"
         e = Entry(key=key, table="optimizer", name=name,
-                  description=docs.get(name, f"an argument of {owners[0].target}"),
+                  description=optimizer_docs.arg_doc(docs, name, owners[0].target),
                   type=" or ".join(types),
                   default=f"{first.default} ({owners[0].name})" if len(owners) == 1 else "the constructor's (see notes)",
                   interacts=["optimizer.optimizer_type" if field_name == "optimizer_args" else "optimizer.lr_scheduler"])
@@ -321,7 +311,5 @@ def lookup(name: str, index: dict[str, Entry] | None = None) -> list[Entry]:
         hits.sort(key=lambda e: ("network_args" in e.key, e.key))
         return hits
     names = sorted({e.name for e in index.values()} | set(index))
-    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.6)
-    fix = ("did you mean " + ", ".join(repr(c) for c in close) + "?") if close else \
-        "see `loratrain explain --list` for every key"
+    fix = did_you_mean(wanted, names, n=3) or "see `loratrain explain --list` for every key"
     raise ConfigError([Problem(f"no flag or key named {name!r}", file="explain", fix=fix)])

@@ -30,8 +30,13 @@ def _values(raw: dict[str, Any] | list[str], key: str) -> tuple[dict[str, Any], 
                 problems.append(error(f"{key}.{k}", bad, "use a number, true/false, a string or a list of numbers"))
                 continue
             if isinstance(v, str) and "=" in v:
-                problems.append(error(f"{key}.{k}", "a value cannot contain '=': sd-scripts splits each item on "
-                                      "it and stops", "remove the '='"))
+                problems.append(
+                    error(
+                        f"{key}.{k}",
+                        "a value cannot contain '=': sd-scripts splits each item on it and stops",
+                        "remove the '='",
+                    )
+                )
                 continue
             if isinstance(v, float) and math.isnan(v):
                 problems.append(error(f"{key}.{k}", "nan cannot be passed to sd-scripts", "give a number"))
@@ -55,8 +60,9 @@ def _unplain(value: Any) -> str:
     return ""
 
 
-def _issues(target: opt.Target, values: dict[str, Any], form: str, key: str, places: dict[str, str]) -> \
-        Iterator[Problem]:
+def _issues(
+    target: opt.Target, values: dict[str, Any], form: str, key: str, places: dict[str, str]
+) -> Iterator[Problem]:
     for issue in opt.check_values(target, values, form):
         name = issue.where[1:] if issue.where.startswith(".") else ""
         yield Problem(message=issue.message, key=places.get(name, key), fix=issue.fix, severity=issue.severity)
@@ -71,8 +77,9 @@ def optimizer_values(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def optimizer_target(cfg: TrainConfig) -> opt.Target | None:
-    name = opt.effective_optimizer_type(cfg.optimizer.optimizer_type, bool(cfg.extra.use_8bit_adam),
-                                        bool(cfg.extra.use_lion_optimizer))
+    name = opt.effective_optimizer_type(
+        cfg.optimizer.optimizer_type, bool(cfg.extra.use_8bit_adam), bool(cfg.extra.use_lion_optimizer)
+    )
     try:
         return opt.resolve_optimizer(name)
     except KeyError:
@@ -82,21 +89,27 @@ def optimizer_target(cfg: TrainConfig) -> opt.Target | None:
 @rule
 def optimizer_args(cfg: TrainConfig) -> Iterator[Problem]:
     o = cfg.optimizer
-    name = opt.effective_optimizer_type(o.optimizer_type, bool(cfg.extra.use_8bit_adam),
-                                        bool(cfg.extra.use_lion_optimizer))
+    name = opt.effective_optimizer_type(
+        o.optimizer_type, bool(cfg.extra.use_8bit_adam), bool(cfg.extra.use_lion_optimizer)
+    )
     # get_optimizer: named types match case-insensitively; any other name is getattr(torch.optim, name)
     # (case-sensitive) or, with a dot, importlib.import_module + getattr.
     try:
         target = opt.resolve_optimizer(name)
     except KeyError as exc:
-        yield error("optimizer.optimizer_type", exc.args[0],
-                    "use one of: " + ", ".join(opt.sd_optimizer_names()) + "; a torch.optim class name; or a "
-                    "dotted module.Class path")
+        yield error(
+            "optimizer.optimizer_type",
+            exc.args[0],
+            "use one of: " + ", ".join(opt.sd_optimizer_names()) + "; a torch.optim class name; or a "
+            "dotted module.Class path",
+        )
         return
     if target is None:
-        yield warning("optimizer.optimizer_type", f"{name} is not in loratrain's optimizer table, so "
-                      "optimizer_args are passed unchecked", "make sure the module is installed in the training "
-                      "environment")
+        yield warning(
+            "optimizer.optimizer_type",
+            f"{name} is not in loratrain's optimizer table, so optimizer_args are passed unchecked",
+            "make sure the module is installed in the training environment",
+        )
     if o.optimizer_args is None:
         return
     values, form, problems, places = _values(o.optimizer_args, OPT_KEY)
@@ -120,53 +133,74 @@ def scheduler_args(cfg: TrainConfig) -> Iterator[Problem]:
     optimizer = _effective(cfg).lower()
     if optimizer.endswith("schedulefree"):
         # get_scheduler_fix returns a dummy scheduler for schedule-free optimizers (is_schedulefree_optimizer)
-        for key, value in (("optimizer.lr_scheduler", o.lr_scheduler), (SCHED_KEY, o.lr_scheduler_args),
-                           ("extra.lr_scheduler_type", lr_type)):
+        for key, value in (
+            ("optimizer.lr_scheduler", o.lr_scheduler),
+            (SCHED_KEY, o.lr_scheduler_args),
+            ("extra.lr_scheduler_type", lr_type),
+        ):
             if value and value != "constant":
-                yield warning(key, f"{_effective(cfg)} is schedule-free: sd-scripts builds no scheduler and ignores "
-                              "this", "remove it")
+                yield warning(
+                    key,
+                    f"{_effective(cfg)} is schedule-free: sd-scripts builds no scheduler and ignores this",
+                    "remove it",
+                )
         if o.lr_warmup_steps:
-            yield warning("optimizer.lr_warmup_steps", "schedule-free optimizers ignore lr_warmup_steps; "
-                          "AdamWScheduleFree and SGDScheduleFree take warmup_steps in optimizer_args instead",
-                          "remove it, or set optimizer_args.warmup_steps")
+            yield warning(
+                "optimizer.lr_warmup_steps",
+                "schedule-free optimizers ignore lr_warmup_steps; "
+                "AdamWScheduleFree and SGDScheduleFree take warmup_steps in optimizer_args instead",
+                "remove it, or set optimizer_args.warmup_steps",
+            )
         return
     if lr_type:
         # get_scheduler_fix: lr_scheduler_type wins over lr_scheduler, and a warm-up makes it raise
         # ValueError("... does not require `num_warmup_steps`").
         if o.lr_scheduler:
-            yield warning("optimizer.lr_scheduler", f"extra.lr_scheduler_type = {lr_type!r} replaces it",
-                          "remove one of them")
+            yield warning(
+                "optimizer.lr_scheduler", f"extra.lr_scheduler_type = {lr_type!r} replaces it", "remove one of them"
+            )
         if o.lr_warmup_steps:
-            yield error("optimizer.lr_warmup_steps", "sd-scripts stops when lr_scheduler_type is combined with a "
-                        "warm-up", "remove lr_warmup_steps")
+            yield error(
+                "optimizer.lr_warmup_steps",
+                "sd-scripts stops when lr_scheduler_type is combined with a warm-up",
+                "remove lr_warmup_steps",
+            )
     try:
         target = opt.resolve_scheduler(_scheduler_in_effect(cfg) if not lr_type else None, lr_type)
     except KeyError as exc:
-        yield error("extra.lr_scheduler_type", exc.args[0], "use a class name of torch.optim.lr_scheduler or a "
-                    "dotted module.Class path")
+        yield error(
+            "extra.lr_scheduler_type",
+            exc.args[0],
+            "use a class name of torch.optim.lr_scheduler or a dotted module.Class path",
+        )
         return
     if target is None:
         if lr_type:
-            yield warning("extra.lr_scheduler_type", f"{lr_type} is not in loratrain's scheduler table, so "
-                          "lr_scheduler_args are passed unchecked")
+            yield warning(
+                "extra.lr_scheduler_type",
+                f"{lr_type} is not in loratrain's scheduler table, so lr_scheduler_args are passed unchecked",
+            )
         return
     if o.lr_scheduler_args is None:
         values: dict[str, Any] = {}
-        form, places = "table", {}
+        places: dict[str, str] = {}
+        form = "table"
     else:
         values, form, problems, places = _values(o.lr_scheduler_args, SCHED_KEY)
         yield from problems
     if target.args_ignored and values:
         # get_scheduler_fix: the adafactor branch returns AdafactorSchedule(optimizer, initial_lr) without them
-        yield warning(SCHED_KEY, "the adafactor scheduler takes no lr_scheduler_args; sd-scripts drops them",
-                      "remove them")
+        yield warning(
+            SCHED_KEY, "the adafactor scheduler takes no lr_scheduler_args; sd-scripts drops them", "remove them"
+        )
         return
     yield from _issues(target, values, form, SCHED_KEY, places)
 
 
 def _effective(cfg: TrainConfig) -> str:
-    return opt.effective_optimizer_type(cfg.optimizer.optimizer_type, bool(cfg.extra.use_8bit_adam),
-                                        bool(cfg.extra.use_lion_optimizer))
+    return opt.effective_optimizer_type(
+        cfg.optimizer.optimizer_type, bool(cfg.extra.use_8bit_adam), bool(cfg.extra.use_lion_optimizer)
+    )
 
 
 def _adafactor_relative_step(cfg: TrainConfig) -> bool:
@@ -187,18 +221,26 @@ def adafactor(cfg: TrainConfig) -> Iterator[Problem]:
     if optimizer.lower() != "adafactor":
         # A dotted path to transformers' Adafactor skips sd-scripts' Adafactor branch: lr is passed as given, and
         # transformers' Adafactor raises "Cannot combine manual `lr` and `relative_step=True` options".
-        if optimizer in ("transformers.optimization.Adafactor", "transformers.Adafactor") and \
-                values.get("relative_step", True):
-            yield error(OPT_KEY, "transformers' Adafactor refuses a learning rate while relative_step is on, and "
-                        "this path passes sd-scripts' learning rate", 'use optimizer_type = "Adafactor" (sd-scripts '
-                        "handles relative_step there) or set relative_step = false")
+        if optimizer in ("transformers.optimization.Adafactor", "transformers.Adafactor") and values.get(
+            "relative_step", True
+        ):
+            yield error(
+                OPT_KEY,
+                "transformers' Adafactor refuses a learning rate while relative_step is on, and "
+                "this path passes sd-scripts' learning rate",
+                'use optimizer_type = "Adafactor" (sd-scripts '
+                "handles relative_step there) or set relative_step = false",
+            )
         return
     relative = values.get("relative_step", True)
     if not relative and values.get("warmup_init", False):
         # get_optimizer: "set relative_step to True because warmup_init is True"
-        yield error(f"{OPT_KEY}.relative_step" if isinstance(o.optimizer_args, dict) else OPT_KEY,
-                    "warmup_init = true makes sd-scripts turn relative_step back on, so your learning rates and "
-                    "scheduler are dropped", "set warmup_init = false to keep relative_step off")
+        yield error(
+            f"{OPT_KEY}.relative_step" if isinstance(o.optimizer_args, dict) else OPT_KEY,
+            "warmup_init = true makes sd-scripts turn relative_step back on, so your learning rates and "
+            "scheduler are dropped",
+            "set warmup_init = false to keep relative_step off",
+        )
         relative = True
     if relative:
         # get_optimizer: with relative_step the optimizer computes its own step size; sd-scripts sets lr=None,
@@ -206,28 +248,45 @@ def adafactor(cfg: TrainConfig) -> Iterator[Problem]:
         # with "adafactor:<learning_rate>" (AdafactorSchedule, which only reports the rate).
         for name in ("unet_lr", "text_encoder_lr"):
             if getattr(o, name) is not None:
-                yield error(f"optimizer.{name}", "Adafactor with relative_step (its default) ignores it: "
-                            "sd-scripts drops unet_lr and text_encoder_lr", "set relative_step = false (with "
-                            "scale_parameter = false, warmup_init = false) to use your learning rates")
+                yield error(
+                    f"optimizer.{name}",
+                    "Adafactor with relative_step (its default) ignores it: "
+                    "sd-scripts drops unet_lr and text_encoder_lr",
+                    "set relative_step = false (with "
+                    "scale_parameter = false, warmup_init = false) to use your learning rates",
+                )
         if o.lr_scheduler not in (None, "adafactor"):
-            yield error("optimizer.lr_scheduler", f"Adafactor with relative_step (its default) replaces "
-                        f"{o.lr_scheduler!r} with its own adafactor scheduler", "set relative_step = false to keep "
-                        "this scheduler, or remove lr_scheduler")
+            yield error(
+                "optimizer.lr_scheduler",
+                f"Adafactor with relative_step (its default) replaces "
+                f"{o.lr_scheduler!r} with its own adafactor scheduler",
+                "set relative_step = false to keep this scheduler, or remove lr_scheduler",
+            )
         if o.lr_warmup_steps:
             # get_scheduler_fix: the adafactor scheduler goes through wrap_check_needless_num_warmup_steps
-            yield error("optimizer.lr_warmup_steps", "the adafactor scheduler that relative_step forces takes "
-                        "no warm-up: sd-scripts stops with 'does not require num_warmup_steps'",
-                        "remove lr_warmup_steps (warmup_init = true is Adafactor's own warm-up)")
+            yield error(
+                "optimizer.lr_warmup_steps",
+                "the adafactor scheduler that relative_step forces takes "
+                "no warm-up: sd-scripts stops with 'does not require num_warmup_steps'",
+                "remove lr_warmup_steps (warmup_init = true is Adafactor's own warm-up)",
+            )
     else:
         if o.lr_scheduler == "adafactor":
             # get_scheduler_fix: float(name.split(":")[1]) needs the "adafactor:<lr>" that only relative_step
             # writes; a plain "adafactor" fails with an IndexError.
-            yield error("optimizer.lr_scheduler", "the adafactor scheduler only works with relative_step on; "
-                        "with relative_step = false sd-scripts crashes building it",
-                        'use "constant_with_warmup" (sd-scripts\' suggestion for relative_step = false)')
+            yield error(
+                "optimizer.lr_scheduler",
+                "the adafactor scheduler only works with relative_step on; "
+                "with relative_step = false sd-scripts crashes building it",
+                'use "constant_with_warmup" (sd-scripts\' suggestion for relative_step = false)',
+            )
         if o.learning_rate is None and o.unet_lr is None:
-            yield warning("optimizer.learning_rate", "relative_step = false makes Adafactor use learning_rate, "
-                          "and none is set (sd-scripts' default 2e-6 is tiny)", "set learning_rate")
+            yield warning(
+                "optimizer.learning_rate",
+                "relative_step = false makes Adafactor use learning_rate, "
+                "and none is set (sd-scripts' default 2e-6 is tiny)",
+                "set learning_rate",
+            )
 
 
 @rule
@@ -242,23 +301,32 @@ def adaptive_lr(cfg: TrainConfig) -> Iterator[Problem]:
     if not cfg.network.network_train_unet_only:
         te = o.text_encoder_lr
         for i, rate in enumerate(te if isinstance(te, list) else [te]):
-            rates[f"text_encoder_lr{f'[{i}]' if isinstance(te, list) else ''}"] = rate if rate is not None else \
-                o.learning_rate
+            rates[f"text_encoder_lr{f'[{i}]' if isinstance(te, list) else ''}"] = (
+                rate if rate is not None else o.learning_rate
+            )
     distinct = {r for r in rates.values() if r is not None}
     if len(distinct) > 1:
-        yield warning("optimizer.text_encoder_lr" if o.text_encoder_lr is not None else "optimizer.unet_lr",
-                      f"{_effective(cfg)} uses one learning rate for every parameter group; sd-scripts warns and "
-                      f"keeps only the first (rates given: {', '.join(f'{k}={v}' for k, v in rates.items())})",
-                      "give one rate (near 1.0); use d_coef in optimizer_args to scale the step")
+        yield warning(
+            "optimizer.text_encoder_lr" if o.text_encoder_lr is not None else "optimizer.unet_lr",
+            f"{_effective(cfg)} uses one learning rate for every parameter group; sd-scripts warns and "
+            f"keeps only the first (rates given: {', '.join(f'{k}={v}' for k, v in rates.items())})",
+            "give one rate (near 1.0); use d_coef in optimizer_args to scale the step",
+        )
     # LoRA+ works by giving the up matrices their own parameter group with a scaled rate, which the same
     # "only the first one will take effect" rule of get_optimizer throws away.
     args = cfg.network.network_args
-    ratios = [n for n in ("loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio")
-              if getattr(args, n, None) is not None]
+    ratios = [
+        n
+        for n in ("loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio")
+        if getattr(args, n, None) is not None
+    ]
     if ratios:
-        yield warning("network.network_args", f"{', '.join(ratios)} has no effect with {_effective(cfg)}: it keeps "
-                      "only the first parameter group's learning rate", "remove the LoRA+ ratios or use AdamW-type "
-                      "optimizers")
+        yield warning(
+            "network.network_args",
+            f"{', '.join(ratios)} has no effect with {_effective(cfg)}: it keeps "
+            "only the first parameter group's learning rate",
+            "remove the LoRA+ ratios or use AdamW-type optimizers",
+        )
 
 
 @rule
@@ -271,23 +339,37 @@ def nesterov(cfg: TrainConfig) -> Iterator[Problem]:
     # requires a momentum and zero dampening" otherwise (bitsandbytes' SGD8bit the same).
     momentum = values.get("momentum", 0.9)
     if isinstance(momentum, (int, float)) and not isinstance(momentum, bool) and momentum <= 0:
-        yield error(f"{OPT_KEY}.momentum" if isinstance(cfg.optimizer.optimizer_args, dict) else OPT_KEY,
-                    "Nesterov SGD needs a momentum above 0; the optimizer refuses to start", "remove momentum "
-                    "(sd-scripts uses 0.9) or give a positive value")
+        yield error(
+            f"{OPT_KEY}.momentum" if isinstance(cfg.optimizer.optimizer_args, dict) else OPT_KEY,
+            "Nesterov SGD needs a momentum above 0; the optimizer refuses to start",
+            "remove momentum (sd-scripts uses 0.9) or give a positive value",
+        )
     dampening = values.get("dampening", 0)
     if isinstance(dampening, (int, float)) and not isinstance(dampening, bool) and dampening != 0:
-        yield error(f"{OPT_KEY}.dampening" if isinstance(cfg.optimizer.optimizer_args, dict) else OPT_KEY,
-                    "Nesterov SGD needs dampening 0; the optimizer refuses to start", "remove dampening")
+        yield error(
+            f"{OPT_KEY}.dampening" if isinstance(cfg.optimizer.optimizer_args, dict) else OPT_KEY,
+            "Nesterov SGD needs dampening 0; the optimizer refuses to start",
+            "remove dampening",
+        )
 
 
 @rule
 def legacy_switches(cfg: TrainConfig) -> Iterator[Problem]:
     # get_optimizer: assert not (use_8bit_adam and use_lion_optimizer)
     if cfg.extra.use_8bit_adam and cfg.extra.use_lion_optimizer:
-        yield error("extra.use_lion_optimizer", "cannot be combined with extra.use_8bit_adam; sd-scripts stops",
-                    'remove both and set optimizer_type ("AdamW8bit" or "Lion")')
+        yield error(
+            "extra.use_lion_optimizer",
+            "cannot be combined with extra.use_8bit_adam; sd-scripts stops",
+            'remove both and set optimizer_type ("AdamW8bit" or "Lion")',
+        )
     # get_optimizer: fused_backward_pass asserts the *resolved* type is Adafactor, so use_8bit_adam counts too
-    if cfg.extra.fused_backward_pass and cfg.optimizer.optimizer_type is None and \
-            (cfg.extra.use_8bit_adam or cfg.extra.use_lion_optimizer):
-        yield error("extra.fused_backward_pass", f"needs the Adafactor optimizer, and the old switch selects "
-                    f"{_effective(cfg)}", 'set optimizer_type = "Adafactor" and remove the switch')
+    if (
+        cfg.extra.fused_backward_pass
+        and cfg.optimizer.optimizer_type is None
+        and (cfg.extra.use_8bit_adam or cfg.extra.use_lion_optimizer)
+    ):
+        yield error(
+            "extra.fused_backward_pass",
+            f"needs the Adafactor optimizer, and the old switch selects {_effective(cfg)}",
+            'set optimizer_type = "Adafactor" and remove the switch',
+        )

@@ -33,8 +33,9 @@ class OptimizerArgs(Group):
         example=0.0001,
     )
     text_encoder_lr: Rate | list[Rate] | None = flag(
-        "Learning rate of the text-encoder part of the adapter: one value, or two (CLIP-L, CLIP-G). Defaults to "
-        "learning_rate; ignored with network_train_unet_only.",
+        "Learning rate of the text-encoder part of the adapter. Defaults to learning_rate; ignored with "
+        "network_train_unet_only. A list is accepted, but networks.lora and lycoris.kohya use only its first value, "
+        "for both SDXL encoders.",
         advice="1e-4 for AdamW in the guide.",
         interacts=("network.network_train_unet_only",),
         example=0.0001,
@@ -61,6 +62,7 @@ class OptimizerArgs(Group):
     )
     lr_scheduler_num_cycles: conint(ge=1) | None = flag(
         "Number of restarts of cosine_with_restarts; no other scheduler reads it.",
+        advice="Only matters for cosine_with_restarts; other schedulers ignore it.",
         interacts=("optimizer.lr_scheduler",),
         example=1,
     )

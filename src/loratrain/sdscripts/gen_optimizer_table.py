@@ -35,8 +35,13 @@ SD_OPTIMIZERS: dict[str, tuple[str, str, str, tuple[str, ...], dict[str, Any]]] 
     # SGDNesterov: SGD(..., nesterov=True) and momentum 0.9 unless given
     "SGDNesterov": ("torch", "torch.optim", "SGD", ("params", "lr", "nesterov"), {"momentum": 0.9}),
     "AdamW8bit": ("bitsandbytes", "bitsandbytes.optim", "AdamW8bit", ("params", "lr"), {}),
-    "SGDNesterov8bit": ("bitsandbytes", "bitsandbytes.optim", "SGD8bit", ("params", "lr", "nesterov"),
-                        {"momentum": 0.9}),
+    "SGDNesterov8bit": (
+        "bitsandbytes",
+        "bitsandbytes.optim",
+        "SGD8bit",
+        ("params", "lr", "nesterov"),
+        {"momentum": 0.9},
+    ),
     "Lion8bit": ("bitsandbytes", "bitsandbytes.optim", "Lion8bit", ("params", "lr"), {}),
     "PagedAdamW8bit": ("bitsandbytes", "bitsandbytes.optim", "PagedAdamW8bit", ("params", "lr"), {}),
     "PagedLion8bit": ("bitsandbytes", "bitsandbytes.optim", "PagedLion8bit", ("params", "lr"), {}),
@@ -64,28 +69,56 @@ DOTTED_MODULES = {"bitsandbytes.optim": "bitsandbytes"}
 
 # lr_scheduler -> (distribution, module, function, keywords sd-scripts passes itself). From get_scheduler_fix.
 SD_SCHEDULERS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
-    "linear": ("transformers", "transformers.optimization", "get_linear_schedule_with_warmup",
-               ("optimizer", "num_warmup_steps", "num_training_steps")),
-    "cosine": ("transformers", "transformers.optimization", "get_cosine_schedule_with_warmup",
-               ("optimizer", "num_warmup_steps", "num_training_steps")),
-    "cosine_with_restarts": ("transformers", "transformers.optimization",
-                             "get_cosine_with_hard_restarts_schedule_with_warmup",
-                             ("optimizer", "num_warmup_steps", "num_training_steps", "num_cycles")),
-    "polynomial": ("transformers", "transformers.optimization", "get_polynomial_decay_schedule_with_warmup",
-                   ("optimizer", "num_warmup_steps", "num_training_steps", "power")),
+    "linear": (
+        "transformers",
+        "transformers.optimization",
+        "get_linear_schedule_with_warmup",
+        ("optimizer", "num_warmup_steps", "num_training_steps"),
+    ),
+    "cosine": (
+        "transformers",
+        "transformers.optimization",
+        "get_cosine_schedule_with_warmup",
+        ("optimizer", "num_warmup_steps", "num_training_steps"),
+    ),
+    "cosine_with_restarts": (
+        "transformers",
+        "transformers.optimization",
+        "get_cosine_with_hard_restarts_schedule_with_warmup",
+        ("optimizer", "num_warmup_steps", "num_training_steps", "num_cycles"),
+    ),
+    "polynomial": (
+        "transformers",
+        "transformers.optimization",
+        "get_polynomial_decay_schedule_with_warmup",
+        ("optimizer", "num_warmup_steps", "num_training_steps", "power"),
+    ),
     "constant": ("transformers", "transformers.optimization", "get_constant_schedule", ("optimizer",)),
-    "constant_with_warmup": ("transformers", "transformers.optimization", "get_constant_schedule_with_warmup",
-                             ("optimizer", "num_warmup_steps")),
-    "inverse_sqrt": ("transformers", "transformers.optimization", "get_inverse_sqrt_schedule",
-                     ("optimizer", "num_warmup_steps", "timescale")),
-    "cosine_with_min_lr": ("transformers", "transformers.optimization",
-                           "get_cosine_with_min_lr_schedule_with_warmup",
-                           ("optimizer", "num_warmup_steps", "num_training_steps", "num_cycles", "min_lr_rate")),
-    "warmup_stable_decay": ("transformers", "transformers.optimization", "get_wsd_schedule",
-                            ("optimizer", "num_warmup_steps", "num_stable_steps", "num_decay_steps", "num_cycles",
-                             "min_lr_ratio")),
-    "piecewise_constant": ("diffusers", "diffusers.optimization", "get_piecewise_constant_schedule",
-                           ("optimizer",)),
+    "constant_with_warmup": (
+        "transformers",
+        "transformers.optimization",
+        "get_constant_schedule_with_warmup",
+        ("optimizer", "num_warmup_steps"),
+    ),
+    "inverse_sqrt": (
+        "transformers",
+        "transformers.optimization",
+        "get_inverse_sqrt_schedule",
+        ("optimizer", "num_warmup_steps", "timescale"),
+    ),
+    "cosine_with_min_lr": (
+        "transformers",
+        "transformers.optimization",
+        "get_cosine_with_min_lr_schedule_with_warmup",
+        ("optimizer", "num_warmup_steps", "num_training_steps", "num_cycles", "min_lr_rate"),
+    ),
+    "warmup_stable_decay": (
+        "transformers",
+        "transformers.optimization",
+        "get_wsd_schedule",
+        ("optimizer", "num_warmup_steps", "num_stable_steps", "num_decay_steps", "num_cycles", "min_lr_ratio"),
+    ),
+    "piecewise_constant": ("diffusers", "diffusers.optimization", "get_piecewise_constant_schedule", ("optimizer",)),
     # Adafactor with relative_step: AdafactorSchedule(optimizer, initial_lr); lr_scheduler_args are not passed
     "adafactor": ("transformers", "transformers.optimization", "AdafactorSchedule", ("optimizer", "initial_lr")),
 }
@@ -110,9 +143,9 @@ def _annotation_type(annotation: Any) -> str | None:
     nullable = "None" in text or text.startswith("Optional[")
     core = text
     if core.startswith("Optional[") and core.endswith("]"):
-        core = core[len("Optional["):-1]
+        core = core[len("Optional[") : -1]
     if core.startswith("Union[") and core.endswith("]"):
-        core = core[len("Union["):-1].replace(",", "|")
+        core = core[len("Union[") : -1].replace(",", "|")
     parts = [p for p in _split_top(core, "|") if p not in ("None", "NoneType")]
     words = set()
     for p in parts:
@@ -208,8 +241,12 @@ def read_params(owner: str, target: Any, passed: tuple[str, ...], changed: dict[
         if typ is None:
             source = "default"
             typ = _default_type(p.default) if p.default is not inspect.Parameter.empty else "any"
-        entry: dict[str, Any] = {"name": p.name, "type": typ, "type_from": source,
-                                 "required": p.default is inspect.Parameter.empty}
+        entry: dict[str, Any] = {
+            "name": p.name,
+            "type": typ,
+            "type_from": source,
+            "required": p.default is inspect.Parameter.empty,
+        }
         text = _default_text(p.default)
         if text is not None:
             entry["default"] = text
@@ -250,25 +287,38 @@ def build(only_installed: bool = True) -> dict[str, Any]:
         target = _try_load(dist, module, cls, table)
         if target is None:
             continue
-        table["optimizers"][name] = {"package": dist, "target": f"{module}.{cls}",
-                                     **read_params(name, target, passed, changed)}
+        table["optimizers"][name] = {
+            "package": dist,
+            "target": f"{module}.{cls}",
+            **read_params(name, target, passed, changed),
+        }
     if _try_load("torch", "torch.optim", "Optimizer", table) is not None:
         import torch.optim
 
         for name in sorted(dir(torch.optim)):
             obj = getattr(torch.optim, name)
             if inspect.isclass(obj) and issubclass(obj, torch.optim.Optimizer) and obj is not torch.optim.Optimizer:
-                table["torch_optimizers"][name] = {"package": "torch", "target": f"torch.optim.{name}",
-                                                   **read_params(name, obj, ("params", "lr"), {})}
+                table["torch_optimizers"][name] = {
+                    "package": "torch",
+                    "target": f"torch.optim.{name}",
+                    **read_params(name, obj, ("params", "lr"), {}),
+                }
         from torch.optim import lr_scheduler as tls
 
         for name in sorted(dir(tls)):
             obj = getattr(tls, name)
-            if inspect.isclass(obj) and obj.__module__ == tls.__name__ and name[0].isupper() and (
-                issubclass(obj, tls.LRScheduler) or name == "ReduceLROnPlateau"
-            ) and name not in ("LRScheduler", "_LRScheduler"):
-                table["torch_schedulers"][name] = {"package": "torch", "target": f"{TORCH_SCHEDULER_MODULE}.{name}",
-                                                   **read_params(name, obj, ("optimizer",), {})}
+            if (
+                inspect.isclass(obj)
+                and obj.__module__ == tls.__name__
+                and name[0].isupper()
+                and (issubclass(obj, tls.LRScheduler) or name == "ReduceLROnPlateau")
+                and name not in ("LRScheduler", "_LRScheduler")
+            ):
+                table["torch_schedulers"][name] = {
+                    "package": "torch",
+                    "target": f"{TORCH_SCHEDULER_MODULE}.{name}",
+                    **read_params(name, obj, ("optimizer",), {}),
+                }
     for module, dist in DOTTED_MODULES.items():
         if _try_load(dist, module, "__name__", table) is None:
             continue
@@ -279,13 +329,19 @@ def build(only_installed: bool = True) -> dict[str, Any]:
             obj = getattr(mod, name)
             if inspect.isclass(obj) and issubclass(obj, torch.optim.Optimizer) and name[0].isupper():
                 table["dotted_optimizers"][f"{module}.{name}"] = {
-                    "package": dist, "target": f"{module}.{name}", **read_params(name, obj, ("params", "lr"), {})}
+                    "package": dist,
+                    "target": f"{module}.{name}",
+                    **read_params(name, obj, ("params", "lr"), {}),
+                }
     for name, (dist, module, func, passed) in SD_SCHEDULERS.items():
         target = _try_load(dist, module, func, table)
         if target is None:
             continue
-        table["schedulers"][name] = {"package": dist, "target": f"{module}.{func}",
-                                     **read_params(name, target, passed, {})}
+        table["schedulers"][name] = {
+            "package": dist,
+            "target": f"{module}.{func}",
+            **read_params(name, target, passed, {}),
+        }
         if name == "adafactor":
             table["schedulers"][name]["args_ignored"] = True  # get_scheduler_fix never passes lr_scheduler_args
     table["packages"] = dict(sorted(table["packages"].items()))
@@ -341,5 +397,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-

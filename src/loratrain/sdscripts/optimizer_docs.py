@@ -6,6 +6,10 @@ that every key an sd-scripts optimizer or scheduler accepts has a line here.
 
 from __future__ import annotations
 
+# Shown for a key of a torch.optim or dotted optimizer that has no line below (only the sd-scripts names are
+# documented in full); its type and default still come from the constructor table.
+UNDOCUMENTED = "An argument of {target}; loratrain has no description of it (see that class's documentation)."
+
 OPTIMIZER_DOCS = {
     "AdamW": "Adam with decoupled weight decay, full precision; the usual choice (1e-4 for LoRA).",
     "AdamW8bit": "AdamW keeping its moment estimates in 8 bits: less memory, nearly the same result.",
@@ -91,3 +95,8 @@ SCHEDULER_ARG_DOCS = {
     "step_rules": "piecewise_constant: multipliers by step as text, e.g. '1:10,0.1:20,0.01' (1.0 until step 10, "
     "0.1 until step 20, then 0.01).",
 }
+
+
+def arg_doc(docs: dict[str, str], name: str, target: str) -> str:
+    """The text explain shows for one optimizer_args / lr_scheduler_args key."""
+    return docs.get(name) or UNDOCUMENTED.format(target=target)

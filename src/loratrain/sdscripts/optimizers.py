@@ -13,13 +13,14 @@ and a key must be one the constructor takes and sd-scripts does not pass itself.
 from __future__ import annotations
 
 import ast
-import difflib
 import json
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
+
+from loratrain.errors import Severity, close_matches, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -65,14 +66,26 @@ def packages() -> dict[str, str]:
 
 def _target(name: str, kind: str, raw: dict[str, Any]) -> Target:
     params = {
-        p["name"]: Param(name=p["name"], type=p["type"], default=p.get("default"), required=p["required"],
-                         set_by_sd_scripts=p.get("set_by_sd_scripts", False),
-                         sd_scripts_default=p.get("sd_scripts_default"))
+        p["name"]: Param(
+            name=p["name"],
+            type=p["type"],
+            default=p.get("default"),
+            required=p["required"],
+            set_by_sd_scripts=p.get("set_by_sd_scripts", False),
+            sd_scripts_default=p.get("sd_scripts_default"),
+        )
         for p in raw["params"]
     }
-    return Target(name=name, kind=kind, package=raw["package"], version=table()["packages"].get(raw["package"], "?"),
-                  target=raw["target"], params=params, var_keyword=raw["var_keyword"],
-                  args_ignored=raw.get("args_ignored", False))
+    return Target(
+        name=name,
+        kind=kind,
+        package=raw["package"],
+        version=table()["packages"].get(raw["package"], "?"),
+        target=raw["target"],
+        params=params,
+        var_keyword=raw["var_keyword"],
+        args_ignored=raw.get("args_ignored", False),
+    )
 
 
 def sd_optimizer_names() -> list[str]:
@@ -83,8 +96,9 @@ def torch_optimizer_names() -> list[str]:
     return list(table()["torch_optimizers"])
 
 
-def effective_optimizer_type(optimizer_type: str | None, use_8bit_adam: bool = False,
-                             use_lion_optimizer: bool = False) -> str:
+def effective_optimizer_type(
+    optimizer_type: str | None, use_8bit_adam: bool = False, use_lion_optimizer: bool = False
+) -> str:
     """The optimizer_type get_optimizer ends up with: the old switches first, then empty means AdamW."""
     if use_8bit_adam:
         return "AdamW8bit"
@@ -117,12 +131,13 @@ def resolve_optimizer(optimizer_type: str) -> Target | None:
 
 
 def unknown_optimizer_text(name: str) -> str:
-    names = sd_optimizer_names() + [n for n in torch_optimizer_names() if n.lower() not in
-                                    {s.lower() for s in sd_optimizer_names()}]
-    close = difflib.get_close_matches(name.lower(), [n.lower() for n in names], n=3, cutoff=0.6)
-    hint = ""
-    if close:
-        hint = "; did you mean " + " or ".join(repr(next(n for n in names if n.lower() == c)) for c in close) + "?"
+    names = sd_optimizer_names() + [
+        n for n in torch_optimizer_names() if n.lower() not in {s.lower() for s in sd_optimizer_names()}
+    ]
+    # sd-scripts matches its names case-insensitively: compare lower-cased, suggest in sd-scripts' spelling
+    spelling = {n.lower(): n for n in reversed(names)}
+    close = [spelling[c] for c in close_matches(name.lower(), spelling, n=3)]
+    hint = ("; did you mean " + ", ".join(map(repr, close)) + "?") if close else ""
     return f"sd-scripts does not know the optimizer {name!r}{hint}"
 
 
@@ -133,8 +148,8 @@ def resolve_scheduler(lr_scheduler: str | None, lr_scheduler_type: str | None) -
         if "." not in lr_scheduler_type:
             raw = t["torch_schedulers"].get(lr_scheduler_type)
             if raw is None:
-                close = difflib.get_close_matches(lr_scheduler_type, list(t["torch_schedulers"]), n=3)
-                hint = ("; did you mean " + " or ".join(map(repr, close)) + "?") if close else ""
+                hint = did_you_mean(lr_scheduler_type, t["torch_schedulers"], n=3)
+                hint = f"; {hint}" if hint else ""
                 raise KeyError(f"torch.optim.lr_scheduler has no {lr_scheduler_type!r}{hint}")
             return _target(lr_scheduler_type, "scheduler", raw)
         for raw in t["torch_schedulers"].values():
@@ -193,7 +208,7 @@ class ArgIssue:
     where: str
     message: str
     fix: str = ""
-    severity: str = "error"
+    severity: Severity = "error"
 
 
 def _guess(text: str) -> str | None:
@@ -232,8 +247,13 @@ def parse_items(items: list[str]) -> tuple[dict[str, Any], dict[str, int], list[
     for i, item in enumerate(items):
         where = f"[{i}]"
         if item.count("=") != 1:
-            issues.append(ArgIssue(where, f"{item!r}: sd-scripts splits each item on '=' and needs exactly one",
-                                   "write key=value; a value cannot contain '='" + _SPLIT_HINT))
+            issues.append(
+                ArgIssue(
+                    where,
+                    f"{item!r}: sd-scripts splits each item on '=' and needs exactly one",
+                    "write key=value; a value cannot contain '='" + _SPLIT_HINT,
+                )
+            )
             continue
         key, text = item.split("=")
         key = key.strip()
@@ -244,16 +264,27 @@ def parse_items(items: list[str]) -> tuple[dict[str, Any], dict[str, int], list[
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             if text.count("(") != text.count(")") or text.count("[") != text.count("]"):
-                fix = f"a space split this value into several items: write {key}= without spaces (e.g. " \
-                      f"{key}=0.9,0.99) or use the [optimizer.optimizer_args] table"
+                fix = (
+                    f"a space split this value into several items: write {key}= without spaces (e.g. "
+                    f"{key}=0.9,0.99) or use the [optimizer.optimizer_args] table"
+                )
             else:
                 fix = f"write {key}={_guess(text)}"
-            issues.append(ArgIssue(where, f"{key}={text}: sd-scripts reads the value with Python's ast.literal_eval, "
-                                   "which cannot read it and stops", fix))
+            issues.append(
+                ArgIssue(
+                    where,
+                    f"{key}={text}: sd-scripts reads the value with Python's ast.literal_eval, "
+                    "which cannot read it and stops",
+                    fix,
+                )
+            )
             continue
         if key in values:
-            issues.append(ArgIssue(where, f"{key} is given twice; sd-scripts keeps the last ({text})",
-                                   "remove one", severity="warning"))
+            issues.append(
+                ArgIssue(
+                    where, f"{key} is given twice; sd-scripts keeps the last ({text})", "remove one", severity="warning"
+                )
+            )
         values[key] = value
         index[key] = i
     return values, index, issues
@@ -277,19 +308,26 @@ def type_ok(type_text: str, value: Any) -> bool:
         if t == "str" and isinstance(value, str):
             return True
         if t.startswith("tuple[") and isinstance(value, (tuple, list)):
-            inner = t[len("tuple["):-1].split(",")
+            inner = t[len("tuple[") : -1].split(",")
             if len(inner) == len(value) and all(type_ok(i, v) for i, v in zip(inner, value)):
                 return True
     return False
 
 
 def type_words(type_text: str, form: str = "list") -> str:
-    words = {"bool": "True or False" if form == "list" else "true or false", "int": "an integer",
-             "float": "a number", "number": "a number", "str": "a string", "any": "any value", "None": "None"}
+    words = {
+        "bool": "True or False" if form == "list" else "true or false",
+        "int": "an integer",
+        "float": "a number",
+        "number": "a number",
+        "str": "a string",
+        "any": "any value",
+        "None": "None",
+    }
     out = []
     for t in type_text.split("|"):
         if t.startswith("tuple["):
-            n = len(t[len("tuple["):-1].split(","))
+            n = len(t[len("tuple[") : -1].split(","))
             out.append(f"{n} numbers" if form == "list" else f"a list of {n} numbers")
         else:
             out.append(words.get(t, t))
@@ -343,26 +381,47 @@ def check_values(target: Target, values: dict[str, Any], form: str) -> list[ArgI
         if param is None or key == "args":
             if target.var_keyword:
                 continue
-            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            issues.append(ArgIssue(where, f"the {what} {target.label()} takes no argument {key!r}",
-                                   hint + "accepted: " + (", ".join(accepted) or "none")))
+            hint = did_you_mean(key, accepted)
+            hint = f"{hint} " if hint else ""
+            issues.append(
+                ArgIssue(
+                    where,
+                    f"the {what} {target.label()} takes no argument {key!r}",
+                    hint + "accepted: " + (", ".join(accepted) or "none"),
+                )
+            )
             continue
         if param.set_by_sd_scripts:
-            issues.append(ArgIssue(where, f"sd-scripts passes {key} to {target.target} itself; giving it here "
-                                   "as well stops the run (\"got multiple values\")", _set_by_fix(key, target)))
+            issues.append(
+                ArgIssue(
+                    where,
+                    f"sd-scripts passes {key} to {target.target} itself; giving it here "
+                    'as well stops the run ("got multiple values")',
+                    _set_by_fix(key, target),
+                )
+            )
             continue
         if not type_ok(param.type, value):
-            issues.append(ArgIssue(where, f"{key} must be {type_words(param.type, form)} for {target.name}, got "
-                                   f"{_show(value, form)}", _type_fix(key, param, value, form)))
+            issues.append(
+                ArgIssue(
+                    where,
+                    f"{key} must be {type_words(param.type, form)} for {target.name}, got {_show(value, form)}",
+                    _type_fix(key, param, value, form),
+                )
+            )
             continue
         problem = range_problem(key, value)
         if problem:
             issues.append(ArgIssue(where, f"{key}: {problem}", f"{target.name}'s default is {param.default}"))
     for param in target.params.values():
         if param.required and not param.set_by_sd_scripts and param.name not in values:
-            issues.append(ArgIssue("", f"{target.name} needs {param.name} ({type_words(param.type)}); the "
-                                   f"constructor stops without it", f"add {param.name} to the args"))
+            issues.append(
+                ArgIssue(
+                    "",
+                    f"{target.name} needs {param.name} ({type_words(param.type)}); the constructor stops without it",
+                    f"add {param.name} to the args",
+                )
+            )
     return issues
 
 
@@ -374,7 +433,8 @@ def _show(value: Any, form: str) -> str:
 
 def _toml_type(value: Any) -> str:
     return {bool: "boolean", int: "integer", float: "float", str: "string", list: "list", tuple: "list"}.get(
-        type(value), type(value).__name__)
+        type(value), type(value).__name__
+    )
 
 
 def toml_text(value: Any) -> str:
@@ -395,9 +455,12 @@ def _type_fix(key: str, param: Param, value: Any, form: str) -> str:
     guess = coerce_for_fix(param.type, value)
     if guess is None:
         if param.type.startswith("tuple["):
-            n = len(param.type[len("tuple["):-1].split(","))
-            sample = tuple(ast.literal_eval(param.default)) if param.default and param.default.startswith("(") \
+            n = len(param.type[len("tuple[") : -1].split(","))
+            sample = (
+                tuple(ast.literal_eval(param.default))
+                if param.default and param.default.startswith("(")
                 else tuple([0.9] * n)
+            )
             guess = sample
         else:
             return f"default: {param.default}" if param.default is not None else ""
