@@ -161,7 +161,7 @@ def test_a_kohya_gui_config_maps_gui_keys_to_the_flags_the_gui_passes():
     assert args["algo"] == "lokr" and args["preset"] == "attn-mlp" and args["factor"] == 8 and args["conv_dim"] == 8
     assert config["network"]["network_train_unet_only"] is True  # text_encoder_lr "0"
     assert config["optimizer"]["optimizer_type"] == "AdamW8bit"
-    assert config["optimizer"]["optimizer_args"] == ["weight_decay=0.01", "betas=0.9,0.99"]
+    assert config["optimizer"]["optimizer_args"] == {"weight_decay": 0.01, "betas": [0.9, 0.99]}  # typed on import
     assert config["optimizer"]["lr_warmup_steps"] == 0.1  # lr_warmup = 10 (%)
     assert "lr_scheduler_num_cycles" not in config["optimizer"]  # "" -> 1 as the GUI reads it: sd-scripts' default
     assert config["dataset"]["resolution"] in ("1024,1024", [1024, 1024])

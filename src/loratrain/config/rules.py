@@ -168,7 +168,8 @@ def schedule(cfg: TrainConfig) -> Iterator[Problem]:
                     "keep optimizer_type and remove the old switches")
     if cfg.extra.fused_backward_pass:
         if optimizer != "adafactor":
-            yield error("extra.fused_backward_pass", "needs the Adafactor optimizer")
+            yield error("extra.fused_backward_pass", "needs the Adafactor optimizer",
+                        'set optimizer_type = "Adafactor" or remove fused_backward_pass')
         if (cfg.training.gradient_accumulation_steps or flags.default("gradient_accumulation_steps")) != 1:
             yield error("extra.fused_backward_pass", "cannot be used with gradient accumulation")
     if cfg.network.network_train_unet_only and o.text_encoder_lr is not None:
@@ -358,3 +359,7 @@ def accelerate(cfg: TrainConfig) -> Iterator[Problem]:
         yield error("accelerate.num_processes", "counts processes on all machines together and must be at least "
                     "num_machines")
 
+
+
+# optimizer_args / lr_scheduler_args and the optimizer rules live in their own module; importing it registers them.
+from loratrain.config import optimizer_rules  # noqa: E402,F401
