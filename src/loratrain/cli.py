@@ -18,6 +18,7 @@ from loratrain.errors import EXIT_INTERRUPTED, LoratrainError
 # One entry per verb module under loratrain/commands/. Order is the order in `--help`.
 COMMAND_MODULES = [
     "run",
+    "runs",
     "check",
     "doctor",
     "explain",
@@ -26,6 +27,7 @@ COMMAND_MODULES = [
     "setup",
     "slurm",
     "shrink",
+    "report",
     "import_",
     "init",
     "schema",
