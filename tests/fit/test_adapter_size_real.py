@@ -1,0 +1,183 @@
+"""fit's torch-free adapter counts equal what networks.lora and LyCORIS 4.1.3 really create.
+
+The real SDXL U-Net (sd-scripts' library/sdxl_original_unet.py) and transformers' CLIP text models are built
+on the meta device, the real create_network of networks.lora / lycoris.kohya makes the adapter from the same
+network_args loratrain renders, apply_to() applies the text-encoder / U-Net switches as train_network.py does,
+and the parameters of the modules it keeps are counted.
+
+Needs torch, lycoris_lora, transformers and an sd-scripts source tree: LORATRAIN_TEST_SD_SCRIPTS, or an
+export of the local mirror of sd-scripts 48d368f. Skips without them (CI has no sd-scripts).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import CONFIGS
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lycoris.kohya")
+transformers = pytest.importorskip("transformers")
+
+from loratrain.config.loader import load_config  # noqa: E402
+from loratrain.plan.adapter_size import adapter_size, sdxl_data  # noqa: E402
+
+MIRROR = Path("/work/.mirror/kohya-ss+sd-scripts/repo")
+TE_ARCH = {  # the text parts of the two SDXL text encoders (as in make_sdxl_fit_data.py)
+    "te1": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                hidden_act="quick_gelu", projection_dim=768),
+    "te2": dict(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=20,
+                hidden_act="gelu", projection_dim=1280),
+}
+TE_COMMON = dict(vocab_size=49408, max_position_embeddings=77, layer_norm_eps=1e-5, dropout=0.0,
+                 attention_dropout=0.0, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+
+
+def _sd_scripts(tmp_root: Path) -> Path | None:
+    env = os.environ.get("LORATRAIN_TEST_SD_SCRIPTS")
+    if env:
+        return Path(env)
+    if not MIRROR.is_dir():
+        return None
+    out = tmp_root / "sds"
+    out.mkdir()
+    archive = subprocess.run(["git", f"--git-dir={MIRROR}", "archive", "HEAD", "library", "networks"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sdxl(tmp_path_factory):
+    root = _sd_scripts(tmp_path_factory.mktemp("sdscripts"))
+    if root is None or not (root / "library" / "sdxl_original_unet.py").is_file():
+        pytest.skip("no sd-scripts source (set LORATRAIN_TEST_SD_SCRIPTS)")
+    sys.path.insert(0, str(root))
+    # networks/lora.py and the U-Net module import library.utils only for setup_logging, and diffusers only for
+    # a type hint; library.utils itself pulls torchvision and cv2, which this environment does not need.
+    try:
+        import library.utils  # noqa: F401
+    except ImportError:
+        stub = types.ModuleType("library.utils")
+        stub.setup_logging = lambda *a, **k: None
+        sys.modules["library.utils"] = stub
+    try:
+        import diffusers  # noqa: F401
+    except ImportError:
+        sys.modules["diffusers"] = types.SimpleNamespace(AutoencoderKL=object)
+    from library import sdxl_original_unet
+    from networks import lora as networks_lora
+    import lycoris.kohya as lycoris_kohya
+
+    with torch.device("meta"):
+        unet = sdxl_original_unet.SdxlUNet2DConditionModel()
+        te1 = transformers.CLIPTextModel(transformers.CLIPTextConfig(**TE_COMMON, **TE_ARCH["te1"]))
+        te2 = transformers.CLIPTextModelWithProjection(transformers.CLIPTextConfig(**TE_COMMON, **TE_ARCH["te2"]))
+    return {"unet": unet, "te": [te1, te2], "modules": {"networks.lora": networks_lora,
+                                                          "lycoris.kohya": lycoris_kohya}}
+
+
+def real_count(sdxl, args: dict) -> tuple[int, int, dict]:
+    """Build the adapter with the real package the way train_network.py does; (params, modules, by prefix)."""
+    module = sdxl["modules"][args.get("network_module") or "networks.lora"]
+    if module is sdxl["modules"]["networks.lora"]:
+        # LoRANetwork extends its class-level target list in place when conv_dim is set (`+=` on a class
+        # attribute); a training process creates one network, so each count here starts from the pristine list.
+        module.LoRANetwork.UNET_TARGET_REPLACE_MODULE = ["Transformer2DModel"]
+    kwargs = {}
+    for item in args.get("network_args") or []:
+        key, value = item.split("=")
+        kwargs[key] = value
+    def create():
+        return module.create_network(1.0, args.get("network_dim"), args.get("network_alpha"), None, sdxl["te"],
+                                     sdxl["unet"], neuron_dropout=args.get("network_dropout"), **kwargs)
+
+    try:
+        with torch.device("meta"):
+            net = create()
+    except RuntimeError as exc:  # LoHa/LoKr convs call .item() on a shape tensor: build those on the CPU
+        assert "meta" in str(exc)
+        net = create()
+    train_te = not args.get("network_train_unet_only") and not args.get("cache_text_encoder_outputs")
+    net.apply_to(sdxl["te"], sdxl["unet"], train_te, not args.get("network_train_text_encoder_only"))
+    loras = net.text_encoder_loras + net.unet_loras
+    by = {}
+    for lora in loras:
+        prefix = lora.lora_name.split("_")[1]
+        n = sum(p.numel() for p in lora.parameters() if p.requires_grad)
+        p, c = by.get(prefix, (0, 0))
+        by[prefix] = (p + n, c + 1)
+    return sum(v[0] for v in by.values()), len(loras), by
+
+
+def assert_same(sdxl, args):
+    predicted = adapter_size(args)
+    params, modules, by = real_count(sdxl, args)
+    assert (predicted.params, len(predicted.modules)) == (params, modules), by
+    return predicted
+
+
+def test_the_model_table_is_sd_scripts_sdxl(sdxl):
+    counts = {"unet": sum(p.numel() for p in sdxl["unet"].parameters()),
+              "te1": sum(p.numel() for p in sdxl["te"][0].parameters()),
+              "te2": sum(p.numel() for p in sdxl["te"][1].parameters())}
+    assert counts == {k: v for k, v in sdxl_data()["params"].items() if k in counts}
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in CONFIGS.glob("*.toml")))
+def test_every_shipped_config_counts_what_the_real_package_creates(sdxl, name):
+    assert_same(sdxl, load_config(str(CONFIGS / f"{name}.toml"), []).config.script_args())
+
+
+def test_the_guides_pony_locon_has_the_issues_measured_size(sdxl):
+    args = load_config(str(CONFIGS / "pony-sdxl-locon.toml"), []).config.script_args()
+    predicted = assert_same(sdxl, args)
+    assert (predicted.params, len(predicted.modules)) == (120_067_584, 1_052)
+
+
+def _lyco(algo: str, *extra: str, dim: int = 8, **args) -> dict:
+    return {"network_module": "lycoris.kohya", "network_dim": dim, "network_alpha": 4.0,
+            "network_args": [f"algo={algo}", *extra], **args}
+
+
+VARIANTS = {
+    "lora plain": {"network_module": "networks.lora", "network_dim": 16, "network_alpha": 8.0},
+    "lora default dim": {"network_module": "networks.lora"},
+    "lora conv_dim": {"network_module": "networks.lora", "network_dim": 8, "network_args": ["conv_dim=4", "conv_alpha=1"]},
+    "lora unet only": {"network_module": "networks.lora", "network_dim": 4, "network_train_unet_only": True},
+    "lora te only": {"network_module": "networks.lora", "network_dim": 4, "network_train_text_encoder_only": True},
+    "locon full": _lyco("locon", "preset=full", "conv_dim=16"),
+    "locon default conv_dim": _lyco("locon"),
+    "locon tucker": _lyco("locon", "conv_dim=16", "use_tucker=True"),
+    "locon tucker off": _lyco("locon", "conv_dim=16", "use_tucker=False"),
+    "locon scalar": _lyco("lora", "use_scalar=True", "conv_dim=4"),
+    "locon train_norm": _lyco("locon", "train_norm=True", "preset=full"),
+    "locon conv off": _lyco("locon", "conv_dim=0"),
+    "locon full-lin": _lyco("locon", "preset=full-lin"),
+    "locon attn-mlp": _lyco("locon", "preset=attn-mlp"),
+    "locon attn-only": _lyco("locon", "preset=attn-only"),
+    "locon unet-only": _lyco("locon", "preset=unet-only"),
+    "locon unet-transformer-only": _lyco("locon", "preset=unet-transformer-only"),
+    "locon unet-convblock-only": _lyco("locon", "preset=unet-convblock-only", "conv_dim=4"),
+    "locon cached te": _lyco("locon", cache_text_encoder_outputs=True, network_train_unet_only=True),
+    "loha": _lyco("loha", "conv_dim=4"),
+    "loha tucker": _lyco("loha", "conv_dim=4", "use_tucker=True"),
+    "lokr": _lyco("lokr", "conv_dim=4"),
+    "lokr factor 8": _lyco("lokr", "factor=8", "conv_dim=4"),
+    "lokr factor 16 tucker": _lyco("lokr", "factor=16", "conv_dim=2", "use_tucker=True"),
+    "lokr decompose_both": _lyco("lokr", "decompose_both=True", "factor=4"),
+    "lokr full dim": _lyco("lokr", "preset=attn-mlp", "factor=8", dim=10000),
+    "lokr full_matrix": _lyco("lokr", "full_matrix=True", "factor=16", "conv_dim=0"),
+    "lokr unbalanced": _lyco("lokr", "unbalanced_factorization=True", "factor=8"),
+}
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_each_algorithm_variant_counts_what_the_real_package_creates(sdxl, name):
+    assert_same(sdxl, VARIANTS[name])
