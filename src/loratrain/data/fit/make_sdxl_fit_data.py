@@ -200,11 +200,13 @@ class SavedCounter:
 
 
 def unet_block_of(name):
+    """The top-level block a module belongs to. Every module gets a pre-hook, because sd-scripts' forward calls
+    the layers of input_blocks.N / output_blocks.N one by one rather than the block itself."""
     parts = name.split(".")
-    if name in ("time_embed", "label_emb", "middle_block", "out"):
-        return name
-    if len(parts) == 2 and parts[0] in ("input_blocks", "output_blocks"):
-        return name
+    if parts[0] in ("time_embed", "label_emb", "middle_block", "out"):
+        return parts[0]
+    if len(parts) >= 2 and parts[0] in ("input_blocks", "output_blocks"):
+        return ".".join(parts[:2])
     return None
 
 
