@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "check",
     "explain",
     "plan",
+    "fit",
     "prompts",
     "setup",
     "slurm",

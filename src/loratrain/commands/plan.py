@@ -41,6 +41,11 @@ def register(app: typer.Typer) -> None:
             from loratrain.commands._plan_view import show_plan
 
             show_plan(report.data)
+            from loratrain.commands.fit import verdict_line
+
+            line = verdict_line(cfg)
+            if line:
+                typer.echo(line)
         print_problems(report.problems)
         return 2 if report.errors else 0
 

@@ -163,3 +163,33 @@ def scan(python: str, env: Mapping[str, str] | None = None) -> GpuScan:
     if via_torch is not None:
         return GpuScan(via_torch, "torch")  # torch already honours CUDA_VISIBLE_DEVICES
     return GpuScan(None, "none", "neither nvidia-smi nor torch in the training interpreter could list GPUs")
+
+
+def parse_memory_totals(text: str) -> list[tuple[str, str, float]]:
+    """Parse `nvidia-smi --query-gpu=uuid,name,memory.total --format=csv,noheader,nounits` (MiB) lines."""
+    rows = []
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) < 3:
+            continue
+        try:
+            rows.append((parts[0], ",".join(parts[1:-1]), float(parts[-1])))
+        except ValueError:
+            continue
+    return rows
+
+
+def memory_totals(env: Mapping[str, str] | None = None) -> list[tuple[Gpu, float]] | None:
+    """The visible GPUs with their memory in GiB (nvidia-smi only); None when nvidia-smi cannot tell."""
+    env = env if env is not None else os.environ
+    smi = scan_nvidia_smi(env)
+    if smi is None:
+        return None
+    done = _run([shutil.which("nvidia-smi", path=env.get("PATH")) or "nvidia-smi",
+                 "--query-gpu=uuid,name,memory.total", "--format=csv,noheader,nounits"], env)
+    if done is None or done.returncode != 0:
+        return None
+    mib = {uuid: total for uuid, _, total in parse_memory_totals(done.stdout)}
+    visible = _visible(smi, env.get("CUDA_VISIBLE_DEVICES"))
+    out = [(g, mib[g.uuid] / 1024) for g in visible if g.uuid in mib]
+    return out if len(out) == len(visible) else None

@@ -80,6 +80,7 @@ class Layer:
     groups: int = 1
     positions: int = 0  # output positions per sample at the reference size
     norm_dim: int = 0
+    unit_name: str | None = None  # the gradient-checkpoint unit holding this layer, if any
 
     @property
     def weight_numel(self) -> int:
@@ -87,10 +88,14 @@ class Layer:
 
     def unit(self) -> str | None:
         """The gradient-checkpoint unit holding this layer (its name), if any."""
-        for name, cls in self.ancestors:
-            if cls in CHECKPOINT_UNITS[self.component]:
-                return name
-        return None
+        return self.unit_name
+
+
+def _unit_of(component: str, ancestors: tuple[tuple[str, str], ...]) -> str | None:
+    for name, cls in ancestors:
+        if cls in CHECKPOINT_UNITS[component]:
+            return name
+    return None
 
 
 @dataclass
@@ -98,16 +103,10 @@ class AdaptedModule:
     layer: Layer
     shapes: list[tuple[int, ...]]
     rank: int
+    params: int = field(init=False)
 
-    @property
-    def params(self) -> int:
-        total = 0
-        for shape in self.shapes:
-            n = 1
-            for s in shape:
-                n *= s
-            total += n
-        return total
+    def __post_init__(self) -> None:
+        self.params = sum(_prod(shape) for shape in self.shapes)
 
 
 @dataclass
@@ -154,9 +153,9 @@ def sdxl_layers() -> dict[str, list[Layer]]:
             kind = row[2]
             if kind in ("linear", "conv2d"):
                 _, _, _, i, o, kh, kw, g, pos = row
-                layers.append(Layer(comp, name, cls, kind, anc, i, o, kh, kw, g, pos))
+                layers.append(Layer(comp, name, cls, kind, anc, i, o, kh, kw, g, pos, unit_name=_unit_of(comp, anc)))
             else:
-                layers.append(Layer(comp, name, cls, kind, anc, norm_dim=row[3]))
+                layers.append(Layer(comp, name, cls, kind, anc, norm_dim=row[3], unit_name=_unit_of(comp, anc)))
         out[comp] = layers
     return out
 

@@ -188,7 +188,7 @@ def estimate(args: dict[str, Any], num_processes: int = 1) -> Estimate:
     """Predict the per-GPU peak memory of sdxl_train_network.py for these sd-scripts arguments."""
     data = sdxl_data()
     act = activation_data()
-    adapter = adapter_size(args)
+    adapter = _adapter(args)
     notes: list[str] = []
     mp = args.get("mixed_precision") or "no"
     wbytes = WEIGHT_BYTES.get(mp, 4)
@@ -286,6 +286,19 @@ def estimate(args: dict[str, Any], num_processes: int = 1) -> Estimate:
     if args.get("lowram"):
         notes.append("lowram: sd-scripts loads straight to the GPU, so the host peak shown is an upper bound")
     return Estimate(items, sample_items, training_peak, sample_peak, host, adapter, facts, notes)
+
+
+_ADAPTER_KEYS = ("network_module", "network_dim", "network_args", "network_train_unet_only",
+                 "network_train_text_encoder_only", "cache_text_encoder_outputs")
+_adapter_cache: dict[str, AdapterSize] = {}
+
+
+def _adapter(args: dict[str, Any]) -> AdapterSize:
+    """adapter_size(), memoised on the arguments it reads (the advice search re-estimates many variants)."""
+    key = repr([args.get(k) for k in _ADAPTER_KEYS])
+    if key not in _adapter_cache:
+        _adapter_cache[key] = adapter_size(args)
+    return _adapter_cache[key]
 
 
 def _dtype_name(nbytes: int, mp: str) -> str:
@@ -394,7 +407,8 @@ def _memory_savers(args: dict[str, Any]) -> list[tuple[list[tuple[str, Any]], st
     if _attention(args) == "none":
         out.append(([("training.sdpa", True)], "PyTorch's fused attention, same result"))
     if not (args.get("cache_latents") or args.get("cache_latents_to_disk")):
-        out.append(([("dataset.cache_latents", True)], "VAE off the GPU; forbids color_aug and random_crop"))
+        off = [(f"dataset.{k}", False) for k in ("color_aug", "random_crop") if args.get(k)]
+        out.append(([("dataset.cache_latents", True)] + off, "VAE off the GPU; forbids color_aug and random_crop"))
     batch = int(args.get("train_batch_size") or 1)
     if batch > 1:
         half = batch // 2
@@ -416,7 +430,10 @@ def _memory_savers(args: dict[str, Any]) -> list[tuple[list[tuple[str, Any]], st
         out.append(([("optimizer.optimizer_type", "AdamW8bit")], "8-bit Adam states (bitsandbytes)"))
     train_te = not args.get("network_train_unet_only") and not args.get("cache_text_encoder_outputs")
     if train_te:
-        out.append(([("network.network_train_unet_only", True), ("dataset.cache_text_encoder_outputs", True)],
+        off = [(f"dataset.{k}", False if k == "shuffle_caption" else 0) for k in
+               ("shuffle_caption", "caption_dropout_rate", "caption_tag_dropout_rate", "token_warmup_step")
+               if args.get(k)]
+        out.append(([("network.network_train_unet_only", True), ("dataset.cache_text_encoder_outputs", True)] + off,
                     "text encoders frozen and off the GPU; forbids shuffle_caption, caption dropout and "
                     "token warm-up"))
     width, height = _resolution(args)
@@ -439,18 +456,10 @@ def advise(args: dict[str, Any], vram_gib: float, num_processes: int = 1, limit:
             peak = estimate(_applied(args, sets), num_processes).peak
             if fits(peak, vram_gib):
                 out.append(Advice(sets, peak, why))
-        if not out:  # no single change is enough: combine them in order until it fits
-            sets_all: list[tuple[str, Any]] = []
-            whys: list[str] = []
-            current = dict(args)
-            for sets, why in savers:
-                sets_all += sets
-                whys.append(why.split(";")[0].split(":")[0])
-                current = _applied(current, sets)
-                peak = estimate(current, num_processes).peak
-                if fits(peak, vram_gib):
-                    out.append(Advice(list(sets_all), peak, "together: " + "; ".join(whys)))
-                    break
+        if not out:  # no single change is enough: combine them in the guide's order, then drop what is not needed
+            combo = _combine(args, vram_gib, num_processes)
+            if combo is not None:
+                out.append(combo)
         return out[:limit]
     if args.get("gradient_checkpointing"):
         sets = [("training.gradient_checkpointing", False)]
@@ -467,6 +476,56 @@ def advise(args: dict[str, Any], vram_gib: float, num_processes: int = 1, limit:
             out.append(Advice(sets, peak, f"same effective batch {batch * acc}, fewer and larger micro-batches",
                               "faster per sample on a busy GPU (not measured)"))
     return out[:limit]
+
+
+def _group(sets: list[tuple[str, Any]]) -> str:
+    return sets[0][0]
+
+
+def _combine(args: dict[str, Any], vram_gib: float, num_processes: int) -> Advice | None:
+    """Apply memory savers one after another (halving the batch may repeat) until the run fits; then undo every
+    change the fit does not need and double the batch back while it still fits."""
+    current, chosen = dict(args), {}  # group -> (sets, why)
+    for _ in range(16):
+        if fits(estimate(current, num_processes).peak, vram_gib):
+            break
+        options = [(sets, why) for sets, why in _memory_savers(current)
+                   if _group(sets) not in chosen or _group(sets) == "training.train_batch_size"]
+        if not options:
+            return None
+        sets, why = options[0]
+        chosen[_group(sets)] = (sets, why)
+        current = _applied(current, sets)
+    else:
+        return None
+    if not fits(estimate(current, num_processes).peak, vram_gib):
+        return None
+    for group in [g for g in chosen if g != "training.train_batch_size"]:
+        trial = dict(args)
+        for g, (sets, _) in chosen.items():
+            if g != group:
+                trial = _applied(trial, sets)
+        if fits(estimate(trial, num_processes).peak, vram_gib):
+            del chosen[group]
+    current = dict(args)
+    for sets, _ in chosen.values():
+        current = _applied(current, sets)
+    if "training.train_batch_size" in chosen:
+        total = int(args.get("train_batch_size") or 1) * int(args.get("gradient_accumulation_steps") or 1)
+        while int(current["train_batch_size"]) * 2 <= int(args.get("train_batch_size") or 1):
+            bigger = int(current["train_batch_size"]) * 2
+            trial = _applied(current, [("training.train_batch_size", bigger),
+                                       ("training.gradient_accumulation_steps", math.ceil(total / bigger))])
+            if not fits(estimate(trial, num_processes).peak, vram_gib):
+                break
+            current = trial
+        batch = int(current["train_batch_size"])
+        chosen["training.train_batch_size"] = (
+            [("training.train_batch_size", batch), ("training.gradient_accumulation_steps", math.ceil(total / batch))],
+            f"effective batch {batch * math.ceil(total / batch)} (was {total})")
+    sets_all = [kv for sets, _ in chosen.values() for kv in sets]
+    whys = [why for _, why in chosen.values()]
+    return Advice(sets_all, estimate(current, num_processes).peak, "together: " + "; ".join(whys))
 
 
 def problem_note(exc: ConfigError) -> str:

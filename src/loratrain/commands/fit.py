@@ -1,0 +1,125 @@
+"""`loratrain fit CONFIG`: predicted peak GPU memory, the verdict against the card, ranked advice."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import typer
+
+from loratrain.commands._config import SetOption
+
+GPU_HELP = ("auto (default: the GPUs nvidia-smi lists, the smallest counts) or a card from the built-in table "
+            "(h200, h100, a100-80, rtx4090, rtx3090, l4, t4, ...; a wrong name lists them all).")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("fit", help="Predict the run's peak GPU memory (weights, adapter, gradients, optimizer state, "
+                             "activations, sampling, CUDA overhead) and the host RAM it needs while loading; say "
+                             "whether it fits the GPU and which --set changes make it fit or run faster. No torch.")
+    def fit(
+        config: str = typer.Argument(..., help="The run's TOML file."),
+        set_: Optional[list[str]] = SetOption,
+        gpu: str = typer.Option("auto", "--gpu", help=GPU_HELP),
+        vram: Optional[float] = typer.Option(None, "--vram", min=0.5, help="The GPU's memory in GiB (overrides --gpu)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the prediction, verdict and advice as JSON."),
+    ) -> int:
+        from loratrain.commands._config import load
+        from loratrain.plan import fit as model
+
+        loaded = load(config, set_, quiet=as_json)
+        args = loaded.config.script_args()
+        processes = _processes(loaded.config)
+        card, vram_gib = _card(gpu, vram)
+        est = model.estimate(args, processes)
+        advice = model.advise(args, vram_gib, processes) if vram_gib else []
+        if as_json:
+            from loratrain.commands._output import print_json
+
+            data = est.as_dict()
+            data["gpu"] = {"name": card, "gib": round(vram_gib, 2) if vram_gib else None}
+            data["verdict"] = model.verdict(est.peak, vram_gib) if vram_gib else None
+            data["fits"] = model.fits(est.peak, vram_gib) if vram_gib else None
+            data["advice"] = [{"set": a.set_line(), "peak_gib": round(a.peak / model.GIB, 2), "why": a.why,
+                               "speedup": a.speedup} for a in advice]
+            data["calibration"] = [{"run": r, "what": w, "measured_gib": m} for r, w, m in model.CALIBRATION]
+            print_json(data)
+            return 0
+        _show(config, est, card, vram_gib, advice, model)
+        return 0
+
+
+def _processes(cfg: Any) -> int:
+    value = cfg.accelerate.model_dump().get("num_processes")
+    return value if isinstance(value, int) and value > 0 else 1
+
+
+def _card(gpu: str, vram: float | None) -> tuple[str | None, float | None]:
+    from loratrain.plan import fit as model
+
+    if vram is not None:
+        return f"{vram:g} GiB (--vram)", vram
+    if gpu.lower() != "auto":
+        return model.gpu_by_name(gpu)
+    from loratrain.launch import gpus
+
+    found = gpus.memory_totals()
+    if not found:
+        return None, None
+    smallest = min(found, key=lambda pair: pair[1])
+    return f"GPU {smallest[0].index}: {smallest[0].name}", smallest[1]
+
+
+def _show(config: str, est, card, vram_gib, advice, model) -> None:
+    gib = model.GIB
+    a = est.adapter
+    by = a.by_component()
+    parts = ", ".join(f"{label} {by[k][1]}" for k, label in (("unet", "U-Net"), ("te1", "TE1"), ("te2", "TE2"))
+                      if by[k][1])
+    f = est.facts
+    typer.echo(f"{config}: {a.module} {a.algo}, {a.params:,} trainable parameters in {len(a.modules):,} modules "
+               f"({parts})")
+    typer.echo(f"  batch {f['batch']} x {f['resolution'][0]}x{f['resolution'][1]}, {f['mixed_precision']} mixed "
+               f"precision, attention {f['attention']}, gradient checkpointing {'on' if f['gradient_checkpointing'] else 'off'}"
+               f", text encoders {'trained' if f['text_encoders_trained'] else 'frozen'}")
+    typer.echo("")
+    typer.echo(f"  {'training step':28s} {'GiB':>7s}")
+    for item in est.items:
+        typer.echo(f"  {item.name:28s} {item.bytes / gib:7.2f}  {item.note}")
+    typer.echo(f"  {'peak':28s} {est.training_peak / gib:7.2f}")
+    if est.sample_items:
+        extra = [i for i in est.sample_items if i.name in ("VAE weights", "sampling U-Net working set", "VAE decode")]
+        typer.echo(f"  sample generation peak       {est.sample_peak / gib:7.2f}  "
+                   + ", ".join(f"{i.name} {i.bytes / gib:.2f}" for i in extra))
+    typer.echo(f"  host RAM while loading       {est.host_peak / 1e9:7.1f}  GB per process (fp32 models + Python)")
+    for note in est.notes:
+        typer.echo(f"  note: {note}")
+    typer.echo("")
+    if vram_gib is None:
+        typer.echo(f"predicted peak {est.peak / gib:.1f} GiB (no GPU detected: give --gpu NAME or --vram GIB)")
+        return
+    typer.echo(f"{card}: {model.verdict(est.peak, vram_gib)}")
+    if not advice:
+        if not model.fits(est.peak, vram_gib):
+            typer.echo("no change fit knows makes it fit")
+        return
+    fits_now = model.fits(est.peak, vram_gib)
+    typer.echo("faster, and still fits:" if fits_now else "to make it fit (cheapest first):")
+    for n, adv in enumerate(advice, 1):
+        speed = f"; {adv.speedup}" if adv.speedup else ""
+        typer.echo(f"  {n}. {adv.set_line()}")
+        typer.echo(f"       predicted peak {adv.peak / gib:.1f} GiB; {adv.why}{speed}")
+
+
+def verdict_line(cfg: Any) -> str | None:
+    """The one line `check` and `plan` print: predicted peak against the detected GPU (None if fit cannot say)."""
+    from loratrain.errors import LoratrainError
+    from loratrain.plan import fit as model
+
+    try:
+        est = model.estimate(cfg.script_args(), _processes(cfg))
+    except LoratrainError:
+        return None
+    card, vram_gib = _card("auto", None)
+    if vram_gib is None:
+        return f"fit: predicted peak {est.peak / model.GIB:.1f} GiB per GPU (no GPU detected; `loratrain fit` for details)"
+    return f"fit: {model.verdict(est.peak, vram_gib)} ({card}; `loratrain fit` for details)"
