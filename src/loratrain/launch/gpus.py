@@ -169,11 +169,12 @@ def parse_memory_totals(text: str) -> list[tuple[str, str, float]]:
     """Parse `nvidia-smi --query-gpu=uuid,name,memory.total --format=csv,noheader,nounits` (MiB) lines."""
     rows = []
     for line in text.splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) < 3:
+        uuid, _, rest = line.partition(",")
+        name, _, total = rest.rpartition(",")
+        if not name.strip():
             continue
         try:
-            rows.append((parts[0], ",".join(parts[1:-1]), float(parts[-1])))
+            rows.append((uuid.strip(), name.strip(), float(total.strip())))
         except ValueError:
             continue
     return rows
