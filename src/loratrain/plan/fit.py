@@ -158,14 +158,28 @@ def _optimizer_state(args: dict[str, Any], adapter: AdapterSize, param_bytes: in
     return adapter.params * per * param_bytes / 4, f"{name}: {per // 4 if per >= 4 else per} state(s) per parameter"
 
 
+def _input_needs_no_grad(name: str, component: str, train_te: bool) -> bool:
+    """U-Net layers fed by tensors that do not require grad: the time embedding (ResnetBlock2D's emb_layers), and
+    the text context (cross-attention to_k / to_v) while the text encoders are frozen. A linear op then keeps no
+    copy of its (delta) weight, only the input."""
+    if component != "unet":
+        return False
+    if ".emb_layers." in name:
+        return True
+    return not train_te and (name.endswith("attn2.to_k") or name.endswith("attn2.to_v"))
+
+
 def _adapter_activations(adapter: AdapterSize, batch: int, area_ratio: float, chunks: int, gc_unet: bool,
-                         gc_te: bool, act_bytes: int) -> tuple[float, float]:
+                         gc_te: bool, act_bytes: int, train_te: bool = True) -> tuple[float, float]:
     """(saved bytes held through the step, largest per-unit bytes recomputed under checkpointing)."""
     held = 0.0
     per_unit: dict[str, float] = {}
     for m in adapter.modules:
         layer = m.layer
         if layer.kind not in ("linear", "conv2d"):
+            continue
+        if not adapter.bypass and layer.kind == "linear" and _input_needs_no_grad(layer.name, layer.component,
+                                                                                   train_te):
             continue
         if adapter.bypass:
             scale = area_ratio if layer.component == "unet" else chunks
@@ -241,7 +255,7 @@ def estimate(args: dict[str, Any], num_processes: int = 1) -> Estimate:
     te_per = act["text_encoders_per_77_tokens"]
     te_saved = batch * chunks * (te_per[f"te1/{te_key}"] + te_per[f"te2/{te_key}"]) if train_te else 0.0
     a_held, a_unit = _adapter_activations(adapter, batch, area / data["reference"]["latent"] ** 2, chunks, gc, gc,
-                                          act_bytes)
+                                          act_bytes, train_te)
     if act_bytes == 4:
         unet_saved, unit_max, te_saved = unet_saved * 2, unit_max * 2, te_saved * 2
         notes.append("mixed_precision=no: activations taken as twice the measured bf16 figures")
