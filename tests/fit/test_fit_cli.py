@@ -172,3 +172,27 @@ def test_without_a_gpu_the_peak_is_still_given(monkeypatch):
     code, out = fit(PONY)
     assert code == 0
     assert "no GPU detected" in out and "predicted peak 20.1 GiB" in out
+
+
+def test_a_dataset_config_file_sets_batch_and_resolution(tmp_path):
+    dc = tmp_path / "datasets.toml"
+    dc.write_text("""
+[general]
+caption_extension = ".txt"
+[[datasets]]
+resolution = 768
+batch_size = 2
+  [[datasets.subsets]]
+  image_dir = "/data/a"
+[[datasets]]
+resolution = [1024, 1024]
+batch_size = 4
+  [[datasets.subsets]]
+  image_dir = "/data/b"
+""", encoding="utf-8")
+    small = fit_json(PONY, "--vram", "24", "--set", "training.train_batch_size=4")
+    data = fit_json(PONY, "--vram", "24", "--set", f'dataset.dataset_config="{dc}"',
+                    "--set", "training.train_batch_size=1")
+    assert data["facts"]["batch"] == 4 and data["facts"]["resolution"] == [1024, 1024]
+    assert data["peak_gib"] == small["peak_gib"]
+    assert any("dataset_config" in n for n in data["notes"])

@@ -214,6 +214,13 @@ def estimate(args: dict[str, Any], num_processes: int = 1) -> Estimate:
     gc = bool(args.get("gradient_checkpointing"))
     batch = int(args.get("train_batch_size") or 1)
     width, height = _resolution(args)
+    if args.get("dataset_config"):
+        found = _dataset_config_worst(args)
+        if found is None:
+            notes.append("dataset_config could not be read: resolution and batch size taken from the arguments")
+        else:
+            batch, (width, height) = found
+            notes.append(f"dataset_config: the largest step is batch {batch} at {width}x{height}")
     area = (width // 8) * (height // 8)
     ref = act["latent_sides"][-1] ** 2
     mode = _attention(args)
@@ -294,9 +301,6 @@ def estimate(args: dict[str, Any], num_processes: int = 1) -> Estimate:
     facts = {"mixed_precision": mp, "attention": mode, "gradient_checkpointing": gc, "batch": batch,
              "resolution": [width, height], "latent_area": area, "text_encoders_trained": train_te,
              "latents_cached": cache_latents, "processes": num_processes}
-    if args.get("dataset_config"):
-        notes.append("dataset_config is set: resolution and batch size were read from the arguments, not from "
-                     "that file")
     if args.get("lowram"):
         notes.append("lowram: sd-scripts loads straight to the GPU, so the host peak shown is an upper bound")
     return Estimate(items, sample_items, training_peak, sample_peak, host, adapter, facts, notes)
@@ -313,6 +317,25 @@ def _adapter(args: dict[str, Any]) -> AdapterSize:
     if key not in _adapter_cache:
         _adapter_cache[key] = adapter_size(args)
     return _adapter_cache[key]
+
+
+def _dataset_config_worst(args: dict[str, Any]) -> tuple[int, tuple[int, int]] | None:
+    """(batch, resolution) of the dataset whose steps are largest (batch x area), from the dataset_config file."""
+    from loratrain.plan.dataset_config import plan_datasets
+
+    try:
+        plan = plan_datasets(args)
+    except (OSError, ValueError):
+        return None
+    best = None
+    for ds in plan.datasets:
+        if ds.buckets is None:
+            continue
+        w, h = ds.buckets.resolution
+        key = int(ds.batch_size) * w * h
+        if best is None or key > best[0]:
+            best = (key, int(ds.batch_size), (w, h))
+    return None if best is None else (best[1], best[2])
 
 
 def _dtype_name(nbytes: int, mp: str) -> str:
