@@ -196,3 +196,12 @@ batch_size = 4
     assert data["facts"]["batch"] == 4 and data["facts"]["resolution"] == [1024, 1024]
     assert data["peak_gib"] == small["peak_gib"]
     assert any("dataset_config" in n for n in data["notes"])
+
+
+def test_host_ram_counts_every_process_on_the_machine():
+    one = fit_json(PONY, "--vram", "80")
+    two = fit_json(str(CONFIGS / "sdxl-locon-2gpu.toml"), "--vram", "80")
+    assert one["host_peak_gb"] == pytest.approx(16.4, abs=0.05)  # the CPU run peaked at 16.4 GB RSS
+    assert two["facts"]["processes_per_machine"] == 2
+    code, out = fit(str(CONFIGS / "sdxl-locon-2gpu.toml"), "--vram", "80")
+    assert "32.8 GB of this machine's" in out

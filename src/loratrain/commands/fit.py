@@ -31,12 +31,15 @@ def register(app: typer.Typer) -> None:
         processes = _processes(loaded.config)
         card, vram_gib = _card(gpu, vram)
         est = model.estimate(args, processes)
+        est.facts["processes_per_machine"] = _per_machine(loaded.config, processes)
         advice = model.advise(args, vram_gib, processes) if vram_gib else []
         if as_json:
             from loratrain.commands._output import print_json
 
             data = est.as_dict()
             data["gpu"] = {"name": card, "gib": round(vram_gib, 2) if vram_gib else None}
+            ram = _host_ram_gb()
+            data["host_ram_gb"] = round(ram, 1) if ram else None
             data["verdict"] = model.verdict(est.peak, vram_gib) if vram_gib else None
             data["fits"] = model.fits(est.peak, vram_gib) if vram_gib else None
             data["advice"] = [{"set": a.set_line(), "peak_gib": round(a.peak / model.GIB, 2), "why": a.why,
@@ -51,6 +54,24 @@ def register(app: typer.Typer) -> None:
 def _processes(cfg: Any) -> int:
     value = cfg.accelerate.model_dump().get("num_processes")
     return value if isinstance(value, int) and value > 0 else 1
+
+
+def _per_machine(cfg: Any, processes: int) -> int:
+    machines = cfg.accelerate.model_dump().get("num_machines")
+    machines = machines if isinstance(machines, int) and machines > 0 else 1
+    return max(1, -(-processes // machines))
+
+
+def _host_ram_gb() -> float | None:
+    """MemTotal from /proc/meminfo (Linux), in GB; None elsewhere."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024 / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _card(gpu: str, vram: float | None) -> tuple[str | None, float | None]:
@@ -90,7 +111,13 @@ def _show(config: str, est, card, vram_gib, advice, model) -> None:
         extra = [i for i in est.sample_items if i.name in ("VAE weights", "sampling U-Net working set", "VAE decode")]
         typer.echo(f"  sample generation peak       {est.sample_peak / gib:7.2f}  "
                    + ", ".join(f"{i.name} {i.bytes / gib:.2f}" for i in extra))
-    typer.echo(f"  host RAM while loading       {est.host_peak / 1e9:7.1f}  GB per process (fp32 models + Python)")
+    host = f"  host RAM while loading       {est.host_peak / 1e9:7.1f}  GB per process (fp32 models + Python)"
+    total_ram = _host_ram_gb()
+    if total_ram:
+        need = est.host_peak / 1e9 * est.facts["processes_per_machine"]
+        word = "fits" if need <= total_ram * 0.9 else "may be killed by the OS (out of memory)"
+        host += f"; {need:.1f} GB of this machine's {total_ram:.1f} GB: {word}"
+    typer.echo(host)
     for note in est.notes:
         typer.echo(f"  note: {note}")
     typer.echo("")
