@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import typer
 
-from loratrain.commands._config import SetOption
+from loratrain.commands._config import SD_SCRIPTS_HELP, SetOption
 
 GPU_HELP = ("auto (default: the GPUs nvidia-smi lists, the smallest counts) or a card from the built-in table "
             "(h200, h100, a100-80, rtx4090, rtx3090, l4, t4, ...; a wrong name lists them all).")
@@ -22,6 +22,14 @@ def register(app: typer.Typer) -> None:
         gpu: str = typer.Option("auto", "--gpu", help=GPU_HELP),
         vram: Optional[float] = typer.Option(None, "--vram", min=0.5, help="The GPU's memory in GiB (overrides --gpu)."),
         as_json: bool = typer.Option(False, "--json", help="Print the prediction, verdict and advice as JSON."),
+        probe: bool = typer.Option(False, "--probe", help="Also run the config for a few real steps (temporary output "
+                                   "folder, no saves kept, no logging, no samples unless --probe-samples) while "
+                                   "polling nvidia-smi, and print predicted vs measured. Needs the GPU machine. "
+                                   "Untested on a GPU so far."),
+        probe_steps: int = typer.Option(3, "--probe-steps", min=1, help="Optimizer steps the probe trains."),
+        probe_samples: bool = typer.Option(False, "--probe-samples", help="Let the probe draw the config's samples "
+                                           "once, at its last step."),
+        sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help=SD_SCRIPTS_HELP),
     ) -> int:
         from loratrain.commands._config import load
         from loratrain.plan import fit as model
@@ -33,6 +41,13 @@ def register(app: typer.Typer) -> None:
         est = model.estimate(args, processes)
         est.facts["processes_per_machine"] = _per_machine(loaded.config, processes)
         advice = model.advise(args, vram_gib, processes) if vram_gib else []
+        measured = None
+        if probe:
+            from loratrain.launch.probe import run_probe
+
+            if not as_json:
+                typer.echo(f"probe: training {probe_steps} step(s) of {config} into a temporary folder ...", err=True)
+            measured = run_probe(config, list(set_ or []), probe_steps, probe_samples, sd_scripts)
         if as_json:
             from loratrain.commands._output import print_json
 
@@ -45,15 +60,36 @@ def register(app: typer.Typer) -> None:
             data["advice"] = [{"set": a.set_line(), "peak_gib": round(a.peak / model.GIB, 2), "why": a.why,
                                "speedup": a.speedup} for a in advice]
             data["calibration"] = [{"run": r, "what": w, "measured_gib": m} for r, w, m in model.CALIBRATION]
+            if measured is not None:
+                data["probe"] = {"exit_code": measured.exit_code, "measured_peak_gib": measured.peak_gib,
+                                 "in_use_before_gib": measured.before_gib, "samples": measured.samples,
+                                 "duration_s": round(measured.duration_s, 1)}
             print_json(data)
-            return 0
+            return 0 if measured is None or measured.exit_code == 0 else 1
         _show(config, est, card, vram_gib, advice, model)
+        if measured is not None:
+            return _show_probe(measured, est, model)
         return 0
 
 
 def _processes(cfg: Any) -> int:
     value = cfg.accelerate.model_dump().get("num_processes")
     return value if isinstance(value, int) and value > 0 else 1
+
+
+def _show_probe(measured, est, model) -> int:
+    if measured.exit_code != 0:
+        typer.echo(f"probe: the training run failed (exit {measured.exit_code}); the end of its log:", err=True)
+        typer.echo(measured.log_tail, err=True)
+        return 1
+    if measured.peak_gib is None:
+        typer.echo("probe: nvidia-smi gave no memory readings during the run")
+        return 1
+    predicted = est.peak / model.GIB
+    typer.echo(f"probe: measured peak {measured.peak_gib:.1f} GiB (nvidia-smi memory.used; {measured.before_gib:.1f} "
+               f"GiB in use before), predicted {predicted:.1f} GiB: {100 * (predicted / measured.peak_gib - 1):+.0f}%"
+               f" ({measured.samples} readings over {measured.duration_s:.0f} s)")
+    return 0
 
 
 def _per_machine(cfg: Any, processes: int) -> int:
