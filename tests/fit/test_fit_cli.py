@@ -205,3 +205,17 @@ def test_host_ram_counts_every_process_on_the_machine():
     assert two["facts"]["processes_per_machine"] == 2
     code, out = fit(str(CONFIGS / "sdxl-locon-2gpu.toml"), "--vram", "80")
     assert "32.8 GB of this machine's" in out
+
+
+def test_samples_are_sized_from_the_prompt_file(tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a cat --w 2048 --h 2048\na dog\n", encoding="utf-8")
+    big = fit_json(PONY, "--vram", "80", "--set", f'sampling.sample_prompts="{prompts}"')
+    decode = next(i for i in big["sample_breakdown"] if i["name"] == "VAE decode")
+    assert "2048x2048" in decode["note"]
+    from loratrain.plan.fit import ALLOC
+
+    assert decode["gib"] == pytest.approx(128 * 2048 * 2048 * 4 * 4 * ALLOC / 2**30, rel=0.01)  # fp32 (no_half_vae)
+    assert not any("sample prompt file" in n for n in big["notes"])
+    unreadable = fit_json(PONY, "--vram", "80")  # the shipped config's prompt path does not exist here
+    assert any("sample prompt file" in n for n in unreadable["notes"])

@@ -222,7 +222,6 @@ def estimate(args: dict[str, Any], num_processes: int = 1) -> Estimate:
             batch, (width, height) = found
             notes.append(f"dataset_config: the largest step is batch {batch} at {width}x{height}")
     area = (width // 8) * (height // 8)
-    ref = act["latent_sides"][-1] ** 2
     mode = _attention(args)
     chunks = _token_chunks(args)
     vae_bytes = 4 if (args.get("no_half_vae") or mp == "no") else wbytes
@@ -289,11 +288,12 @@ def estimate(args: dict[str, Any], num_processes: int = 1) -> Estimate:
         sample_items.append(Item("VAE weights", PARAMS["vae"] * vae_bytes, "moved to the GPU to decode samples"))
         # classifier-free guidance: a batch of 2 through the U-Net without autograd; then the VAE decoder at
         # full resolution (its widest activations: 128 channels x H x W, a few alive at once).
-        s_area = area
+        sw, sh = _sample_size(args, (width, height), notes)
+        s_area = (sw // 8) * (sh // 8)
         infer = 2 * max(_poly(c, s_area) for c in act["unet"][f"{mode}/full"]["units"].values())
-        decode = 128 * width * height * vae_bytes * 4
+        decode = 128 * sw * sh * vae_bytes * 4
         sample_items.append(Item("sampling U-Net working set", infer * ALLOC, "batch 2 (guidance), no autograd"))
-        sample_items.append(Item("VAE decode", decode * ALLOC, f"{width}x{height} in {_dtype_name(vae_bytes, mp)}"))
+        sample_items.append(Item("VAE decode", decode * ALLOC, f"{sw}x{sh} in {_dtype_name(vae_bytes, mp)}"))
         sample_peak = sum(i.bytes for i in sample_items)
 
     all_params = data["params"]["unet"] + te_params + PARAMS["vae"]
@@ -317,6 +317,21 @@ def _adapter(args: dict[str, Any]) -> AdapterSize:
     if key not in _adapter_cache:
         _adapter_cache[key] = adapter_size(args)
     return _adapter_cache[key]
+
+
+def _sample_size(args: dict[str, Any], fallback: tuple[int, int], notes: list[str]) -> tuple[int, int]:
+    """The largest sample any prompt asks for (sd-scripts' default 512x512 where a prompt sets no --w/--h)."""
+    from loratrain.plan.prompts import load_prompt_file
+
+    try:
+        prompts = load_prompt_file(str(args["sample_prompts"])).prompts
+    except (OSError, ValueError):
+        prompts = []
+    if not prompts:
+        notes.append("sample prompt file not readable here: samples sized like the training resolution")
+        return fallback
+    sizes = [(int(o["width"]), int(o["height"])) for o in (p.effective() for p in prompts)]
+    return max(sizes, key=lambda wh: wh[0] * wh[1])
 
 
 def _dataset_config_worst(args: dict[str, Any]) -> tuple[int, tuple[int, int]] | None:
@@ -563,7 +578,3 @@ def _combine(args: dict[str, Any], vram_gib: float, num_processes: int) -> Advic
     sets_all = [kv for sets, _ in chosen.values() for kv in sets]
     whys = [why for _, why in chosen.values()]
     return Advice(sets_all, estimate(current, num_processes).peak, "together: " + "; ".join(whys))
-
-
-def problem_note(exc: ConfigError) -> str:
-    return "; ".join(p.message for p in exc.problems)
