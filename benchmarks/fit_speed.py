@@ -1,4 +1,4 @@
-"""Wall time of `loratrain fit configs/pony-sdxl-locon.toml --gpu h200` (prediction + advice) against
+"""Wall time of `loratrain fit src/loratrain/presets/pony-sdxl-locon.toml --gpu h200` (prediction + advice) against
 `loratrain run ... --dry-run` (load, validate, render) and `python -c pass`.
 
 Runs the commands interleaved (machine noise hits all alike) and prints each median and the ratios.
@@ -30,12 +30,32 @@ def main() -> None:
     runs = parser.parse_args().runs
     commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
-        "loratrain run --dry-run": [sys.executable, "-m", "loratrain", "run", "configs/pony-sdxl-locon.toml",
-                                    "--dry-run"],
-        "loratrain fit --gpu h200": [sys.executable, "-m", "loratrain", "fit", "configs/pony-sdxl-locon.toml",
-                                     "--gpu", "h200"],
-        "loratrain fit --vram 8 (advice search)": [sys.executable, "-m", "loratrain", "fit",
-                                                    "configs/pony-sdxl-locon.toml", "--vram", "8"],
+        "loratrain run --dry-run": [
+            sys.executable,
+            "-m",
+            "loratrain",
+            "run",
+            "src/loratrain/presets/pony-sdxl-locon.toml",
+            "--dry-run",
+        ],
+        "loratrain fit --gpu h200": [
+            sys.executable,
+            "-m",
+            "loratrain",
+            "fit",
+            "src/loratrain/presets/pony-sdxl-locon.toml",
+            "--gpu",
+            "h200",
+        ],
+        "loratrain fit --vram 8 (advice search)": [
+            sys.executable,
+            "-m",
+            "loratrain",
+            "fit",
+            "src/loratrain/presets/pony-sdxl-locon.toml",
+            "--vram",
+            "8",
+        ],
     }
     for argv in commands.values():
         timed(argv)  # warm the file cache and bytecode

@@ -6,7 +6,7 @@ LyCORIS LoCon / networks.lora adapter is applied, and a batch-1 512x512 forward 
 saved-tensor hooks the generator uses (make_sdxl_fit_data.py). fit's un-calibrated figure (allocator and
 backward factors set to 1 and 0) must match: that is the part of the model derived from the architecture.
 
-Needs torch, lycoris_lora, einops and sd-scripts' source (as test_adapter_size_real.py); skips without them.
+Needs torch, lycoris_lora, einops and sd-scripts' source (the sd_scripts_source fixture); skips without them.
 """
 
 from __future__ import annotations
@@ -22,25 +22,21 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("lycoris.kohya")
 pytest.importorskip("einops")
 
-from test_adapter_size_real import _sd_scripts  # noqa: E402
-
 import loratrain.plan.fit as fit_model  # noqa: E402
 
 GENERATOR = Path(fit_model.__file__).resolve().parent.parent / "data" / "fit" / "make_sdxl_fit_data.py"
 
 
 @pytest.fixture(scope="module")
-def measure(tmp_path_factory):
-    root = _sd_scripts(tmp_path_factory.mktemp("sds_act"))
-    if root is None or not (root / "library" / "sdxl_original_unet.py").is_file():
-        pytest.skip("no sd-scripts source (set LORATRAIN_TEST_SD_SCRIPTS)")
+def measure(sd_scripts_source):
+    root = sd_scripts_source
     spec = importlib.util.spec_from_file_location("make_sdxl_fit_data", GENERATOR)
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
     sdxl_original_unet = gen.import_sds(str(root))
     sys.modules.setdefault("diffusers", types.SimpleNamespace(AutoencoderKL=object))  # a type hint in networks.lora
-    from networks import lora as networks_lora
     import lycoris.kohya as lycoris_kohya
+    from networks import lora as networks_lora
 
     fused = gen.fused_attention_standin(torch)
     original_sdpa = torch.nn.functional.scaled_dot_product_attention
@@ -68,8 +64,12 @@ def measure(tmp_path_factory):
             counter = gen.SavedCounter(torch, unet)
             counter.param_storages |= {p.untyped_storage()._cdata for p in net.parameters()}
             with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
-                unet(torch.empty(1, 4, 64, 64, device="meta"), torch.zeros(1, dtype=torch.long, device="meta"),
-                     torch.empty(1, 77, 2048, device="meta"), torch.empty(1, 2816, device="meta"))
+                unet(
+                    torch.empty(1, 4, 64, 64, device="meta"),
+                    torch.zeros(1, dtype=torch.long, device="meta"),
+                    torch.empty(1, 77, 2048, device="meta"),
+                    torch.empty(1, 2816, device="meta"),
+                )
             return counter.total
         finally:
             torch.set_default_dtype(old_dtype)
@@ -81,17 +81,33 @@ def measure(tmp_path_factory):
 def predicted(monkeypatch, args: dict) -> float:
     monkeypatch.setattr(fit_model, "ALLOC", 1.0)
     monkeypatch.setattr(fit_model, "BACKWARD", 0.0)
-    est = fit_model.estimate({"network_train_unet_only": True, "resolution": "512,512", "train_batch_size": 1,
-                              "mixed_precision": "bf16", "sdpa": True, "cache_latents": True, **args})
+    est = fit_model.estimate(
+        {
+            "network_train_unet_only": True,
+            "resolution": "512,512",
+            "train_batch_size": 1,
+            "mixed_precision": "bf16",
+            "sdpa": True,
+            "cache_latents": True,
+            **args,
+        }
+    )
     return sum(i.bytes for i in est.items if i.name in ("U-Net activations", "adapter activations"))
 
 
 @pytest.mark.parametrize("gc,tolerance", [(False, 0.03), (True, 0.10)], ids=["full", "checkpointing"])
 def test_lycoris_locon_saves_what_fit_predicts(measure, monkeypatch, gc, tolerance):
     real = measure("lycoris.kohya", 8, {"algo": "locon", "preset": "full", "conv_dim": "16", "conv_alpha": "4"}, gc)
-    guess = predicted(monkeypatch, {"network_module": "lycoris.kohya", "network_dim": 8, "network_alpha": 4.0,
-                                    "network_args": ["algo=locon", "preset=full", "conv_dim=16", "conv_alpha=4"],
-                                    "gradient_checkpointing": gc})
+    guess = predicted(
+        monkeypatch,
+        {
+            "network_module": "lycoris.kohya",
+            "network_dim": 8,
+            "network_alpha": 4.0,
+            "network_args": ["algo=locon", "preset=full", "conv_dim=16", "conv_alpha=4"],
+            "gradient_checkpointing": gc,
+        },
+    )
     assert abs(guess / real - 1) < tolerance, (guess / 2**20, real / 2**20)
 
 

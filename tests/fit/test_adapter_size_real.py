@@ -5,21 +5,17 @@ on the meta device, the real create_network of networks.lora / lycoris.kohya mak
 network_args loratrain renders, apply_to() applies the text-encoder / U-Net switches as train_network.py does,
 and the parameters of the modules it keeps are counted.
 
-Needs torch, lycoris_lora, transformers and an sd-scripts source tree: LORATRAIN_TEST_SD_SCRIPTS, or an
-export of the local mirror of sd-scripts 48d368f. Skips without them (CI has no sd-scripts).
+Needs torch, lycoris_lora, transformers and an sd-scripts source tree (the sd_scripts_source fixture:
+LORATRAIN_TEST_SD_SCRIPTS or a local mirror); skips without them, as in CI.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import types
-from pathlib import Path
 
 import pytest
-
-from cli_helpers import CONFIGS
+from helpers import CONFIGS
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lycoris.kohya")
@@ -28,37 +24,39 @@ transformers = pytest.importorskip("transformers")
 from loratrain.config.loader import load_config  # noqa: E402
 from loratrain.plan.adapter_size import adapter_size, sdxl_data  # noqa: E402
 
-MIRROR = Path("/work/.mirror/kohya-ss+sd-scripts/repo")
 TE_ARCH = {  # the text parts of the two SDXL text encoders (as in make_sdxl_fit_data.py)
-    "te1": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                hidden_act="quick_gelu", projection_dim=768),
-    "te2": dict(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=20,
-                hidden_act="gelu", projection_dim=1280),
+    "te1": dict(
+        hidden_size=768,
+        intermediate_size=3072,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        hidden_act="quick_gelu",
+        projection_dim=768,
+    ),
+    "te2": dict(
+        hidden_size=1280,
+        intermediate_size=5120,
+        num_hidden_layers=32,
+        num_attention_heads=20,
+        hidden_act="gelu",
+        projection_dim=1280,
+    ),
 }
-TE_COMMON = dict(vocab_size=49408, max_position_embeddings=77, layer_norm_eps=1e-5, dropout=0.0,
-                 attention_dropout=0.0, pad_token_id=1, bos_token_id=0, eos_token_id=2)
-
-
-def _sd_scripts(tmp_root: Path) -> Path | None:
-    env = os.environ.get("LORATRAIN_TEST_SD_SCRIPTS")
-    if env:
-        return Path(env)
-    if not MIRROR.is_dir():
-        return None
-    out = tmp_root / "sds"
-    out.mkdir()
-    archive = subprocess.run(["git", f"--git-dir={MIRROR}", "archive", "HEAD", "library", "networks"],
-                             capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
-    return out
+TE_COMMON = dict(
+    vocab_size=49408,
+    max_position_embeddings=77,
+    layer_norm_eps=1e-5,
+    dropout=0.0,
+    attention_dropout=0.0,
+    pad_token_id=1,
+    bos_token_id=0,
+    eos_token_id=2,
+)
 
 
 @pytest.fixture(scope="module")
-def sdxl(tmp_path_factory):
-    root = _sd_scripts(tmp_path_factory.mktemp("sdscripts"))
-    if root is None or not (root / "library" / "sdxl_original_unet.py").is_file():
-        pytest.skip("no sd-scripts source (set LORATRAIN_TEST_SD_SCRIPTS)")
-    sys.path.insert(0, str(root))
+def sdxl(sd_scripts_source):
+    sys.path.insert(0, str(sd_scripts_source))
     # networks/lora.py and the U-Net module import library.utils only for setup_logging, and diffusers only for
     # a type hint; library.utils itself pulls torchvision and cv2, which this environment does not need.
     try:
@@ -71,16 +69,15 @@ def sdxl(tmp_path_factory):
         import diffusers  # noqa: F401
     except ImportError:
         sys.modules["diffusers"] = types.SimpleNamespace(AutoencoderKL=object)
+    import lycoris.kohya as lycoris_kohya
     from library import sdxl_original_unet
     from networks import lora as networks_lora
-    import lycoris.kohya as lycoris_kohya
 
     with torch.device("meta"):
         unet = sdxl_original_unet.SdxlUNet2DConditionModel()
         te1 = transformers.CLIPTextModel(transformers.CLIPTextConfig(**TE_COMMON, **TE_ARCH["te1"]))
         te2 = transformers.CLIPTextModelWithProjection(transformers.CLIPTextConfig(**TE_COMMON, **TE_ARCH["te2"]))
-    return {"unet": unet, "te": [te1, te2], "modules": {"networks.lora": networks_lora,
-                                                          "lycoris.kohya": lycoris_kohya}}
+    return {"unet": unet, "te": [te1, te2], "modules": {"networks.lora": networks_lora, "lycoris.kohya": lycoris_kohya}}
 
 
 def real_count(sdxl, args: dict) -> tuple[int, int, dict]:
@@ -94,9 +91,18 @@ def real_count(sdxl, args: dict) -> tuple[int, int, dict]:
     for item in args.get("network_args") or []:
         key, value = item.split("=")
         kwargs[key] = value
+
     def create():
-        return module.create_network(1.0, args.get("network_dim"), args.get("network_alpha"), None, sdxl["te"],
-                                     sdxl["unet"], neuron_dropout=args.get("network_dropout"), **kwargs)
+        return module.create_network(
+            1.0,
+            args.get("network_dim"),
+            args.get("network_alpha"),
+            None,
+            sdxl["te"],
+            sdxl["unet"],
+            neuron_dropout=args.get("network_dropout"),
+            **kwargs,
+        )
 
     try:
         with torch.device("meta"):
@@ -124,9 +130,11 @@ def assert_same(sdxl, args):
 
 
 def test_the_model_table_is_sd_scripts_sdxl(sdxl):
-    counts = {"unet": sum(p.numel() for p in sdxl["unet"].parameters()),
-              "te1": sum(p.numel() for p in sdxl["te"][0].parameters()),
-              "te2": sum(p.numel() for p in sdxl["te"][1].parameters())}
+    counts = {
+        "unet": sum(p.numel() for p in sdxl["unet"].parameters()),
+        "te1": sum(p.numel() for p in sdxl["te"][0].parameters()),
+        "te2": sum(p.numel() for p in sdxl["te"][1].parameters()),
+    }
     assert counts == {k: v for k, v in sdxl_data()["params"].items() if k in counts}
 
 
@@ -142,14 +150,23 @@ def test_the_guides_pony_locon_has_the_issues_measured_size(sdxl):
 
 
 def _lyco(algo: str, *extra: str, dim: int = 8, **args) -> dict:
-    return {"network_module": "lycoris.kohya", "network_dim": dim, "network_alpha": 4.0,
-            "network_args": [f"algo={algo}", *extra], **args}
+    return {
+        "network_module": "lycoris.kohya",
+        "network_dim": dim,
+        "network_alpha": 4.0,
+        "network_args": [f"algo={algo}", *extra],
+        **args,
+    }
 
 
 VARIANTS = {
     "lora plain": {"network_module": "networks.lora", "network_dim": 16, "network_alpha": 8.0},
     "lora default dim": {"network_module": "networks.lora"},
-    "lora conv_dim": {"network_module": "networks.lora", "network_dim": 8, "network_args": ["conv_dim=4", "conv_alpha=1"]},
+    "lora conv_dim": {
+        "network_module": "networks.lora",
+        "network_dim": 8,
+        "network_args": ["conv_dim=4", "conv_alpha=1"],
+    },
     "lora unet only": {"network_module": "networks.lora", "network_dim": 4, "network_train_unet_only": True},
     "lora te only": {"network_module": "networks.lora", "network_dim": 4, "network_train_text_encoder_only": True},
     "locon full": _lyco("locon", "preset=full", "conv_dim=16"),

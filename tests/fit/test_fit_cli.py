@@ -9,17 +9,20 @@ import json
 import shlex
 
 import pytest
+from helpers import CONFIGS
 from typer.testing import CliRunner
 
-from cli_helpers import CONFIGS
 from loratrain import cli
 
 PONY = str(CONFIGS / "pony-sdxl-locon.toml")
 BF16 = ["--set", "precision.mixed_precision=bf16", "--set", "saving.save_precision=bf16"]
 NO_GC = ["--set", "training.gradient_checkpointing=false"]
 # The issue's measurements: one H200, the guide's pony config, batch 8, 1024x1024, nvidia-smi memory.used peak.
-RUNS = {"run 1 fp16, checkpointing": ([], 20.2), "run 2 bf16, checkpointing": (BF16, 18.5),
-        "run 3 bf16, no checkpointing": (BF16 + NO_GC, 84.9)}
+RUNS = {
+    "run 1 fp16, checkpointing": ([], 20.2),
+    "run 2 bf16, checkpointing": (BF16, 18.5),
+    "run 3 bf16, no checkpointing": (BF16 + NO_GC, 84.9),
+}
 
 
 def fit(*args: str) -> tuple[int, str]:
@@ -78,8 +81,13 @@ def test_every_memory_saver_is_a_valid_change_to_the_config(config):
     from loratrain.plan import fit as model
 
     path = str(CONFIGS / f"{config}.toml")
-    base = ["training.gradient_checkpointing=false", "dataset.cache_latents=false",
-            "dataset.cache_latents_to_disk=false", "training.sdpa=false", "dataset.color_aug=true"]
+    base = [
+        "training.gradient_checkpointing=false",
+        "dataset.cache_latents=false",
+        "dataset.cache_latents_to_disk=false",
+        "training.sdpa=false",
+        "dataset.color_aug=true",
+    ]
     args = load_config(path, base).config.script_args()
     savers = model._memory_savers(args)
     assert len(savers) >= 8
@@ -109,9 +117,19 @@ def test_text_output_shows_breakdown_verdict_and_pasteable_advice():
 
 
 def test_gradient_checkpointing_and_attention_choice_move_the_prediction():
-    peaks = {mode: fit_json(PONY, "--vram", "80", *BF16, *NO_GC, "--set", f"training.{mode}=true",
-                            *(["--set", "training.sdpa=false"] if mode != "sdpa" else []))["peak_gib"]
-             for mode in ("sdpa", "xformers", "mem_eff_attn")}
+    peaks = {
+        mode: fit_json(
+            PONY,
+            "--vram",
+            "80",
+            *BF16,
+            *NO_GC,
+            "--set",
+            f"training.{mode}=true",
+            *(["--set", "training.sdpa=false"] if mode != "sdpa" else []),
+        )["peak_gib"]
+        for mode in ("sdpa", "xformers", "mem_eff_attn")
+    }
     plain = fit_json(PONY, "--vram", "80", *BF16, *NO_GC, "--set", "training.sdpa=false")["peak_gib"]
     assert plain > peaks["sdpa"] >= peaks["xformers"]
     with_gc = fit_json(PONY, "--vram", "80", *BF16)["peak_gib"]
@@ -129,8 +147,14 @@ def test_weights_follow_the_precision_flags():
     assert unet8 == pytest.approx(unet16 / 2, abs=0.01) and te8 == pytest.approx(te16 / 2, abs=0.01)
     _, _, vae, _ = weights("--set", "dataset.cache_latents=false", "--set", "dataset.cache_latents_to_disk=false")
     assert vae == pytest.approx(83_653_863 * 4 / 2**30, abs=0.01)  # no_half_vae: fp32
-    _, te_cached, _, _ = weights("--set", "dataset.cache_text_encoder_outputs=true",
-                                 "--set", "network.network_train_unet_only=true", "--set", "dataset.shuffle_caption=false")
+    _, te_cached, _, _ = weights(
+        "--set",
+        "dataset.cache_text_encoder_outputs=true",
+        "--set",
+        "network.network_train_unet_only=true",
+        "--set",
+        "dataset.shuffle_caption=false",
+    )
     assert te_cached == 0
     _, _, _, adapter16 = weights(*BF16, "--set", "precision.full_bf16=true")
     assert adapter16 == pytest.approx(adapter32 / 2, abs=0.01)
@@ -176,7 +200,8 @@ def test_without_a_gpu_the_peak_is_still_given(monkeypatch):
 
 def test_a_dataset_config_file_sets_batch_and_resolution(tmp_path):
     dc = tmp_path / "datasets.toml"
-    dc.write_text("""
+    dc.write_text(
+        """
 [general]
 caption_extension = ".txt"
 [[datasets]]
@@ -189,10 +214,13 @@ resolution = [1024, 1024]
 batch_size = 4
   [[datasets.subsets]]
   image_dir = "/data/b"
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     small = fit_json(PONY, "--vram", "24", "--set", "training.train_batch_size=4")
-    data = fit_json(PONY, "--vram", "24", "--set", f'dataset.dataset_config="{dc}"',
-                    "--set", "training.train_batch_size=1")
+    data = fit_json(
+        PONY, "--vram", "24", "--set", f'dataset.dataset_config="{dc}"', "--set", "training.train_batch_size=1"
+    )
     assert data["facts"]["batch"] == 4 and data["facts"]["resolution"] == [1024, 1024]
     assert data["peak_gib"] == small["peak_gib"]
     assert any("dataset_config" in n for n in data["notes"])

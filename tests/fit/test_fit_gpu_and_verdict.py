@@ -13,11 +13,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from helpers import CONFIGS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cli_helpers import CONFIGS
 from loratrain import cli
 from loratrain.launch.gpus import memory_totals, parse_memory_totals
 from loratrain.plan.adapter_size import factorization
@@ -39,7 +39,8 @@ def fake_nvidia_smi(bin_dir: Path, gpus: list[tuple[str, str, int]]) -> None:
         f"  -L) cat <<'EOF'\n{listing}\nEOF\n  exit 0;;\n"
         f"  --query-gpu=name,compute_cap) cat <<'EOF'\n{caps}\nEOF\n  exit 0;;\n"
         f"  --query-gpu=uuid,name,memory.total) cat <<'EOF'\n{memory}\nEOF\n  exit 0;;\n"
-        "esac\nexit 9\n")
+        "esac\nexit 9\n"
+    )
     script.chmod(script.stat().st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
 
 
@@ -89,11 +90,12 @@ def _plan_config(tmp_path: Path) -> Path:
         Image.new("RGB", size).save(folder / f"{i}.png")
         (folder / f"{i}.txt").write_text("a cat\n", encoding="utf-8")
     path = tmp_path / "run.toml"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 [model]
 pretrained_model_name_or_path = "/models/sdxl.safetensors"
 [dataset]
-train_data_dir = "{tmp_path / 'train'}"
+train_data_dir = "{tmp_path / "train"}"
 resolution = "1024,1024"
 caption_extension = ".txt"
 cache_latents = true
@@ -111,8 +113,10 @@ sdpa = true
 [precision]
 mixed_precision = "bf16"
 [saving]
-output_dir = "{tmp_path / 'out'}"
-""", encoding="utf-8")
+output_dir = "{tmp_path / "out"}"
+""",
+        encoding="utf-8",
+    )
     return path
 
 

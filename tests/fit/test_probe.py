@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import FIXTURE_SD_SCRIPTS, SDXL_KEYS, cli_env, make_dataset, run_cli, write_safetensors
 
 from loratrain.launch.probe import probe_data, run_probe
-from run import conftest as c
 
 UUID = "GPU-00000000-1111-2222-3333-444444444444"
 
@@ -37,26 +37,28 @@ def fake_smi(bin_dir: Path) -> None:
         f"    n=$(cat '{count}'); n=$((n + 1)); echo $n > '{count}'\n"
         "    used=$((n * 1000)); [ $used -gt 9000 ] && used=9000\n"
         f"    echo '{UUID}, '$used; exit 0;;\n"
-        "esac\nexit 9\n")
+        "esac\nexit 9\n"
+    )
     script.chmod(script.stat().st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
 
 
 def project(root: Path, extra: str = "") -> Path:
     root.mkdir(parents=True)
-    c.write_safetensors(root / "sdxl.safetensors", c.SDXL_KEYS)
-    c.make_dataset(root / "train", {"10_cat": 2})
+    write_safetensors(root / "sdxl.safetensors", SDXL_KEYS)
+    make_dataset(root / "train", {"10_cat": 2})
     for folder in ("openai_clip-vit-large-patch14", "laion_CLIP-ViT-bigG-14-laion2B-39B-b160k"):
         (root / "tok" / folder).mkdir(parents=True)
     fake_smi(root / "bin")
     config = root / "run.toml"
-    config.write_text(f"""
-sd_scripts = "{c.FIXTURE_SD_SCRIPTS}"
+    config.write_text(
+        f"""
+sd_scripts = "{FIXTURE_SD_SCRIPTS}"
 python = "{sys.executable}"
 [model]
-pretrained_model_name_or_path = "{root / 'sdxl.safetensors'}"
-tokenizer_cache_dir = "{root / 'tok'}"
+pretrained_model_name_or_path = "{root / "sdxl.safetensors"}"
+tokenizer_cache_dir = "{root / "tok"}"
 [dataset]
-train_data_dir = "{root / 'train'}"
+train_data_dir = "{root / "train"}"
 resolution = "1024,1024"
 caption_extension = ".txt"
 [network]
@@ -67,22 +69,26 @@ max_train_steps = 500
 train_batch_size = 2
 gradient_checkpointing = true
 [saving]
-output_dir = "{root / 'out'}"
+output_dir = "{root / "out"}"
 output_name = "cat"
 save_every_n_steps = 100
 [logging]
-logging_dir = "{root / 'logs'}"
+logging_dir = "{root / "logs"}"
 [precision]
 mixed_precision = "bf16"
-{extra}""", encoding="utf-8")
+{extra}""",
+        encoding="utf-8",
+    )
     return config
 
 
 def test_probe_data_trains_a_few_steps_into_a_temporary_folder_without_saves_logs_or_samples():
-    data = {"training": {"max_train_steps": 400, "max_train_epochs": 10, "train_batch_size": 8},
-            "saving": {"output_dir": "/out", "output_name": "x", "save_every_n_epochs": 5, "save_state": True},
-            "logging": {"logging_dir": "/logs", "log_with": "wandb"},
-            "sampling": {"sample_prompts": "p.txt", "sample_every_n_steps": 100, "sample_at_first": True}}
+    data = {
+        "training": {"max_train_steps": 400, "max_train_epochs": 10, "train_batch_size": 8},
+        "saving": {"output_dir": "/out", "output_name": "x", "save_every_n_epochs": 5, "save_state": True},
+        "logging": {"logging_dir": "/logs", "log_with": "wandb"},
+        "sampling": {"sample_prompts": "p.txt", "sample_every_n_steps": 100, "sample_at_first": True},
+    }
     probe = probe_data(data, 3, "/tmp/probe", samples=False)
     assert probe["training"] == {"max_train_steps": 3, "train_batch_size": 8}
     assert probe["saving"] == {"output_dir": "/tmp/probe", "output_name": "x"}
@@ -94,8 +100,7 @@ def test_probe_data_trains_a_few_steps_into_a_temporary_folder_without_saves_log
 
 def test_probe_runs_the_config_and_reports_the_peak_the_gpu_showed(tmp_path):
     config = project(tmp_path / "p")
-    env = {**c.cli_env(), "PATH": f"{tmp_path / 'p' / 'bin'}{os.pathsep}{os.environ['PATH']}",
-           "FIXTURE_STEP_S": "0.3"}
+    env = {**cli_env(), "PATH": f"{tmp_path / 'p' / 'bin'}{os.pathsep}{os.environ['PATH']}", "FIXTURE_STEP_S": "0.3"}
     result = run_probe(str(config), [], steps=3, samples=False, sd_scripts=None, env=env, interval_s=0.05)
     assert result.exit_code == 0, result.log_tail
     assert "for 3 steps" in result.log_tail  # max_train_steps was rewritten
@@ -106,13 +111,9 @@ def test_probe_runs_the_config_and_reports_the_peak_the_gpu_showed(tmp_path):
 
 
 def test_probe_through_the_cli_prints_predicted_and_measured(tmp_path):
-    import subprocess
-
     config = project(tmp_path / "p")
-    env = {**c.cli_env(), "PATH": f"{tmp_path / 'p' / 'bin'}{os.pathsep}{os.environ['PATH']}",
-           "FIXTURE_STEP_S": "0.5"}
-    done = subprocess.run([sys.executable, "-m", "loratrain", "fit", str(config), "--probe", "--json"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    env = {**cli_env(), "PATH": f"{tmp_path / 'p' / 'bin'}{os.pathsep}{os.environ['PATH']}", "FIXTURE_STEP_S": "0.5"}
+    done = run_cli("fit", str(config), "--probe", "--json", env=env)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["probe"]["exit_code"] == 0 and data["probe"]["measured_peak_gib"] > 1

@@ -25,8 +25,7 @@ from typing import Any, Mapping
 
 DROP = {
     "training": ("max_train_epochs",),
-    "saving": ("save_every_n_epochs", "save_last_n_epochs", "save_every_n_steps", "save_last_n_steps",
-               "save_state"),
+    "saving": ("save_every_n_epochs", "save_last_n_epochs", "save_every_n_steps", "save_last_n_steps", "save_state"),
     "logging": ("logging_dir", "log_with", "log_prefix", "log_tracker_name", "wandb_run_name", "wandb_api_key"),
     "sampling": ("sample_every_n_epochs", "sample_at_first"),
 }
@@ -74,8 +73,13 @@ class MemoryPoller:
         if exe is None:
             return {}
         try:
-            done = subprocess.run([exe, "--query-gpu=uuid,memory.used", "--format=csv,noheader,nounits"],
-                                  capture_output=True, text=True, env=self.env, timeout=10)
+            done = subprocess.run(
+                [exe, "--query-gpu=uuid,memory.used", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+                env=self.env,
+                timeout=10,
+            )
         except (OSError, subprocess.TimeoutExpired):
             return {}
         out = {}
@@ -113,8 +117,16 @@ class ProbeResult:
     log_tail: str
 
 
-def run_probe(path: str, overrides: list[str], steps: int, samples: bool, sd_scripts: str | None,
-              env: Mapping[str, str] | None = None, interval_s: float = 0.5, sink=None) -> ProbeResult:
+def run_probe(
+    path: str,
+    overrides: list[str],
+    steps: int,
+    samples: bool,
+    sd_scripts: str | None,
+    env: Mapping[str, str] | None = None,
+    interval_s: float = 0.5,
+    sink=None,
+) -> ProbeResult:
     from loratrain.errors import ConfigError, Problem
     from loratrain.launch import gpus, runner
     from loratrain.launch.prepare import LaunchOptions, prepare
@@ -123,8 +135,15 @@ def run_probe(path: str, overrides: list[str], steps: int, samples: bool, sd_scr
     visible = gpus.scan_nvidia_smi(env)
     visible = gpus._visible(visible, env.get("CUDA_VISIBLE_DEVICES")) if visible else visible
     if not visible or not all(g.uuid for g in visible):
-        raise ConfigError([Problem("fit --probe needs nvidia-smi and a GPU to measure", key="--probe",
-                                   fix="run it on the training machine, or use fit without --probe")])
+        raise ConfigError(
+            [
+                Problem(
+                    "fit --probe needs nvidia-smi and a GPU to measure",
+                    key="--probe",
+                    fix="run it on the training machine, or use fit without --probe",
+                )
+            ]
+        )
     uuids = [g.uuid for g in visible]
     workdir = tempfile.mkdtemp(prefix="loratrain-probe-")
     try:
@@ -135,14 +154,15 @@ def run_probe(path: str, overrides: list[str], steps: int, samples: bool, sd_scr
         log_path = Path(workdir) / "probe.log"
         started = time.monotonic()
         with poller:
-            result = runner.run(prepared.command.argv, prepared.child_env(env), log_path=log_path, sink=sink,
-                                cwd=prepared.cwd)
+            result = runner.run(
+                prepared.command.argv, prepared.child_env(env), log_path=log_path, sink=sink, cwd=prepared.cwd
+            )
         tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:] if log_path.exists() else ""
+        peak: float | None = None
+        prior: float | None = None
         if poller.peak:
-            uuid = max(poller.peak, key=poller.peak.get)
+            uuid = max(poller.peak, key=lambda u: poller.peak[u])
             peak, prior = poller.peak[uuid] / 1024, before.get(uuid, 0.0) / 1024
-        else:
-            peak = prior = None
         return ProbeResult(result.exit_code, peak, prior, poller.samples, time.monotonic() - started, tail)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -51,8 +51,9 @@ _FULL_NAMES = ("conv_in", "conv_out", "time_embedding.linear_1", "time_embedding
 _TE = ("CLIPAttention", "CLIPSdpaAttention", "CLIPMLP")
 LYCORIS_PRESETS = {
     "full": Preset(True, _FULL_UNET, _FULL_NAMES, _TE),
-    "full-lin": Preset(False, ("Transformer2DModel", "ResnetBlock2D"),
-                       ("time_embedding.linear_1", "time_embedding.linear_2"), _TE),
+    "full-lin": Preset(
+        False, ("Transformer2DModel", "ResnetBlock2D"), ("time_embedding.linear_1", "time_embedding.linear_2"), _TE
+    ),
     "attn-mlp": Preset(False, ("Transformer2DModel",), (), _TE),
     "attn-only": Preset(False, ("CrossAttention", "SelfAttention"), (), ("CLIPAttention", "CLIPSdpaAttention")),
     "unet-only": Preset(True, _FULL_UNET, _FULL_NAMES, ()),
@@ -62,8 +63,11 @@ LYCORIS_PRESETS = {
 LYCORIS_ALGOS = {"lora": "locon", "locon": "locon", "loha": "loha", "lokr": "lokr"}
 
 # Modules that gradient checkpointing recomputes as one unit (sd-scripts' U-Net; transformers' CLIP layers).
-CHECKPOINT_UNITS = {"unet": ("ResnetBlock2D", "BasicTransformerBlock", "Downsample2D", "Upsample2D"),
-                    "te1": ("CLIPEncoderLayer",), "te2": ("CLIPEncoderLayer",)}
+CHECKPOINT_UNITS = {
+    "unet": ("ResnetBlock2D", "BasicTransformerBlock", "Downsample2D", "Upsample2D"),
+    "te1": ("CLIPEncoderLayer",),
+    "te2": ("CLIPEncoderLayer",),
+}
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,7 @@ def _lokr_shapes(layer: Layer, r: int, tucker: bool, opts: dict[str, Any]) -> li
     out_l, out_k = factorization(layer.out_dim, factor)
     if opts["unbalanced_factorization"]:
         out_l, out_k = out_k, out_l
+    shapes: list[tuple[int, ...]]
     if both and r < max(out_l, in_m) / 2 and not full:
         shapes = [(out_l, r), (r, in_m)]
     else:
@@ -276,13 +281,19 @@ def adapter_size(args: dict[str, Any]) -> AdapterSize:
     size: AdapterSize
     if module == "networks.lora":
         if nargs.get("block_dims") or nargs.get("conv_block_dims"):
-            raise _problem("fit does not model networks.lora's per-block ranks (block_dims / conv_block_dims)",
-                           "network.network_args.block_dims", "remove block_dims to get a prediction")
+            raise _problem(
+                "fit does not model networks.lora's per-block ranks (block_dims / conv_block_dims)",
+                "network.network_args.block_dims",
+                "remove block_dims to get a prediction",
+            )
         conv_dim = int(nargs["conv_dim"]) if nargs.get("conv_dim") not in (None, "") else None
         size = AdapterSize(module, "lora", bypass=True)
         for comp in comps:
-            targets = LORA_TE_TARGETS if comp != "unet" else (
-                LORA_UNET_TARGETS + (LORA_UNET_CONV_TARGETS if conv_dim is not None else ()))
+            targets = (
+                LORA_TE_TARGETS
+                if comp != "unet"
+                else (LORA_UNET_TARGETS + (LORA_UNET_CONV_TARGETS if conv_dim is not None else ()))
+            )
             for layer in layers[comp]:
                 if layer.kind not in ("linear", "conv2d") or not _selected(layer, targets):
                     continue
@@ -293,30 +304,43 @@ def adapter_size(args: dict[str, Any]) -> AdapterSize:
                 size.modules.append(AdaptedModule(layer, _lora_shapes(layer, r), r))
         return size
     if module != "lycoris.kohya":
-        raise _problem(f"fit counts adapters of networks.lora and lycoris.kohya, not {module!r}",
-                       "network.network_module", "use networks.lora or lycoris.kohya to get a prediction")
+        raise _problem(
+            f"fit counts adapters of networks.lora and lycoris.kohya, not {module!r}",
+            "network.network_module",
+            "use networks.lora or lycoris.kohya to get a prediction",
+        )
     algo_name = (nargs.get("algo") or "lora").lower()
     if algo_name not in LYCORIS_ALGOS:
-        raise _problem(f"fit counts LyCORIS lora/locon, loha and lokr, not algo={algo_name}",
-                       "network.network_args.algo", "pick one of lora, locon, loha, lokr to get a prediction")
+        raise _problem(
+            f"fit counts LyCORIS lora/locon, loha and lokr, not algo={algo_name}",
+            "network.network_args.algo",
+            "pick one of lora, locon, loha, lokr to get a prediction",
+        )
     preset_name = nargs.get("preset") or "full"
     if preset_name not in LYCORIS_PRESETS:
-        raise _problem(f"fit knows LyCORIS' builtin presets, not {preset_name!r}", "network.network_args.preset",
-                       f"use one of {', '.join(LYCORIS_PRESETS)} to get a prediction")
+        raise _problem(
+            f"fit knows LyCORIS' builtin presets, not {preset_name!r}",
+            "network.network_args.preset",
+            f"use one of {', '.join(LYCORIS_PRESETS)} to get a prediction",
+        )
     preset = LYCORIS_PRESETS[preset_name]
     conv_dim = int(nargs.get("conv_dim", dim) or dim)
     if not preset.enable_conv:
         conv_dim = 0
     tucker = any(_truthy_text(nargs[k]) for k in ("use_tucker", "use_conv_cp", "use_cp") if k in nargs) or (
-        "disable_conv_cp" in nargs and not nargs["disable_conv_cp"])
+        "disable_conv_cp" in nargs and not nargs["disable_conv_cp"]
+    )
     use_scalar = _truthy_text(nargs.get("use_scalar", False))
     train_norm = _truthy_text(nargs.get("train_norm", False))
     dora = _truthy_text(nargs.get("dora_wd", False))
     wd_on_out = _truthy_text(nargs.get("wd_on_output", True))
     bypass = _truthy_text(nargs.get("bypass_mode", False))
-    lokr_opts = {"factor": int(nargs.get("factor", -1)), "full_matrix": _truthy_text(nargs.get("full_matrix", False)),
-                 "decompose_both": bool(nargs.get("decompose_both", False)),
-                 "unbalanced_factorization": _truthy_text(nargs.get("unbalanced_factorization", False))}
+    lokr_opts = {
+        "factor": int(nargs.get("factor", -1)),
+        "full_matrix": _truthy_text(nargs.get("full_matrix", False)),
+        "decompose_both": bool(nargs.get("decompose_both", False)),
+        "unbalanced_factorization": _truthy_text(nargs.get("unbalanced_factorization", False)),
+    }
     algo = LYCORIS_ALGOS[algo_name]
     size = AdapterSize(module, algo, bypass=bypass)
     for comp in comps:

@@ -52,11 +52,30 @@ PARAMS = {"vae": 83_653_863}  # diffusers AutoencoderKL with SDXL's config (the 
 # Bytes of optimizer state per trainable parameter, for an fp32 parameter (scaled for 16-bit parameters where
 # the state follows the parameter's dtype). Lower-case sd-scripts names.
 OPTIMIZER_STATE = {
-    "adamw": 8, "adam": 8, "pagedadamw": 8, "pagedadamw32bit": 8, "adamw8bit": 2, "pagedadamw8bit": 2,
-    "lion": 4, "pagedlion8bit": 1, "lion8bit": 1, "sgdnesterov": 4, "sgdnesterov8bit": 1,
-    "prodigy": 16, "dadaptadam": 12, "dadaptadan": 16, "dadaptadagrad": 8, "dadaptadanip": 16, "dadaptlion": 8,
-    "dadaptsgd": 8, "dadaptation": 12, "adafactor": None, "sgd": 0, "adamwschedulefree": 8,
-    "radamschedulefree": 8, "sgdschedulefree": 4,
+    "adamw": 8,
+    "adam": 8,
+    "pagedadamw": 8,
+    "pagedadamw32bit": 8,
+    "adamw8bit": 2,
+    "pagedadamw8bit": 2,
+    "lion": 4,
+    "pagedlion8bit": 1,
+    "lion8bit": 1,
+    "sgdnesterov": 4,
+    "sgdnesterov8bit": 1,
+    "prodigy": 16,
+    "dadaptadam": 12,
+    "dadaptadan": 16,
+    "dadaptadagrad": 8,
+    "dadaptadanip": 16,
+    "dadaptlion": 8,
+    "dadaptsgd": 8,
+    "dadaptation": 12,
+    "adafactor": None,
+    "sgd": 0,
+    "adamwschedulefree": 8,
+    "radamschedulefree": 8,
+    "sgdschedulefree": 4,
 }
 EIGHT_BIT = {"adamw8bit", "pagedadamw8bit", "lion8bit", "pagedlion8bit", "sgdnesterov8bit"}
 WEIGHT_BYTES = {"no": 4, "fp16": 2, "bf16": 2}
@@ -107,11 +126,16 @@ class Estimate:
             "sample_peak_gib": round(_gib(self.sample_peak), 2) if self.sample_peak else None,
             "host_peak_gb": round(self.host_peak / 1e9, 1),
             "breakdown": [{"name": i.name, "gib": round(_gib(i.bytes), 3), "note": i.note} for i in self.items],
-            "sample_breakdown": [{"name": i.name, "gib": round(_gib(i.bytes), 3), "note": i.note}
-                                 for i in self.sample_items],
-            "adapter": {"network_module": self.adapter.module, "algo": self.adapter.algo,
-                        "trainable_params": self.adapter.params, "modules": len(self.adapter.modules),
-                        "by_component": {k: {"params": v[0], "modules": v[1]} for k, v in by.items()}},
+            "sample_breakdown": [
+                {"name": i.name, "gib": round(_gib(i.bytes), 3), "note": i.note} for i in self.sample_items
+            ],
+            "adapter": {
+                "network_module": self.adapter.module,
+                "algo": self.adapter.algo,
+                "trainable_params": self.adapter.params,
+                "modules": len(self.adapter.modules),
+                "by_component": {k: {"params": v[0], "modules": v[1]} for k, v in by.items()},
+            },
             "facts": self.facts,
             "notes": self.notes,
         }
@@ -169,8 +193,16 @@ def _input_needs_no_grad(name: str, component: str, train_te: bool) -> bool:
     return not train_te and (name.endswith("attn2.to_k") or name.endswith("attn2.to_v"))
 
 
-def _adapter_activations(adapter: AdapterSize, batch: int, area_ratio: float, chunks: int, gc_unet: bool,
-                         gc_te: bool, act_bytes: int, train_te: bool = True) -> tuple[float, float]:
+def _adapter_activations(
+    adapter: AdapterSize,
+    batch: int,
+    area_ratio: float,
+    chunks: int,
+    gc_unet: bool,
+    gc_te: bool,
+    act_bytes: int,
+    train_te: bool = True,
+) -> tuple[float, float]:
     """(saved bytes held through the step, largest per-unit bytes recomputed under checkpointing)."""
     held = 0.0
     per_unit: dict[str, float] = {}
@@ -178,8 +210,11 @@ def _adapter_activations(adapter: AdapterSize, batch: int, area_ratio: float, ch
         layer = m.layer
         if layer.kind not in ("linear", "conv2d"):
             continue
-        if not adapter.bypass and layer.kind == "linear" and _input_needs_no_grad(layer.name, layer.component,
-                                                                                   train_te):
+        if (
+            not adapter.bypass
+            and layer.kind == "linear"
+            and _input_needs_no_grad(layer.name, layer.component, train_te)
+        ):
             continue
         if adapter.bypass:
             scale = area_ratio if layer.component == "unet" else chunks
@@ -231,19 +266,34 @@ def estimate(args: dict[str, Any], num_processes: int = 1) -> Estimate:
     act_bytes = 2 if mp in ("fp16", "bf16") else 4
 
     items: list[Item] = [Item("CUDA context", CONTEXT_GIB * GIB, "driver, kernels, cuBLAS workspace")]
-    items.append(Item("U-Net weights", data["params"]["unet"] * unet_bytes,
-                      f"{data['params']['unet']:,} params in {'fp8' if fp8 else _dtype_name(unet_bytes, mp)}"))
+    items.append(
+        Item(
+            "U-Net weights",
+            data["params"]["unet"] * unet_bytes,
+            f"{data['params']['unet']:,} params in {'fp8' if fp8 else _dtype_name(unet_bytes, mp)}",
+        )
+    )
     te_params = data["params"]["te1"] + data["params"]["te2"]
     if cache_te:
         items.append(Item("text encoder weights", 0, "outputs cached: both encoders wait on the CPU"))
     else:
-        items.append(Item("text encoder weights", te_params * te_bytes,
-                          f"{te_params:,} params in {'fp8' if te_bytes == 1 else _dtype_name(te_bytes, mp)}"))
+        items.append(
+            Item(
+                "text encoder weights",
+                te_params * te_bytes,
+                f"{te_params:,} params in {'fp8' if te_bytes == 1 else _dtype_name(te_bytes, mp)}",
+            )
+        )
     if cache_latents:
         items.append(Item("VAE weights", 0, "latents cached: the VAE waits on the CPU (back on the GPU to sample)"))
     else:
-        items.append(Item("VAE weights", PARAMS["vae"] * vae_bytes,
-                          f"{PARAMS['vae']:,} params in {_dtype_name(vae_bytes, mp)}; encodes every step"))
+        items.append(
+            Item(
+                "VAE weights",
+                PARAMS["vae"] * vae_bytes,
+                f"{PARAMS['vae']:,} params in {_dtype_name(vae_bytes, mp)}; encodes every step",
+            )
+        )
     P = adapter.params
     items.append(Item("adapter", P * p_bytes, f"{P:,} trainable params in {'16-bit' if full16 else 'fp32'}"))
     if mp in ("fp16", "bf16") and not full16:
@@ -260,8 +310,9 @@ def estimate(args: dict[str, Any], num_processes: int = 1) -> Estimate:
     te_key = "gc" if gc else "full"
     te_per = act["text_encoders_per_77_tokens"]
     te_saved = batch * chunks * (te_per[f"te1/{te_key}"] + te_per[f"te2/{te_key}"]) if train_te else 0.0
-    a_held, a_unit = _adapter_activations(adapter, batch, area / data["reference"]["latent"] ** 2, chunks, gc, gc,
-                                          act_bytes, train_te)
+    a_held, a_unit = _adapter_activations(
+        adapter, batch, area / data["reference"]["latent"] ** 2, chunks, gc, gc, act_bytes, train_te
+    )
     if act_bytes == 4:
         unet_saved, unit_max, te_saved = unet_saved * 2, unit_max * 2, te_saved * 2
         notes.append("mixed_precision=no: activations taken as twice the measured bf16 figures")
@@ -269,21 +320,44 @@ def estimate(args: dict[str, Any], num_processes: int = 1) -> Estimate:
     scale = ALLOC * (FP16_MIXED if mp == "fp16" and not full16 else 1.0)
     where = f"{batch} x {width}x{height}, {mode}, gradient checkpointing {'on' if gc else 'off'}"
     items.append(Item("U-Net activations", unet_saved * scale, f"saved for backward: {where}"))
-    items.append(Item("adapter activations", a_held * scale,
-                      "rank-sized outputs of each adapter layer" if adapter.bypass else
-                      "delta weights LyCORIS rebuilds each forward" + (" (outside checkpointed blocks)" if gc else "")))
+    items.append(
+        Item(
+            "adapter activations",
+            a_held * scale,
+            "rank-sized outputs of each adapter layer"
+            if adapter.bypass
+            else "delta weights LyCORIS rebuilds each forward" + (" (outside checkpointed blocks)" if gc else ""),
+        )
+    )
     if train_te:
         items.append(Item("text encoder activations", te_saved * scale, f"both encoders trained, {chunks * 77} tokens"))
-    items.append(Item("backward working set", working * scale,
-                      "recomputed checkpoint unit and its gradients" if gc else "gradients in flight"))
+    items.append(
+        Item(
+            "backward working set",
+            working * scale,
+            "recomputed checkpoint unit and its gradients" if gc else "gradients in flight",
+        )
+    )
     training_peak = sum(i.bytes for i in items)
 
     sample_items: list[Item] = []
     sample_peak = 0.0
-    if args.get("sample_prompts") and (args.get("sample_every_n_steps") or args.get("sample_every_n_epochs")
-                                        or args.get("sample_at_first")):
-        keep = [i for i in items if i.name in ("CUDA context", "U-Net weights", "text encoder weights", "adapter",
-                                               "optimizer state", "DDP gradient buckets")]
+    if args.get("sample_prompts") and (
+        args.get("sample_every_n_steps") or args.get("sample_every_n_epochs") or args.get("sample_at_first")
+    ):
+        keep = [
+            i
+            for i in items
+            if i.name
+            in (
+                "CUDA context",
+                "U-Net weights",
+                "text encoder weights",
+                "adapter",
+                "optimizer state",
+                "DDP gradient buckets",
+            )
+        ]
         sample_items = list(keep)
         sample_items.append(Item("VAE weights", PARAMS["vae"] * vae_bytes, "moved to the GPU to decode samples"))
         # classifier-free guidance: a batch of 2 through the U-Net without autograd; then the VAE decoder at
@@ -298,16 +372,30 @@ def estimate(args: dict[str, Any], num_processes: int = 1) -> Estimate:
 
     all_params = data["params"]["unet"] + te_params + PARAMS["vae"]
     host = all_params * 4 + HOST_BASE_GB * 1e9
-    facts = {"mixed_precision": mp, "attention": mode, "gradient_checkpointing": gc, "batch": batch,
-             "resolution": [width, height], "latent_area": area, "text_encoders_trained": train_te,
-             "latents_cached": cache_latents, "processes": num_processes}
+    facts = {
+        "mixed_precision": mp,
+        "attention": mode,
+        "gradient_checkpointing": gc,
+        "batch": batch,
+        "resolution": [width, height],
+        "latent_area": area,
+        "text_encoders_trained": train_te,
+        "latents_cached": cache_latents,
+        "processes": num_processes,
+    }
     if args.get("lowram"):
         notes.append("lowram: sd-scripts loads straight to the GPU, so the host peak shown is an upper bound")
     return Estimate(items, sample_items, training_peak, sample_peak, host, adapter, facts, notes)
 
 
-_ADAPTER_KEYS = ("network_module", "network_dim", "network_args", "network_train_unet_only",
-                 "network_train_text_encoder_only", "cache_text_encoder_outputs")
+_ADAPTER_KEYS = (
+    "network_module",
+    "network_dim",
+    "network_args",
+    "network_train_unet_only",
+    "network_train_text_encoder_only",
+    "cache_text_encoder_outputs",
+)
 _adapter_cache: dict[str, AdapterSize] = {}
 
 
@@ -403,8 +491,15 @@ def gpu_by_name(name: str) -> tuple[str, float]:
         if _norm(key) == wanted:
             return desc, mib / 1024
     known = ", ".join(GPU_TABLE)
-    raise ConfigError([Problem(message=f"unknown GPU {name!r}", key="--gpu",
-                               fix=f"use one of {known}, or give the memory with --vram GIB")])
+    raise ConfigError(
+        [
+            Problem(
+                message=f"unknown GPU {name!r}",
+                key="--gpu",
+                fix=f"use one of {known}, or give the memory with --vram GIB",
+            )
+        ]
+    )
 
 
 def verdict(peak_bytes: float, vram_gib: float) -> str:
@@ -423,6 +518,7 @@ def fits(peak_bytes: float, vram_gib: float) -> bool:
 
 
 # ---- advice ------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Advice:
@@ -454,20 +550,29 @@ def _memory_savers(args: dict[str, Any]) -> list[tuple[list[tuple[str, Any]], st
     """Changes that lower memory, in the order the guide would try them (cheapest in quality first)."""
     out: list[tuple[list[tuple[str, Any]], str]] = []
     if not args.get("gradient_checkpointing"):
-        out.append(([("training.gradient_checkpointing", True)], "recomputes activations in backward: slower "
-                     f"(x{SPEEDUP_NO_CHECKPOINTING:.2f} per step on an H200), same result"))
+        out.append(
+            (
+                [("training.gradient_checkpointing", True)],
+                "recomputes activations in backward: slower "
+                f"(x{SPEEDUP_NO_CHECKPOINTING:.2f} per step on an H200), same result",
+            )
+        )
     if _attention(args) == "none":
         out.append(([("training.sdpa", True)], "PyTorch's fused attention, same result"))
     if not (args.get("cache_latents") or args.get("cache_latents_to_disk")):
-        off = [(f"dataset.{k}", False) for k in ("color_aug", "random_crop") if args.get(k)]
+        off: list[tuple[str, Any]] = [(f"dataset.{k}", False) for k in ("color_aug", "random_crop") if args.get(k)]
         out.append(([("dataset.cache_latents", True)] + off, "VAE off the GPU; forbids color_aug and random_crop"))
     batch = int(args.get("train_batch_size") or 1)
     if batch > 1:
         half = batch // 2
         acc = int(args.get("gradient_accumulation_steps") or 1)
         new_acc = math.ceil(acc * batch / half)
-        out.append(([("training.train_batch_size", half), ("training.gradient_accumulation_steps", new_acc)],
-                    f"effective batch {half * new_acc} (was {batch * acc})"))
+        out.append(
+            (
+                [("training.train_batch_size", half), ("training.gradient_accumulation_steps", new_acc)],
+                f"effective batch {half * new_acc} (was {batch * acc})",
+            )
+        )
     if not (args.get("fp8_base") or args.get("fp8_base_unet")) and (args.get("mixed_precision") or "no") != "no":
         out.append(([("precision.fp8_base", True)], "U-Net and text encoders held in fp8; small quality cost"))
     mp = args.get("mixed_precision") or "no"
@@ -475,19 +580,28 @@ def _memory_savers(args: dict[str, Any]) -> list[tuple[list[tuple[str, Any]], st
         if mp == "bf16":
             out.append(([("precision.full_bf16", True)], "adapter, gradients and optimizer state in bf16"))
         elif mp == "fp16":
-            out.append(([("precision.mixed_precision", "bf16"), ("precision.full_bf16", True)],
-                        "bf16 everywhere (needs an Ampere or newer GPU)"))
+            out.append(
+                (
+                    [("precision.mixed_precision", "bf16"), ("precision.full_bf16", True)],
+                    "bf16 everywhere (needs an Ampere or newer GPU)",
+                )
+            )
     opt = str(args.get("optimizer_type") or "AdamW").lower()
     if opt in ("adamw", "adam"):
         out.append(([("optimizer.optimizer_type", "AdamW8bit")], "8-bit Adam states (bitsandbytes)"))
     train_te = not args.get("network_train_unet_only") and not args.get("cache_text_encoder_outputs")
     if train_te:
-        off = [(f"dataset.{k}", False if k == "shuffle_caption" else 0) for k in
-               ("shuffle_caption", "caption_dropout_rate", "caption_tag_dropout_rate", "token_warmup_step")
-               if args.get(k)]
-        out.append(([("network.network_train_unet_only", True), ("dataset.cache_text_encoder_outputs", True)] + off,
-                    "text encoders frozen and off the GPU; forbids shuffle_caption, caption dropout and "
-                    "token warm-up"))
+        off = [
+            (f"dataset.{k}", False if k == "shuffle_caption" else 0)
+            for k in ("shuffle_caption", "caption_dropout_rate", "caption_tag_dropout_rate", "token_warmup_step")
+            if args.get(k)
+        ]
+        out.append(
+            (
+                [("network.network_train_unet_only", True), ("dataset.cache_text_encoder_outputs", True)] + off,
+                "text encoders frozen and off the GPU; forbids shuffle_caption, caption dropout and token warm-up",
+            )
+        )
     width, height = _resolution(args)
     for side in (768, 512):
         if max(width, height) > side:
@@ -517,16 +631,28 @@ def advise(args: dict[str, Any], vram_gib: float, num_processes: int = 1, limit:
         sets = [("training.gradient_checkpointing", False)]
         peak = estimate(_applied(args, sets), num_processes).peak
         if fits(peak, vram_gib):
-            out.append(Advice(sets, peak, "no recomputation in backward",
-                              f"x{SPEEDUP_NO_CHECKPOINTING:.2f} per step measured on an H200 (bf16, batch 8)"))
+            out.append(
+                Advice(
+                    sets,
+                    peak,
+                    "no recomputation in backward",
+                    f"x{SPEEDUP_NO_CHECKPOINTING:.2f} per step measured on an H200 (bf16, batch 8)",
+                )
+            )
     batch = int(args.get("train_batch_size") or 1)
     acc = int(args.get("gradient_accumulation_steps") or 1)
     if acc > 1 and acc % 2 == 0:
         sets = [("training.train_batch_size", batch * 2), ("training.gradient_accumulation_steps", acc // 2)]
         peak = estimate(_applied(args, sets), num_processes).peak
         if fits(peak, vram_gib):
-            out.append(Advice(sets, peak, f"same effective batch {batch * acc}, fewer and larger micro-batches",
-                              "faster per sample on a busy GPU (not measured)"))
+            out.append(
+                Advice(
+                    sets,
+                    peak,
+                    f"same effective batch {batch * acc}, fewer and larger micro-batches",
+                    "faster per sample on a busy GPU (not measured)",
+                )
+            )
     return out[:limit]
 
 
@@ -541,8 +667,11 @@ def _combine(args: dict[str, Any], vram_gib: float, num_processes: int) -> Advic
     for _ in range(16):
         if fits(estimate(current, num_processes).peak, vram_gib):
             break
-        options = [(sets, why) for sets, why in _memory_savers(current)
-                   if _group(sets) not in chosen or _group(sets) == "training.train_batch_size"]
+        options = [
+            (sets, why)
+            for sets, why in _memory_savers(current)
+            if _group(sets) not in chosen or _group(sets) == "training.train_batch_size"
+        ]
         if not options:
             return None
         sets, why = options[0]
@@ -566,15 +695,21 @@ def _combine(args: dict[str, Any], vram_gib: float, num_processes: int) -> Advic
         total = int(args.get("train_batch_size") or 1) * int(args.get("gradient_accumulation_steps") or 1)
         while int(current["train_batch_size"]) * 2 <= int(args.get("train_batch_size") or 1):
             bigger = int(current["train_batch_size"]) * 2
-            trial = _applied(current, [("training.train_batch_size", bigger),
-                                       ("training.gradient_accumulation_steps", math.ceil(total / bigger))])
+            trial = _applied(
+                current,
+                [
+                    ("training.train_batch_size", bigger),
+                    ("training.gradient_accumulation_steps", math.ceil(total / bigger)),
+                ],
+            )
             if not fits(estimate(trial, num_processes).peak, vram_gib):
                 break
             current = trial
         batch = int(current["train_batch_size"])
         chosen["training.train_batch_size"] = (
             [("training.train_batch_size", batch), ("training.gradient_accumulation_steps", math.ceil(total / batch))],
-            f"effective batch {batch * math.ceil(total / batch)} (was {total})")
+            f"effective batch {batch * math.ceil(total / batch)} (was {total})",
+        )
     sets_all = [kv for sets, _ in chosen.values() for kv in sets]
     whys = [why for _, why in chosen.values()]
     return Advice(sets_all, estimate(current, num_processes).peak, "together: " + "; ".join(whys))

@@ -55,6 +55,10 @@ class NetworkGroup(Group):
     network_dropout: confloat(ge=0.0, le=1.0) | None = flag(
         "Neuron dropout on the adapter's down-projection each step; 0 or unset means none, 1 would drop "
         "everything. DoRA (dora_wd) ignores it.",
+        advice=(
+            "The guide's example sets 0, which equals no dropout; with LyCORIS DoRA (dora_wd) neuron dropout is not "
+            "applied anyway."
+        ),
         example=0,
     )
     network_train_unet_only: bool | None = flag(
@@ -83,6 +87,6 @@ class NetworkGroup(Group):
     def _tag_network_args(cls, data: Any) -> Any:
         """Tell the network_args union which module's keys to expect (the tag is internal, never rendered)."""
         if isinstance(data, dict) and isinstance(data.get("network_args"), dict):
-            kind = ARGS_KIND.get(data.get("network_module"), "other")
+            kind = ARGS_KIND.get(str(data.get("network_module")), "other")
             data = {**data, "network_args": {**data["network_args"], "kind": kind}}
         return data

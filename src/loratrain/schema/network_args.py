@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, confloat, conint, conlist, field_validator, model_validator
 
 from loratrain.schema.choices import LYCORIS_PRESETS, LycorisAlgo
-from loratrain.schema.common import Group, flag
+from loratrain.schema.common import Group, field_extra, flag, format_value
 
 SDXL_BLOCKS = 23  # time embedding, 9 input blocks, 3 middle, 9 output blocks, out (networks.lora's count)
 
@@ -76,6 +76,10 @@ class LycorisArgs(Group):
     )
     conv_alpha: confloat(ge=0.0) | None = flag(
         "Alpha of the 3x3 convolution layers (their scale is conv_alpha / conv_dim). Defaults to network_alpha.",
+        advice=(
+            "The guide's example uses 4 (a conv scale of 1/64 at conv_dim 256); LyCORIS' author suggests 1 for LoCon and "
+            "LoHa."
+        ),
         interacts=("network.network_alpha", "network.network_args.conv_dim"),
         example=4,
     )
@@ -135,10 +139,17 @@ class LycorisArgs(Group):
     loraplus_text_encoder_lr_ratio: PositiveRatio | None = flag("LoRA+ ratio for the text encoders only (lora/locon).")
     # The guide passes these, but LyCORIS 4.1.3's create_network never reads them (a warning says so).
     block_dims: list[int] | None = flag(
-        "Per-block ranks, read by networks.lora only. LyCORIS ignores this key.", ignored=True
+        "Per-block ranks, read by networks.lora only. LyCORIS ignores this key.",
+        ignored=True,
+        advice=(
+            "The guide passes 25 values, but lycoris.kohya ignores block_dims and networks.lora needs 23 for SDXL; leave "
+            "it out with LyCORIS."
+        ),
     )
     block_alphas: list[float] | None = flag(
-        "Per-block alphas, read by networks.lora only. LyCORIS ignores this key.", ignored=True
+        "Per-block alphas, read by networks.lora only. LyCORIS ignores this key.",
+        ignored=True,
+        advice="The guide passes 25 values of 0.0625; lycoris.kohya ignores them, so leave them out.",
     )
     rank_dropout_scale: bool | None = flag(
         "Not forwarded by LyCORIS' create_network (only reachable through a preset file); ignored.", ignored=True
@@ -266,3 +277,25 @@ LORA_KEY_HINTS = {
     "use_tucker": "a LyCORIS option; networks.lora ignores it",
     "dropout": "set network.network_dropout instead (networks.lora ignores this key)",
 }
+
+
+def network_arg_items(args: Group) -> list[str]:
+    """The typed network_args table as sd-scripts' `key=value` strings, in field order."""
+    items: list[str] = []
+    model = type(args)
+    names = list(model.model_fields) + list((args.model_extra or {}).keys())
+    for name in names:
+        if name == "kind":
+            continue
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        rule = field_extra(model, name).get("render") if name in model.model_fields else None
+        if rule == "only_true" and value is not True:
+            continue  # LyCORIS reads any text as "on" for this key: leaving it out is the only "off"
+        if isinstance(value, list):
+            text = ",".join(format_value(v) for v in value)
+        else:
+            text = format_value(value)
+        items.append(f"{name}={text}")
+    return items

@@ -35,13 +35,33 @@ import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TE_ARCH = {  # text parts of openai/clip-vit-large-patch14 and laion/CLIP-ViT-bigG-14-laion2B-39B-b160k
-    "te1": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                hidden_act="quick_gelu", projection_dim=768),
-    "te2": dict(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=20,
-                hidden_act="gelu", projection_dim=1280),
+    "te1": dict(
+        hidden_size=768,
+        intermediate_size=3072,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        hidden_act="quick_gelu",
+        projection_dim=768,
+    ),
+    "te2": dict(
+        hidden_size=1280,
+        intermediate_size=5120,
+        num_hidden_layers=32,
+        num_attention_heads=20,
+        hidden_act="gelu",
+        projection_dim=1280,
+    ),
 }
-TE_COMMON = dict(vocab_size=49408, max_position_embeddings=77, layer_norm_eps=1e-5, dropout=0.0,
-                 attention_dropout=0.0, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+TE_COMMON = dict(
+    vocab_size=49408,
+    max_position_embeddings=77,
+    layer_norm_eps=1e-5,
+    dropout=0.0,
+    attention_dropout=0.0,
+    pad_token_id=1,
+    bos_token_id=0,
+    eos_token_id=2,
+)
 REF_LATENT = 128  # 1024 px / 8
 SIZES = (64, 96, 128)  # latent sides measured; fit uses their areas
 TOKENS = 77
@@ -112,6 +132,7 @@ def positions_per_sample(torch, model, run):
     out, hooks = {}, []
     for name, m in model.named_modules():
         if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
+
             def hook(mod, inp, res, name=name):
                 shape = res.shape
                 pos = 1
@@ -121,6 +142,7 @@ def positions_per_sample(torch, model, run):
                 else:
                     pos = shape[0] * shape[2] * shape[3]
                 out[name] = max(out.get(name, 0), pos)
+
             hooks.append(m.register_forward_hook(hook))
     with torch.no_grad():
         run(1, REF_LATENT)
@@ -185,15 +207,19 @@ class SavedCounter:
         for name, m in model.named_modules():
             blk = block_of(name)
             if blk is not None:
+
                 def pre(mod, args, blk=blk):
                     self.block = blk
+
                 hooks.append(m.register_forward_pre_hook(pre))
             if m.__class__.__name__ in unit_classes:
+
                 def upre(mod, args, name=name):
                     self.unit = name
 
                 def upost(mod, args, res):
                     self.unit = None
+
                 hooks.append(m.register_forward_pre_hook(upre))
                 hooks.append(m.register_forward_hook(upost))
         return hooks
@@ -285,21 +311,38 @@ def main(argv=None):
     set_attention(unet, "sdpa")
 
     def run_unet(batch, side):
-        unet(torch.empty(batch, 4, side, side, device="meta"), torch.zeros(batch, dtype=torch.long, device="meta"),
-             torch.empty(batch, TOKENS, 2048, device="meta"), torch.empty(batch, 2816, device="meta"))
+        unet(
+            torch.empty(batch, 4, side, side, device="meta"),
+            torch.zeros(batch, dtype=torch.long, device="meta"),
+            torch.empty(batch, TOKENS, 2048, device="meta"),
+            torch.empty(batch, 2816, device="meta"),
+        )
 
     layers = {"unet": layer_table(torch, unet, positions_per_sample(torch, unet, run_unet))}
     for key in ("te1", "te2"):
         te = models[key]
-        pos = positions_per_sample(torch, te, lambda b, s, te=te: te(torch.zeros(b, TOKENS, dtype=torch.long,
-                                                                                 device="meta")))
+        pos = positions_per_sample(
+            torch, te, lambda b, s, te=te: te(torch.zeros(b, TOKENS, dtype=torch.long, device="meta"))
+        )
         layers[key] = layer_table(torch, te, pos)
     params = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
-    source = {"sd_scripts": "48d368f library/sdxl_original_unet.py", "transformers": transformers.__version__,
-              "torch": torch.__version__.split("+")[0], "generator": os.path.basename(__file__)}
+    source = {
+        "sd_scripts": "48d368f library/sdxl_original_unet.py",
+        "transformers": transformers.__version__,
+        "torch": torch.__version__.split("+")[0],
+        "generator": os.path.basename(__file__),
+    }
     with open(os.path.join(args.out, "sdxl_layers.json"), "w") as f:
-        json.dump({"source": source, "reference": {"latent": REF_LATENT, "tokens": TOKENS}, "params": params,
-                   "modules": layers}, f, separators=(",", ":"))
+        json.dump(
+            {
+                "source": source,
+                "reference": {"latent": REF_LATENT, "tokens": TOKENS},
+                "params": params,
+                "modules": layers,
+            },
+            f,
+            separators=(",", ":"),
+        )
         f.write("\n")
     log(f"layers: {', '.join(f'{k}: {len(v)} modules' for k, v in layers.items())}; params {params}")
 
@@ -311,10 +354,14 @@ def main(argv=None):
             for side in SIZES:
                 t = time.time()
                 runs.append(measure_unet(torch, unet, mode, gc, side))
-                log(f"unet {mode} gc={gc} {side}x{side}: {runs[-1].total / 2**20:,.1f} MiB saved ({time.time() - t:.1f} s)")
+                log(
+                    f"unet {mode} gc={gc} {side}x{side}: {runs[-1].total / 2**20:,.1f} MiB saved ({time.time() - t:.1f} s)"
+                )
             blocks = sorted({b for r in runs for b in r.per_block})
-            entry = {"total": fit_quadratic(areas, [r.total for r in runs]),
-                     "blocks": {b: fit_quadratic(areas, [r.per_block.get(b, 0) for r in runs]) for b in blocks}}
+            entry = {
+                "total": fit_quadratic(areas, [r.total for r in runs]),
+                "blocks": {b: fit_quadratic(areas, [r.per_block.get(b, 0) for r in runs]) for b in blocks},
+            }
             if not gc:
                 # the largest checkpoint unit: what one recomputation holds during a checkpointed backward
                 units = sorted({u for r in runs for u in r.per_unit})
@@ -327,9 +374,19 @@ def main(argv=None):
             te_act[f"{key}/{'gc' if gc else 'full'}"] = measure_te(torch, models[key], gc)
             log(f"{key} gc={gc}: {te_act[f'{key}/' + ('gc' if gc else 'full')] / 2**20:,.2f} MiB per 77-token sample")
     with open(os.path.join(args.out, "sdxl_activations.json"), "w") as f:
-        json.dump({"source": source, "dtype": "bf16", "batch": 1, "latent_sides": list(SIZES),
-                   "unit": "bytes; U-Net entries are [a, b, c] for a + b*A + c*A^2 with A = latent area (h*w)",
-                   "unet": unet_act, "text_encoders_per_77_tokens": te_act}, f, indent=1)
+        json.dump(
+            {
+                "source": source,
+                "dtype": "bf16",
+                "batch": 1,
+                "latent_sides": list(SIZES),
+                "unit": "bytes; U-Net entries are [a, b, c] for a + b*A + c*A^2 with A = latent area (h*w)",
+                "unet": unet_act,
+                "text_encoders_per_77_tokens": te_act,
+            },
+            f,
+            indent=1,
+        )
         f.write("\n")
     log(f"done in {time.time() - t0:.1f} s")
 
