@@ -6,7 +6,8 @@ network_args loratrain renders, apply_to() applies the text-encoder / U-Net swit
 and the parameters of the modules it keeps are counted.
 
 Needs torch, lycoris_lora, transformers and an sd-scripts source tree (the sd_scripts_source fixture:
-LORATRAIN_TEST_SD_SCRIPTS or a local mirror); skips without them, as in CI.
+LORATRAIN_TEST_SD_SCRIPTS or a local mirror); skips without them, as in CI. test_lycoris_layer_table.py checks
+the LyCORIS counts without sd-scripts, on a skeleton rebuilt from the layer table.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import types
 
 import pytest
-from helpers import CONFIGS
+from helpers import ADAPTER_VARIANTS, CONFIGS
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lycoris.kohya")
@@ -149,52 +150,6 @@ def test_the_guides_pony_locon_has_the_issues_measured_size(sdxl):
     assert (predicted.params, len(predicted.modules)) == (120_067_584, 1_052)
 
 
-def _lyco(algo: str, *extra: str, dim: int = 8, **args) -> dict:
-    return {
-        "network_module": "lycoris.kohya",
-        "network_dim": dim,
-        "network_alpha": 4.0,
-        "network_args": [f"algo={algo}", *extra],
-        **args,
-    }
-
-
-VARIANTS = {
-    "lora plain": {"network_module": "networks.lora", "network_dim": 16, "network_alpha": 8.0},
-    "lora default dim": {"network_module": "networks.lora"},
-    "lora conv_dim": {
-        "network_module": "networks.lora",
-        "network_dim": 8,
-        "network_args": ["conv_dim=4", "conv_alpha=1"],
-    },
-    "lora unet only": {"network_module": "networks.lora", "network_dim": 4, "network_train_unet_only": True},
-    "lora te only": {"network_module": "networks.lora", "network_dim": 4, "network_train_text_encoder_only": True},
-    "locon full": _lyco("locon", "preset=full", "conv_dim=16"),
-    "locon default conv_dim": _lyco("locon"),
-    "locon tucker": _lyco("locon", "conv_dim=16", "use_tucker=True"),
-    "locon tucker off": _lyco("locon", "conv_dim=16", "use_tucker=False"),
-    "locon scalar": _lyco("lora", "use_scalar=True", "conv_dim=4"),
-    "locon train_norm": _lyco("locon", "train_norm=True", "preset=full"),
-    "locon conv off": _lyco("locon", "conv_dim=0"),
-    "locon full-lin": _lyco("locon", "preset=full-lin"),
-    "locon attn-mlp": _lyco("locon", "preset=attn-mlp"),
-    "locon attn-only": _lyco("locon", "preset=attn-only"),
-    "locon unet-only": _lyco("locon", "preset=unet-only"),
-    "locon unet-transformer-only": _lyco("locon", "preset=unet-transformer-only"),
-    "locon unet-convblock-only": _lyco("locon", "preset=unet-convblock-only", "conv_dim=4"),
-    "locon cached te": _lyco("locon", cache_text_encoder_outputs=True, network_train_unet_only=True),
-    "loha": _lyco("loha", "conv_dim=4"),
-    "loha tucker": _lyco("loha", "conv_dim=4", "use_tucker=True"),
-    "lokr": _lyco("lokr", "conv_dim=4"),
-    "lokr factor 8": _lyco("lokr", "factor=8", "conv_dim=4"),
-    "lokr factor 16 tucker": _lyco("lokr", "factor=16", "conv_dim=2", "use_tucker=True"),
-    "lokr decompose_both": _lyco("lokr", "decompose_both=True", "factor=4"),
-    "lokr full dim": _lyco("lokr", "preset=attn-mlp", "factor=8", dim=10000),
-    "lokr full_matrix": _lyco("lokr", "full_matrix=True", "factor=16", "conv_dim=0"),
-    "lokr unbalanced": _lyco("lokr", "unbalanced_factorization=True", "factor=8"),
-}
-
-
-@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("name", list(ADAPTER_VARIANTS))
 def test_each_algorithm_variant_counts_what_the_real_package_creates(sdxl, name):
-    assert_same(sdxl, VARIANTS[name])
+    assert_same(sdxl, ADAPTER_VARIANTS[name])
