@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "check",
     "explain",
     "plan",
+    "fit",
     "prompts",
     "setup",
     "slurm",
