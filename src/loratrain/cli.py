@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "doctor",
     "explain",
     "plan",
+    "fit",
     "prompts",
     "setup",
     "slurm",

@@ -53,6 +53,12 @@ def register(app: typer.Typer) -> None:
             show_plan(report.data)
             if resume:
                 _show_resume(report.data["resume"])
+
+            from loratrain.commands.fit import verdict_line
+
+            line = verdict_line(cfg)
+            if line:
+                typer.echo(line)
         print_problems(report.problems)
         return EXIT_CONFIG if report.errors else EXIT_OK
 
