@@ -29,12 +29,19 @@ GENERATOR = Path(fit_model.__file__).resolve().parent.parent / "data" / "fit" / 
 
 @pytest.fixture(scope="module")
 def measure(sd_scripts_source):
+    # The stand-in diffusers must not outlive this module: other tests import the real one.
+    with pytest.MonkeyPatch.context() as mp:
+        yield from _measure(sd_scripts_source, mp)
+
+
+def _measure(sd_scripts_source, mp):
     root = sd_scripts_source
     spec = importlib.util.spec_from_file_location("make_sdxl_fit_data", GENERATOR)
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
     sdxl_original_unet = gen.import_sds(str(root))
-    sys.modules.setdefault("diffusers", types.SimpleNamespace(AutoencoderKL=object))  # a type hint in networks.lora
+    if "diffusers" not in sys.modules:
+        mp.setitem(sys.modules, "diffusers", types.SimpleNamespace(AutoencoderKL=object))  # a type hint in networks.lora
     import lycoris.kohya as lycoris_kohya
     from networks import lora as networks_lora
 
@@ -75,7 +82,7 @@ def measure(sd_scripts_source):
             torch.set_default_dtype(old_dtype)
             torch.nn.functional.scaled_dot_product_attention = original_sdpa
 
-    return run
+    yield run
 
 
 def predicted(monkeypatch, args: dict) -> float:

@@ -57,7 +57,13 @@ TE_COMMON = dict(
 
 @pytest.fixture(scope="module")
 def sdxl(sd_scripts_source):
-    sys.path.insert(0, str(sd_scripts_source))
+    # Stand-ins (library.utils, diffusers) and sd-scripts' folder on sys.path must not outlive this module.
+    with pytest.MonkeyPatch.context() as mp:
+        yield _sdxl(sd_scripts_source, mp)
+
+
+def _sdxl(sd_scripts_source, mp):
+    mp.syspath_prepend(str(sd_scripts_source))
     # networks/lora.py and the U-Net module import library.utils only for setup_logging, and diffusers only for
     # a type hint; library.utils itself pulls torchvision and cv2, which this environment does not need.
     try:
@@ -65,11 +71,11 @@ def sdxl(sd_scripts_source):
     except ImportError:
         stub = types.ModuleType("library.utils")
         stub.setup_logging = lambda *a, **k: None
-        sys.modules["library.utils"] = stub
+        mp.setitem(sys.modules, "library.utils", stub)
     try:
         import diffusers  # noqa: F401
     except ImportError:
-        sys.modules["diffusers"] = types.SimpleNamespace(AutoencoderKL=object)
+        mp.setitem(sys.modules, "diffusers", types.SimpleNamespace(AutoencoderKL=object))
     import lycoris.kohya as lycoris_kohya
     from library import sdxl_original_unet
     from networks import lora as networks_lora

@@ -13,6 +13,8 @@ from the importer); only the widget defaults come from the importer's table, the
 
 from __future__ import annotations
 
+import ast
+
 import argparse
 import json
 import math
@@ -452,6 +454,11 @@ def comparable(ns: dict) -> dict:
         out["network_args"] = lycoris_reads(items, out.get("network_dim"), out.get("network_alpha"))
     else:
         out["network_args"] = {k: typed_network_value(v) for k, _, v in (i.partition("=") for i in items)} or None
+    for key in ("optimizer_args", "lr_scheduler_args"):
+        # sd-scripts splits each item at "=" and reads the value with ast.literal_eval (get_optimizer,
+        # get_scheduler_fix): "eta_min=0e-0" and "eta_min=0.0" are the same argument.
+        items = out.get(key) or []
+        out[key] = {k: ast.literal_eval(v) for k, _, v in (i.partition("=") for i in items)} or None
     for key, value in list(out.items()):
         if value == []:
             out[key] = None  # sd-scripts reads an empty list like an unset one

@@ -248,7 +248,9 @@ def adafactor(cfg: TrainConfig) -> Iterator[Problem]:
         # with "adafactor:<learning_rate>" (AdafactorSchedule, which only reports the rate).
         for name in ("unet_lr", "text_encoder_lr"):
             if getattr(o, name) is not None:
-                yield error(
+                # A warning: the run is valid (the GUI's own Adafactor preset does this on purpose), only the
+                # rate is not the one written here.
+                yield warning(
                     f"optimizer.{name}",
                     "Adafactor with relative_step (its default) ignores it: "
                     "sd-scripts drops unet_lr and text_encoder_lr",
@@ -256,7 +258,7 @@ def adafactor(cfg: TrainConfig) -> Iterator[Problem]:
                     "scale_parameter = false, warmup_init = false) to use your learning rates",
                 )
         if o.lr_scheduler not in (None, "adafactor"):
-            yield error(
+            yield warning(
                 "optimizer.lr_scheduler",
                 f"Adafactor with relative_step (its default) replaces "
                 f"{o.lr_scheduler!r} with its own adafactor scheduler",
