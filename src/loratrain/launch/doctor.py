@@ -42,40 +42,6 @@ class OptimizerNeed:
     bnb: bool = False  # a bitsandbytes optimizer: one real step on the GPU proves its CUDA library loads
 
 
-def _bnb(attr: str) -> OptimizerNeed:
-    return OptimizerNeed("bitsandbytes.optim", attr, "bitsandbytes", bnb=True)
-
-
-# sd-scripts' get_optimizer (library/train_util.py at 48d368f), names lower-cased as it compares them.
-# The one table of optimizer packages; anything else is a torch.optim class or a dotted module.Class.
-OPTIMIZER_PACKAGES: dict[str, OptimizerNeed] = {
-    "adamw": OptimizerNeed("torch.optim", "AdamW"),
-    "sgdnesterov": OptimizerNeed("torch.optim", "SGD"),
-    "adamw8bit": _bnb("AdamW8bit"),
-    "sgdnesterov8bit": _bnb("SGD8bit"),
-    "lion8bit": _bnb("Lion8bit"),
-    "pagedadamw8bit": _bnb("PagedAdamW8bit"),
-    "pagedlion8bit": _bnb("PagedLion8bit"),
-    "pagedadamw": _bnb("PagedAdamW"),
-    "pagedadamw32bit": _bnb("PagedAdamW32bit"),
-    "ademamix8bit": _bnb("AdEMAMix8bit"),
-    "pagedademamix8bit": _bnb("PagedAdEMAMix8bit"),
-    "lion": OptimizerNeed("lion_pytorch", "Lion", "lion-pytorch"),
-    "dadaptation": OptimizerNeed("dadaptation.experimental", "DAdaptAdamPreprint", "dadaptation"),
-    "dadaptadampreprint": OptimizerNeed("dadaptation.experimental", "DAdaptAdamPreprint", "dadaptation"),
-    "dadaptadanip": OptimizerNeed("dadaptation.experimental", "DAdaptAdanIP", "dadaptation"),
-    "dadaptadagrad": OptimizerNeed("dadaptation", "DAdaptAdaGrad", "dadaptation"),
-    "dadaptadam": OptimizerNeed("dadaptation", "DAdaptAdam", "dadaptation"),
-    "dadaptadan": OptimizerNeed("dadaptation", "DAdaptAdan", "dadaptation"),
-    "dadaptlion": OptimizerNeed("dadaptation", "DAdaptLion", "dadaptation"),
-    "dadaptsgd": OptimizerNeed("dadaptation", "DAdaptSGD", "dadaptation"),
-    "prodigy": OptimizerNeed("prodigyopt", "Prodigy", "prodigyopt"),
-    "adafactor": OptimizerNeed("transformers.optimization", "Adafactor", "transformers"),
-    "radamschedulefree": OptimizerNeed("schedulefree", "RAdamScheduleFree", "schedulefree"),
-    "adamwschedulefree": OptimizerNeed("schedulefree", "AdamWScheduleFree", "schedulefree"),
-    "sgdschedulefree": OptimizerNeed("schedulefree", "SGDScheduleFree", "schedulefree"),
-}
-
 # Import name -> pip name, where they differ or a dotted optimizer path may name them.
 DIST_OF_MODULE = {
     "lion_pytorch": "lion-pytorch",
@@ -100,21 +66,24 @@ OPTIONAL_DISTS = {
 
 
 def optimizer_need(args: Mapping[str, Any]) -> tuple[str, OptimizerNeed]:
-    """(the optimizer's name as the user wrote it, what it imports), following sd-scripts' get_optimizer."""
-    name = args.get("optimizer_type") or ""
-    if args.get("use_8bit_adam"):
-        name = name or "AdamW8bit"
-    elif args.get("use_lion_optimizer"):
-        name = name or "Lion"
-    name = str(name or "AdamW")
-    known = OPTIMIZER_PACKAGES.get(name.lower())
-    if known is not None:
-        return name, known
-    if "." not in name:
+    """(the optimizer's name as sd-scripts ends up with it, what it imports). Which class and package each
+    optimizer_type reaches is read from the optimizer table (sdscripts/optimizers.py, get_optimizer at 48d368f)."""
+    from loratrain.sdscripts import optimizers
+
+    name = optimizers.effective_optimizer_type(
+        args.get("optimizer_type"), bool(args.get("use_8bit_adam")), bool(args.get("use_lion_optimizer"))
+    )
+    try:
+        target = optimizers.resolve_optimizer(name)
+    except KeyError:  # a name get_optimizer cannot resolve: it tries getattr(torch.optim, name)
         return name, OptimizerNeed("torch.optim", name)
+    if target is not None:
+        module, _, attr = target.target.rpartition(".")
+        dist = None if target.package == "torch" else target.package
+        return name, OptimizerNeed(module, attr, dist, bnb=target.package == "bitsandbytes")
     module, _, attr = name.rpartition(".")
     top = module.split(".")[0]
-    return name, OptimizerNeed(module, attr, DIST_OF_MODULE.get(top, top))
+    return name, OptimizerNeed(module, attr, DIST_OF_MODULE.get(top, top), bnb=top == "bitsandbytes")
 
 
 # ---------------------------------------------------------------- sd-scripts' requirements.txt
