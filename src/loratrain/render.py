@@ -38,11 +38,12 @@ def network_arg_items(args: Group) -> list[str]:
     """The typed network_args table as sd-scripts' `key=value` strings, in field order."""
     items: list[str] = []
     model = type(args)
-    names = list(model.model_fields) + list((args.model_extra or {}).keys())
+    extra = args.model_extra or {}
+    names = list(dict.fromkeys([*model.model_fields, *extra]))
     for name in names:
-        if name == "kind":
-            continue
-        value = getattr(args, name, None)
+        if name == "kind" and name not in extra:
+            continue  # the internal tag; a module's own `kind=` argument (in extra) is rendered
+        value = extra[name] if name in extra else getattr(args, name, None)
         if value is None:
             continue
         rule = field_extra(model, name).get("render") if name in model.model_fields else None
