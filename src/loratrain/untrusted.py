@@ -59,9 +59,10 @@ def finite_fix(key: str) -> str:
     return NO_LIMIT_HINTS.get(name, FINITE_FIX)
 
 
-def hostile_values(data: Any, prefix: str = "") -> Iterator[tuple[str, str, str]]:
+def hostile_values(data: Any, prefix: str = "", finite: bool = True) -> Iterator[tuple[str, str, str]]:
     """(dotted key, what is wrong, what to do) for each value breaking the rules above; iterative, so any
-    depth is safe. `prefix` names the root (e.g. "datasets[0]")."""
+    depth is safe. `prefix` names the root (e.g. "datasets[0]"); `finite=False` leaves non-finite numbers to
+    the caller."""
     stack: list[tuple[str, Any, int]] = [(prefix, data, 0)]
     while stack:
         key, value, depth = stack.pop()
@@ -79,7 +80,7 @@ def hostile_values(data: Any, prefix: str = "") -> Iterator[tuple[str, str, str]
         elif isinstance(value, list):
             for i in reversed(range(len(value))):
                 stack.append((f"{key}[{i}]", value[i], depth + 1))
-        elif isinstance(value, float) and not math.isfinite(value):
+        elif finite and isinstance(value, float) and not math.isfinite(value):
             yield key, f"{value} is not a number sd-scripts can use", finite_fix(key)
         elif isinstance(value, str) and "\x00" in value:
             yield key, "holds a NUL byte (\\0), which no path or argument can carry", "remove it"

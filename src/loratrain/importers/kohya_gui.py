@@ -17,10 +17,12 @@ reading the GUI's behaviour:
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from typing import Any
 
 from loratrain.importers.accelerate_argv import parse_accelerate
+from loratrain import untrusted
 from loratrain.errors import ConfigError, Problem
 from loratrain.importers import Imported
 from loratrain.importers.sd_argv import flag_table, parse_script_argv
@@ -94,16 +96,17 @@ def _number(value: Any) -> float | int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return value
+        return value if math.isfinite(value) else None  # NaN, Infinity, 1e400: no setting takes them
     if isinstance(value, str):
         text = value.strip()
         try:
             return int(text)
         except ValueError:
             try:
-                return float(text)
+                number = float(text)
             except ValueError:
                 return None
+            return number if math.isfinite(number) else None
     return None
 
 
@@ -189,11 +192,14 @@ def _format_arg(value: Any) -> str:
 
 def from_kohya_json(text: str, source: str) -> Imported:
     try:
-        data = json.loads(text)
+        data = untrusted.json_loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             [Problem(f"not valid JSON: {exc.msg} (column {exc.colno})", file=source, line=exc.lineno)]
         ) from None
+    hostile = list(untrusted.hostile_values(data, finite=False))
+    if hostile:  # too deep, NUL bytes (non-finite numbers are reported per key below)
+        raise ConfigError([Problem(message, key=key, file=source, fix=fix) for key, message, fix in hostile])
     if not isinstance(data, dict):
         raise ConfigError([Problem("expected a JSON object ({...}) of GUI settings", file=source)])
     r = _Reader(data, source)

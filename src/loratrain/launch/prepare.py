@@ -112,6 +112,13 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
         if errors:
             # The config's own warnings were printed when it was loaded; add only the new ones.
             raise ConfigError(errors + [w for w in warnings if w not in loaded.warnings])
+    else:
+        # The overwrite guard protects data; it is no preflight check and holds with --no-preflight too.
+        target = prepared.output_file()
+        if target is not None and target.exists() and not opts.force:
+            raise ConfigError([Problem(f"{target} already exists and the run would overwrite it", key="saving.output_name",
+                                       file=str(loaded.path), fix="change output_name, move the file away, or pass "
+                                       "--force to overwrite it")])
     return prepared
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from loratrain.plan.buckets import BucketSettings
+from loratrain import untrusted
 from loratrain.errors import Problem
 
 # Value kinds, named as voluptuous would report them.
@@ -334,18 +335,22 @@ def _load_user_config(path: Path, problems: list[Problem]) -> dict[str, Any] | N
     name = path.name.lower()
     try:
         if name.endswith(".json"):
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = untrusted.json_loads(path.read_text(encoding="utf-8"))
         elif name.endswith(".toml"):
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = untrusted.toml_loads(path.read_text(encoding="utf-8"))
         else:
             fail("sd-scripts reads only .toml or .json dataset configs", fix="rename it to .toml or .json")
             return None
     except (ValueError, UnicodeDecodeError) as exc:
         fail(f"cannot parse: {exc}")
+        return None
+    except OSError as exc:
+        fail(f"cannot read it: {exc.strerror}")
+        return None
+    hostile = list(untrusted.hostile_values(data))
+    for key, message, fix in hostile:
+        problems.append(Problem(f"{key}: {message}", key="dataset_config", file=str(path), fix=fix))
+    if hostile:
         return None
     if not isinstance(data, dict):
         fail("expected a table/object at the top level")
