@@ -24,7 +24,8 @@ _SKIPPED_IMAGE_EXTENSIONS = frozenset({".gif", ".tif", ".tiff", ".avif", ".jxl",
 Progress = Callable[[int], None]
 Measure = Callable[[str], "int | None"]
 Listing = tuple[list[str], set[str], list[str]]
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+# O_NONBLOCK: a FIFO among the files opens at once (and reads empty) instead of blocking the scan.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 @dataclass
@@ -59,7 +60,7 @@ def list_folder(subset: Subset) -> Listing | None:
     """(image names sorted as sd-scripts sorts paths, all file names, skipped image-like names); None if no folder."""
     try:
         with os.scandir(subset.image_dir) as entries:
-            names = {e.name for e in entries if e.is_file()}
+            names = {e.name for e in entries if _listed(e)}
     except (FileNotFoundError, NotADirectoryError):
         return None
     images, skipped = [], []
@@ -75,6 +76,15 @@ def list_folder(subset: Subset) -> Listing | None:
     images.sort()
     skipped.sort()
     return images, names, skipped
+
+
+def _listed(entry: os.DirEntry) -> bool:
+    """What sd-scripts' glob lists as a file: everything but folders, so also dangling or looping symlinks and
+    FIFOs, which the scan then reports as unreadable instead of leaving them for sd-scripts to fail on."""
+    try:
+        return not entry.is_dir()
+    except OSError:  # a symlink loop
+        return True
 
 
 def scan_folder(subset: Subset, listing: Listing | None = None, progress: Progress | None = None,

@@ -209,13 +209,26 @@ def _from_folders(args: dict[str, Any]) -> DatasetPlan:
     return plan
 
 
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a symlink loop
+        return False
+
+
 def _folder_subsets(parent: str, is_reg: bool, key: str, args: dict[str, Any], problems: list[Problem]) -> list[Subset]:
     found: list[Subset] = []
     with os.scandir(parent) as entries:
         # Directory order, as sd-scripts' Path.iterdir() gives it: it decides which regularisation
         # images get the extra repeats when they are balanced against the training images.
-        folders = [e for e in entries if e.is_dir()]
+        folders = [e for e in entries if _is_folder(e)]
     for entry in folders:
+        try:
+            entry.name.encode("utf-8")
+        except UnicodeEncodeError:
+            problems.append(Problem(f"folder {ascii(entry.name)} has a name that is not UTF-8; its class token cannot "
+                                    "be read or shown", key=key, fix="rename the folder"))
+            continue
         head, _, rest = entry.name.partition("_")
         try:
             repeats = int(head)
