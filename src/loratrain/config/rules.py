@@ -44,6 +44,10 @@ def required_keys(cfg: TrainConfig) -> Iterator[Problem]:
     if not cfg.network.network_module:
         yield error("network.network_module", "no network module is set",
                     'use "networks.lora" or "lycoris.kohya"')
+    module = cfg.network.network_module
+    if module and module.startswith("lycoris") and module != LYCORIS_MODULE:
+        yield error("network.network_module", f"{module!r} is not LyCORIS' network module for sd-scripts",
+                    f"did you mean {LYCORIS_MODULE!r}?")
     if not cfg.saving.output_dir:
         yield error("saving.output_dir", "no output folder is set", "sd-scripts needs it to save anything")
     d = cfg.dataset

@@ -55,6 +55,8 @@ class PreflightInput:
             from loratrain.sdscripts import install as sdscripts
 
             modules = [self.args["network_module"]] if self.args.get("network_module") else []
+            if modules and str(modules[0]).startswith("lycoris.") and modules[0] != "lycoris":
+                modules.append("lycoris")  # to tell a mistyped module from a missing package
             self._environment = sdscripts.probe(self.python, self.sd_scripts, modules, self.env)
         return self._environment
 
@@ -235,7 +237,9 @@ def check_network_module(inp: PreflightInput) -> list[Problem]:
         return [inp.problem("no network_module given", "network_module", "set network_module = \"networks.lora\" or \"lycoris.kohya\"")]
     if inp.environment().modules.get(name, False):
         return []
-    if str(name).startswith("lycoris"):
+    if str(name).startswith("lycoris.") and inp.environment().modules.get("lycoris", False):
+        fix = "LyCORIS is installed but has no such module; sd-scripts loads it as lycoris.kohya"
+    elif str(name).startswith("lycoris"):
         fix = f"install LyCORIS into the training environment: {inp.python} -m pip install lycoris_lora==4.1.3"
     else:
         fix = "check the module name; sd-scripts' own modules are networks.lora, networks.dylora, networks.oft"
