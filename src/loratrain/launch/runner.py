@@ -96,6 +96,17 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
+def _with_terminal_width(env: Mapping[str, str]) -> dict[str, str]:
+    """The child's output goes through a pipe, so its tools see no terminal and wrap at 80 columns; tell them
+    the real width (unless the environment already sets COLUMNS)."""
+    out = dict(env)
+    if "COLUMNS" not in out:
+        import shutil
+
+        out["COLUMNS"] = str(shutil.get_terminal_size().columns)
+    return out
+
+
 def _become_subreaper() -> None:
     """On Linux, adopt orphaned grandchildren so they can be waited for and reaped here.
 
@@ -164,20 +175,21 @@ def run(
     in_main_thread = threading.current_thread() is threading.main_thread()
 
     def _remember(sig, _frame):
-        pending.append(sig)
+        # SIGHUP (the SSH session dropped) is handled like SIGTERM: the child is stopped and the record closed.
+        pending.append(signal.SIGTERM if sig == getattr(signal, "SIGHUP", None) else sig)
 
     log = open(log_path, "ab") if log_path is not None else None
     _become_subreaper()
     started = time.monotonic()
     if in_main_thread:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())):
             previous[sig] = signal.signal(sig, _remember)
     proc: subprocess.Popen | None = None
     try:
         try:
             proc = subprocess.Popen(
                 list(argv),
-                env=dict(env),
+                env=_with_terminal_width(env),
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
