@@ -876,6 +876,21 @@ def misc_cases() -> Iterator[Case]:
     yield Case(3, "run --no-preflight with a NUL logging_dir", _run_build(existing_output, nul_logging,
                                                                           ["--no-preflight", "--force"]), REFUSE)
 
+    def long_name(paths):
+        data = fake_python(paths)
+        data["saving"]["output_name"] = "x" * 300
+        return data
+
+    yield Case(16, "run --no-preflight with a 300-character output_name", _run_build(lambda f: None, long_name,
+                                                                                       ["--no-preflight"]), REFUSE)
+    def no_interpreter(paths):
+        data = base_config(paths)
+        data["python"] = paths["output_dir"] + "/no-such-python"
+        data["model"]["pretrained_model_name_or_path"] = paths["output_dir"] + "/no-such-model.safetensors"
+        return data
+
+    yield config_case(16, "check lists every problem when the interpreter is missing", no_interpreter, "preflight",
+                      REFUSE, needles=("no-such-python", "no-such-model"), sets=("sd_scripts={root}/sd",))
     yield Case(16, "--version", lambda folder: ["--version"], OK, check=_prints_version)
     yield config_case(16, "mistyped lycoris module", base_config, "check", REFUSE,
                       sets=("network.network_module=lycoris.kohyaa",), forbid=("install lycoris_lora",))

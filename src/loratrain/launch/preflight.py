@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 from loratrain.launch import gpus as gpu_mod
 from loratrain import safetensors_header
-from loratrain.errors import Problem
+from loratrain.errors import ConfigError, Problem
 
 TOKENIZER_FOLDERS = ("openai_clip-vit-large-patch14", "laion_CLIP-ViT-bigG-14-laion2B-39B-b160k")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -51,13 +51,19 @@ class PreflightInput:
 
     def environment(self):
         """What the training interpreter has installed (one quick subprocess, nothing imported)."""
+        if getattr(self, "_environment_error", None) is not None:
+            raise self._environment_error  # probed once: every check asking again gets the same answer
         if self._environment is None:
             from loratrain.sdscripts import install as sdscripts
 
             modules = [self.args["network_module"]] if self.args.get("network_module") else []
             if modules and str(modules[0]).startswith("lycoris.") and modules[0] != "lycoris":
                 modules.append("lycoris")  # to tell a mistyped module from a missing package
-            self._environment = sdscripts.probe(self.python, self.sd_scripts, modules, self.env)
+            try:
+                self._environment = sdscripts.probe(self.python, self.sd_scripts, modules, self.env)
+            except ConfigError as exc:
+                self._environment_error = exc
+                raise
         return self._environment
 
     def problem(self, message: str, key: str = "", fix: str = "", value: Any = None, severity: str = "error") -> Problem:
@@ -402,7 +408,11 @@ def run_preflight(inp: PreflightInput) -> list[Problem]:
     """Every check's problems, errors and warnings together, in the order a user fixes them."""
     problems: list[Problem] = []
     for check in CHECKS:
-        problems += check(inp)
+        try:
+            found = check(inp)
+        except ConfigError as exc:  # e.g. an interpreter that cannot run: report it and go on with the rest
+            found = exc.problems
+        problems += [p for p in found if p not in problems]
     return problems
 
 

@@ -115,7 +115,11 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
     else:
         # The overwrite guard protects data; it is no preflight check and holds with --no-preflight too.
         target = prepared.output_file()
-        if target is not None and target.exists() and not opts.force:
+        try:
+            exists = target is not None and target.exists()
+        except OSError:  # a name the file system cannot hold: sd-scripts could not save there either
+            exists = False
+        if exists and not opts.force:
             raise ConfigError([Problem(f"{target} already exists and the run would overwrite it", key="saving.output_name",
                                        file=str(loaded.path), fix="change output_name, move the file away, or pass "
                                        "--force to overwrite it")])
