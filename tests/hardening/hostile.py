@@ -58,6 +58,7 @@ class Case:
     writes: bool = False  # the verb may write files under the folder even when it succeeds
     timeout: float = 20.0
     check: Callable[[Path, "Outcome"], str | None] | None = None  # an extra judgement: a complaint or None
+    unprivileged: bool = False  # run as a user without root's power to read anything (see run_case)
 
 
 @dataclass
@@ -127,11 +128,24 @@ def run_case(case: Case, folder: Path) -> Outcome:
     """Build the case under `folder`, run it in-process under its time bound, and compare the folder."""
     from typer.testing import CliRunner
 
+    if case.unprivileged:
+        return _run_unprivileged(case, folder)
+    return _run_in(case, folder)
+
+
+def _run_in(case: Case, folder: Path) -> Outcome:
+    from typer.testing import CliRunner
+
     folder.mkdir(parents=True, exist_ok=True)
     args = case.build(folder)
     before = snapshot(folder)
     runner = CliRunner()
     env = {"COLUMNS": "200", "LORATRAIN_SD_SCRIPTS": "", "LORATRAIN_CACHE_DIR": str(folder.parent / "cache")}
+    drop = case.unprivileged and os.geteuid() == 0
+    if drop:  # root reads any file: become `nobody` (effective ids only, so root can come back)
+        _warm_up()  # the verbs' modules are loaded while the interpreter's own files can still be read
+        os.setegid(NOBODY)
+        os.seteuid(NOBODY)
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, case.timeout)
     start = time.monotonic()
@@ -144,6 +158,9 @@ def run_case(case: Case, folder: Path) -> Outcome:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        if drop:
+            os.seteuid(0)
+            os.setegid(0)
     seconds = time.monotonic() - start
     after = snapshot(folder)
     touched = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
@@ -151,6 +168,51 @@ def run_case(case: Case, folder: Path) -> Outcome:
     if case.check is not None and exception is None:
         outcome.complaint = case.check(folder, outcome)
     return outcome
+
+
+NOBODY = 65534
+_WARM: list[bool] = []
+
+
+def _warm_up() -> None:
+    """Run each verb the unprivileged cases use once, as root, so every module they import lazily is loaded
+    (as `nobody` the interpreter's own folder, under /root here, cannot be read)."""
+    import tempfile
+
+    from typer.testing import CliRunner
+
+    if _WARM:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        paths = material(folder)
+        data = base_config(paths)
+        data.setdefault("sampling", {}).update({"sample_prompts": paths["sample_prompts"], "sample_every_n_epochs": 1})
+        (folder / "run.toml").write_text(dumps(data), encoding="utf-8")
+        (folder / "gui.json").write_text(GUI.format('"epoch": 1'), encoding="utf-8")
+        runner = CliRunner()
+        for args in (["plan", "run.toml"], ["check", "run.toml", "--no-preflight"], ["prompts", "prompts.txt"],
+                     ["import", "gui.json"], ["prompts", "missing.toml"], ["plan", "missing.toml"]):
+            runner.invoke(_app(), [str(folder / a) if a.endswith((".toml", ".txt", ".json")) else a for a in args])
+    import zoneinfo  # noqa: F401  (pydantic imports it when it builds an error)
+
+    _WARM.append(True)
+
+
+def _run_unprivileged(case: Case, folder: Path) -> Outcome:
+    """The case in a folder `nobody` can reach (a test's tmp_path sits in a root-only folder)."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="loratrain-unreadable-"))
+    os.chmod(base, 0o755)
+    try:
+        inner = Case(**{**case.__dict__, "unprivileged": False})
+        inner.unprivileged = True  # run_case's privilege drop, without coming back here
+        return _run_in(inner, base / "case")
+    finally:
+        _unlock(base)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _has_stderr(result) -> bool:
@@ -714,6 +776,80 @@ def dataset_tree_cases() -> Iterator[Case]:
                               extra_files=files, needles=needles if verb == "plan" else (), timeout=15.0)
 
 
+def unreadable_cases() -> Iterator[Case]:
+    """Class 4: files and folders the user cannot read (run as `nobody` when the tests run as root)."""
+    def lock(*parts: str) -> Callable[[Path], None]:
+        def files(folder: Path) -> None:
+            os.chmod(folder.joinpath(*parts), 0)
+        return files
+
+    def dataset_config(folder: Path) -> None:
+        (folder / "dataset.toml").write_text(
+            f'[[datasets]]\nresolution = 1024\n[[datasets.subsets]]\nimage_dir = "{folder / "data" / "10_cat"}"\n',
+            encoding="utf-8")
+        os.chmod(folder / "dataset.toml", 0)
+
+    def with_dataset_config(paths):
+        data = base_config(paths)
+        data["dataset"].pop("train_data_dir")
+        data["dataset"]["dataset_config"] = str(Path(paths["output_dir"]).parent / "dataset.toml")
+        return data
+
+    def with_prompts(paths):
+        data = base_config(paths)
+        data.setdefault("sampling", {}).update({"sample_prompts": paths["sample_prompts"], "sample_every_n_epochs": 1})
+        return data
+
+    families = [
+        ("image folder", base_config, lock("data", "10_cat"), ("10_cat",)),
+        ("dataset folder", base_config, lock("data"), ("data",)),
+        ("image file", base_config, lock("data", "10_cat", "img0.png"), ("img0.png",)),
+        ("caption file", base_config, lock("data", "10_cat", "img1.txt"), ("img1.txt",)),
+        ("prompt file", with_prompts, lock("prompts.txt"), ("prompts.txt",)),
+        ("dataset_config", with_dataset_config, dataset_config, ("dataset.toml",)),
+        ("model file", base_config, lock("model.safetensors"), ("model.safetensors",)),
+    ]
+    # Only verbs that run no other program: as `nobody` the training interpreter (under /root here) cannot be
+    # started, so `check` with preflight is left to the non-root tests of the preflight itself.
+    for label, data_fn, files, needles in families:
+        for verb in ("plan",):
+            if label == "model file":
+                continue  # plan does not read the model
+            case = config_case(4, f"unreadable {label}", data_fn, verb, REFUSE, extra_files=files, needles=needles)
+            case.unprivileged = True
+            yield case
+
+    def locked_config(folder: Path) -> list[str]:
+        material(folder)
+        (folder / "run.toml").write_text(dumps(base_config(material_paths(folder))), encoding="utf-8")
+        os.chmod(folder / "run.toml", 0)
+        return ["check", str(folder / "run.toml"), "--no-preflight"]
+
+    yield Case(4, "check:unreadable config", locked_config, REFUSE, needles=("run.toml",), unprivileged=True)
+
+    def locked_prompts(folder: Path) -> list[str]:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "p.txt").write_text("a cat\n", encoding="utf-8")
+        os.chmod(folder / "p.txt", 0)
+        return ["prompts", str(folder / "p.txt")]
+
+    yield Case(4, "prompts:unreadable prompt file", locked_prompts, REFUSE, needles=("p.txt",), unprivileged=True)
+
+    def locked_import(folder: Path) -> list[str]:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "gui.json").write_text(GUI.format('"epoch": 1'), encoding="utf-8")
+        os.chmod(folder / "gui.json", 0)
+        return ["import", str(folder / "gui.json")]
+
+    yield Case(4, "import:unreadable source", locked_import, REFUSE, needles=("gui.json",), unprivileged=True)
+
+
+def material_paths(folder: Path) -> dict[str, str]:
+    return {"pretrained_model_name_or_path": str(folder / "model.safetensors"), "train_data_dir": str(folder / "data"),
+            "output_dir": str(folder / "out"), "sample_prompts": str(folder / "prompts.txt"),
+            "logging_dir": str(folder / "logs")}
+
+
 def shrink_cases() -> Iterator[Case]:
     """Class 7: LoRA files and base checkpoints with hostile tensors; outputs nobody may write."""
     import torch
@@ -951,7 +1087,7 @@ def result_stdout_of_dry_run(folder: Path) -> str:
 
 def all_cases() -> list[Case]:
     families = [mutator_cases(), huge_cases(), set_cases(), dataset_config_cases(), prompt_cases(), import_cases(),
-                dataset_tree_cases(), shrink_cases(), slurm_cases(), misc_cases()]
+                dataset_tree_cases(), unreadable_cases(), shrink_cases(), slurm_cases(), misc_cases()]
     return [case for family in families for case in family]
 
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from loratrain.errors import ConfigError, Problem
 from loratrain.plan.dataset_config import Subset
 from loratrain.plan.images import ImageHeaderError, image_header
 
@@ -63,6 +64,9 @@ def list_folder(subset: Subset) -> Listing | None:
             names = {e.name for e in entries if _listed(e)}
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:  # e.g. no permission: sd-scripts would fail the same way
+        raise ConfigError([Problem(f"cannot read the image folder: {exc.strerror or exc}", file=subset.image_dir,
+                                   fix="make it readable by the user who trains")]) from None
     images, skipped = [], []
     for name in names:
         dot = name.rfind(".")

@@ -218,10 +218,15 @@ def _is_folder(entry: os.DirEntry) -> bool:
 
 def _folder_subsets(parent: str, is_reg: bool, key: str, args: dict[str, Any], problems: list[Problem]) -> list[Subset]:
     found: list[Subset] = []
-    with os.scandir(parent) as entries:
-        # Directory order, as sd-scripts' Path.iterdir() gives it: it decides which regularisation
-        # images get the extra repeats when they are balanced against the training images.
-        folders = [e for e in entries if _is_folder(e)]
+    try:
+        with os.scandir(parent) as entries:
+            # Directory order, as sd-scripts' Path.iterdir() gives it: it decides which regularisation
+            # images get the extra repeats when they are balanced against the training images.
+            folders = [e for e in entries if _is_folder(e)]
+    except OSError as exc:  # e.g. no permission: sd-scripts would fail the same way
+        problems.append(Problem(f"cannot read the folder: {exc.strerror or exc}", key=key, file=parent,
+                                fix="make it readable by the user who trains"))
+        return found
     for entry in folders:
         try:
             entry.name.encode("utf-8")

@@ -125,6 +125,8 @@ def load_prompt_file(path: str | Path) -> PromptFile:
                      fix="rename the file")
     try:
         text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        return error(f"cannot read the prompt file: {exc.strerror or exc}", fix="make it readable")
     except UnicodeDecodeError as exc:
         return error(f"not UTF-8 (byte {exc.start}); sd-scripts stops when it samples", fix="save the file as UTF-8")
     if suffix.endswith(".txt"):
