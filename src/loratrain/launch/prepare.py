@@ -53,6 +53,12 @@ class Prepared:
         env.update(self.command.env)
         # Python buffers a pipe's output; without this the log and the progress bar would lag by kilobytes.
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # Its output goes through a pipe, so the child's loggers see no terminal and wrap at 80 columns: tell
+        # them the real width (an explicit COLUMNS is kept).
+        if "COLUMNS" not in env:
+            import shutil
+
+            env["COLUMNS"] = str(shutil.get_terminal_size().columns)
         return env
 
 

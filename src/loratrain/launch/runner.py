@@ -96,17 +96,6 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
-def _with_terminal_width(env: Mapping[str, str]) -> dict[str, str]:
-    """The child's output goes through a pipe, so its tools see no terminal and wrap at 80 columns; tell them
-    the real width (unless the environment already sets COLUMNS)."""
-    out = dict(env)
-    if "COLUMNS" not in out:
-        import shutil
-
-        out["COLUMNS"] = str(shutil.get_terminal_size().columns)
-    return out
-
-
 def _become_subreaper() -> None:
     """On Linux, adopt orphaned grandchildren so they can be waited for and reaped here.
 
@@ -189,7 +178,7 @@ def run(
         try:
             proc = subprocess.Popen(
                 list(argv),
-                env=_with_terminal_width(env),
+                env=dict(env),
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
