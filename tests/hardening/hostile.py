@@ -191,6 +191,14 @@ def _warm_up() -> None:
         (folder / "run.toml").write_text(dumps(data), encoding="utf-8")
         (folder / "gui.json").write_text(GUI.format('"epoch": 1'), encoding="utf-8")
         runner = CliRunner()
+        from safetensors.torch import save_file
+        import torch
+
+        name = "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q"
+        save_file({f"{name}.lora_down.weight": torch.randn(4, 12), f"{name}.lora_up.weight": torch.randn(16, 4),
+                   f"{name}.alpha": torch.tensor(2.0)}, str(folder / "lora.safetensors"))
+        runner.invoke(_app(), ["shrink", str(folder / "lora.safetensors"), "--rank", "2", "-o",
+                               str(folder / "small.safetensors")])
         for args in (["plan", "run.toml"], ["check", "run.toml", "--no-preflight"], ["prompts", "prompts.txt"],
                      ["import", "gui.json"], ["prompts", "missing.toml"], ["plan", "missing.toml"]):
             runner.invoke(_app(), [str(folder / a) if a.endswith((".toml", ".txt", ".json")) else a for a in args])
@@ -931,6 +939,15 @@ def shrink_cases() -> Iterator[Case]:
         return args[:-1] + [str(folder / "sm\x00all.safetensors")]
 
     yield Case(3, "shrink:-o with NUL", out_nul, REFUSE, timeout=60.0)
+
+    def read_only_out(folder: Path) -> list[str]:
+        args = build_with(tensors())(folder)
+        os.chmod(folder / "lora.safetensors", 0o644)  # safetensors writes 0600: only the folder is to be locked
+        (folder / "ro").mkdir()
+        os.chmod(folder / "ro", 0o555)
+        return args[:-1] + [str(folder / "ro" / "small.safetensors")]
+
+    yield Case(7, "shrink:-o into a read-only folder", read_only_out, REFUSE, timeout=60.0, unprivileged=True)
 
 
 def slurm_cases() -> Iterator[Case]:

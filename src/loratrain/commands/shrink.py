@@ -126,7 +126,8 @@ def run_shrink(lora, base, output, recipe, rank, conv_rank, dynamic_method, dyna
             raise ConfigError([Problem("--plot names a folder; give the PNG file to write", key="--plot",
                                        file=str(p), fix="e.g. --plot spectra.png") for p in folders])
     for target in outs:
-        if not target.parent.is_dir() or not os.access(target.parent, os.W_OK):
+        effective = os.access in os.supports_effective_ids  # as the user the process acts as
+        if not target.parent.is_dir() or not os.access(target.parent, os.W_OK | os.X_OK, effective_ids=effective):
             raise ConfigError([Problem("the output's folder does not exist or cannot be written", key="--output",
                                        file=str(target), fix="pick a folder you can write to")])
     if not force:

@@ -246,7 +246,12 @@ def write_lora(path: str | os.PathLike, tensors: dict, metadata: dict) -> int:
     metadata["sshs_model_hash"], metadata["sshs_legacy_hash"] = sshs_hashes(tensors, metadata)
     path = Path(path)
     blob = save(tensors, metadata)
-    fd, tmp = tempfile.mkstemp(prefix=".shrink-", suffix=".tmp", dir=str(path.parent))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".shrink-", suffix=".tmp", dir=str(path.parent))
+    except OSError as exc:
+        from loratrain.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)
