@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 from types import SimpleNamespace
 
-from loratrain.launch.prepare import Prepared
+from loratrain.launch.prepare import with_terminal_width
 from run.test_run_cli import _group_gone, _start_and_wait_for_training, make_project, records
 
 
@@ -27,6 +27,5 @@ def test_the_child_is_told_the_terminal_width_unless_columns_is_set(monkeypatch)
     import shutil
 
     monkeypatch.setattr(shutil, "get_terminal_size", lambda *a, **k: SimpleNamespace(columns=173, lines=50))
-    fake = SimpleNamespace(command=SimpleNamespace(env={}))
-    assert Prepared.child_env(fake, {"PATH": "/bin"})["COLUMNS"] == "173"
-    assert Prepared.child_env(fake, {"COLUMNS": "91"})["COLUMNS"] == "91"
+    assert with_terminal_width({"PATH": "/bin"}) == {"PATH": "/bin", "COLUMNS": "173"}
+    assert with_terminal_width({"COLUMNS": "91"})["COLUMNS"] == "91"

@@ -53,13 +53,18 @@ class Prepared:
         env.update(self.command.env)
         # Python buffers a pipe's output; without this the log and the progress bar would lag by kilobytes.
         env.setdefault("PYTHONUNBUFFERED", "1")
-        # Its output goes through a pipe, so the child's loggers see no terminal and wrap at 80 columns: tell
-        # them the real width (an explicit COLUMNS is kept).
-        if "COLUMNS" not in env:
-            import shutil
-
-            env["COLUMNS"] = str(shutil.get_terminal_size().columns)
         return env
+
+
+def with_terminal_width(env: Mapping[str, str]) -> dict[str, str]:
+    """The child's output goes through a pipe, so its loggers see no terminal and wrap at 80 columns: tell them
+    the real width (an explicit COLUMNS is kept). Not part of the record: it is this terminal's, not the run's."""
+    out = dict(env)
+    if "COLUMNS" not in out:
+        import shutil
+
+        out["COLUMNS"] = str(shutil.get_terminal_size().columns)
+    return out
 
 
 def training_python(cfg: Any) -> str:
@@ -206,7 +211,7 @@ def run_prepared(prepared: Prepared, opts: LaunchOptions, sink=None, on_signal=N
     if on_launch is not None:
         on_launch()
     try:
-        result = run(prepared.command.argv, prepared.child_env(env), log_path=rec.log_path, sink=sink,
+        result = run(prepared.command.argv, with_terminal_width(prepared.child_env(env)), log_path=rec.log_path, sink=sink,
                      cwd=prepared.cwd, grace_s=opts.grace_s, on_signal=on_signal)
     except BaseException:
         rec.finish(exit_code=1, duration_s=0.0, interrupted_by=None)
