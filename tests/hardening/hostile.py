@@ -520,7 +520,7 @@ def huge_cases() -> Iterator[Case]:
     yield config_case(5, "repeats=1e20", base_config, "check", EITHER, extra_files=many_repeats, timeout=15.0)
 
     def huge_prompts(folder: Path) -> None:
-        (folder / "prompts.txt").write_text("a cat\n" * 20_000, encoding="utf-8")
+        (folder / "prompts.txt").write_text("a cat\n" * 200_000, encoding="utf-8")
 
     data = with_values(sampling={"sample_prompts": "{p}", "sample_every_n_steps": 1},
                        training={"max_train_steps": 10 ** 8})
@@ -530,7 +530,7 @@ def huge_cases() -> Iterator[Case]:
         d["sampling"]["sample_prompts"] = paths["sample_prompts"]
         return d
 
-    yield config_case(5, "20k-prompts,every-step", prompts_fn, "plan", EITHER, extra_files=huge_prompts, timeout=30.0)
+    yield config_case(5, "200k-prompts,every-step", prompts_fn, "plan", EITHER, extra_files=huge_prompts, timeout=30.0)
 
 
 def set_cases() -> Iterator[Case]:
