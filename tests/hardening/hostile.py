@@ -1050,6 +1050,32 @@ def misc_cases() -> Iterator[Case]:
     yield Case(16, "explain full_bf16", lambda folder: ["explain", "full_bf16"], OK, needles=("U-Net",))
 
 
+def other_verb_cases() -> Iterator[Case]:
+    """explain, init and import with NUL bytes, escapes, huge names and targets they must not overwrite."""
+    for label, name in (("NUL", "network_\x00dim"), ("ESC", "network_\x1b[2Jdim"), ("long", "n" * 100_000),
+                        ("deep", "a." * 5000), ("empty", "")):
+        yield Case(3 if label == "NUL" else 2, f"explain:{label} name", lambda f, name=name: ["explain", name], REFUSE)
+
+    def existing(folder: Path) -> list[str]:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "mine.toml").write_text("# my own config\n", encoding="utf-8")
+        return ["init", "sdxl-lora-minimal", "-o", str(folder / "mine.toml")]
+
+    yield Case(15, "init -o over an existing file", existing, REFUSE, needles=("--force",))
+    yield Case(3, "init NUL name", lambda f: ["init", "sdxl-lora\x00-minimal", "-o", str(f / "new.toml")], REFUSE)
+    yield Case(3, "init -o with NUL", lambda f: ["init", "sdxl-lora-minimal", "-o", str(f / "n\x00ew.toml")], REFUSE)
+    yield Case(4, "init -o into a missing folder",
+               lambda f: ["init", "sdxl-lora-minimal", "-o", str(f / "no" / "such" / "new.toml")], REFUSE)
+
+    def import_existing(folder: Path) -> list[str]:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "gui.json").write_text(GUI.format('"epoch": 1'), encoding="utf-8")
+        (folder / "mine.toml").write_text("# my own config\n", encoding="utf-8")
+        return ["import", str(folder / "gui.json"), "-o", str(folder / "mine.toml")]
+
+    yield Case(15, "import -o over an existing file", import_existing, REFUSE, needles=("--force",))
+
+
 def _run_build(files, data_fn, opts):
     def build(folder: Path) -> list[str]:
         paths = material(folder)
@@ -1104,7 +1130,8 @@ def result_stdout_of_dry_run(folder: Path) -> str:
 
 def all_cases() -> list[Case]:
     families = [mutator_cases(), huge_cases(), set_cases(), dataset_config_cases(), prompt_cases(), import_cases(),
-                dataset_tree_cases(), unreadable_cases(), shrink_cases(), slurm_cases(), misc_cases()]
+                dataset_tree_cases(), unreadable_cases(), shrink_cases(), slurm_cases(), misc_cases(),
+                other_verb_cases()]
     return [case for family in families for case in family]
 
 
