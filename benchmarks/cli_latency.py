@@ -1,4 +1,4 @@
-"""Wall time of `loratrain run configs/pony-sdxl-locon.toml --dry-run` against `python -c pass`.
+"""Wall time of `loratrain run src/loratrain/presets/pony-sdxl-locon.toml --dry-run` against `python -c pass`.
 
 Runs both commands interleaved (so machine noise hits both alike), prints each median and their ratio.
 Goal: ratio <= 8 on a 2-core machine.  Usage: python benchmarks/cli_latency.py [--runs N]
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     runs = parser.parse_args().runs
     baseline = [sys.executable, "-c", "pass"]
-    dry_run = [sys.executable, "-m", "loratrain", "run", "configs/pony-sdxl-locon.toml", "--dry-run"]
+    dry_run = [sys.executable, "-m", "loratrain", "run", "src/loratrain/presets/pony-sdxl-locon.toml", "--dry-run"]
     timed(dry_run)  # warm the file cache and bytecode
     base_times, cli_times = [], []
     for _ in range(runs):

@@ -21,12 +21,50 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "hardening"))
+sys.path[:0] = [str(ROOT / "tests" / "hardening"), str(ROOT / "tests")]  # the generator and tests/helpers.py
 
-SET_PIECES = list("=.[]{}\"'\\ ,#") + ["\x00", "\x1b", "\n", "inf", "nan", "-inf", "1e400", "1e22", "network",
-                                        "network_dim", "network_args", "optimizer", "learning_rate", "a", "0", "-1"]
-PROMPT_PIECES = ["a cat", "--n", "--w", "--h", "--l", "--s", "--d", "--ss", "inf", "nan", "1e400", "-1", "0",
-                 "99999999999999999999", "\x00", "\x1b", "\t", "#", "\ufeff", "k_euler", "\\", "--"]
+SET_PIECES = list("=.[]{}\"'\\ ,#") + [
+    "\x00",
+    "\x1b",
+    "\n",
+    "inf",
+    "nan",
+    "-inf",
+    "1e400",
+    "1e22",
+    "network",
+    "network_dim",
+    "network_args",
+    "optimizer",
+    "learning_rate",
+    "a",
+    "0",
+    "-1",
+]
+PROMPT_PIECES = [
+    "a cat",
+    "--n",
+    "--w",
+    "--h",
+    "--l",
+    "--s",
+    "--d",
+    "--ss",
+    "inf",
+    "nan",
+    "1e400",
+    "-1",
+    "0",
+    "99999999999999999999",
+    "\x00",
+    "\x1b",
+    "\t",
+    "#",
+    "\ufeff",
+    "k_euler",
+    "\\",
+    "--",
+]
 
 
 def random_cases(n: int, seed: int) -> list:
@@ -39,14 +77,30 @@ def random_cases(n: int, seed: int) -> list:
             text = "".join(rng.choice(SET_PIECES) for _ in range(rng.randint(1, 12)))
             depth = rng.choice([0, 0, 1, 5, 50, 900])
             value = "[" * depth + text + "]" * depth
-            key = rng.choice(["network.network_args.x", "saving.output_name", "optimizer.learning_rate",
-                              "extra.min_snr_gamma", "buckets.max_bucket_reso", "a.b.c"])
-            cases.append(hostile.config_case(8, f"random --set {key}={value[:30]!r}", hostile.base_config,
-                                             rng.choice(["check", "dry-run", "plan"]), hostile.EITHER,
-                                             sets=(f"{key}={value}",)))
+            key = rng.choice(
+                [
+                    "network.network_args.x",
+                    "saving.output_name",
+                    "optimizer.learning_rate",
+                    "extra.min_snr_gamma",
+                    "buckets.max_bucket_reso",
+                    "a.b.c",
+                ]
+            )
+            cases.append(
+                hostile.config_case(
+                    8,
+                    f"random --set {key}={value[:30]!r}",
+                    hostile.base_config,
+                    rng.choice(["check", "dry-run", "plan"]),
+                    hostile.EITHER,
+                    sets=(f"{key}={value}",),
+                )
+            )
         else:
-            lines = [" ".join(rng.choice(PROMPT_PIECES) for _ in range(rng.randint(0, 8)))
-                     for _ in range(rng.randint(1, 5))]
+            lines = [
+                " ".join(rng.choice(PROMPT_PIECES) for _ in range(rng.randint(0, 8))) for _ in range(rng.randint(1, 5))
+            ]
 
             def build(folder: Path, lines=lines) -> list[str]:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -68,12 +122,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.src:
         env = {**os.environ, "PYTHONPATH": str(Path(args.src).resolve())}
-        argv = [sys.executable, __file__, "--random", str(args.random), "--seed", str(args.seed),
-                "--show", str(args.show)] + (["--classes", args.classes] if args.classes else []) + \
-               (["--json", args.json] if args.json else [])
+        argv = (
+            [sys.executable, __file__, "--random", str(args.random), "--seed", str(args.seed), "--show", str(args.show)]
+            + (["--classes", args.classes] if args.classes else [])
+            + (["--json", args.json] if args.json else [])
+        )
         raise SystemExit(subprocess.call(argv, env=env))
 
     import hostile
+
     import loratrain
 
     cases = hostile.all_cases() + random_cases(args.random, args.seed)
@@ -85,8 +142,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         stats = hostile.survey(cases, Path(tmp))
     total = time.monotonic() - start
-    print(f"{'class':>5} {'cases':>6} {'failed':>6}  {'traceback':>9} {'hang':>4} {'exit':>4} {'touched':>7} "
-          f"{'other':>5} {'seconds':>8}")
+    print(
+        f"{'class':>5} {'cases':>6} {'failed':>6}  {'traceback':>9} {'hang':>4} {'exit':>4} {'touched':>7} "
+        f"{'other':>5} {'seconds':>8}"
+    )
     failed_total = 0
     for cls in sorted(stats):
         entry = stats[cls]
@@ -94,15 +153,21 @@ def main() -> None:
         for _name, found, _out in entry["failed"]:
             kinds[hostile.failure_kind(found)] += 1
         failed_total += len(entry["failed"])
-        print(f"{cls:>5} {entry['cases']:>6} {len(entry['failed']):>6}  {kinds['traceback']:>9} {kinds['hang']:>4} "
-              f"{kinds['exit']:>4} {kinds['files touched']:>7} {kinds['other']:>5} {entry['seconds']:>8.1f}")
+        print(
+            f"{cls:>5} {entry['cases']:>6} {len(entry['failed']):>6}  {kinds['traceback']:>9} {kinds['hang']:>4} "
+            f"{kinds['exit']:>4} {kinds['files touched']:>7} {kinds['other']:>5} {entry['seconds']:>8.1f}"
+        )
     print(f"total {len(cases)} cases, {failed_total} failed, {total:.0f}s")
     for cls in sorted(stats):
         for name, found, _out in stats[cls]["failed"][: args.show]:
             print(f"  class {cls}: {name}: {found[0][:160]}")
     if args.json:
-        Path(args.json).write_text(json.dumps({str(c): {"cases": e["cases"], "failed": [n for n, _, _ in e["failed"]]}
-                                               for c, e in stats.items()}, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {str(c): {"cases": e["cases"], "failed": [n for n, _, _ in e["failed"]]} for c, e in stats.items()},
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Fixtures shared by the top-level tests; plain helpers live in cli_helpers.py (importable by name)."""
+"""Fixtures shared by the top-level tests; plain helpers live in helpers.py (importable by name)."""
 
 from __future__ import annotations
 

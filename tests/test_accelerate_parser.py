@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
+from helpers import tomllib
 
 import pytest
 
-from cli_helpers import BASE, CONFIGS
+from helpers import BASE, CONFIGS
 from loratrain.config.loader import load_config, validate
 from loratrain.render import build_command
 

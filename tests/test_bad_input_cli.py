@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cli_helpers import BASE, run_cli
+from helpers import BASE, run_cli
 
 
 def with_key(table: str, line: str) -> str:

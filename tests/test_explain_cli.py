@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cli_helpers import run_cli
+from helpers import run_cli
 
 
 @pytest.mark.parametrize("name", ["network_alpha", "--network_alpha", "network.network_alpha"])
@@ -50,9 +50,9 @@ def test_explain_list_covers_every_table():
 
 
 def test_every_pass_through_flag_has_an_example_that_validates_and_renders():
-    import tomllib
+    from helpers import tomllib
 
-    from cli_helpers import BASE
+    from helpers import BASE
     from loratrain.errors import ConfigError
     from loratrain.explain import build_index
     from loratrain.config.loader import validate

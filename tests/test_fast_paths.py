@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from cli_helpers import CONFIGS
+from helpers import CONFIGS
 
 HEAVY = ("torch", "accelerate", "lycoris", "transformers")
 PROBE = (

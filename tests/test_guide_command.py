@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sdparser
-from cli_helpers import CONFIGS
+from helpers import CONFIGS, parse_changed
 from loratrain.config.loader import load_config
 from loratrain.render import build_command
 
@@ -41,8 +40,8 @@ def _split_args(items):
 def test_pony_config_parses_to_the_guides_values_except_the_documented_differences():
     cmd = build_command(load_config(CONFIGS / "pony-sdxl-locon.toml").config, "/sd")
     script_at = cmd.argv.index("/sd/sdxl_train_network.py")
-    ours = sdparser.parse(cmd.argv[script_at + 1:])
-    guide = sdparser.parse(GUIDE_ARGV)
+    ours = parse_changed(cmd.argv[script_at + 1:])
+    guide = parse_changed(GUIDE_ARGV)
 
     ours_args = _split_args(ours.pop("network_args"))
     guide_args = _split_args(guide.pop("network_args"))

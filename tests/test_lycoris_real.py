@@ -8,10 +8,10 @@ torch = pytest.importorskip("torch")
 kohya = pytest.importorskip("lycoris.kohya")
 from torch import nn  # noqa: E402
 
-from cli_helpers import BASE  # noqa: E402
+from helpers import BASE  # noqa: E402
 from loratrain.config.loader import validate  # noqa: E402
 from loratrain.schema.choices import LYCORIS_ALGOS, LYCORIS_PRESETS  # noqa: E402
-import tomllib  # noqa: E402
+from helpers import tomllib  # noqa: E402
 
 C = 32  # channels of the tiny stand-in UNet
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import tomllib
+from helpers import tomllib
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli_helpers import BASE
+from helpers import BASE
 from loratrain.config.loader import validate
 from loratrain.render import build_command, display
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from cli_helpers import CONFIGS, ROOT, run_cli
+from helpers import CONFIGS, ROOT, run_cli
 from loratrain.config.loader import load_config
 from loratrain.render import build_command
 
@@ -39,7 +39,7 @@ def test_every_shipped_config_has_a_golden_file():
 
 
 def test_dry_run_json_prints_argv_and_warnings(write_config):
-    from cli_helpers import BASE
+    from helpers import BASE
 
     path = write_config(BASE + "[logging]\nlog_prefix = \"x\"\n")
     result = run_cli("run", str(path), "--dry-run", "--json", "--sd-scripts", "/sd")
@@ -51,7 +51,7 @@ def test_dry_run_json_prints_argv_and_warnings(write_config):
 
 
 def test_dry_run_without_sd_scripts_shows_a_visible_placeholder(write_config, monkeypatch):
-    from cli_helpers import BASE
+    from helpers import BASE
 
     path = write_config(BASE)
     result = run_cli("run", str(path), "--dry-run", env={"LORATRAIN_SD_SCRIPTS": ""})
@@ -60,7 +60,7 @@ def test_dry_run_without_sd_scripts_shows_a_visible_placeholder(write_config, mo
 
 
 def test_python_key_launches_through_the_training_interpreter(write_config):
-    from cli_helpers import BASE
+    from helpers import BASE
 
     path = write_config('python = "/venv/bin/python"\n' + BASE)
     result = run_cli("run", str(path), "--dry-run", "--json")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
+from helpers import tomllib
 
 import pytest
 
-from cli_helpers import BASE
+from helpers import BASE
 from loratrain.errors import ConfigError
 from loratrain.config.loader import validate
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import typer
 
-from loratrain.errors import LoratrainError
+from loratrain.errors import EXIT_INTERRUPTED, LoratrainError
 
 # One entry per verb module under loratrain/commands/. Order is the order in `--help`.
 COMMAND_MODULES = [
@@ -41,7 +41,8 @@ app = typer.Typer(
 
 
 def _guard(callback: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a LoratrainError into its message and exit code, and a returned int into the exit code."""
+    """The one boundary between verbs and exit codes: a LoratrainError becomes its message and exit code,
+    Ctrl-C (KeyboardInterrupt) becomes exit 130 without a traceback, a returned int becomes the exit code."""
 
     @functools.wraps(callback)
     def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -52,6 +53,9 @@ def _guard(callback: Callable[..., Any]) -> Callable[..., Any]:
 
             print_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         if isinstance(code, int) and code:
             raise typer.Exit(code)
         return code
@@ -65,7 +69,8 @@ def _register() -> None:
     for name in COMMAND_MODULES:
         importlib.import_module(f"loratrain.commands.{name}").register(app)
     for info in app.registered_commands:
-        info.callback = _guard(info.callback)
+        if info.callback is not None:
+            info.callback = _guard(info.callback)
 
 
 def _print_version(value: bool) -> None:

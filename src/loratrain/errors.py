@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from dataclasses import dataclass
+from typing import Iterable, Literal
 
+# The exit codes of every verb; cli.py is the one place that turns errors and Ctrl-C into them.
 EXIT_OK = 0
-EXIT_RUNTIME = 1
-EXIT_CONFIG = 2
-EXIT_INTERRUPTED = 130
+EXIT_RUNTIME = 1  # something outside the user's input failed, or the training run failed
+EXIT_CONFIG = 2  # bad input: config, command line, a file the user named
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
+
+Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,11 @@ class Problem:
     line: int | None = None
     fix: str = ""
     value: object = None
-    severity: str = "error"  # "error" or "warning"
+    severity: Severity = "error"
+
+    def as_error(self) -> Problem:
+        """The same problem as an error (what `--strict` makes of a warning)."""
+        return dataclasses.replace(self, severity="error")
 
     def where(self) -> str:
         place = self.file
@@ -37,6 +47,19 @@ class Problem:
         if self.fix:
             text += f" ({self.fix})"
         return text
+
+
+def close_matches(word: str, candidates: Iterable[str], n: int = 1) -> list[str]:
+    """The candidates closest to a misspelt word (difflib's ratio of at least 0.6), best first."""
+    return difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.6)
+
+
+def did_you_mean(word: str, candidates: Iterable[str], *, n: int = 1, quote: bool = True) -> str:
+    """The one did-you-mean hint: "did you mean 'x'?" (or "'x', 'y'" for n > 1), or "" when nothing is close."""
+    close = close_matches(word, candidates, n)
+    if not close:
+        return ""
+    return "did you mean " + ", ".join(repr(c) if quote else c for c in close) + "?"
 
 
 class LoratrainError(Exception):

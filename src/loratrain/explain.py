@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,9 +9,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from loratrain.sdscripts import flags
-from loratrain.errors import ConfigError, Problem
+from loratrain.errors import ConfigError, Problem, did_you_mean
 from loratrain.schema.accelerate import AccelerateArgs
+from loratrain.schema.choices import SECRET_ENV
 from loratrain.schema.common import field_extra
+from loratrain.schema.network import NetworkGroup
 from loratrain.schema.network_args import LoraArgs, LycorisArgs
 from loratrain.schema.root import SCRIPT_GROUPS, ExtraArgs, TrainConfig
 
@@ -96,17 +97,6 @@ def _default_text(dest: str) -> str:
     return f"not set: sd-scripts uses {spec.default!r}"
 
 
-def _guide_advice(table: str, prefix: str, name: str) -> str:
-    """The guide's advice kept in flag_docs, for keys whose field carries none of its own."""
-    from loratrain.sdscripts import flag_docs
-
-    if "network_args" in prefix:
-        return getattr(flag_docs, "NETWORK_ARGS_GUIDE_ADVICE", {}).get(name, "")
-    if table == "accelerate":
-        return getattr(flag_docs, "ACCELERATE_GUIDE_ADVICE", {}).get(name, "")
-    return flag_docs.GUIDE_ADVICE.get(name, "")
-
-
 def _extra_example(dest: str) -> Any:
     """An illustrative value for a pass-through flag: sd-scripts' own default where it has one."""
     spec = flags.get(dest)
@@ -128,8 +118,6 @@ def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entr
         if name == "kind" or name == "network_args":
             continue
         extra = field_extra(model, name)
-        if not extra.get("advice"):
-            extra["advice"] = _guide_advice(table, prefix, name)
         type_text, raw_allowed = _schema_type(schema["properties"].get(name, {}))
         allowed = [str(v) for v in raw_allowed]
         key = f"{prefix}{name}"
@@ -158,8 +146,8 @@ def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entr
                     f"accelerate launch --{name}"
             else:
                 entry.rendered = _script_token(name, example)
-        if extra.get("env"):
-            entry.notes.append(f"rendered as the environment variable {extra['env']}, never on the command line")
+        if name in SECRET_ENV:
+            entry.notes.append(f"rendered as the environment variable {SECRET_ENV[name]}, never on the command line")
         if extra.get("ignored"):
             entry.notes.append("accepted because guides use it, but the module never reads it (a warning says so)")
         entries.append(entry)
@@ -180,7 +168,7 @@ def build_index() -> dict[str, Entry]:
                 index[e.key].notes.append(f"with network_module = \"{module}\": {e.description}")
             else:
                 index[e.key] = e
-    args = TrainConfig.model_fields["network"].annotation.model_fields["network_args"]
+    args = NetworkGroup.model_fields["network_args"]
     index["network.network_args"] = Entry(
         key="network.network_args", table="network", name="network_args", description=args.description or "",
         type="table", default="not set", interacts=["network.network_module"],
@@ -218,7 +206,5 @@ def lookup(name: str, index: dict[str, Entry] | None = None) -> list[Entry]:
         hits.sort(key=lambda e: ("network_args" in e.key, e.key))
         return hits
     names = sorted({e.name for e in index.values()} | set(index))
-    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.6)
-    fix = ("did you mean " + ", ".join(repr(c) for c in close) + "?") if close else \
-        "see `loratrain explain --list` for every key"
+    fix = did_you_mean(wanted, names, n=3) or "see `loratrain explain --list` for every key"
     raise ConfigError([Problem(f"no flag or key named {name!r}", file="explain", fix=fix)])

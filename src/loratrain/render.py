@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loratrain.sdscripts import flags
+from loratrain.schema.accelerate import launch_default
 from loratrain.schema.choices import SECRET_ENV
-from loratrain.schema.common import Group, field_extra
+from loratrain.schema.common import format_value
+from loratrain.schema.network_args import network_arg_items
 
 SCRIPT_PLACEHOLDER = "<sd-scripts>"
 GPUS_PLACEHOLDER = "<number of GPUs>"
@@ -24,38 +26,6 @@ GPUS_PLACEHOLDER = "<number of GPUs>"
 class Command:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
-
-
-def format_value(value: Any) -> str:
-    """One value as sd-scripts' argparse reads it back: floats keep full precision, booleans as True/False."""
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def network_arg_items(args: Group) -> list[str]:
-    """The typed network_args table as sd-scripts' `key=value` strings, in field order."""
-    items: list[str] = []
-    model = type(args)
-    extra = args.model_extra or {}
-    names = list(dict.fromkeys([*model.model_fields, *extra]))
-    for name in names:
-        if name == "kind" and name not in extra:
-            continue  # the internal tag; a module's own `kind=` argument (in extra) is rendered
-        value = extra[name] if name in extra else getattr(args, name, None)
-        if value is None:
-            continue
-        rule = field_extra(model, name).get("render") if name in model.model_fields else None
-        if rule == "only_true" and value is not True:
-            continue  # LyCORIS reads any text as "on" for this key: leaving it out is the only "off"
-        if isinstance(value, list):
-            text = ",".join(format_value(v) for v in value)
-        else:
-            text = format_value(value)
-        items.append(f"{name}={text}")
-    return items
 
 
 def script_flags(cfg: Any) -> tuple[list[str], dict[str, str]]:
@@ -88,9 +58,9 @@ def accelerate_flags(cfg: Any, visible_gpus: int | None = None, machine_rank: in
     if acc.num_processes == "auto":
         processes = visible_gpus if visible_gpus is not None else GPUS_PLACEHOLDER
     else:
-        processes = acc.num_processes or 1
-    machines = acc.num_machines or 1
-    precision = acc.mixed_precision or cfg.precision.mixed_precision or "no"
+        processes = acc.num_processes or launch_default("num_processes")
+    machines = acc.num_machines or launch_default("num_machines")
+    precision = acc.mixed_precision or cfg.precision.mixed_precision or launch_default("mixed_precision")
     out: list[str] = []
     multi = acc.multi_gpu if acc.multi_gpu is not None else (processes != 1 or machines > 1)
     if multi:
@@ -109,7 +79,7 @@ def accelerate_flags(cfg: Any, visible_gpus: int | None = None, machine_rank: in
     if acc.num_cpu_threads_per_process is not None:
         out.append(f"--num_cpu_threads_per_process={acc.num_cpu_threads_per_process}")
     out.append(f"--mixed_precision={precision}")
-    out.append(f"--dynamo_backend={acc.dynamo_backend or 'no'}")
+    out.append(f"--dynamo_backend={acc.dynamo_backend or launch_default('dynamo_backend')}")
     return out
 
 

@@ -50,8 +50,9 @@ def json_loads(text: str) -> Any:
     try:
         return json.loads(text)
     except RecursionError:
-        raise json.JSONDecodeError(f"arrays or objects nested too deeply (more than {MAX_DEPTH} levels)",
-                                   text, 0) from None
+        raise json.JSONDecodeError(
+            f"arrays or objects nested too deeply (more than {MAX_DEPTH} levels)", text, 0
+        ) from None
 
 
 def finite_fix(key: str) -> str:

@@ -17,26 +17,16 @@ import math
 import os
 import signal
 import struct
-import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "configs"
+from helpers import COLUMNS, CONFIGS, SDXL_KEYS, tomllib
+
 REFUSE = frozenset({2})
 OK = frozenset({0})
 EITHER = frozenset({0, 2})
-
-SDXL_KEYS = [
-    "conditioner.embedders.0.transformer.text_model.embeddings.position_ids",
-    "conditioner.embedders.1.model.ln_final.weight",
-    "model.diffusion_model.input_blocks.1.1.proj_in.weight",
-    "model.diffusion_model.label_emb.0.0.weight",
-    "first_stage_model.decoder.conv_in.weight",
-]
 
 
 class Hang(Exception):
@@ -59,6 +49,7 @@ class Case:
     timeout: float = 20.0
     check: Callable[[Path, "Outcome"], str | None] | None = None  # an extra judgement: a complaint or None
     unprivileged: bool = False  # run as a user without root's power to read anything (see run_case)
+    always: bool = False  # in every CI sample, whatever the class's stride
 
 
 @dataclass
@@ -126,7 +117,6 @@ def _alarm(signum, frame):
 
 def run_case(case: Case, folder: Path) -> Outcome:
     """Build the case under `folder`, run it in-process under its time bound, and compare the folder."""
-    from typer.testing import CliRunner
 
     if case.unprivileged:
         return _run_unprivileged(case, folder)
@@ -140,7 +130,7 @@ def _run_in(case: Case, folder: Path) -> Outcome:
     args = case.build(folder)
     before = snapshot(folder)
     runner = CliRunner()
-    env = {"COLUMNS": "200", "LORATRAIN_SD_SCRIPTS": "", "LORATRAIN_CACHE_DIR": str(folder.parent / "cache")}
+    env = {"COLUMNS": COLUMNS, "LORATRAIN_SD_SCRIPTS": "", "LORATRAIN_CACHE_DIR": str(folder.parent / "cache")}
     drop = case.unprivileged and os.geteuid() == 0
     if drop:  # root reads any file: become `nobody` (effective ids only, so root can come back)
         _warm_up()  # the verbs' modules are loaded while the interpreter's own files can still be read
@@ -191,16 +181,29 @@ def _warm_up() -> None:
         (folder / "run.toml").write_text(dumps(data), encoding="utf-8")
         (folder / "gui.json").write_text(GUI.format('"epoch": 1'), encoding="utf-8")
         runner = CliRunner()
-        from safetensors.torch import save_file
         import torch
+        from safetensors.torch import save_file
 
         name = "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q"
-        save_file({f"{name}.lora_down.weight": torch.randn(4, 12), f"{name}.lora_up.weight": torch.randn(16, 4),
-                   f"{name}.alpha": torch.tensor(2.0)}, str(folder / "lora.safetensors"))
-        runner.invoke(_app(), ["shrink", str(folder / "lora.safetensors"), "--rank", "2", "-o",
-                               str(folder / "small.safetensors")])
-        for args in (["plan", "run.toml"], ["check", "run.toml", "--no-preflight"], ["prompts", "prompts.txt"],
-                     ["import", "gui.json"], ["prompts", "missing.toml"], ["plan", "missing.toml"]):
+        save_file(
+            {
+                f"{name}.lora_down.weight": torch.randn(4, 12),
+                f"{name}.lora_up.weight": torch.randn(16, 4),
+                f"{name}.alpha": torch.tensor(2.0),
+            },
+            str(folder / "lora.safetensors"),
+        )
+        runner.invoke(
+            _app(), ["shrink", str(folder / "lora.safetensors"), "--rank", "2", "-o", str(folder / "small.safetensors")]
+        )
+        for args in (
+            ["plan", "run.toml"],
+            ["check", "run.toml", "--no-preflight"],
+            ["prompts", "prompts.txt"],
+            ["import", "gui.json"],
+            ["prompts", "missing.toml"],
+            ["plan", "missing.toml"],
+        ):
             runner.invoke(_app(), [str(folder / a) if a.endswith((".toml", ".txt", ".json")) else a for a in args])
     import zoneinfo  # noqa: F401  (pydantic imports it when it builds an error)
 
@@ -318,7 +321,7 @@ def toml_key(key: str) -> str:
 def toml_string(text: str) -> str:
     out = []
     for ch in text:
-        if ch in '"\\' :
+        if ch in '"\\':
             out.append("\\" + ch)
         elif ord(ch) < 32 or ord(ch) == 127:
             out.append(f"\\u{ord(ch):04x}")
@@ -375,10 +378,20 @@ def replaced(data: dict[str, Any], table: str, key: str, value: Any) -> dict[str
 # ---------------------------------------------------------------- families of cases
 
 
-def config_case(cls: int, name: str, data_fn: Callable[[dict[str, str]], dict[str, Any]], verb: str,
-                expect: frozenset = REFUSE, sets: tuple[str, ...] = (), extra_files: Callable[[Path], None] | None = None,
-                timeout: float = 20.0, needles: tuple[str, ...] = (), check=None, text_fn=None,
-                forbid: tuple[str, ...] = ()) -> Case:
+def config_case(
+    cls: int,
+    name: str,
+    data_fn: Callable[[dict[str, str]], dict[str, Any]],
+    verb: str,
+    expect: frozenset = REFUSE,
+    sets: tuple[str, ...] = (),
+    extra_files: Callable[[Path], None] | None = None,
+    timeout: float = 20.0,
+    needles: tuple[str, ...] = (),
+    check=None,
+    text_fn=None,
+    forbid: tuple[str, ...] = (),
+) -> Case:
     """A case that writes a config (from the material's paths) and runs one config verb on it."""
 
     def build(folder: Path) -> list[str]:
@@ -402,6 +415,9 @@ VERBS: dict[str, Callable[[str], list[str]]] = {
     "check": lambda c: ["check", c, "--no-preflight"],
     "preflight": lambda c: ["check", c],
     "dry-run": lambda c: ["run", c, "--dry-run"],
+    "preflight-sd": lambda c: ["check", c, "--sd-scripts", str(Path(c).parent / "sd")],
+    "check-strict": lambda c: ["check", c, "--no-preflight", "--strict"],
+    "dry-run-strict": lambda c: ["run", c, "--dry-run", "--strict"],
     "plan": lambda c: ["plan", c],
     "slurm": lambda c: ["slurm", c, "--nodes", "2", "--sd-scripts", str(Path(c).parent / "sd")],
 }
@@ -435,8 +451,8 @@ def hostile_values(original: Any, key: str = "") -> Iterator[tuple[int, str, Any
         yield 6, "-inf", -math.inf, REFUSE
         yield 6, "nan", math.nan, REFUSE
         if isinstance(original, int):
-            yield 5, "huge", 10 ** 22, EITHER
-            yield 5, "1e8", 10 ** 8, EITHER
+            yield 5, "huge", 10**22, EITHER
+            yield 5, "1e8", 10**8, EITHER
 
 
 def mutator_cases(verbs: tuple[str, ...] = ("check", "dry-run", "plan")) -> Iterator[Case]:
@@ -453,8 +469,14 @@ def mutator_cases(verbs: tuple[str, ...] = ("check", "dry-run", "plan")) -> Iter
 
                 if cls in (12, 14):
                     verb = "slurm" if cls == 12 else "dry-run"
-                yield config_case(cls, f"{stem}:{table}.{key}={label}", data_fn, verb, expect,
-                                  check=_pastes_back if cls == 14 else None)
+                yield config_case(
+                    cls,
+                    f"{stem}:{table}.{key}={label}",
+                    data_fn,
+                    verb,
+                    expect,
+                    check=_pastes_back if cls == 14 else None,
+                )
 
 
 def base_config(paths: dict[str, str]) -> dict[str, Any]:
@@ -474,31 +496,35 @@ def with_values(**tables: dict[str, Any]) -> Callable[[dict[str, str]], dict[str
 def huge_cases() -> Iterator[Case]:
     """Class 5: values validation accepts but whose schedules, buckets or images could be enumerated."""
     combos = {
-        "max_bucket_reso=1e22": {"buckets": {"max_bucket_reso": 10 ** 22}},
-        "max_bucket_reso=1e9,steps=8": {"buckets": {"max_bucket_reso": 10 ** 9, "bucket_reso_steps": 8}},
-        "min_bucket_reso=64,max=1e6,steps=1": {"buckets": {"min_bucket_reso": 64, "max_bucket_reso": 10 ** 6,
-                                                           "bucket_reso_steps": 1}},
+        "max_bucket_reso=1e22": {"buckets": {"max_bucket_reso": 10**22}},
+        "max_bucket_reso=1e9,steps=8": {"buckets": {"max_bucket_reso": 10**9, "bucket_reso_steps": 8}},
+        "min_bucket_reso=64,max=1e6,steps=1": {
+            "buckets": {"min_bucket_reso": 64, "max_bucket_reso": 10**6, "bucket_reso_steps": 1}
+        },
         "resolution=1e8": {"dataset": {"resolution": "100000000,100000000"}},
-        "save_every_n_steps=1,1e8": {"training": {"max_train_steps": 10 ** 8, "max_train_epochs": None},
-                                     "saving": {"save_every_n_steps": 1}},
-        "sample_every_n_steps=1,1e8": {"training": {"max_train_steps": 10 ** 8},
-                                       "sampling": {"sample_every_n_steps": 1}},
-        "epochs=1e9,save_every_epoch": {"training": {"max_train_epochs": 10 ** 9},
-                                        "saving": {"save_every_n_epochs": 1}},
-        "epochs=1e9,sample_every_epoch": {"training": {"max_train_epochs": 10 ** 9},
-                                          "sampling": {"sample_every_n_epochs": 1}},
-        "steps=1e22": {"training": {"max_train_steps": 10 ** 22}},
-        "epochs=1e22": {"training": {"max_train_epochs": 10 ** 22}},
-        "batch=1e9": {"training": {"train_batch_size": 10 ** 9}},
-        "accum=1e9": {"training": {"gradient_accumulation_steps": 10 ** 9}},
-        "seed=1e22": {"training": {"seed": 10 ** 22}},
-        "network_dim=1e22": {"network": {"network_dim": 10 ** 22}},
-        "save_last_n_steps=1e22": {"saving": {"save_every_n_steps": 1, "save_last_n_steps": 10 ** 22}},
-        "num_cycles=1e22": {"optimizer": {"lr_scheduler_num_cycles": 10 ** 22}},
-        "keep_tokens=1e22": {"dataset": {"keep_tokens": 10 ** 22}},
-        "max_token_length=1e9": {"dataset": {"max_token_length": 10 ** 9}},
+        "save_every_n_steps=1,1e8": {
+            "training": {"max_train_steps": 10**8, "max_train_epochs": None},
+            "saving": {"save_every_n_steps": 1},
+        },
+        "sample_every_n_steps=1,1e8": {"training": {"max_train_steps": 10**8}, "sampling": {"sample_every_n_steps": 1}},
+        "epochs=1e9,save_every_epoch": {"training": {"max_train_epochs": 10**9}, "saving": {"save_every_n_epochs": 1}},
+        "epochs=1e9,sample_every_epoch": {
+            "training": {"max_train_epochs": 10**9},
+            "sampling": {"sample_every_n_epochs": 1},
+        },
+        "steps=1e22": {"training": {"max_train_steps": 10**22}},
+        "epochs=1e22": {"training": {"max_train_epochs": 10**22}},
+        "batch=1e9": {"training": {"train_batch_size": 10**9}},
+        "accum=1e9": {"training": {"gradient_accumulation_steps": 10**9}},
+        "seed=1e22": {"training": {"seed": 10**22}},
+        "network_dim=1e22": {"network": {"network_dim": 10**22}},
+        "save_last_n_steps=1e22": {"saving": {"save_every_n_steps": 1, "save_last_n_steps": 10**22}},
+        "num_cycles=1e22": {"optimizer": {"lr_scheduler_num_cycles": 10**22}},
+        "keep_tokens=1e22": {"dataset": {"keep_tokens": 10**22}},
+        "max_token_length=1e9": {"dataset": {"max_token_length": 10**9}},
     }
     for label, tables in combos.items():
+
         def data_fn(paths, tables=tables):
             data = base_config(paths)
             for table, values in tables.items():
@@ -522,8 +548,9 @@ def huge_cases() -> Iterator[Case]:
     def huge_prompts(folder: Path) -> None:
         (folder / "prompts.txt").write_text("a cat\n" * 200_000, encoding="utf-8")
 
-    data = with_values(sampling={"sample_prompts": "{p}", "sample_every_n_steps": 1},
-                       training={"max_train_steps": 10 ** 8})
+    data = with_values(
+        sampling={"sample_prompts": "{p}", "sample_every_n_steps": 1}, training={"max_train_steps": 10**8}
+    )
 
     def prompts_fn(paths):
         d = data(paths)
@@ -555,7 +582,7 @@ def set_cases() -> Iterator[Case]:
         (6, "extra.min_snr_gamma=inf", REFUSE, ()),
         (6, "extra.caption_dropout_rate=nan", REFUSE, ()),
         (6, "optimizer.max_grad_norm=inf", REFUSE, ()),
-        (6, "optimizer.optimizer_args=[\"betas=inf\"]", EITHER, ()),
+        (6, 'optimizer.optimizer_args=["betas=inf"]', EITHER, ()),
         (8, 'model.pretrained_model_name_or_path="/m', REFUSE, ("--set",)),
         (8, "saving.output_name='abc", REFUSE, ("--set",)),
         (8, 'saving.output_name=abc"', REFUSE, ("--set",)),
@@ -572,6 +599,7 @@ def set_cases() -> Iterator[Case]:
 
 def dataset_config_cases() -> Iterator[Case]:
     """dataset_config files: nesting (1), wrong shapes (2), NUL (3), non-finite rates (6), huge repeats (5)."""
+
     def subset(**kw):
         base = {"image_dir": "IMG", "num_repeats": 2}
         base.update(kw)
@@ -579,18 +607,29 @@ def dataset_config_cases() -> Iterator[Case]:
 
     variants = {
         1: [("nested", None)],
-        2: [("image_dir=[]", subset(image_dir=[])), ("num_repeats=[]", subset(num_repeats=[])),
-            ("subsets=1", "subsets-scalar"), ("datasets=str", "datasets-str"), ("caption=table", subset(caption_extension={"a": 1}))],
-        3: [("image_dir NUL", subset(image_dir="IMG\x00x")), ("caption NUL", subset(caption_extension=".t\x00xt")),
-            ("class_tokens NUL", subset(class_tokens="c\x00at"))],
-        6: [("caption_dropout_rate=nan", subset(caption_dropout_rate=math.nan)),
+        2: [
+            ("image_dir=[]", subset(image_dir=[])),
+            ("num_repeats=[]", subset(num_repeats=[])),
+            ("subsets=1", "subsets-scalar"),
+            ("datasets=str", "datasets-str"),
+            ("caption=table", subset(caption_extension={"a": 1})),
+        ],
+        3: [
+            ("image_dir NUL", subset(image_dir="IMG\x00x")),
+            ("caption NUL", subset(caption_extension=".t\x00xt")),
+            ("class_tokens NUL", subset(class_tokens="c\x00at")),
+        ],
+        6: [
+            ("caption_dropout_rate=nan", subset(caption_dropout_rate=math.nan)),
             ("caption_dropout_rate=inf", subset(caption_dropout_rate=math.inf)),
             ("caption_tag_dropout_rate=-inf", subset(caption_tag_dropout_rate=-math.inf)),
-            ("loss_weight=inf", subset(loss_weight=math.inf))],
-        5: [("num_repeats=1e22", subset(num_repeats=10 ** 22)), ("num_repeats=1e9", subset(num_repeats=10 ** 9))],
+            ("loss_weight=inf", subset(loss_weight=math.inf)),
+        ],
+        5: [("num_repeats=1e22", subset(num_repeats=10**22)), ("num_repeats=1e9", subset(num_repeats=10**9))],
     }
     for cls, items in variants.items():
         for label, sub in items:
+
             def files(folder: Path, sub=sub, label=label) -> None:
                 img = str(folder / "data" / "10_cat")
                 if sub is None:
@@ -601,8 +640,11 @@ def dataset_config_cases() -> Iterator[Case]:
                     text = 'datasets = "x"\n'
                 else:
                     body = {k: (v.replace("IMG", img) if isinstance(v, str) else v) for k, v in sub.items()}
-                    text = "[[datasets]]\nresolution = 1024\n\n[[datasets.subsets]]\n" + "\n".join(
-                        f"{k} = {toml_value(v)}" for k, v in body.items()) + "\n"
+                    text = (
+                        "[[datasets]]\nresolution = 1024\n\n[[datasets.subsets]]\n"
+                        + "\n".join(f"{k} = {toml_value(v)}" for k, v in body.items())
+                        + "\n"
+                    )
                 (folder / "dataset.toml").write_text(text, encoding="utf-8")
 
             def data_fn(paths):
@@ -613,7 +655,9 @@ def dataset_config_cases() -> Iterator[Case]:
 
             expect = EITHER if cls == 5 else REFUSE
             for verb in ("preflight", "plan"):
-                yield config_case(cls, f"dataset_config {label}", data_fn, verb, expect, extra_files=files, timeout=15.0)
+                yield config_case(
+                    cls, f"dataset_config {label}", data_fn, verb, expect, extra_files=files, timeout=15.0
+                )
 
 
 PROMPT_FILES: list[tuple[int, str, str, str, frozenset]] = [
@@ -630,13 +674,25 @@ PROMPT_FILES: list[tuple[int, str, str, str, frozenset]] = [
     (6, "cfg-1e400.json", "prompts.json", '[{"prompt": "a cat", "scale": 1e400}]', REFUSE),
     (6, "width-inf.toml", "prompts.toml", '[prompt]\n[[prompt.subset]]\nprompt = "a cat"\nwidth = inf\n', REFUSE),
     (5, "steps-1e22.txt", "prompts.txt", "a cat --s 10000000000000000000000 --w 100000000 --h 100000000\n", EITHER),
-    (5, "seed-1e30.toml", "prompts.toml", '[prompt]\n[[prompt.subset]]\nprompt = "a cat"\nseed = 1000000000000000000000000000\n', EITHER),
+    (
+        5,
+        "seed-1e30.toml",
+        "prompts.toml",
+        '[prompt]\n[[prompt.subset]]\nprompt = "a cat"\nseed = 1000000000000000000000000000\n',
+        EITHER,
+    ),
     (10, "prompt-number.toml", "prompts.toml", "[prompt]\n[[prompt.subset]]\nprompt = 5\n", REFUSE),
     (10, "prompt-bool.toml", "prompts.toml", "[prompt]\n[[prompt.subset]]\nprompt = true\n", REFUSE),
     (10, "prompt-null.json", "prompts.json", '[{"prompt": null}]', REFUSE),
     (10, "prompt-number.json", "prompts.json", '[{"prompt": 5}]', REFUSE),
     (10, "prompt-list.json", "prompts.json", '[{"prompt": ["a", "b"]}]', REFUSE),
-    (10, "negative-list.toml", "prompts.toml", '[prompt]\n[[prompt.subset]]\nprompt = "a cat"\nnegative_prompt = ["x"]\n', REFUSE),
+    (
+        10,
+        "negative-list.toml",
+        "prompts.toml",
+        '[prompt]\n[[prompt.subset]]\nprompt = "a cat"\nnegative_prompt = ["x"]\n',
+        REFUSE,
+    ),
     (10, "negative-number.json", "prompts.json", '[{"prompt": "a cat", "negative_prompt": 3}]', REFUSE),
     (10, "width-string.json", "prompts.json", '[{"prompt": "a cat", "width": "big"}]', REFUSE),
     (10, "entry-number.json", "prompts.json", "[5]", REFUSE),
@@ -648,6 +704,7 @@ PROMPT_FILES: list[tuple[int, str, str, str, frozenset]] = [
 
 def prompt_cases() -> Iterator[Case]:
     for cls, label, name, text, expect in PROMPT_FILES:
+
         def files(folder: Path, name=name, text=text) -> None:
             (folder / name).write_text(text, encoding="utf-8")
 
@@ -661,7 +718,8 @@ def prompt_cases() -> Iterator[Case]:
         def data_fn(paths, name=name):
             data = base_config(paths)
             data.setdefault("sampling", {}).update(
-                {"sample_prompts": str(Path(paths["output_dir"]).parent / name), "sample_every_n_epochs": 1})
+                {"sample_prompts": str(Path(paths["output_dir"]).parent / name), "sample_every_n_epochs": 1}
+            )
             return data
 
         yield config_case(cls, f"sample_prompts {label}", data_fn, "plan", expect, extra_files=files)
@@ -689,12 +747,18 @@ def _imported_is_finite(folder: Path, outcome: Outcome) -> str | None:
     return None
 
 
-CMD = ("accelerate launch sdxl_train_network.py --pretrained_model_name_or_path=/m.safetensors "
-       "--train_data_dir=/d --output_dir=/o --network_module=networks.lora --resolution=1024 {}")
-SD_TOML = 'pretrained_model_name_or_path = "/m.safetensors"\ntrain_data_dir = "/d"\noutput_dir = "/o"\n' \
-          'network_module = "networks.lora"\n{}\n'
-GUI = '{{"pretrained_model_name_or_path": "/m.safetensors", "train_data_dir": "/d", "output_dir": "/o", ' \
-      '"LoRA_type": "Standard", "network_dim": 8, {}}}'
+CMD = (
+    "accelerate launch sdxl_train_network.py --pretrained_model_name_or_path=/m.safetensors "
+    "--train_data_dir=/d --output_dir=/o --network_module=networks.lora --resolution=1024 {}"
+)
+SD_TOML = (
+    'pretrained_model_name_or_path = "/m.safetensors"\ntrain_data_dir = "/d"\noutput_dir = "/o"\n'
+    'network_module = "networks.lora"\n{}\n'
+)
+GUI = (
+    '{{"pretrained_model_name_or_path": "/m.safetensors", "train_data_dir": "/d", "output_dir": "/o", '
+    '"LoRA_type": "Standard", "network_dim": 8, {}}}'
+)
 
 IMPORTS: list[tuple[int, str, str, str]] = [
     (1, "cmd-nested", "cmd.sh", CMD.format("--network_args " + "[" * 3000)),
@@ -727,6 +791,7 @@ IMPORTS: list[tuple[int, str, str, str]] = [
 
 def import_cases() -> Iterator[Case]:
     for cls, label, name, text in IMPORTS:
+
         def build(folder: Path, name=name, text=text) -> list[str]:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / name).write_text(text, encoding="utf-8")
@@ -739,6 +804,7 @@ def import_cases() -> Iterator[Case]:
 
 def dataset_tree_cases() -> Iterator[Case]:
     """Class 4: symlink loops, non-UTF-8 names, dangling image links (unreadable ones: see test_unreadable)."""
+
     def loop_dir(folder: Path) -> None:
         os.symlink("..", folder / "data" / "10_cat" / "loop")
         os.symlink(folder / "data", folder / "data" / "5_again")
@@ -770,31 +836,53 @@ def dataset_tree_cases() -> Iterator[Case]:
 
     def huge_header_png(folder: Path) -> None:
         (folder / "data" / "10_cat" / "img6.png").write_bytes(
-            b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", 2 ** 31 - 1, 2 ** 31 - 1)
-            + b"\x08\x02\x00\x00\x00" + b"\x00" * 4)
+            b"\x89PNG\r\n\x1a\n"
+            + struct.pack(">I", 13)
+            + b"IHDR"
+            + struct.pack(">II", 2**31 - 1, 2**31 - 1)
+            + b"\x08\x02\x00\x00\x00"
+            + b"\x00" * 4
+        )
 
-    families = [("symlink-loop-dir", loop_dir, EITHER, ()), ("symlink-loop-file", loop_file, REFUSE, ("a.png",)),
-                ("non-utf8-dir", non_utf8_dir, EITHER, ()), ("non-utf8-file", non_utf8_file, EITHER, ()),
-                ("dangling-image", dangling, REFUSE, ("img9.png",)), ("fifo-image", fifo, REFUSE, ("img8.png",)),
-                ("non-utf8-caption", bad_caption, EITHER, ()), ("empty-png", empty_png, REFUSE, ("img7.png",)),
-                ("huge-png-header", huge_header_png, EITHER, ())]
+    families = [
+        ("symlink-loop-dir", loop_dir, EITHER, ()),
+        ("symlink-loop-file", loop_file, REFUSE, ("a.png",)),
+        ("non-utf8-dir", non_utf8_dir, EITHER, ()),
+        ("non-utf8-file", non_utf8_file, EITHER, ()),
+        ("dangling-image", dangling, REFUSE, ("img9.png",)),
+        ("fifo-image", fifo, REFUSE, ("img8.png",)),
+        ("non-utf8-caption", bad_caption, EITHER, ()),
+        ("empty-png", empty_png, REFUSE, ("img7.png",)),
+        ("huge-png-header", huge_header_png, EITHER, ()),
+    ]
     for label, files, expect, needles in families:
         for verb in ("plan", "preflight"):
-            yield config_case(4, label, base_config, verb, expect if verb == "plan" else REFUSE,
-                              extra_files=files, needles=needles if verb == "plan" else (), timeout=15.0)
+            yield config_case(
+                4,
+                label,
+                base_config,
+                verb,
+                expect if verb == "plan" else REFUSE,
+                extra_files=files,
+                needles=needles if verb == "plan" else (),
+                timeout=15.0,
+            )
 
 
 def unreadable_cases() -> Iterator[Case]:
     """Class 4: files and folders the user cannot read (run as `nobody` when the tests run as root)."""
+
     def lock(*parts: str) -> Callable[[Path], None]:
         def files(folder: Path) -> None:
             os.chmod(folder.joinpath(*parts), 0)
+
         return files
 
     def dataset_config(folder: Path) -> None:
         (folder / "dataset.toml").write_text(
             f'[[datasets]]\nresolution = 1024\n[[datasets.subsets]]\nimage_dir = "{folder / "data" / "10_cat"}"\n',
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         os.chmod(folder / "dataset.toml", 0)
 
     def with_dataset_config(paths):
@@ -853,9 +941,13 @@ def unreadable_cases() -> Iterator[Case]:
 
 
 def material_paths(folder: Path) -> dict[str, str]:
-    return {"pretrained_model_name_or_path": str(folder / "model.safetensors"), "train_data_dir": str(folder / "data"),
-            "output_dir": str(folder / "out"), "sample_prompts": str(folder / "prompts.txt"),
-            "logging_dir": str(folder / "logs")}
+    return {
+        "pretrained_model_name_or_path": str(folder / "model.safetensors"),
+        "train_data_dir": str(folder / "data"),
+        "output_dir": str(folder / "out"),
+        "sample_prompts": str(folder / "prompts.txt"),
+        "logging_dir": str(folder / "logs"),
+    }
 
 
 def shrink_cases() -> Iterator[Case]:
@@ -864,8 +956,11 @@ def shrink_cases() -> Iterator[Case]:
 
     def layer(out=16, inp=12, r=4, dtype=torch.float32, alpha=2.0):
         gen = torch.Generator().manual_seed(0)
-        return {"lora_down.weight": torch.randn(r, inp, generator=gen).to(dtype),
-                "lora_up.weight": torch.randn(out, r, generator=gen).to(dtype), "alpha": torch.tensor(alpha)}
+        return {
+            "lora_down.weight": torch.randn(r, inp, generator=gen).to(dtype),
+            "lora_up.weight": torch.randn(out, r, generator=gen).to(dtype),
+            "alpha": torch.tensor(alpha),
+        }
 
     name = "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q"
 
@@ -902,8 +997,16 @@ def shrink_cases() -> Iterator[Case]:
             args = ["shrink", str(folder / "lora.safetensors"), "--rank", "2", "-o", str(folder / "small.safetensors")]
             if base is not None:
                 save_file(base, str(folder / "base.safetensors"))
-                args = ["shrink", str(folder / "lora.safetensors"), "--base", str(folder / "base.safetensors"),
-                        "-r", "fro_ckpt=1,thr=-3.55", "-o", str(folder / "small.safetensors")]
+                args = [
+                    "shrink",
+                    str(folder / "lora.safetensors"),
+                    "--base",
+                    str(folder / "base.safetensors"),
+                    "-r",
+                    "fro_ckpt=1,thr=-3.55",
+                    "-o",
+                    str(folder / "small.safetensors"),
+                ]
             return args + list(extra_args)
 
         return build
@@ -911,11 +1014,13 @@ def shrink_cases() -> Iterator[Case]:
     for label, tens in variants.items():
         yield Case(7, f"shrink:{label}", build_with(tens), REFUSE, timeout=60.0)
     base_prefix = "model.diffusion_model.input_blocks.4.1.transformer_blocks.0.attn1.to_q.weight"
-    for label, base in {"base-wrong-shape": {base_prefix: torch.randn(5, 7)},
-                        "base-3d": {base_prefix: torch.randn(16, 12, 2)},
-                        "base-0d": {base_prefix: torch.tensor(1.0)},
-                        "base-int": {base_prefix: torch.ones(16, 12, dtype=torch.int32)},
-                        "base-nan": {base_prefix: torch.full((16, 12), float("nan"))}}.items():
+    for label, base in {
+        "base-wrong-shape": {base_prefix: torch.randn(5, 7)},
+        "base-3d": {base_prefix: torch.randn(16, 12, 2)},
+        "base-0d": {base_prefix: torch.tensor(1.0)},
+        "base-int": {base_prefix: torch.ones(16, 12, dtype=torch.int32)},
+        "base-nan": {base_prefix: torch.full((16, 12), float("nan"))},
+    }.items():
         yield Case(7, f"shrink:{label}", build_with(tensors(), base=base), REFUSE, timeout=60.0)
 
     def plot_dir(folder: Path) -> list[str]:
@@ -953,16 +1058,21 @@ def shrink_cases() -> Iterator[Case]:
 def slurm_cases() -> Iterator[Case]:
     """Classes 8 and 12: --port out of range; control characters in anything written into the script."""
     options = [
-        (8, ["--port", "99999"], ("--port",)), (8, ["--port", "-1"], ("--port",)), (8, ["--port", "0"], ("--port",)),
+        (8, ["--port", "99999"], ("--port",)),
+        (8, ["--port", "-1"], ("--port",)),
+        (8, ["--port", "0"], ("--port",)),
         (12, ["--sbatch", "--account=a\nrm -rf ~"], ("--sbatch",)),
         (12, ["--partition", "gpu\nrm -rf ~"], ("--partition",)),
         (12, ["--time", "12:00:00\rdate"], ("--time",)),
-        (12, ["--job-name", "job\nid"], ("--job-name",)), (12, ["--job-name", "job\x1b[2J"], ("--job-name",)),
-        (12, ["--sd-scripts", "/sd\nrm"], ("--sd-scripts",)), (12, ["--partition", "a\x00b"], ("--partition",)),
+        (12, ["--job-name", "job\nid"], ("--job-name",)),
+        (12, ["--job-name", "job\x1b[2J"], ("--job-name",)),
+        (12, ["--sd-scripts", "/sd\nrm"], ("--sd-scripts",)),
+        (12, ["--partition", "a\x00b"], ("--partition",)),
         (12, ["--job-name", "a\tb"], ("--job-name",)),
         (8, ["--set", "accelerate.main_process_port=99999"], ("main_process_port",)),
     ]
     for cls, opts, needles in options:
+
         def build(folder: Path, opts=opts) -> list[str]:
             paths = material(folder)
             (folder / "run.toml").write_text(dumps(base_config(paths)), encoding="utf-8")
@@ -973,6 +1083,7 @@ def slurm_cases() -> Iterator[Case]:
 
 def misc_cases() -> Iterator[Case]:
     """Classes 8 (TOML line), 9 (network_args.kind), 14 (dry-run pastes back), 15 (overwrite guard), 16."""
+
     def unterminated(paths):
         return dumps(base_config(paths)) + '\n[logging]\nlog_prefix = "abc\n'
 
@@ -990,6 +1101,7 @@ def misc_cases() -> Iterator[Case]:
 
     yield config_case(9, "kind of an unchecked module", kind_other, "dry-run", OK, needles=("kind=fancy",))
     for module in ("networks.lora", "lycoris.kohya"):
+
         def kind_checked(paths, module=module):
             data = base_config(paths)
             data["network"]["network_module"] = module
@@ -997,11 +1109,25 @@ def misc_cases() -> Iterator[Case]:
             return data
 
         yield config_case(9, f"kind of {module}", kind_checked, "check", REFUSE, needles=("kind",))
-        yield config_case(9, f"kind of {module} via --set", base_config, "check", REFUSE,
-                          sets=(f"network.network_module={module}", "network.network_args.kind=lycoris"))
+        yield config_case(
+            9,
+            f"kind of {module} via --set",
+            base_config,
+            "check",
+            REFUSE,
+            sets=(f"network.network_module={module}", "network.network_args.kind=lycoris"),
+        )
 
-    for label, value in (("ESC", "my\x1b[31mlora"), ("BEL", "my\x07lora"), ("DEL", "my\x7flora"),
-                         ("newline", "my\nlora"), ("tab", "my\tlora"), ("CR", "my\rlora"), ("C1", "my\x9blora")):
+    for label, value in (
+        ("ESC", "my\x1b[31mlora"),
+        ("BEL", "my\x07lora"),
+        ("DEL", "my\x7flora"),
+        ("newline", "my\nlora"),
+        ("tab", "my\tlora"),
+        ("CR", "my\rlora"),
+        ("C1", "my\x9blora"),
+    ):
+
         def data_fn(paths, value=value):
             data = base_config(paths)
             data["saving"]["output_name"] = value
@@ -1017,43 +1143,75 @@ def misc_cases() -> Iterator[Case]:
         data["python"] = "/bin/false"
         return data
 
-    yield Case(15, "run --no-preflight over an existing output", _run_build(existing_output, fake_python,
-                                                                              ["--no-preflight"]), REFUSE,
-               needles=("--force",))
+    yield Case(
+        15,
+        "run --no-preflight over an existing output",
+        _run_build(existing_output, fake_python, ["--no-preflight"]),
+        REFUSE,
+        needles=("--force",),
+    )
 
     def nul_logging(paths):
         data = fake_python(paths)
         data["logging"] = {"logging_dir": paths["logging_dir"] + "\x00x"}
         return data
 
-    yield Case(3, "run --no-preflight with a NUL logging_dir", _run_build(existing_output, nul_logging,
-                                                                          ["--no-preflight", "--force"]), REFUSE)
+    yield Case(
+        3,
+        "run --no-preflight with a NUL logging_dir",
+        _run_build(existing_output, nul_logging, ["--no-preflight", "--force"]),
+        REFUSE,
+    )
 
     def long_name(paths):
         data = fake_python(paths)
         data["saving"]["output_name"] = "x" * 300
         return data
 
-    yield Case(16, "run --no-preflight with a 300-character output_name", _run_build(lambda f: None, long_name,
-                                                                                       ["--no-preflight"]), REFUSE)
+    yield Case(
+        16,
+        "run --no-preflight with a 300-character output_name",
+        _run_build(lambda f: None, long_name, ["--no-preflight"]),
+        REFUSE,
+    )
+
     def no_interpreter(paths):
         data = base_config(paths)
         data["python"] = paths["output_dir"] + "/no-such-python"
         data["model"]["pretrained_model_name_or_path"] = paths["output_dir"] + "/no-such-model.safetensors"
         return data
 
-    yield config_case(16, "check lists every problem when the interpreter is missing", no_interpreter, "preflight",
-                      REFUSE, needles=("no-such-python", "no-such-model"), sets=("sd_scripts={root}/sd",))
+    yield config_case(
+        16,
+        "check lists every problem when the interpreter is missing",
+        no_interpreter,
+        "preflight",
+        REFUSE,
+        needles=("no-such-python", "no-such-model"),
+        sets=("sd_scripts={root}/sd",),
+    )
     yield Case(16, "--version", lambda folder: ["--version"], OK, check=_prints_version)
-    yield config_case(16, "mistyped lycoris module", base_config, "check", REFUSE,
-                      sets=("network.network_module=lycoris.kohyaa",), forbid=("install lycoris_lora",))
+    yield config_case(
+        16,
+        "mistyped lycoris module",
+        base_config,
+        "check",
+        REFUSE,
+        sets=("network.network_module=lycoris.kohyaa",),
+        forbid=("install lycoris_lora",),
+    )
     yield Case(16, "explain full_bf16", lambda folder: ["explain", "full_bf16"], OK, needles=("U-Net",))
 
 
 def other_verb_cases() -> Iterator[Case]:
     """explain, init and import with NUL bytes, escapes, huge names and targets they must not overwrite."""
-    for label, name in (("NUL", "network_\x00dim"), ("ESC", "network_\x1b[2Jdim"), ("long", "n" * 100_000),
-                        ("deep", "a." * 5000), ("empty", "")):
+    for label, name in (
+        ("NUL", "network_\x00dim"),
+        ("ESC", "network_\x1b[2Jdim"),
+        ("long", "n" * 100_000),
+        ("deep", "a." * 5000),
+        ("empty", ""),
+    ):
         yield Case(3 if label == "NUL" else 2, f"explain:{label} name", lambda f, name=name: ["explain", name], REFUSE)
 
     def existing(folder: Path) -> list[str]:
@@ -1064,8 +1222,12 @@ def other_verb_cases() -> Iterator[Case]:
     yield Case(15, "init -o over an existing file", existing, REFUSE, needles=("--force",))
     yield Case(3, "init NUL name", lambda f: ["init", "sdxl-lora\x00-minimal", "-o", str(f / "new.toml")], REFUSE)
     yield Case(3, "init -o with NUL", lambda f: ["init", "sdxl-lora-minimal", "-o", str(f / "n\x00ew.toml")], REFUSE)
-    yield Case(4, "init -o into a missing folder",
-               lambda f: ["init", "sdxl-lora-minimal", "-o", str(f / "no" / "such" / "new.toml")], REFUSE)
+    yield Case(
+        4,
+        "init -o into a missing folder",
+        lambda f: ["init", "sdxl-lora-minimal", "-o", str(f / "no" / "such" / "new.toml")],
+        REFUSE,
+    )
 
     def import_existing(folder: Path) -> list[str]:
         folder.mkdir(parents=True, exist_ok=True)
@@ -1101,19 +1263,20 @@ def _prints_version(folder: Path, outcome: Outcome) -> str | None:
 def _pastes_back(folder: Path, outcome: Outcome) -> str | None:
     """The printed --dry-run command, pasted into bash, gives exactly the argv of --dry-run --json."""
     import subprocess
+
     from typer.testing import CliRunner
 
     if outcome.code != 0:
         return None
-    result = CliRunner().invoke(_app(), ["run", str(folder / "run.toml"), "--dry-run", "--json"],
-                                env={"COLUMNS": "200"})
+    result = CliRunner().invoke(
+        _app(), ["run", str(folder / "run.toml"), "--dry-run", "--json"], env={"COLUMNS": COLUMNS}
+    )
     try:
         argv = json.loads(result.stdout)["argv"]
     except (ValueError, KeyError):
         return "--dry-run --json printed no argv"
     printed = result_stdout_of_dry_run(folder)
-    proc = subprocess.run(["bash", "-c", 'printf "%s\\0" ' + printed],
-                          capture_output=True, timeout=10)
+    proc = subprocess.run(["bash", "-c", 'printf "%s\\0" ' + printed], capture_output=True, timeout=10)
     got = proc.stdout.decode("utf-8", "surrogateescape").split("\0")[:-1]
     if got == argv:
         return None
@@ -1124,14 +1287,146 @@ def _pastes_back(folder: Path, outcome: Outcome) -> str | None:
 def result_stdout_of_dry_run(folder: Path) -> str:
     from typer.testing import CliRunner
 
-    result = CliRunner().invoke(_app(), ["run", str(folder / "run.toml"), "--dry-run"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(_app(), ["run", str(folder / "run.toml"), "--dry-run"], env={"COLUMNS": COLUMNS})
     return result.stdout.strip()
 
 
+ACC_CMD = (
+    "accelerate launch {} sdxl_train_network.py --pretrained_model_name_or_path=/m.safetensors "
+    "--train_data_dir=/d --output_dir=/o --network_module=networks.lora --resolution=1024"
+)
+
+
+def consolidated_path_cases() -> Iterator[Case]:
+    for case in _consolidated_path_cases():
+        case.always = True
+        yield case
+
+
+def _consolidated_path_cases() -> Iterator[Case]:
+    """The paths issue 9's consolidation added or moved, each in every CI sample: the [accelerate] table read
+    through one option table (gpu_id_list, total_processes) from the file and --set, --strict failing warnings
+    in one place (fail_if_strict), key lines read once (LoadedConfig.lines, a dataset_config's lines), and the
+    accelerate launch options of an imported command."""
+    accelerate = [
+        (2, "gpu_ids=0,x", {"gpu_ids": "0,x"}, REFUSE),
+        (2, "gpu_ids=0,,1", {"gpu_ids": "0,,1"}, REFUSE),
+        (2, "gpu_ids={}", {"gpu_ids": {"a": 0}}, REFUSE),
+        (2, "gpu_ids=[[0]]", {"gpu_ids": [[0]]}, REFUSE),
+        (2, "num_processes=[]", {"num_processes": []}, REFUSE),
+        (2, "mixed_precision={}", {"mixed_precision": {"a": 1}}, REFUSE),
+        (3, "gpu_ids NUL", {"gpu_ids": "0,\x00"}, REFUSE),
+        (3, "main_process_ip NUL", {"main_process_ip": "10.0.0.\x001"}, REFUSE),
+        (5, "gpu_ids=1e20", {"gpu_ids": "99999999999999999999"}, EITHER),
+        (5, "num_processes=1e22", {"num_processes": 10**22}, EITHER),
+        (5, "num_machines=1e22", {"num_machines": 10**22}, EITHER),
+        (5, "auto,num_machines=1e22", {"num_processes": "auto", "num_machines": 10**22}, EITHER),
+        (6, "num_processes=inf", {"num_processes": math.inf}, REFUSE),
+        (6, "num_machines=nan", {"num_machines": math.nan}, REFUSE),
+        (8, "main_process_port=99999", {"main_process_port": 99999}, REFUSE),
+    ]
+    verbs = ("check", "dry-run", "preflight", "plan")
+    for i, (cls, label, values, expect) in enumerate(accelerate):
+        for verb in (verbs[i % 4], verbs[(i + 1) % 4]):  # two verbs each, every verb in turn
+            yield config_case(
+                cls,
+                f"[accelerate] {label}",
+                with_values(accelerate=values),
+                verb,
+                expect,
+                needles=("accelerate",) if expect == REFUSE else (),
+            )
+    strict = [
+        (3, "NUL", with_values(saving={"output_name": "a\x00b"}), REFUSE),
+        (6, "inf", with_values(optimizer={"learning_rate": math.inf}), REFUSE),
+        (2, "module=[]", with_values(network={"network_module": []}), REFUSE),
+        (
+            5,
+            "save every step of 1e8",
+            with_values(training={"max_train_steps": 10**8}, saving={"save_every_n_steps": 1}),
+            EITHER,
+        ),
+    ]
+    for cls, label, data_fn, expect in strict:
+        for verb in ("check-strict", "dry-run-strict"):
+            yield config_case(cls, f"--strict {label}", data_fn, verb, expect)
+
+    def dataset_lines(text: str) -> Callable[[Path], None]:
+        def files(folder: Path) -> None:
+            img = str(folder / "data" / "10_cat")
+            (folder / "dataset.toml").write_text(text.replace("IMG", img), encoding="utf-8")
+
+        return files
+
+    def with_dataset_config(paths):
+        data = base_config(paths)
+        data["dataset"].pop("train_data_dir")
+        data["dataset"]["dataset_config"] = str(Path(paths["output_dir"]).parent / "dataset.toml")
+        return data
+
+    first = '[[datasets]]\nresolution = 1024\n[[datasets.subsets]]\nimage_dir = "IMG"\n'
+    dataset_texts = [
+        (3, "NUL key", first + '"num\\u0000repeats" = 2\n', REFUSE),
+        (
+            2,
+            "wrong type, second subset",
+            first + '[[datasets.subsets]]\nimage_dir = "IMG"\nnum_repeats = "x"\n',
+            REFUSE,
+        ),
+        (1, "nested, second dataset", first + "[[datasets]]\nx = " + nested_array(900) + "\n", REFUSE),
+        (8, "unterminated string", first + 'caption_extension = ".txt\n', REFUSE),
+        (8, "duplicate key", first + "num_repeats = 2\nnum_repeats = 3\n", REFUSE),
+        (8, "escapes in key", first + '"\\u001b[2J" = 1\n', REFUSE),
+    ]
+    for cls, label, text, expect in dataset_texts:
+        for verb in ("preflight-sd", "plan"):
+            yield config_case(
+                cls,
+                f"dataset_config lines: {label}",
+                with_dataset_config,
+                verb,
+                expect,
+                extra_files=dataset_lines(text),
+                needles=("dataset.toml",),
+            )
+    imports = [
+        (6, "num_processes inf", "--num_processes inf"),
+        (6, "num_machines nan", "--num_machines=nan"),
+        (5, "num_processes 1e20", "--num_processes 99999999999999999999"),
+        (3, "gpu_ids NUL", "--gpu_ids 0,\x001"),
+        (2, "gpu_ids words", "--gpu_ids zero,one"),
+        (2, "mixed_precision list", "--mixed_precision [bf16]"),
+        (8, "port 99999", "--main_process_port 99999"),
+        (8, "unknown launch option", "--num_procezzes 2"),
+    ]
+    for cls, label, opts in imports:
+
+        def build(folder: Path, opts=opts) -> list[str]:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "cmd.sh").write_text(ACC_CMD.format(opts), encoding="utf-8")
+            return ["import", str(folder / "cmd.sh"), "-o", str(folder / "imported.toml")]
+
+        case = Case(cls, f"import:accelerate {label}", build, EITHER, check=_imported_is_finite)
+        case.writes = True
+        yield case
+
+
 def all_cases() -> list[Case]:
-    families = [mutator_cases(), huge_cases(), set_cases(), dataset_config_cases(), prompt_cases(), import_cases(),
-                dataset_tree_cases(), unreadable_cases(), shrink_cases(), slurm_cases(), misc_cases(),
-                other_verb_cases()]
+    families = [
+        mutator_cases(),
+        huge_cases(),
+        set_cases(),
+        dataset_config_cases(),
+        prompt_cases(),
+        import_cases(),
+        dataset_tree_cases(),
+        unreadable_cases(),
+        shrink_cases(),
+        slurm_cases(),
+        misc_cases(),
+        other_verb_cases(),
+        consolidated_path_cases(),
+    ]
     return [case for family in families for case in family]
 
 

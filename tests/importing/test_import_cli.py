@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-import tomllib
+from helpers import tomllib
 from pathlib import Path
 
 import pytest
 
-from importing_helpers import GUIDE_COMMAND, run_cli
+from helpers import GUIDE_COMMAND, run_cli
 
 DATA = Path(__file__).parent / "data"
 
 
 def imported(*args: str, stdin: str | None = None) -> dict:
-    result = run_cli("import", *args, stdin=stdin)
+    result = run_cli("import", *args, input=stdin)
     assert result.returncode == 0, result.stderr
     return tomllib.loads(result.stdout)
 
@@ -64,7 +64,7 @@ def test_the_output_names_its_source_in_a_header_comment():
 
 def test_a_command_on_stdin_with_several_network_args_and_a_prefix_reports_the_expansion():
     text = "python sdxl_train_network.py --network_args 'algo=loha' 'conv_dim=4' --network_di 16 --sdpa\n"
-    result = run_cli("import", "-", stdin=text)
+    result = run_cli("import", "-", input=text)
     assert result.returncode == 0, result.stderr
     config = tomllib.loads(result.stdout)
     assert config["network"]["network_args"] == {"algo": "loha", "conv_dim": 4}
@@ -188,7 +188,7 @@ def test_a_non_sdxl_gui_config_is_refused(tmp_path):
 
 
 def test_accelerate_options_the_table_cannot_carry_are_errors():
-    result = run_cli("import", "-", stdin="accelerate launch --use_fsdp sdxl_train_network.py --sdpa")
+    result = run_cli("import", "-", input="accelerate launch --use_fsdp sdxl_train_network.py --sdpa")
     assert result.returncode == 2 and "--use_fsdp" in result.stderr
 
 
@@ -219,7 +219,7 @@ def test_from_forces_the_source_kind(tmp_path):
 
 
 def test_an_accelerate_option_written_after_the_script_gets_a_fix_saying_where_it_belongs():
-    result = run_cli("import", "-", stdin="accelerate launch sdxl_train_network.py --num_cpu_threads_per_process=2")
+    result = run_cli("import", "-", input="accelerate launch sdxl_train_network.py --num_cpu_threads_per_process=2")
     assert result.returncode == 2 and "move it before the script path" in result.stderr
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from importing_helpers import run_cli
+from helpers import run_cli
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "src" / "loratrain" / "presets"
 SHIPPED = sorted(CONFIGS.glob("*.toml"))
 
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importing_helpers import GUIDE_COMMAND, run_cli
+from helpers import GUIDE_COMMAND, run_cli
 from loratrain.importers.accelerate_argv import parse_accelerate
 from loratrain.importers import import_text
 from loratrain.importers.finish import finish
@@ -25,7 +25,7 @@ from loratrain.importers.sd_argv import parse_script_argv
 from loratrain.importers.shell_command import parse_command
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = sorted((REPO / "configs").glob("*.toml"))
+SHIPPED = sorted((REPO / "src" / "loratrain" / "presets").glob("*.toml"))
 
 
 def imported_config(text: str):
@@ -45,7 +45,7 @@ def test_importing_the_dry_run_command_of_a_shipped_config_gives_the_config_back
 def test_importing_the_dry_run_of_a_config_with_python_and_sd_scripts_gives_it_back(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(
-        (REPO / "configs" / "sdxl-lokr.toml").read_text()
+        (REPO / "src" / "loratrain" / "presets" / "sdxl-lokr.toml").read_text()
         .replace("[model]", 'sd_scripts = "/opt/sd-scripts"\npython = "/opt/venv/bin/python"\n\n[model]', 1)
     )
     dry = run_cli("run", "--dry-run", str(config))

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from importing_helpers import run_cli
+from helpers import run_cli
 
 
 def _properties(schema: dict, node: dict) -> dict:

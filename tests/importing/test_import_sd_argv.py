@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from loratrain.errors import ConfigError
 from loratrain.importers.sd_argv import flag_table, parse_script_argv
 
-from importing_helpers import reference_parse, reference_parser_cached
+from helpers import reference_parse, reference_parser_cached
 
 
 def values(*argv: str) -> dict:

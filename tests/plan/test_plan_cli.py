@@ -6,10 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from plan_fixtures import SIX_SHAPES, make_images
-from test_plan_tokenizer import GUIDE_PROMPT_1, GUIDE_PROMPT_2
-
-from cli_helpers import run_cli
+from helpers import GUIDE_PROMPT_1, GUIDE_PROMPT_2, SIX_SHAPES, make_images, plan_config, run_cli
 from loratrain.plan.clip_tokenizer import VocabularyNotFound, find_vocabulary
 
 GUIDE_FILE = (f"# anthro female kindred\n{GUIDE_PROMPT_1} --n low quality, worst quality, blurred background, blurry, "
@@ -29,30 +26,6 @@ def _have_vocabulary() -> bool:
 needs_vocab = pytest.mark.skipif(not _have_vocabulary(), reason="no CLIP vocabulary on this machine")
 
 
-def _config(tmp_path: Path, extra: str = "", training: str = "train_batch_size = 8\n"
-            "gradient_accumulation_steps = 6\nmax_train_steps = 400\n") -> Path:
-    path = tmp_path / "run.toml"
-    path.write_text(f"""
-[model]
-pretrained_model_name_or_path = "/models/sdxl.safetensors"
-[dataset]
-train_data_dir = "{tmp_path / 'train'}"
-resolution = "1024,1024"
-caption_extension = ".txt"
-[buckets]
-enable_bucket = true
-bucket_reso_steps = 32
-[network]
-network_module = "networks.lora"
-[training]
-{training}
-[saving]
-output_dir = "{tmp_path / 'out'}"
-save_every_n_epochs = 50
-{extra}""", encoding="utf-8")
-    return path
-
-
 @pytest.fixture
 def dataset(tmp_path: Path) -> Path:
     make_images(tmp_path / "train" / "10_foo", SIX_SHAPES[:4])
@@ -62,7 +35,7 @@ def dataset(tmp_path: Path) -> Path:
 
 
 def test_plan_json_reports_datasets_buckets_steps_saves_and_samples(dataset):
-    config = _config(dataset, f'[sampling]\nsample_prompts = "{dataset / "prompts.txt"}"\nsample_every_n_steps = 100\n')
+    config = plan_config(dataset, f'[sampling]\nsample_prompts = "{dataset / "prompts.txt"}"\nsample_every_n_steps = 100\n')
     result = run_cli("plan", str(config), "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -79,7 +52,7 @@ def test_plan_json_reports_datasets_buckets_steps_saves_and_samples(dataset):
 
 
 def test_plan_terminal_report_shows_the_bucket_histogram_and_schedule(dataset):
-    result = run_cli("plan", str(_config(dataset)))
+    result = run_cli("plan", str(plan_config(dataset)))
     assert result.returncode == 0, result.stderr
     assert "1024x1024" in result.stdout and "█" in result.stdout and "batches" in result.stdout
     assert "400 steps, 200 epochs (from max_train_steps)" in result.stdout
@@ -87,13 +60,13 @@ def test_plan_terminal_report_shows_the_bucket_histogram_and_schedule(dataset):
 
 
 def test_set_override_changes_the_plan(dataset):
-    result = run_cli("plan", str(_config(dataset)), "--json", "--set", "training.max_train_epochs=3")
+    result = run_cli("plan", str(plan_config(dataset)), "--json", "--set", "training.max_train_epochs=3")
     data = json.loads(result.stdout)
     assert (data["epochs"], data["total_steps"], data["steps_from_epochs"]) == (3, 6, True)
 
 
 def test_two_processes_split_batches_and_warn_about_an_idle_gpu(dataset):
-    config = _config(dataset, f'[sampling]\nsample_prompts = "{dataset / "prompts.txt"}"\nsample_every_n_steps = 100\n'
+    config = plan_config(dataset, f'[sampling]\nsample_prompts = "{dataset / "prompts.txt"}"\nsample_every_n_steps = 100\n'
                      "[accelerate]\nnum_processes = 3\n")
     result = run_cli("plan", str(config), "--json")
     data = json.loads(result.stdout)
@@ -102,24 +75,24 @@ def test_two_processes_split_batches_and_warn_about_an_idle_gpu(dataset):
 
 
 def test_bucket_smaller_than_the_batch_is_warned_about(dataset):
-    result = run_cli("plan", str(_config(dataset)))
+    result = run_cli("plan", str(plan_config(dataset)))
     assert "fewer items than the batch size 8" in result.stderr and "< batch" in result.stdout
 
 
 def test_missing_train_data_dir_exits_2_with_one_clear_line(tmp_path):
-    result = run_cli("plan", str(_config(tmp_path)))
+    result = run_cli("plan", str(plan_config(tmp_path)))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{tmp_path / 'train'} does not exist" in result.stderr
 
 
 def test_missing_prompt_file_exits_2(dataset):
-    config = _config(dataset, f'[sampling]\nsample_prompts = "{dataset / "nope.txt"}"\nsample_every_n_steps = 100\n')
+    config = plan_config(dataset, f'[sampling]\nsample_prompts = "{dataset / "nope.txt"}"\nsample_every_n_steps = 100\n')
     result = run_cli("plan", str(config))
     assert result.returncode == 2 and "nope.txt" in result.stderr and "not found" in result.stderr
 
 
 def test_bad_config_value_exits_2_before_any_scan(tmp_path):
-    result = run_cli("plan", str(_config(tmp_path, training="train_batch_size = 0")))
+    result = run_cli("plan", str(plan_config(tmp_path, training="train_batch_size = 0")))
     assert result.returncode == 2 and "train_batch_size" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -176,7 +149,7 @@ def test_dataset_config_with_an_unknown_key_exits_2_naming_file_and_key(tmp_path
     ds = tmp_path / "ds.toml"
     ds.write_text(f'[general]\nshuffle_captions = true\n[[datasets]]\nresolution = 1024\n'
                   f'  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n', encoding="utf-8")
-    config = _config(tmp_path)
+    config = plan_config(tmp_path)
     config.write_text(config.read_text().replace("[dataset]\n", f'[dataset]\ndataset_config = "{ds}"\n'))
     result = run_cli("plan", str(config))
     assert result.returncode == 2 and "Traceback" not in result.stderr

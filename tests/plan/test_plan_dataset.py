@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from plan_fixtures import SIX_SHAPES, make_images
+from helpers import SIX_SHAPES, make_images
 
 from loratrain.plan.dataset import scan_folder
 from loratrain.plan.dataset_config import Subset, plan_datasets, validate_user_config

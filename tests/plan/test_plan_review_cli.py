@@ -9,16 +9,13 @@ import stat
 from pathlib import Path
 
 import pytest
-from plan_fixtures import make_images
-from test_plan_cli import _config
-
-from cli_helpers import run_cli
+from helpers import make_images, plan_config, run_cli
 
 
 def _with_dataset_config(tmp_path: Path, dataset_toml: str) -> tuple[Path, Path]:
     ds = tmp_path / "dc.toml"
     ds.write_text(dataset_toml, encoding="utf-8")
-    config = _config(tmp_path)
+    config = plan_config(tmp_path)
     config.write_text(config.read_text().replace("[dataset]\n", f'[dataset]\ndataset_config = "{ds}"\n'))
     return config, ds
 
@@ -68,7 +65,7 @@ def test_fine_tuning_in_json_config_passes_plan_with_a_not_scanned_warning(tmp_p
     make_images(tmp_path / "train", [(1024, 1024)])
     meta = tmp_path / "meta.json"
     meta.write_text("{}", encoding="utf-8")
-    result = run_cli("plan", str(_config(tmp_path)), "--json", "--set", f"extra.in_json={meta}")
+    result = run_cli("plan", str(plan_config(tmp_path)), "--json", "--set", f"extra.in_json={meta}")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["mode"] == "in_json"
     assert "not scanned" in result.stderr and "no training images" not in result.stderr
@@ -101,7 +98,7 @@ def _fake_nvidia_smi(bin_dir: Path, count: int) -> dict[str, str]:
 ])
 def test_auto_num_processes_counts_gpus_like_run(tmp_path, accelerate, visible, expected):
     make_images(tmp_path / "train" / "10_foo", [(1024, 1024)] * 4)
-    config = _config(tmp_path, f'[accelerate]\nnum_processes = "auto"\n{accelerate}')
+    config = plan_config(tmp_path, f'[accelerate]\nnum_processes = "auto"\n{accelerate}')
     env = _fake_nvidia_smi(tmp_path / "bin", 4)
     if visible is not None:
         env["CUDA_VISIBLE_DEVICES"] = visible
@@ -114,7 +111,7 @@ def test_auto_num_processes_counts_gpus_like_run(tmp_path, accelerate, visible, 
 
 def test_auto_num_processes_without_a_gpu_count_plans_one_process_with_a_warning(tmp_path):
     make_images(tmp_path / "train" / "10_foo", [(1024, 1024)])
-    config = _config(tmp_path, '[accelerate]\nnum_processes = "auto"\n')
+    config = plan_config(tmp_path, '[accelerate]\nnum_processes = "auto"\n')
     result = run_cli("plan", str(config), "--json", env={"PATH": "/nonexistent"})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["num_processes"] == 1

@@ -13,16 +13,9 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import GUIDE_PROMPT_1, GUIDE_PROMPT_2
 from loratrain.plan import clip_tokenizer
 from loratrain.plan.clip_tokenizer import ClipTokenizer, VocabularyNotFound, find_vocabulary
-
-GUIDE_PROMPT_1 = ("score_9, score_8_up, score_7_up, score_6_up, rating_explicit, source_furry, solo, female anthro "
-                  "kindred, mask, presenting, white pillow, bedroom, looking at viewer, detailed background, "
-                  "amazing_background, scenery porn, realistic, photo")
-GUIDE_PROMPT_2 = ("score_9, score_8_up, score_7_up, score_6_up, rating_explicit, source_furry, solo, anthro female "
-                  "wolf, sexy pose, standing, gray fur, brown fur, canine pussy, black nose, blue eyes, pink areola, "
-                  "pink nipples, detailed background, amazing_background, realistic, photo")
-
 
 @pytest.fixture(scope="module")
 def tok() -> ClipTokenizer:

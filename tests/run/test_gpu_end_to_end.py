@@ -17,7 +17,7 @@ import pytest
 
 from loratrain import safetensors_header
 
-from . import conftest as c
+from helpers import cli_env, write_image
 
 pytestmark = pytest.mark.gpu
 
@@ -42,7 +42,7 @@ def test_minimal_config_trains_a_few_steps_for_real(tmp_path):
     data = tmp_path / "train"
     (data / "5_testchar").mkdir(parents=True)
     for i in range(2):
-        c.write_image(data / "5_testchar" / f"img{i}.png", (1024, 1024))
+        write_image(data / "5_testchar" / f"img{i}.png", (1024, 1024))
         (data / "5_testchar" / f"img{i}.txt").write_text("testchar, a plain orange square\n")
     tokenizers = os.environ.get("LORATRAIN_TEST_TOKENIZERS")
     config = tmp_path / "gpu.toml"
@@ -77,7 +77,7 @@ save_precision = "fp16"
 mixed_precision = "fp16"
 """)
     done = subprocess.run([sys.executable, "-m", "loratrain", "run", str(config), "--plain"], cwd=tmp_path,
-                          capture_output=True, text=True, env=c.cli_env(LORATRAIN_SD_SCRIPTS=os.environ["LORATRAIN_SD_SCRIPTS"]),
+                          capture_output=True, text=True, env=cli_env(LORATRAIN_SD_SCRIPTS=os.environ["LORATRAIN_SD_SCRIPTS"]),
                           timeout=3600)
     assert done.returncode == 0, done.stderr[-3000:]
     lora = tmp_path / "out" / "gpu-test.safetensors"

@@ -13,8 +13,8 @@ from loratrain.launch.gpus import Gpu, GpuScan
 from loratrain.config.loader import load_config
 from loratrain.launch.runner import RunResult
 
-from .conftest import FIXTURE_SD_SCRIPTS
-from .test_run_cli import loratrain, make_project
+from helpers import FIXTURE_SD_SCRIPTS
+from helpers import loratrain, make_project
 
 ONE_GPU = GpuScan([Gpu(0, "NVIDIA A100-SXM4-40GB", 8.0)], "test")
 

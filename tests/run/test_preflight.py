@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from loratrain.launch import preflight
+from loratrain.launch import gpus, preflight
 from loratrain.launch.gpus import Gpu, GpuScan
 from loratrain.launch.preflight import PreflightInput, run_preflight
 
-from .conftest import FIXTURE_SD_SCRIPTS, SD1_KEYS, SDXL_KEYS, make_dataset, write_image, write_safetensors
+from helpers import FIXTURE_SD_SCRIPTS, SD1_KEYS, SDXL_KEYS, make_dataset, write_image, write_safetensors
 
 A100 = Gpu(0, "NVIDIA A100-SXM4-40GB", 8.0)
 T4 = Gpu(0, "Tesla T4", 7.5)
@@ -298,15 +298,15 @@ def test_auto_processes_use_every_visible_gpu_and_pass(good):
     good.gpu_scanner = lambda: scan_of(A100, A100, A100)
     good.accelerate = {"num_processes": "auto"}
     assert errors_of(good) == []
-    assert preflight.local_process_count(good.accelerate, good.gpu_scan()) == 3
+    assert gpus.local_process_count(good.accelerate, good.gpu_scan()) == 3
 
 
 def test_auto_counts_the_listed_gpu_ids_and_multiplies_by_the_machines_for_the_total():
     scan = scan_of(A100, A100, A100, A100)
-    assert preflight.total_processes({"num_processes": "auto", "gpu_ids": "1,3"}, scan) == 2
-    assert preflight.total_processes({"num_processes": "auto", "num_machines": 2}, scan) == 8
-    assert preflight.local_process_count({"num_processes": 8, "num_machines": 2}, scan) == 4
-    assert preflight.total_processes({}, scan) == 1  # accelerate's own default
+    assert gpus.total_processes({"num_processes": "auto", "gpu_ids": "1,3"}, scan) == 2
+    assert gpus.total_processes({"num_processes": "auto", "num_machines": 2}, scan) == 8
+    assert gpus.local_process_count({"num_processes": 8, "num_machines": 2}, scan) == 4
+    assert gpus.total_processes({}, scan) == 1  # accelerate's own default
 
 
 def test_bf16_on_a_gpu_without_bf16_is_an_error(good):
@@ -334,7 +334,7 @@ def test_multi_machine_run_without_main_process_ip_is_an_error(good):
 
 
 def test_gpu_count_comes_from_a_fake_nvidia_smi_on_path(good, tmp_path):
-    from .conftest import write_fake_nvidia_smi
+    from helpers import write_fake_nvidia_smi
 
     bin_dir = tmp_path / "bin"
     write_fake_nvidia_smi(bin_dir, [("Tesla V100-SXM2-16GB", "7.0"), ("Tesla V100-SXM2-16GB", "7.0")])

@@ -10,7 +10,7 @@ import pytest
 from loratrain.launch import gpus
 from loratrain.launch.progress import ProgressDisplay, parse_progress
 
-from .conftest import write_fake_nvidia_smi
+from helpers import write_fake_nvidia_smi
 
 
 def test_a_training_step_line_gives_step_total_loss_speed_and_time_left():

@@ -18,57 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from . import conftest as c
-
-STEP_LINE = "steps: 100%|##########| 5/5"
-
-
-def make_project(root: Path, name: str = "mychar", steps: int = 5, extra: str = "") -> Path:
-    """A training folder: SDXL model, a captioned dataset, a tokenizer cache and a config using them."""
-    root.mkdir(parents=True, exist_ok=True)
-    if not (root / "sdxl.safetensors").exists():
-        c.write_safetensors(root / "sdxl.safetensors", c.SDXL_KEYS)
-        c.make_dataset(root / "train", {"10_mychar": 2})
-        for folder in ("openai_clip-vit-large-patch14", "laion_CLIP-ViT-bigG-14-laion2B-39B-b160k"):
-            (root / "tok" / folder).mkdir(parents=True)
-        c.write_fake_nvidia_smi(root / "bin", [("NVIDIA A100-SXM4-40GB", "8.0")])
-    config = root / f"{name}.toml"
-    config.write_text(f"""# test run
-sd_scripts = "{c.FIXTURE_SD_SCRIPTS}"
-python = "{sys.executable}"
-[model]
-pretrained_model_name_or_path = "sdxl.safetensors"
-tokenizer_cache_dir = "tok"
-[dataset]
-train_data_dir = "train"
-resolution = "1024,1024"
-caption_extension = ".txt"
-[network]
-network_module = "networks.lora"
-network_dim = 4
-[training]
-max_train_steps = {steps}
-[saving]
-output_dir = "out"
-output_name = "{name}"
-[precision]
-mixed_precision = "no"
-{extra}""")
-    return config
-
-
-def env_for(root: Path, **extra: str) -> dict[str, str]:
-    return c.cli_env(PATH=f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}", **extra)
-
-
-def loratrain(root: Path, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "loratrain", *args], cwd=root, capture_output=True, text=True,
-                          env=env_for(root, **env), timeout=timeout)
-
-
-def records(root: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((root / "out" / "loratrain-runs").glob("*/record.json"))]
-
+from helpers import STEP_LINE, env_for, loratrain, make_project, records, write_fake_nvidia_smi
 
 def test_run_on_a_terminal_trains_shows_a_progress_bar_and_records_everything(tmp_path):
     root = tmp_path / "p"
@@ -172,7 +122,9 @@ def _group_gone(pgid: int) -> bool:
     return False
 
 
-@pytest.mark.parametrize("sig, code, seen", [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")])
+# SIGHUP (an SSH session dropping) is handled like SIGTERM: the script is told SIGTERM, the record is closed.
+@pytest.mark.parametrize("sig, code, seen", [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM"),
+                                             (signal.SIGHUP, 143, "SIGTERM")])
 def test_signal_to_loratrain_reaches_the_training_script_and_nothing_is_left(tmp_path, sig, code, seen):
     root = tmp_path / "p"
     config = make_project(root, steps=200)
@@ -317,7 +269,7 @@ def test_check_with_preflight_and_slurm_import_no_heavy_package_in_loratrains_pr
 def test_dry_run_counts_auto_processes_like_the_launch_without_touching_the_gpus(tmp_path):
     root = tmp_path / "p"
     config = make_project(root, extra='[accelerate]\nnum_processes = "auto"\n')
-    c.write_fake_nvidia_smi(root / "bin", [("A100", "8.0"), ("A100", "8.0"), ("A100", "8.0"), ("A100", "8.0")])
+    write_fake_nvidia_smi(root / "bin", [("A100", "8.0"), ("A100", "8.0"), ("A100", "8.0"), ("A100", "8.0")])
     shown = loratrain(root, "run", config.name, "--dry-run", "--json", CUDA_VISIBLE_DEVICES="1,3,2")
     assert shown.returncode == 0, shown.stderr
     argv = json.loads(shown.stdout)["argv"]

@@ -12,7 +12,7 @@ import pytest
 from loratrain.sdscripts import install as sdscripts
 from loratrain.errors import ConfigError
 
-from .conftest import FIXTURE_SD_SCRIPTS, cli_env
+from helpers import FIXTURE_SD_SCRIPTS, cli_env
 
 
 def git(*args: str, cwd: Path) -> str:

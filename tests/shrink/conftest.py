@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-import shrink_synth as synth
+import helpers as synth
+from helpers import run_cli as shared_run_cli
 
 
 @pytest.fixture
@@ -21,8 +20,6 @@ def base_path(tmp_path):
 
 def run_cli(*args, cwd=None):
     """`python -m loratrain shrink ...` through the shared helper (shrinking can take a while)."""
-    from cli_helpers import run_cli as shared_run_cli
-
     return shared_run_cli("shrink", *args, cwd=cwd, timeout=300)
 
 

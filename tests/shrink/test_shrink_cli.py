@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-import shrink_synth as synth
+import helpers as synth
 
 
 def outputs(folder):

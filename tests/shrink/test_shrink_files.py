@@ -10,7 +10,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as st_save
 
-import shrink_synth as synth
+import helpers as synth
 from loratrain.shrink.lorafile import read_lora, write_lora
 from loratrain.shrink.recipes import parse_recipe, sd_method
 from loratrain.shrink.resize import analyse, build

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-import shrink_synth as synth
+import helpers as synth
 from loratrain.shrink.base import BaseCheckpoint
 from loratrain.shrink.lorafile import read_lora
 from loratrain.shrink.recipes import parse_recipe, sd_method

@@ -16,16 +16,22 @@ SetOption = typer.Option(None, "--set", help=SET_HELP, metavar="TABLE.KEY=VALUE"
 def load(path: str, overrides: Optional[list[str]], strict: bool = False, quiet: bool = False):
     """Load and validate; print warnings (unless `quiet`); with `strict`, warnings fail like errors."""
     from loratrain.commands._output import print_problems
-    from loratrain.errors import ConfigError, Problem
     from loratrain.config.loader import load_config
 
     loaded = load_config(path, overrides or [])
     if loaded.warnings:
-        if strict:
-            raise ConfigError([Problem(**{**w.__dict__, "severity": "error"}) for w in loaded.warnings])
+        fail_if_strict(loaded.warnings, strict)
         if not quiet:
             print_problems(loaded.warnings)
     return loaded
+
+
+def fail_if_strict(warnings: list, strict: bool) -> None:
+    """`--strict`, in one place: with it, any warning fails the verb as an error (exit 2)."""
+    from loratrain.errors import ConfigError
+
+    if strict and warnings:
+        raise ConfigError([w.as_error() for w in warnings])
 
 
 def launcher(cfg) -> list[str]:

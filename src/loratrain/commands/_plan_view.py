@@ -30,7 +30,7 @@ def show_plan(data: dict[str, Any]) -> None:
     table = Table(title=f"Dataset ({mode})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col, justify in (("folder", "left"), ("repeats", "right"), ("images", "right"), ("captions", "right"),
                          ("missing", "right"), ("items/epoch", "right"), ("longest caption", "right")):
-        table.add_column(col, justify=justify)
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for d in data["datasets"]:
         name = os.path.basename(os.path.normpath(d["dir"])) + (" (reg)" if d["is_reg"] else "")
         longest = d["longest_caption_tokens"]

@@ -6,7 +6,8 @@ from typing import Optional
 
 import typer
 
-from loratrain.commands._config import SD_SCRIPTS_HELP, STRICT_HELP, SetOption, load
+from loratrain.commands._config import SD_SCRIPTS_HELP, STRICT_HELP, SetOption, fail_if_strict, load
+from loratrain.errors import EXIT_CONFIG
 
 
 def register(app: typer.Typer) -> None:
@@ -37,12 +38,14 @@ def register(app: typer.Typer) -> None:
             errors = [p.render() for p in exc.problems if p.severity != "warning"]
             print_json({"ok": False, "errors": errors,
                         "warnings": [p.render() for p in exc.problems if p.severity == "warning"]})
-            return 2
+            return EXIT_CONFIG
 
 
 def _check_body(config, set_, strict, as_json, no_preflight, verify_parser, sd_scripts, force, machine_rank) -> int:
+    import dataclasses
+
     from loratrain.commands._output import print_json, print_problems
-    from loratrain.errors import ConfigError, Problem
+    from loratrain.errors import ConfigError
 
     loaded = load(config, set_, strict, quiet=as_json)
     warnings = list(loaded.warnings)
@@ -57,11 +60,10 @@ def _check_body(config, set_, strict, as_json, no_preflight, verify_parser, sd_s
         if verify_parser:
             rejected = sdscripts.verify_parser(prepared.python, prepared.sd_scripts,
                                                sdscripts.script_args_of(prepared.command.argv))
-            rejected = [Problem(**{**p.__dict__, "file": config}) for p in rejected]
+            rejected = [dataclasses.replace(p, file=config) for p in rejected]
             if rejected:
                 raise ConfigError(rejected + extra)
-        if strict and extra:
-            raise ConfigError([Problem(**{**w.__dict__, "severity": "error"}) for w in extra])
+        fail_if_strict(extra, strict)
         if not as_json:
             print_problems(extra)
         warnings += extra

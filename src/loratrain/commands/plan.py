@@ -8,6 +8,7 @@ from typing import Any, Optional
 import typer
 
 from loratrain.commands._config import SetOption
+from loratrain.errors import EXIT_CONFIG, EXIT_OK
 
 # The progress bar appears only when the scan has already taken this long.
 PROGRESS_AFTER_S = 0.4
@@ -42,7 +43,7 @@ def register(app: typer.Typer) -> None:
 
             show_plan(report.data)
         print_problems(report.problems)
-        return 2 if report.errors else 0
+        return EXIT_CONFIG if report.errors else EXIT_OK
 
 
 def _processes(cfg: Any):
@@ -50,7 +51,7 @@ def _processes(cfg: Any):
     num_machines included); 1 with a warning when "auto" meets no countable GPU."""
     from loratrain.launch import gpus
     from loratrain.errors import Problem
-    from loratrain.launch.preflight import total_processes
+    from loratrain.launch.gpus import total_processes
 
     accelerate = cfg.accelerate.model_dump()
     if accelerate.get("num_processes") != "auto":  # unset or a number: no need to wait for nvidia-smi
@@ -69,7 +70,7 @@ class _ProgressBar:
 
     def __init__(self) -> None:
         self.start = time.monotonic()
-        self.progress = None
+        self.progress: Any = None
         self.task = None
 
     def __enter__(self) -> "_ProgressBar":

@@ -6,6 +6,9 @@ from typing import Optional
 
 import typer
 
+from loratrain.errors import EXIT_CONFIG, EXIT_OK
+from loratrain.sdscripts import flags
+
 
 def register(app: typer.Typer) -> None:
     @app.command("prompts", help="Check a sample-prompt file (.txt, .toml, .json) on its own: each prompt, its "
@@ -16,7 +19,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the prompts as JSON on stdout."),
         num_processes: int = typer.Option(1, "--num-processes", min=1,
                                           help="Training processes (GPUs), for the idle-GPU check."),
-        sampler: str = typer.Option("ddim", "--sampler", help="sample_sampler of the run (the default for prompts)."),
+        sampler: str = typer.Option(flags.default("sample_sampler"), "--sampler", help="sample_sampler of the run (the default for prompts)."),
         tokenizer_cache_dir: Optional[str] = typer.Option(
             None, "--tokenizer-cache-dir", help="sd-scripts' tokenizer_cache_dir, to find the CLIP vocabulary there."),
     ) -> int:
@@ -32,4 +35,4 @@ def register(app: typer.Typer) -> None:
 
             show_prompts(report.data["prompts"], file)
         print_problems(report.problems)
-        return 2 if report.errors else 0
+        return EXIT_CONFIG if report.errors else EXIT_OK

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from loratrain.commands._config import SD_SCRIPTS_HELP, STRICT_HELP, SetOption, launcher, load
+from loratrain.commands._config import SD_SCRIPTS_HELP, STRICT_HELP, SetOption, fail_if_strict, launcher, load
 
 
 @dataclass
@@ -60,7 +60,7 @@ def _dry_run(configs: list[str], as_json: bool, set_, sd_scripts, strict, machin
     from loratrain.launch import gpus as gpu_mod
     from loratrain.sdscripts import install as sdscripts
     from loratrain.commands._output import print_json
-    from loratrain.launch.preflight import total_processes
+    from loratrain.launch.gpus import total_processes
     from loratrain.render import build_command, display
 
     documents = []
@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
             return _dry_run(configs, as_json, set_, sd_scripts, strict, machine_rank)
         from loratrain.launch import prepare as launch
         from loratrain.commands._output import print_problems
-        from loratrain.errors import ConfigError, LoratrainError
+        from loratrain.errors import LoratrainError
 
         opts = launch.LaunchOptions(sd_scripts=sd_scripts, force=force, preflight=not no_preflight,
                                     machine_rank=machine_rank, grace_s=grace)
@@ -123,8 +123,7 @@ def register(app: typer.Typer) -> None:
                 loaded = load(config, set_, strict)
             prepared = launch.prepare(loaded, opts)
             extra = [w for w in prepared.warnings if w not in loaded.warnings]
-            if strict and extra:
-                raise ConfigError([w.__class__(**{**w.__dict__, "severity": "error"}) for w in extra])
+            fail_if_strict(extra, strict)
             if not quiet:
                 print_problems(extra)
             return prepared
@@ -189,6 +188,7 @@ def _launch(prepared, opts, plain: bool):
     from loratrain.launch import prepare as launch
     from loratrain.launch import runner
 
+    sink: runner.OutputSink
     if plain or not sys.stdout.isatty():
         sink = runner.PassThrough()
     else:

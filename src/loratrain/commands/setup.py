@@ -18,11 +18,12 @@ def register(app: typer.Typer) -> None:
         no_install: bool = typer.Option(False, "--no-install", help="Only clone and check out; install nothing."),
     ) -> int:
         """Install sd-scripts: clone it, check out the known commit, pip-install its requirements and LyCORIS."""
+        from loratrain.sdscripts import flags
         from loratrain.sdscripts import install as sdscripts
 
         interpreter = python or sys.executable
         target = directory.expanduser().resolve()
-        steps = sdscripts.setup_steps(target, ref or sdscripts.FLAG_TABLE_COMMIT, interpreter,
+        steps = sdscripts.setup_steps(target, ref or flags.source_commit(), interpreter,
                                       repo or sdscripts.DEFAULT_REPO, install=not no_install)
         total = len(steps)
 
@@ -33,8 +34,8 @@ def register(app: typer.Typer) -> None:
         sdscripts.run_steps(steps, show)
         commit = sdscripts.read_commit(target) or "unknown"
         typer.echo(f"sd-scripts {commit[:12]} is ready in {target}", err=True)
-        if commit != sdscripts.FLAG_TABLE_COMMIT:
-            typer.echo(f"note: loratrain's flag table is from {sdscripts.FLAG_TABLE_COMMIT[:7]}; "
+        if commit != flags.source_commit():
+            typer.echo(f"note: loratrain's flag table is from {flags.source_commit()[:7]}; "
                        "`loratrain check --verify-parser CONFIG` tests a config against this commit", err=True)
         env = sdscripts.probe(interpreter, target, ())
         if not env.versions.get("torch"):

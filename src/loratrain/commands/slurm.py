@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
         from loratrain.launch import prepare as launch
         from loratrain.sdscripts import install as sdscripts
         from loratrain.launch import slurm
+        from loratrain.schema.accelerate import launch_default
         from loratrain.errors import ConfigError, Problem
         from loratrain.config.loader import load_config
         from loratrain.render import build_command
@@ -56,7 +57,7 @@ def register(app: typer.Typer) -> None:
         loaded = load_config(config, overrides)
         cfg = loaded.config
         acc = cfg.accelerate
-        machines = acc.num_machines or 1
+        machines = acc.num_machines or launch_default("num_machines")
         processes = acc.num_processes
         if processes == "auto" or processes is None:
             if gpus_per_node is None and processes == "auto":

@@ -5,7 +5,7 @@ Errors become `Problem`s that name the file, the dotted key, the line, what was 
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import re
 import sys
 from dataclasses import dataclass, field
@@ -19,9 +19,8 @@ else:  # pragma: no cover
 
 from pydantic import BaseModel, ValidationError
 
-from loratrain import untrusted
-from loratrain.config import toml_positions
-from loratrain.errors import ConfigError, Problem
+from loratrain import toml_positions, untrusted
+from loratrain.errors import ConfigError, Problem, did_you_mean
 from loratrain.schema.network_args import LORA_KEY_HINTS, LYCORIS_KEY_HINTS, LoraArgs, LycorisArgs, OtherArgs
 from loratrain.schema.root import MODELLED, TrainConfig
 
@@ -36,9 +35,16 @@ TYPE_WORDS = {
 
 @dataclass
 class LoadedConfig:
+    """A validated config with what was read alongside it: its warnings and its keys' line numbers.
+
+    `lines` maps dotted keys to 1-based lines of the file as written (read once, with the config), so later
+    steps (preflight, launch) place their problems without reading the file again.
+    """
+
     config: TrainConfig
     path: Path
     warnings: list[Problem] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
@@ -116,7 +122,8 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> LoadedConfig
     data, text = read_toml(path)
     data, overridden = apply_overrides(data, overrides)
     lines = toml_positions.key_lines(text)
-    return validate(data, str(path), lines, path, overridden)
+    loaded = validate(data, str(path), lines, path, overridden)
+    return dataclasses.replace(loaded, lines=lines)
 
 
 def validate(data: dict[str, Any], file: str, lines: dict[str, int] | None = None,
@@ -155,14 +162,11 @@ def _blame_overrides(problem: Problem, overridden: set[str] | None, lines: dict[
     created = not held and any(k.startswith(problem.key + ".") for k in overridden or ())
     if not overridden or not (_is_overridden(problem.key, overridden) or created):
         return problem
-    return Problem(message=problem.message, key=problem.key, file="--set", line=None, fix=problem.fix,
-                   value=problem.value, severity=problem.severity)
+    return dataclasses.replace(problem, file="--set", line=None)
 
 
 def _place(problem: Problem, file: str, lines: dict[str, int]) -> Problem:
-    return Problem(message=problem.message, key=problem.key, file=file,
-                   line=toml_positions.line_of(lines, problem.key), fix=problem.fix,
-                   value=problem.value, severity=problem.severity)
+    return dataclasses.replace(problem, file=file, line=toml_positions.line_of(lines, problem.key))
 
 
 def _walk(loc: tuple[Any, ...]) -> tuple[str, type[BaseModel] | None]:
@@ -205,7 +209,7 @@ def pydantic_problems(exc: ValidationError, data: dict[str, Any], file: str, lin
     return problems
 
 
-def _describe(err: dict[str, Any], key: str, owner: type[BaseModel] | None) -> tuple[str, str]:
+def _describe(err: Any, key: str, owner: type[BaseModel] | None) -> tuple[str, str]:
     kind = err["type"]
     value = err.get("input")
     name = key.rsplit(".", 1)[-1]
@@ -214,8 +218,8 @@ def _describe(err: dict[str, Any], key: str, owner: type[BaseModel] | None) -> t
     if kind == "literal_error":
         allowed = re.findall(r"'([^']*)'|(\d+)", err["ctx"]["expected"])
         options = [a or b for a, b in allowed]
-        close = difflib.get_close_matches(str(value), options, n=1)
-        fix = f"did you mean {close[0]!r}? " if close else ""
+        hint = did_you_mean(str(value), options)
+        fix = hint + " " if hint else ""
         return f"{value!r} is not allowed", fix + "allowed: " + ", ".join(options)
     if kind in TYPE_WORDS:
         return f"wrong type: expected {TYPE_WORDS[kind]}, got {_toml_type(value)} {value!r}", ""
@@ -258,9 +262,9 @@ def _unknown_key_fix(key: str, name: str, owner: type[BaseModel] | None) -> str:
     if name in MODELLED and MODELLED[name] != table:
         return f"{name} belongs in [{MODELLED[name]}]"
     candidates = [f for f in (owner.model_fields if owner else {}) if f != "kind"]
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {close[0]!r}?"
+    hint = did_you_mean(name, candidates)
+    if hint:
+        return hint
     if owner is TrainConfig:
         return "top-level tables are: " + ", ".join(f for f in TrainConfig.model_fields)
     if owner is not None and owner.__name__ == "ExtraArgs":

@@ -11,6 +11,7 @@ from typing import Callable, Iterator
 from loratrain.sdscripts import flags
 from loratrain.plan.buckets import resolution_bucket_problem, rounded_min_max
 from loratrain.errors import Problem
+from loratrain.schema.accelerate import launch_default
 from loratrain.schema.choices import LORA_MODULE, LYCORIS_MODULE
 from loratrain.schema.dataset import resolution_sides
 from loratrain.schema.network_args import LoraArgs, LycorisArgs, OtherArgs
@@ -112,7 +113,7 @@ def latent_cache(cfg: TrainConfig) -> Iterator[Problem]:
 @rule
 def buckets(cfg: TrainConfig) -> Iterator[Problem]:
     b = cfg.buckets
-    steps = b.bucket_reso_steps or flags.get("bucket_reso_steps").default
+    steps = b.bucket_reso_steps or flags.default("bucket_reso_steps")
     if b.enable_bucket and steps % 32:
         yield error("buckets.bucket_reso_steps", f"SDXL needs a multiple of 32, got {steps}", "use 32 or 64")
     if not b.enable_bucket:
@@ -126,8 +127,8 @@ def buckets(cfg: TrainConfig) -> Iterator[Problem]:
             if getattr(b, name) is not None:
                 yield warning(f"buckets.{name}", "does not shape the buckets when bucket_no_upscale is set (image "
                               "sizes do); sd-scripts still requires the resolution to lie within it")
-    lo = b.min_bucket_reso or flags.get("min_bucket_reso").default
-    hi = b.max_bucket_reso or flags.get("max_bucket_reso").default
+    lo = b.min_bucket_reso or flags.default("min_bucket_reso")
+    hi = b.max_bucket_reso or flags.default("max_bucket_reso")
     lo_r, hi_r = rounded_min_max(lo, hi, steps)
     if lo_r > hi_r:
         yield error("buckets.min_bucket_reso", f"min_bucket_reso {lo} is above max_bucket_reso {hi}")
@@ -142,7 +143,7 @@ def buckets(cfg: TrainConfig) -> Iterator[Problem]:
 @rule
 def schedule(cfg: TrainConfig) -> Iterator[Problem]:
     o = cfg.optimizer
-    scheduler = o.lr_scheduler or "constant"
+    scheduler = o.lr_scheduler or flags.default("lr_scheduler")
     optimizer = (o.optimizer_type or "AdamW").lower()
     if scheduler == "adafactor" and not optimizer.endswith("adafactor"):
         yield error("optimizer.lr_scheduler", "the adafactor scheduler only works with the Adafactor optimizer",
@@ -168,7 +169,7 @@ def schedule(cfg: TrainConfig) -> Iterator[Problem]:
     if cfg.extra.fused_backward_pass:
         if optimizer != "adafactor":
             yield error("extra.fused_backward_pass", "needs the Adafactor optimizer")
-        if (cfg.training.gradient_accumulation_steps or 1) != 1:
+        if (cfg.training.gradient_accumulation_steps or flags.default("gradient_accumulation_steps")) != 1:
             yield error("extra.fused_backward_pass", "cannot be used with gradient accumulation")
     if cfg.network.network_train_unet_only and o.text_encoder_lr is not None:
         yield warning("optimizer.text_encoder_lr", "is ignored: network_train_unet_only trains no text encoder")
@@ -177,7 +178,7 @@ def schedule(cfg: TrainConfig) -> Iterator[Problem]:
 @rule
 def precision(cfg: TrainConfig) -> Iterator[Problem]:
     p = cfg.precision
-    mp = p.mixed_precision or "no"
+    mp = p.mixed_precision or flags.default("mixed_precision")
     if p.full_fp16 and mp != "fp16":
         yield error("precision.full_fp16", f"needs mixed_precision = \"fp16\", got \"{mp}\"")
     if p.full_bf16 and mp != "bf16":
@@ -190,7 +191,8 @@ def precision(cfg: TrainConfig) -> Iterator[Problem]:
     if acc is not None and acc != mp:
         yield warning("accelerate.mixed_precision", f"is \"{acc}\" but training runs at precision.mixed_precision "
                       f"\"{mp}\": sd-scripts passes its own value to accelerate",
-                      f"set precision.mixed_precision = \"{acc}\" and remove accelerate.mixed_precision")
+                      f"set precision.mixed_precision = \"{acc}\" and remove accelerate.mixed_precision"
+                      if acc in flags.choices("mixed_precision") else "remove accelerate.mixed_precision")
 
 
 @rule
@@ -334,7 +336,7 @@ def _lycoris(cfg: TrainConfig, a: LycorisArgs) -> Iterator[Problem]:
 @rule
 def accelerate(cfg: TrainConfig) -> Iterator[Problem]:
     acc = cfg.accelerate
-    machines = acc.num_machines or 1
+    machines = acc.num_machines or launch_default("num_machines")
     if machines > 1:
         for name in ("main_process_ip", "main_process_port"):
             if getattr(acc, name) is None:

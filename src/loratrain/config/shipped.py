@@ -1,4 +1,4 @@
-"""The shipped configs: `configs/*.toml` in the repository, packaged as `loratrain/presets/*.toml`.
+"""The shipped configs: `src/loratrain/presets/*.toml`, their one home (package data, no copy or link).
 
 Each file's opening comment says what it is for; its first line is the summary `loratrain init --list` shows.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from loratrain.errors import ConfigError, Problem
+from loratrain.errors import ConfigError, Problem, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,10 @@ def available() -> list[Preset]:
 
 
 def get(name: str) -> Preset:
-    import difflib
-
     items = {p.name: p for p in available()}
     key = name[: -len(".toml")] if name.endswith(".toml") else name
     if key in items:
         return items[key]
-    close = difflib.get_close_matches(key, list(items), n=1)
-    fix = f"did you mean {close[0]}?" if close else "see `loratrain init --list`"
+    fix = did_you_mean(key, items, quote=False) or "see `loratrain init --list`"
     known = ", ".join(items) or "none are installed"
     raise ConfigError([Problem(f"no shipped config named {name!r} (shipped: {known})", fix=fix)])

@@ -1,7 +1,7 @@
 """`accelerate launch`'s own options: where the script starts, and which options loratrain's [accelerate] table holds.
 
-We keep our own small table instead of importing `accelerate.commands.launch.launch_command_parser()`:
-importing accelerate pulls in torch (1.5-3.5 s on the 2-core dev machine, measured with
+We keep our own small table (schema/accelerate.py's LAUNCH_OPTIONS) instead of importing
+`accelerate.commands.launch.launch_command_parser()`: importing accelerate pulls in torch (1.5-3.5 s on the 2-core dev machine, measured with
 `python -c "from accelerate.commands.launch import launch_command_parser"`), and `loratrain import` must work
 where only loratrain is installed. A test compares this table with accelerate's real parser.
 
@@ -11,44 +11,15 @@ and a `--kebab-case` spelling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from loratrain.errors import Problem
+from loratrain.schema.accelerate import LAUNCH_OPTIONS
 from loratrain.render import GPUS_PLACEHOLDER  # what `run --dry-run` prints for num_processes = "auto"
 
 
-@dataclass(frozen=True)
-class AccelOption:
-    dest: str
-    kind: str  # "store_true" or "value"
-    type: str = "str"  # "int" or "str"
-    choices: tuple[str, ...] | None = None
-
-
-# The options the [accelerate] table carries (dest = key in the table).
-CARRIED: dict[str, AccelOption] = {
-    o.dest: o
-    for o in (
-        AccelOption("num_processes", "value", "int"),
-        AccelOption("num_machines", "value", "int"),
-        AccelOption("machine_rank", "value", "int"),
-        AccelOption("gpu_ids", "value"),
-        AccelOption("num_cpu_threads_per_process", "value", "int"),
-        AccelOption("main_process_ip", "value"),
-        AccelOption("main_process_port", "value", "int"),
-        AccelOption("mixed_precision", "value", choices=("no", "fp16", "bf16", "fp8")),
-        AccelOption(
-            "dynamo_backend",
-            "value",
-            choices=(
-                "no", "eager", "aot_eager", "inductor", "aot_ts_nvfuser", "nvprims_nvfuser", "cudagraphs",
-                "ofi", "fx2trt", "onnxrt", "tensorrt", "aot_torchxla_trace_once", "torhchxla_trace_once", "tvm",
-            ),
-        ),
-        AccelOption("multi_gpu", "store_true"),
-    )
-}
+# The options the [accelerate] table carries (dest = key in the table): the one table in schema/accelerate.py.
+CARRIED = LAUNCH_OPTIONS
 
 # accelerate's other on/off options (they take no value); needed to find where the script starts.
 OTHER_SWITCHES = frozenset(

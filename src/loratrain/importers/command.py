@@ -11,8 +11,9 @@ from loratrain.importers import Imported
 from loratrain.render import SCRIPT_PLACEHOLDER
 from loratrain.importers.sd_argv import parse_script_argv
 from loratrain.importers.shell_command import basename, dirname, parse_command
+from loratrain.sdscripts import flags
 
-SCRIPT = "sdxl_train_network.py"
+SCRIPT = flags.SCRIPT_NAME
 
 
 def from_command(text: str, source: str, base_dir: str = ".") -> Imported:

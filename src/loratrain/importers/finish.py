@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from loratrain.errors import ConfigError, Problem
@@ -33,7 +34,7 @@ def validate(doc: dict, source: str) -> tuple[list[Problem], list[Problem]]:
         if len(missing) < len(errors):
             raise
         warnings = [p for p in exc.problems if p.severity == "warning"]
-        return warnings, [Problem(**{**p.__dict__, "severity": "warning"}) for p in missing]
+        return warnings, [dataclasses.replace(p, severity="warning") for p in missing]
     return list(loaded.warnings), []
 
 

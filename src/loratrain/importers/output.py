@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Sequence
+
+from pydantic import BaseModel
 
 from loratrain.errors import ConfigError, Problem
 from loratrain.importers import Imported
+from loratrain.schema.accelerate import launch_default
 
-TABLE_ORDER = (
-    "model", "dataset", "buckets", "network", "optimizer", "training", "noise", "sampling", "saving",
-    "precision", "logging", "accelerate", "extra",
-)
+
+
+def table_order() -> tuple[str, ...]:
+    """The config's tables in the order TrainConfig declares them (script tables in render order, then
+    accelerate and extra): the one table order, shared with `run` and `schema`."""
+    from loratrain.schema.root import TrainConfig
+
+    return tuple(name for name, info in TrainConfig.model_fields.items() if isinstance(info.annotation, type)
+                 and issubclass(info.annotation, BaseModel))
 
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$|^[+-]?\d+[eE][+-]?\d+$")
@@ -114,7 +122,7 @@ def config_dict(imported: Imported) -> dict[str, Any]:
     accelerate = without_rendered_defaults(imported.accelerate, imported.script_args.get("mixed_precision"))
     if accelerate:
         tables["accelerate"] = accelerate
-    for name in TABLE_ORDER:
+    for name in table_order():
         if name in tables:
             doc[name] = _ordered(name, tables.pop(name))
     for name, table in tables.items():  # a group the core added later
@@ -130,15 +138,12 @@ def without_rendered_defaults(accelerate: dict[str, Any], script_precision: str 
     keeping them would clutter the imported config without changing the launch.
     """
     out = dict(accelerate)
-    processes = out.get("num_processes", 1)
-    machines = out.get("num_machines", 1)
-    if out.get("num_processes") == 1:
-        del out["num_processes"]
-    if out.get("num_machines") == 1:
-        del out["num_machines"]
-    if out.get("dynamo_backend") == "no":
-        del out["dynamo_backend"]
-    if out.get("mixed_precision") == (script_precision or "no"):
+    processes = out.get("num_processes", launch_default("num_processes"))
+    machines = out.get("num_machines", launch_default("num_machines"))
+    for dest in ("num_processes", "num_machines", "dynamo_backend"):
+        if dest in out and out[dest] == launch_default(dest):
+            del out[dest]
+    if out.get("mixed_precision") == (script_precision or launch_default("mixed_precision")):
         del out["mixed_precision"]
     if out.get("multi_gpu") is True and (processes != 1 or machines > 1):
         del out["multi_gpu"]  # loratrain turns it on by itself for several processes
@@ -169,7 +174,7 @@ def header_lines(imported: Imported) -> list[str]:
 
 
 def toml_text(
-    doc: dict[str, Any], imported: Imported, warnings: list[Problem], missing: list[Problem] = ()
+    doc: dict[str, Any], imported: Imported, warnings: list[Problem], missing: Sequence[Problem] = ()
 ) -> str:
     """The config as TOML: header comment (with what is still missing), and each validation warning as a
     comment above its key."""

@@ -15,12 +15,11 @@ Nothing here prints; problems are returned or raised as `ConfigError`.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from loratrain.errors import ConfigError, Problem
+from loratrain.errors import ConfigError, Problem, did_you_mean
 
 # argparse's own test for "this looks like a negative number, so it is a value" (the parser has no option that
 # looks like a negative number, so such tokens are always values).
@@ -59,7 +58,7 @@ def int_or_float(text: str) -> int | float:
     return parse_int_or_float(text)
 
 
-_CONVERTERS = {"int": int, "float": float, "int_or_float": int_or_float, "str": str, "Path": str}
+_CONVERTERS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "int_or_float": int_or_float, "str": str, "Path": str}
 
 _TYPE_WORDS = {
     "int": "a whole number",
@@ -82,8 +81,7 @@ def convert(spec: Any, text: str) -> Any:
 
 def suggest(word: str, candidates: Iterable[str]) -> str:
     """A did-you-mean hint ("did you mean --x?") or an empty string."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f"did you mean {close[0]}?" if close else ""
+    return did_you_mean(word, candidates, quote=False)
 
 
 def _looks_numeric(token: str) -> bool:

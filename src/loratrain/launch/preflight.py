@@ -8,6 +8,7 @@ subprocesses), never loratrain's own imports of torch.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -17,8 +18,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from loratrain.launch import gpus as gpu_mod
+from loratrain.launch.gpus import gpu_id_list
+from loratrain.launch.gpus import local_process_count, total_processes
 from loratrain import safetensors_header
-from loratrain.errors import ConfigError, Problem
+from loratrain.errors import ConfigError, Problem, Severity
+from loratrain.schema.accelerate import launch_default
+from loratrain.sdscripts import flags
 
 TOKENIZER_FOLDERS = ("openai_clip-vit-large-patch14", "laion_CLIP-ViT-bigG-14-laion2B-39B-b160k")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -66,7 +71,7 @@ class PreflightInput:
                 raise
         return self._environment
 
-    def problem(self, message: str, key: str = "", fix: str = "", value: Any = None, severity: str = "error") -> Problem:
+    def problem(self, message: str, key: str = "", fix: str = "", value: Any = None, severity: Severity = "error") -> Problem:
         return Problem(message=message, key=key, file=self.config_file, fix=fix, value=value, severity=severity)
 
 
@@ -152,8 +157,7 @@ def check_dataset(inp: PreflightInput) -> list[Problem]:
     for p in report.problems:
         if p.message.startswith("token counts unavailable"):
             continue  # check_tokenizers says what is missing and what it costs
-        problems.append(p if p.file else Problem(p.message, key=p.key, file=inp.config_file, line=p.line, fix=p.fix,
-                                                 value=p.value, severity=p.severity))
+        problems.append(p if p.file else dataclasses.replace(p, file=inp.config_file))
     return problems
 
 
@@ -177,8 +181,8 @@ def _writable_target(path: Path) -> tuple[bool, str]:
 def output_file(inp: PreflightInput) -> Path | None:
     if not inp.args.get("output_dir"):
         return None
-    name = inp.args.get("output_name") or "last"
-    ext = inp.args.get("save_model_as") or "safetensors"
+    name = inp.args.get("output_name") or flags.LAST_OUTPUT_NAME
+    ext = inp.args.get("save_model_as") or flags.default("save_model_as")
     return inp.path(inp.args["output_dir"]) / f"{name}.{ext}"
 
 
@@ -209,7 +213,7 @@ def check_logging_dir(inp: PreflightInput) -> list[Problem]:
 def check_tokenizers(inp: PreflightInput) -> list[Problem]:
     value = inp.args.get("tokenizer_cache_dir")
     offline = inp.env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    severity = "error" if offline else "warning"
+    severity: Severity = "error" if offline else "warning"
     if not value:
         return [inp.problem("no tokenizer_cache_dir: the first run downloads the two SDXL tokenizers from the Hugging Face Hub"
                             + (" but HF_HUB_OFFLINE is set, so it will fail" if offline else ""),
@@ -252,52 +256,21 @@ def check_network_module(inp: PreflightInput) -> list[Problem]:
     return [inp.problem(f"network_module {name} cannot be imported by {inp.python}", "network_module", fix, name)]
 
 
-def _ids(value: Any) -> list[int] | None:
-    """gpu_ids as a list of ints; None for "all" or unset."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    if not text or text == "all":
-        return None
-    return [int(part) for part in text.split(",") if part.strip()]
-
-
 def uses_bf16(inp: PreflightInput) -> bool:
     """Whether training computes in bf16. Only the script's own values count: sd-scripts passes its
     --mixed_precision (default "no") to Accelerator, which overrides accelerate launch's setting."""
     return inp.args.get("mixed_precision") == "bf16" or bool(inp.args.get("full_bf16"))
 
 
-def local_process_count(accelerate: Mapping[str, Any], scan: gpu_mod.GpuScan) -> int | None:
-    """Processes this machine starts. Unset is accelerate's 1; "auto" is one per usable GPU (the
-    listed gpu_ids, else every visible GPU); a number is the total over all machines."""
-    value = accelerate.get("num_processes")
-    if value is None:
-        return 1
-    if value == "auto":
-        ids = _ids(accelerate.get("gpu_ids"))
-        return len(ids) if ids is not None else scan.count
-    machines = accelerate.get("num_machines") or 1
-    return int(value) // machines
-
-
-def total_processes(accelerate: Mapping[str, Any], scan: gpu_mod.GpuScan) -> int | None:
-    """accelerate's --num_processes (the total over all machines), with "auto" resolved."""
-    local = local_process_count(accelerate, scan)
-    if accelerate.get("num_processes") == "auto":
-        return None if local is None else local * (accelerate.get("num_machines") or 1)
-    return local if accelerate.get("num_processes") is None else int(accelerate["num_processes"])
-
-
 def check_gpus(inp: PreflightInput) -> list[Problem]:
     acc = inp.accelerate
     scan = inp.gpu_scan()
     problems: list[Problem] = []
-    machines = acc.get("num_machines") or 1
+    machines = acc.get("num_machines") or launch_default("num_machines")
     value = acc.get("num_processes")
     ids = None
     try:
-        ids = _ids(acc.get("gpu_ids"))
+        ids = gpu_id_list(acc.get("gpu_ids"))
     except ValueError:
         return [inp.problem(f"gpu_ids {acc.get('gpu_ids')!r} is not a comma-separated list of GPU numbers", "accelerate.gpu_ids", "write e.g. \"0,1\" or \"all\"")]
     if machines > 1 and isinstance(value, int) and value % machines:
@@ -382,7 +355,7 @@ def check_disk(inp: PreflightInput) -> list[Problem]:
     return problems
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -5,6 +5,7 @@ The `run` and `check` verbs call these; everything here returns values or raises
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -14,8 +15,9 @@ from typing import Any, Callable, Mapping
 
 from loratrain.launch import gpus as gpu_mod
 from loratrain.launch import preflight
+from loratrain.sdscripts import flags
 from loratrain.sdscripts import install as sdscripts
-from loratrain.errors import ConfigError, Problem
+from loratrain.errors import EXIT_RUNTIME, ConfigError, Problem
 
 
 @dataclass
@@ -98,7 +100,7 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
     warnings: list[Problem] = list(loaded.warnings)
     commit_warning = sdscripts.commit_problem(commit, folder)
     if commit_warning is not None:
-        warnings += place_problems([commit_warning], loaded.path)
+        warnings += place_problems([commit_warning], loaded.path, loaded.lines)
     scan = (gpu_scanner or (lambda: gpu_mod.scan(python, env)))()
     acc = accelerate_settings(cfg)
     if opts.machine_rank is not None:
@@ -110,14 +112,14 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
                                    fix="set num_processes to a number, or check nvidia-smi / CUDA_VISIBLE_DEVICES")])
     # The renderer writes this number as --num_processes when the config says "auto".
     command = build_command(cfg, str(folder), launcher=launcher(python),
-                            visible_gpus=preflight.total_processes(acc, scan), machine_rank=opts.machine_rank)
+                            visible_gpus=gpu_mod.total_processes(acc, scan), machine_rank=opts.machine_rank)
     prepared = Prepared(loaded=loaded, python=python, sd_scripts=folder, commit=commit, command=command,
                         cwd=Path.cwd(), gpu_scan=scan, warnings=warnings)
     if opts.preflight:
         found = place_problems(preflight.run_preflight(preflight.PreflightInput(
             args=prepared.args, accelerate=acc, python=python, sd_scripts=folder, force=opts.force,
             env=env, cwd=prepared.cwd, config_file=str(loaded.path), gpu_scanner=lambda: scan,
-        )), loaded.path)
+        )), loaded.path, loaded.lines)
         errors = preflight.errors(found)
         warnings += [p for p in found if p.severity == "warning"]
         if errors:
@@ -137,19 +139,15 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
     return prepared
 
 
-def place_problems(problems: list[Problem], path: Path) -> list[Problem]:
+def place_problems(problems: list[Problem], path: Path, lines: Mapping[str, int]) -> list[Problem]:
     """Give the config's own preflight problems its dotted key (`dataset.train_data_dir`) and line.
 
-    Problems about another file (a dataset_config, a prompt file, an image folder) keep theirs.
+    `lines` are the config's key positions, read once with it (LoadedConfig.lines). Problems about another
+    file (a dataset_config, a prompt file, an image folder) keep theirs.
     """
-    from loratrain.sdscripts import flags
-    from loratrain.config import toml_positions
+    from loratrain import toml_positions
     from loratrain.schema.root import group_of
 
-    try:
-        lines = toml_positions.key_lines(Path(path).read_text(encoding="utf-8"))
-    except OSError:
-        lines = {}
     placed = []
     for p in problems:
         if p.file and p.file != str(path):
@@ -159,8 +157,7 @@ def place_problems(problems: list[Problem], path: Path) -> list[Problem]:
         if key and "." not in key and flags.get(key) is not None:  # a bare sd-scripts dest
             key = f"{group_of(key)}.{key}"
         line = p.line if p.line is not None else (toml_positions.line_of(lines, key) if key else None)
-        placed.append(Problem(message=p.message, key=key, file=str(path), line=line, fix=p.fix,
-                              value=p.value, severity=p.severity))
+        placed.append(dataclasses.replace(p, key=key, file=str(path), line=line))
     return placed
 
 
@@ -169,7 +166,7 @@ def record_base(prepared: Prepared) -> tuple[Path, str]:
     args = prepared.args
     out = args.get("output_dir")
     base = prepared.cwd / out if out and not Path(out).is_absolute() else Path(out) if out else prepared.cwd
-    return base, str(args.get("output_name") or "last")
+    return base, str(args.get("output_name") or flags.LAST_OUTPUT_NAME)
 
 
 def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]):
@@ -189,7 +186,7 @@ def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]
         config_file=str(prepared.loaded.path),
         versions={"training_python": installed.executable, **installed.versions},
         sd_scripts={"path": str(prepared.sd_scripts), "commit": prepared.commit,
-                    "flag_table_commit": sdscripts.FLAG_TABLE_COMMIT},
+                    "flag_table_commit": flags.source_commit()},
         gpus=None if scan.gpus is None else [
             {"index": g.index, "name": g.name, "compute_cap": g.compute_cap, "bf16": g.bf16} for g in scan.gpus],
     )
@@ -214,7 +211,7 @@ def run_prepared(prepared: Prepared, opts: LaunchOptions, sink=None, on_signal=N
         result = run(prepared.command.argv, with_terminal_width(prepared.child_env(env)), log_path=rec.log_path, sink=sink,
                      cwd=prepared.cwd, grace_s=opts.grace_s, on_signal=on_signal)
     except BaseException:
-        rec.finish(exit_code=1, duration_s=0.0, interrupted_by=None)
+        rec.finish(exit_code=EXIT_RUNTIME, duration_s=0.0, interrupted_by=None)
         raise
     interrupted = signal.Signals(result.received_signal).name if result.received_signal else None
     rec.finish(exit_code=result.exit_code, duration_s=result.duration_s, interrupted_by=interrupted)

@@ -19,13 +19,14 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from loratrain.atomic import write_text
 from loratrain.errors import ConfigError, Problem, RuntimeFailure
+from loratrain.schema.choices import SECRET_ENV
 
 RUNS_FOLDER = "loratrain-runs"
 LOG_NAME = "train.log"
 RECORD_NAME = "record.json"
-SCRIPT_NAME = "command.sh"
+COMMAND_SCRIPT = "command.sh"
 
-SECRET_KEYS = {"wandb_api_key", "huggingface_token"}
+SECRET_KEYS = frozenset(SECRET_ENV)  # the config keys that are secrets, from their one list
 _SECRET_SUFFIXES = ("_api_key", "_token", "_password", "_secret")
 _SECRET_ENV_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 
@@ -178,13 +179,13 @@ class RunRecord:
             "gpus": list(gpus) if gpus is not None else None,
             "config": strip_secrets(dict(config)),
             "log": LOG_NAME,
-            "command_script": SCRIPT_NAME,
+            "command_script": COMMAND_SCRIPT,
         }
         header = [
             f"Recorded by loratrain {__version__} on {self.data['started']} from {config_file or 'a config'}.",
             "Runs the same training command again (it may overwrite that run's outputs).",
         ]
-        write_text(self.folder / SCRIPT_NAME, command_script(argv, env, cwd, header), mode=0o755)
+        write_text(self.folder / COMMAND_SCRIPT, command_script(argv, env, cwd, header), mode=0o755)
         self._write()
 
     def finish(self, *, exit_code: int, duration_s: float, interrupted_by: str | None = None) -> None:

@@ -19,10 +19,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+from loratrain.errors import EXIT_INTERRUPTED
 
 # Exit codes a shell would report for a process stopped by these signals.
-EXIT_SIGINT = 128 + signal.SIGINT  # 130
+EXIT_SIGINT = EXIT_INTERRUPTED  # 128 + SIGINT
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
 
 DEFAULT_GRACE_S = 30.0
@@ -76,6 +78,7 @@ class Runner(Protocol):
         sink: OutputSink | None = None,
         cwd: str | os.PathLike | None = None,
         grace_s: float = DEFAULT_GRACE_S,
+        on_signal: Callable[[int, str], None] | None = None,
     ) -> RunResult: ...
 
 
@@ -160,7 +163,7 @@ def run(
     escalates, so the CLI can tell the user what is happening.
     """
     pending: list[int] = []
-    previous: dict[int, object] = {}
+    previous: dict[int, Any] = {}
     in_main_thread = threading.current_thread() is threading.main_thread()
 
     def _remember(sig, _frame):
@@ -171,7 +174,8 @@ def run(
     _become_subreaper()
     started = time.monotonic()
     if in_main_thread:
-        for sig in (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())):
+        hangup = (int(signal.SIGHUP),) if hasattr(signal, "SIGHUP") else ()
+        for sig in (int(signal.SIGINT), int(signal.SIGTERM), *hangup):
             previous[sig] = signal.signal(sig, _remember)
     proc: subprocess.Popen | None = None
     try:
@@ -190,6 +194,7 @@ def run(
 
             raise RuntimeFailure(f"could not start {argv[0]}: {exc.strerror or exc}") from exc
         pgid = proc.pid
+        assert proc.stdout is not None  # stdout=PIPE
         reader = threading.Thread(target=_pump, args=(proc.stdout.fileno(), log, sink), daemon=True)
         reader.start()
 
@@ -267,8 +272,8 @@ def run(
         if proc is not None and proc.poll() is None:
             _signal_group(proc.pid, signal.SIGKILL)  # only reached if loratrain itself failed: leave nothing behind
             proc.wait()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if sink is not None:
             try:
                 sink.close()

@@ -9,20 +9,21 @@ bucketing (one bucket, the resolution). Arithmetic mirrors sd-scripts' so the bu
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loratrain.errors import Problem
+from loratrain.sdscripts import flags
 
 
 @dataclass(frozen=True)
 class BucketSettings:
-    """The bucket-related arguments of one dataset (sd-scripts' defaults)."""
+    """The bucket-related arguments of one dataset (unset ones take sd-scripts' defaults from the flag table)."""
 
     resolution: tuple[int, int]
     enable_bucket: bool = False
-    min_bucket_reso: int = 256
-    max_bucket_reso: int = 1024
-    bucket_reso_steps: int = 64
+    min_bucket_reso: int = field(default_factory=lambda: flags.default("min_bucket_reso"))
+    max_bucket_reso: int = field(default_factory=lambda: flags.default("max_bucket_reso"))
+    bucket_reso_steps: int = field(default_factory=lambda: flags.default("bucket_reso_steps"))
     bucket_no_upscale: bool = False
 
 

@@ -9,7 +9,7 @@ each value looked up subset -> dataset -> general -> command-line argument -> sd
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import json
 import os
 import re
@@ -19,7 +19,8 @@ from typing import Any
 
 from loratrain.plan.buckets import BucketSettings
 from loratrain import untrusted
-from loratrain.errors import Problem
+from loratrain.errors import Problem, did_you_mean
+from loratrain.sdscripts import flags
 
 # Value kinds, named as voluptuous would report them.
 BOOL, INT, FLOAT, STR, NUM, DICT, FLOAT2, RESO = "bool", "int", "float", "str", "int|float", "dict", "float2", "reso"
@@ -45,15 +46,23 @@ _DATASET_ASCENDABLE = {
     "resolution": RESO, "network_multiplier": FLOAT, "resize_interpolation": STR,
 }
 
-# sd-scripts' defaults for what the scan needs (its Params dataclasses and argparse defaults).
-_DEFAULTS: dict[str, Any] = {
-    "num_repeats": 1, "caption_extension": ".caption", "enable_wildcard": False, "is_reg": False,
-    "class_tokens": None, "caption_prefix": None, "caption_suffix": None, "batch_size": 1,
-    "enable_bucket": False, "min_bucket_reso": 256, "max_bucket_reso": 1024, "bucket_reso_steps": 64,
-    "bucket_no_upscale": False, "resolution": None, "validation_split": 0.0,
-}
 # Command-line names that differ from the dataset-config names.
 _ARG_NAMES = {"batch_size": "train_batch_size", "num_repeats": "dataset_repeats"}
+# The dataset-config keys the scan needs that have a command-line flag: their default is the flag's.
+_FLAG_BACKED = (
+    "num_repeats", "caption_extension", "enable_wildcard", "caption_prefix", "caption_suffix", "batch_size",
+    "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale", "resolution",
+    "validation_split",
+)
+# Keys with no flag: sd-scripts' Params dataclass defaults.
+_PARAM_DEFAULTS: dict[str, Any] = {"is_reg": False, "class_tokens": None}
+
+
+def _default(name: str) -> Any:
+    """sd-scripts' default for a dataset-config key: the flag table's, else its Params dataclass's."""
+    if name in _FLAG_BACKED:
+        return flags.default(_ARG_NAMES.get(name, name))
+    return _PARAM_DEFAULTS.get(name)
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,7 @@ class Subset:
     num_repeats: int
     is_reg: bool = False
     class_tokens: str | None = None
-    caption_extension: str = ".caption"
+    caption_extension: str = field(default_factory=lambda: flags.default("caption_extension"))
     enable_wildcard: bool = False
     caption_prefix: str | None = None
     caption_suffix: str | None = None
@@ -141,7 +150,7 @@ def _lookup(name: str, levels: list[dict[str, Any]], args: dict[str, Any]) -> An
         if value is not None:
             return parse_resolution(value) if name == "resolution" else value
     value = _arg(args, name)
-    return value if value is not None else _DEFAULTS.get(name)
+    return value if value is not None else _default(name)
 
 
 def _bucket_settings(levels: list[dict[str, Any]], args: dict[str, Any]) -> BucketSettings | None:
@@ -265,16 +274,16 @@ def _folder_subsets(parent: str, is_reg: bool, key: str, args: dict[str, Any], p
 def _from_dataset_config(args: dict[str, Any]) -> DatasetPlan:
     plan = DatasetPlan(mode="dataset_config")
     path = Path(str(args["dataset_config"]))
-    data = _load_user_config(path, plan.problems)
-    if data is None:
+    loaded = _load_user_config(path, plan.problems)
+    if loaded is None:
         return plan
+    data, lines = loaded
     masked = bool(args.get("masked_loss"))
-    errors = _with_lines(validate_user_config(data, masked_loss=masked, file=str(path)), path)
+    errors = _with_lines(validate_user_config(data, masked_loss=masked, file=str(path)), lines)
     plan.problems.extend(errors)
     if any(p.severity == "error" for p in errors):
         return plan
     general = data.get("general", {})
-    lines = _key_lines(path)
     for i, ds in enumerate(data.get("datasets", [])):
         where = f"datasets[{i}]"
         subsets_cfg = ds.get("subsets", [])
@@ -284,7 +293,7 @@ def _from_dataset_config(args: dict[str, Any]) -> DatasetPlan:
             plan.unscanned.append(where)
             continue
         levels = [ds, general]
-        subsets = []
+        subsets: list[Subset] = []
         for j, sub_cfg in enumerate(subsets_cfg):
             sub = _subset(sub_cfg, levels, args, where=f"{where}.subsets[{j}]")
             first = next((s for s in subsets if s.image_dir == sub.image_dir and s.num_repeats >= 1), None)
@@ -320,30 +329,21 @@ def _sources(levels: list[tuple[str, dict[str, Any]]], file: str,
     return found
 
 
-def _key_lines(path: Path) -> dict[str, int]:
-    if not path.name.lower().endswith(".toml"):
-        return {}
-    from loratrain.config import toml_positions
-
-    return toml_positions.key_lines(path.read_text(encoding="utf-8"))
-
-
 def _certain_line(key: str, lines: dict[str, int]) -> int | None:
     # key_lines() knows only the first element of an array of tables, so other indices get no line.
     indices = re.findall(r"\[(\d+)\]", key)
     return lines.get(re.sub(r"\[\d+\]", "", key)) if all(i == "0" for i in indices) else None
 
 
-def _with_lines(problems: list[Problem], path: Path) -> list[Problem]:
+def _with_lines(problems: list[Problem], lines: dict[str, int]) -> list[Problem]:
     """Add TOML line numbers where they are certain: keys outside arrays or in their first element."""
-    if not problems or not path.name.lower().endswith(".toml"):
+    if not problems or not lines:
         return problems
-    lines = _key_lines(path)
-    return [Problem(p.message, key=p.key, file=p.file, line=_certain_line(p.key, lines), fix=p.fix,
-                    severity=p.severity) for p in problems]
+    return [dataclasses.replace(p, line=_certain_line(p.key, lines)) for p in problems]
 
 
-def _load_user_config(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
+def _load_user_config(path: Path, problems: list[Problem]) -> tuple[dict[str, Any], dict[str, int]] | None:
+    """The dataset config's data and its keys' lines (TOML only), read from one read of the file."""
     def fail(message: str, fix: str = "") -> None:
         problems.append(Problem(message, key="dataset_config", file=str(path), fix=fix))
 
@@ -351,11 +351,16 @@ def _load_user_config(path: Path, problems: list[Problem]) -> dict[str, Any] | N
         fail("dataset_config file not found", fix="check the path (relative paths start at the current folder)")
         return None
     name = path.name.lower()
+    lines: dict[str, int] = {}
     try:
         if name.endswith(".json"):
             data = untrusted.json_loads(path.read_text(encoding="utf-8"))
         elif name.endswith(".toml"):
-            data = untrusted.toml_loads(path.read_text(encoding="utf-8"))
+            from loratrain import toml_positions
+
+            text = path.read_text(encoding="utf-8")
+            data = untrusted.toml_loads(text)
+            lines = toml_positions.key_lines(text)
         else:
             fail("sd-scripts reads only .toml or .json dataset configs", fix="rename it to .toml or .json")
             return None
@@ -373,7 +378,7 @@ def _load_user_config(path: Path, problems: list[Problem]) -> dict[str, Any] | N
     if not isinstance(data, dict):
         fail("expected a table/object at the top level")
         return None
-    return data
+    return data, lines
 
 
 def _schemas(masked_loss: bool) -> dict[str, dict[str, str]]:
@@ -446,8 +451,7 @@ def _check_table(table: dict[str, Any], schema: dict[str, str], where: str, err)
         path = f"{where}.{key}" if where else key
         kind = schema.get(key)
         if kind is None:
-            close = difflib.get_close_matches(key, list(schema), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "sd-scripts rejects unknown keys (extra keys not allowed)"
+            hint = did_you_mean(key, schema) or "sd-scripts rejects unknown keys (extra keys not allowed)"
             place = f"[{where}]" if where else "the top level"
             err(path, f"unknown key (not allowed in {place})", hint)
             continue

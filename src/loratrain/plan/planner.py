@@ -7,6 +7,7 @@ the command module.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections import Counter
@@ -20,7 +21,7 @@ from loratrain.plan.buckets import Bucketer
 from loratrain.plan.clip_tokenizer import MAX_TOKENS, ClipTokenizer, VocabularyNotFound, load_tokenizer
 from loratrain.plan.dataset import FolderScan, finish_scan, list_folder, scan_folder, scan_images
 from loratrain.plan.dataset_config import Dataset, Subset, plan_datasets
-from loratrain.errors import Problem
+from loratrain.errors import Problem, Severity
 from loratrain.plan.prompts import FLAG_OF, load_prompt_file
 
 ProgressCallback = Callable[[int, int], None]  # (images done, images in all folders)
@@ -143,13 +144,13 @@ def _placed(p: Problem, ds: Dataset, config_file: str) -> Problem:
     if source is None:
         return _with_file(p, config_file)
     file, key, line = source
-    return Problem(p.message, key=key, file=file, line=line, fix=p.fix, value=p.value, severity=p.severity)
+    return dataclasses.replace(p, key=key, file=file, line=line)
 
 
 def _with_file(p: Problem, config_file: str) -> Problem:
     if p.file or not config_file:
         return p
-    return Problem(p.message, key=p.key, file=config_file, line=p.line, fix=p.fix, value=p.value, severity=p.severity)
+    return dataclasses.replace(p, file=config_file)
 
 
 def _problem_dict(p: Problem) -> dict[str, Any]:
@@ -232,7 +233,7 @@ def _subset_entry(di: int, ds: Dataset, scan: FolderScan, limit: int, problems: 
     sub = scan.subset
     folder = sub.image_dir
 
-    def add(message: str, severity: str = "warning", fix: str = "") -> None:
+    def add(message: str, severity: Severity = "warning", fix: str = "") -> None:
         problems.append(Problem(message, key=sub.where, file=folder, fix=fix, severity=severity))
 
     entry: dict[str, Any] = {
@@ -296,7 +297,7 @@ def _caption_measure(counter: _TokenCounter, limit: int, sub: Subset) -> Callabl
             return None
         if wildcard:
             counts = [counter.count(line) for line in caption.split("\n")]
-            return None if None in counts else max(counts)
+            return None if None in counts else max(c for c in counts if c is not None)
         return counter.count(caption)
 
     return measure
@@ -342,7 +343,8 @@ def _bucket_dataset(di: int, ds: Dataset, scans: list[FolderScan], problems: lis
     train = [s for s in usable if not s.subset.is_reg]
     reg = [s for s in usable if s.subset.is_reg]
     n_train = sum(len(s.images) * s.subset.num_repeats for s in train)
-    images, items = Counter(), Counter()
+    images: Counter[Any] = Counter()
+    items: Counter[Any] = Counter()
     tiny = []
     for scan in train:
         for name, w, h in scan.images:
@@ -396,7 +398,7 @@ def _prompts(args: dict[str, Any], num_processes: int, counter: _TokenCounter,
     return checked.data["prompts"]
 
 
-def check_prompt_file(path: str, num_processes: int = 1, default_sampler: str = "ddim",
+def check_prompt_file(path: str, num_processes: int = 1, default_sampler: str | None = None,
                       counter: _TokenCounter | None = None, tokenizer_cache_dir: str | None = None,
                       report_missing_vocabulary: bool = True) -> PlanReport:
     """Parse a prompt file, count tokens, and flag prompts sd-scripts would cut or idle GPUs over."""

@@ -18,11 +18,10 @@ from typing import Any
 
 from loratrain import untrusted
 from loratrain.errors import Problem
+from loratrain.sdscripts import flags
 
-SAMPLERS = frozenset({
-    "ddim", "pndm", "lms", "euler", "euler_a", "heun", "dpm_2", "dpm_2_a", "dpmsolver", "dpmsolver++",
-    "dpmsingle", "k_lms", "k_euler", "k_euler_a", "k_dpm_2", "k_dpm_2_a", "ddpm",
-})
+# A prompt's own --ss takes sd-scripts' sample_sampler choices, and also ddpm.
+SAMPLERS = frozenset({*flags.choices("sample_sampler"), "ddpm"})
 # sd-scripts' defaults when a prompt does not say.
 DEFAULTS = {"width": 512, "height": 512, "sample_steps": 30, "scale": 7.5}
 
@@ -46,7 +45,7 @@ FLAG_OF = {"width": "w", "height": "h", "seed": "d", "sample_steps": "s", "scale
            "negative_prompt": "n", "sample_sampler": "ss", "controlnet_image": "cn", "cfg_trunc_ratio": "ctr",
            "renorm_cfg": "rcfg", "flow_shift": "fs"}
 _TABLE_KEYS = frozenset({"prompt", *FLAG_OF})
-_VALUE_KINDS = {"width": int, "height": int, "seed": int, "sample_steps": int, "scale": (int, float),
+_VALUE_KINDS: dict[str, Any] = {"width": int, "height": int, "seed": int, "sample_steps": int, "scale": (int, float),
                 "guidance_scale": (int, float)}
 
 
@@ -64,9 +63,10 @@ class SamplePrompt:
         value = self.options.get("negative_prompt")
         return None if value is None else str(value)
 
-    def effective(self, default_sampler: str = "ddim") -> dict[str, Any]:
+    def effective(self, default_sampler: str | None = None) -> dict[str, Any]:
         """What the sampler uses: defaults filled, steps clamped 1..1000, sides floored to multiples of 8 (min 64)."""
-        o = {**DEFAULTS, "sample_sampler": default_sampler, "seed": None, **self.options}
+        sampler = default_sampler or flags.default("sample_sampler")
+        o = {**DEFAULTS, "sample_sampler": sampler, "seed": None, **self.options}
         o["width"] = max(64, int(o["width"]) - int(o["width"]) % 8)
         o["height"] = max(64, int(o["height"]) - int(o["height"]) % 8)
         return o

@@ -14,6 +14,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from loratrain.sdscripts import flags
+
 
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
@@ -83,8 +85,8 @@ def schedule(
     batches_per_epoch: int,
     *,
     num_processes: int = 1,
-    gradient_accumulation_steps: int = 1,
-    max_train_steps: int = 1600,
+    gradient_accumulation_steps: int | None = None,
+    max_train_steps: int | None = None,
     max_train_epochs: int | None = None,
     save_every_n_epochs: int | None = None,
     save_every_n_steps: int | None = None,
@@ -102,10 +104,14 @@ def schedule(
     """
     if batches_per_epoch <= 0:
         raise ValueError("no batches: the dataset is empty")
+    if gradient_accumulation_steps is None:
+        gradient_accumulation_steps = flags.default("gradient_accumulation_steps")
+    if max_train_steps is None:
+        max_train_steps = flags.default("max_train_steps")
     procs = max(1, num_processes)
     accum = max(1, gradient_accumulation_steps)
     from_epochs = max_train_epochs is not None
-    if from_epochs:
+    if max_train_epochs is not None:
         max_train_steps = max_train_epochs * ceil_div(batches_per_epoch, procs * accum)
     per_process = ceil_div(batches_per_epoch, procs)
     steps_per_epoch = ceil_div(per_process, accum)

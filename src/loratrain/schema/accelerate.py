@@ -1,14 +1,64 @@
 """[accelerate]: options of `accelerate launch` itself. All are passed explicitly, so no `accelerate config`
-file is ever consulted."""
+file is ever consulted.
+
+LAUNCH_OPTIONS is the one table of the launcher options loratrain carries: their kind, type, choices and the
+value loratrain renders when a key is unset. The [accelerate] model takes its choices from it, `import` reads
+commands with it (importers/accelerate_argv.py), render and preflight take the defaults from it, and
+tests/importing/test_import_shell_command.py compares it with accelerate's real `launch` parser.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import conint, field_validator
 
-from loratrain.schema.choices import DynamoBackend, MixedPrecision
 from loratrain.schema.common import Group, flag
+
+
+@dataclass(frozen=True)
+class AccelOption:
+    dest: str
+    kind: str  # "store_true" or "value"
+    type: str = "str"  # "int" or "str"
+    choices: tuple[str, ...] | None = None
+    default: Any = None  # what loratrain renders when the key is unset (None: the option is left out)
+
+
+LAUNCH_OPTIONS: dict[str, AccelOption] = {
+    o.dest: o
+    for o in (
+        AccelOption("num_processes", "value", "int", default=1),
+        AccelOption("num_machines", "value", "int", default=1),
+        AccelOption("machine_rank", "value", "int"),
+        AccelOption("gpu_ids", "value"),
+        AccelOption("num_cpu_threads_per_process", "value", "int"),
+        AccelOption("main_process_ip", "value"),
+        AccelOption("main_process_port", "value", "int"),
+        # Unset: precision.mixed_precision, else "no" (render.accelerate_flags).
+        AccelOption("mixed_precision", "value", choices=("no", "fp16", "bf16", "fp8"), default="no"),
+        AccelOption(
+            "dynamo_backend",
+            "value",
+            choices=(
+                "no", "eager", "aot_eager", "inductor", "aot_ts_nvfuser", "nvprims_nvfuser", "cudagraphs",
+                "ofi", "fx2trt", "onnxrt", "tensorrt", "aot_torchxla_trace_once", "torhchxla_trace_once", "tvm",
+            ),
+            default="no",
+        ),
+        AccelOption("multi_gpu", "store_true"),
+    )
+}
+
+
+def launch_default(dest: str) -> Any:
+    """The value loratrain renders for an unset [accelerate] key."""
+    return LAUNCH_OPTIONS[dest].default
+
+
+AcceleratePrecision = Literal[LAUNCH_OPTIONS["mixed_precision"].choices]
+DynamoBackend = Literal[LAUNCH_OPTIONS["dynamo_backend"].choices]
 
 
 class AccelerateArgs(Group):
@@ -21,6 +71,7 @@ class AccelerateArgs(Group):
     )
     num_machines: conint(ge=1) | None = flag(
         "Machines taking part (multi-node training). Default 1.",
+        advice="The guide's two-GPU example runs on 1 machine.",
         interacts=("accelerate.machine_rank", "accelerate.main_process_ip", "accelerate.main_process_port"),
         example=1,
     )
@@ -31,6 +82,7 @@ class AccelerateArgs(Group):
     )
     gpu_ids: str | None = flag(
         "Which GPUs of this machine to use: \"0,1\" or \"all\" (a TOML list [0, 1] works too).",
+        advice="The guide's two-GPU example uses 0,1.",
         interacts=("accelerate.num_processes",),
         example="0,1",
     )
@@ -48,7 +100,7 @@ class AccelerateArgs(Group):
         interacts=("accelerate.main_process_ip",),
         example=29500,
     )
-    mixed_precision: MixedPrecision | None = flag(
+    mixed_precision: AcceleratePrecision | None = flag(
         "accelerate's precision setting. sd-scripts passes its own precision.mixed_precision to accelerate, so "
         "loratrain fills this from that when unset.",
         interacts=("precision.mixed_precision",),
@@ -58,6 +110,7 @@ class AccelerateArgs(Group):
     )
     multi_gpu: bool | None = flag(
         "Distributed data-parallel launch. loratrain turns it on by itself when more than one process is used.",
+        advice="The guide's two-GPU launch sets it with num_processes 2, num_machines 1 and gpu_ids 0,1.",
     )
 
     @field_validator("gpu_ids", mode="before")

@@ -1,13 +1,16 @@
-"""Allowed values, as sd-scripts (commit 48d368f), accelerate and LyCORIS 4.1.3 accept them."""
+"""Allowed values, as sd-scripts (commit 48d368f) and LyCORIS 4.1.3 accept them.
+
+Where sd-scripts' parser has a choice list, the Literal is read from the flag table (sdscripts.flags), never
+restated. accelerate launch's choices live in schema/accelerate.py's LAUNCH_OPTIONS.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-Sampler = Literal[
-    "ddim", "pndm", "lms", "euler", "euler_a", "heun", "dpm_2", "dpm_2_a", "dpmsolver", "dpmsolver++",
-    "dpmsingle", "k_lms", "k_euler", "k_euler_a", "k_dpm_2", "k_dpm_2_a",
-]
+from loratrain.sdscripts import flags
+
+Sampler = Literal[flags.choices("sample_sampler")]
 
 # transformers' SchedulerType names that work in sd-scripts, plus diffusers' piecewise_constant and the
 # internal adafactor scheduler. reduce_lr_on_plateau and cosine_warmup_with_min_lr are in transformers' enum
@@ -33,23 +36,17 @@ TORCH_OPTIMIZERS = (
     "RMSprop", "Rprop", "SGD", "SparseAdam",
 )
 
-MixedPrecision = Literal["no", "fp16", "bf16"]
-SavePrecision = Literal["float", "fp16", "bf16"]
-SaveFormat = Literal["safetensors", "ckpt", "pt"]
-LogWith = Literal["tensorboard", "wandb", "all"]
-MaxTokenLength = Literal[150, 225]
+MixedPrecision = Literal[flags.choices("mixed_precision")]
+SavePrecision = Literal[flags.choices("save_precision")]
+SaveFormat = Literal[flags.choices("save_model_as")]
+LogWith = Literal[flags.choices("log_with")]
+MaxTokenLength = Literal[flags.choices("max_token_length")]
 
 LYCORIS_ALGOS = ("lora", "locon", "loha", "lokr", "dylora", "glora", "full", "diag-oft", "boft", "ia3", "tlora")
 LycorisAlgo = Literal["lora", "locon", "loha", "lokr", "dylora", "glora", "full", "diag-oft", "boft", "ia3", "tlora"]
 LYCORIS_PRESETS = (
     "full", "full-lin", "attn-mlp", "attn-only", "unet-only", "unet-transformer-only", "unet-convblock-only", "ia3",
 )
-
-# accelerate launch --dynamo_backend (accelerate 1.x), lower-case as the CLI takes them.
-DynamoBackend = Literal[
-    "no", "eager", "aot_eager", "inductor", "aot_ts_nvfuser", "nvprims_nvfuser", "cudagraphs", "ofi", "fx2trt",
-    "onnxrt", "tensorrt", "aot_torchxla_trace_once", "torhchxla_trace_once", "ipex", "tvm", "hpu_backend",
-]
 
 # Modules whose network_args loratrain types; any other module gets a free key=value table (with a warning).
 LYCORIS_MODULE = "lycoris.kohya"

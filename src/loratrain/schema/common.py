@@ -24,12 +24,12 @@ def flag(
     advice: str | None = None,
     interacts: tuple[str, ...] = (),
     example: Any = None,
-    env: str | None = None,
     render: str | None = None,
     ignored: bool = False,
     **constraints: Any,
 ) -> Any:
-    """A config field that is unset by default. `env` marks a secret rendered as an environment variable."""
+    """A config field that is unset by default. Secrets (rendered as environment variables) are listed in
+    choices.SECRET_ENV, not here."""
     extra: dict[str, Any] = {}
     if advice:
         extra["advice"] = advice
@@ -37,8 +37,6 @@ def flag(
         extra["interacts"] = list(interacts)
     if example is not None:
         extra["example"] = example
-    if env:
-        extra["env"] = env
     if render:
         extra["render"] = render  # an exception to the default rendering rule, e.g. "only_true"
     if ignored:
@@ -49,3 +47,12 @@ def flag(
 def field_extra(model: type[BaseModel], name: str) -> dict[str, Any]:
     extra = model.model_fields[name].json_schema_extra
     return dict(extra) if isinstance(extra, dict) else {}
+
+
+def format_value(value: Any) -> str:
+    """One value as sd-scripts' argparse reads it back: floats keep full precision, booleans as True/False."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)

@@ -78,6 +78,7 @@ class DatasetArgs(Group):
     )
     caption_separator: str | None = flag(
         "Separator between caption pieces, used for shuffling and keep_tokens. sd-scripts' default is a comma.",
+        advice="The default comma fits the guide's tag-style captions.",
         interacts=("dataset.shuffle_caption", "dataset.keep_tokens"),
         example=",",
     )
@@ -90,12 +91,17 @@ class DatasetArgs(Group):
     )
     keep_tokens: conint(ge=0) | None = flag(
         "Number of leading caption pieces that stay in place when captions are shuffled or dropped.",
+        advice="The guide's example keeps the first caption piece (1) fixed while shuffling.",
         interacts=("dataset.shuffle_caption",),
         example=1,
     )
     dataset_repeats: conint(ge=0) | None = flag(
         "Repeat count used for datasets that do not set one: metadata (in_json) mode and dataset_config subsets "
         "without num_repeats. Folder mode takes repeats from the folder names and ignores it.",
+        advice=(
+            "The guide sets 0. In folder mode that changes nothing (the N_ folder prefixes set repeats); with a "
+            "dataset_config or in_json it would skip every subset without num_repeats, so better leave it unset."
+        ),
         interacts=("dataset.train_data_dir", "dataset.dataset_config"),
         example=1,
     )
@@ -105,12 +111,17 @@ class DatasetArgs(Group):
     cache_latents: bool | None = flag(
         "Encode every image with the VAE once before training and keep the latents in memory: faster steps and "
         "less VRAM, but image augmentations that change pixels (color_aug, random_crop) become impossible.",
+        advice=(
+            "Recommended for speed; encoding happens once instead of every step, and latents stay consistent across "
+            "epochs."
+        ),
         interacts=("dataset.cache_latents_to_disk", "dataset.color_aug", "dataset.random_crop"),
         example=True,
     )
     cache_latents_to_disk: bool | None = flag(
         "Like cache_latents, but store the latents as .npz files next to the images so later runs reuse them "
         "(implies cache_latents). The image folders must be writable and have room.",
+        advice="Recommended for large datasets that would not fit in RAM; mind the disk space the .npz files take.",
         interacts=("dataset.cache_latents",),
         example=True,
     )
@@ -151,6 +162,7 @@ class DatasetArgs(Group):
     token_warmup_min: conint(ge=1) | None = flag("Number of caption pieces used at the start of token warmup.")
     max_data_loader_n_workers: conint(ge=0) | None = flag(
         "Processes that load images in parallel. sd-scripts' default is 8; 0 loads in the main process.",
+        advice="The guide's example uses 8.",
         example=8,
     )
     persistent_data_loader_workers: bool | None = flag(

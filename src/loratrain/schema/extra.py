@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, create_model, field_validator
 
 from loratrain.sdscripts import flags
+from loratrain.sdscripts.flag_docs import FLAG_DOCS
 from loratrain.sdscripts.flags import FlagSpec, parse_int_or_float
 from loratrain.schema.common import Group
 
@@ -28,7 +29,7 @@ def _annotation(spec: FlagSpec) -> Any:
     if spec.kind == "store_true":
         return bool | None
     if spec.choices:
-        base = Literal[tuple(spec.choices)]  # type: ignore[misc]
+        base = Literal[tuple(spec.choices)]
     elif spec.type == "int":
         base = int
     elif spec.type == "float":
@@ -40,17 +41,6 @@ def _annotation(spec: FlagSpec) -> Any:
     if spec.kind == "list":
         return list[base] | None
     return base | None
-
-
-def _description(spec: FlagSpec) -> str:
-    try:
-        from loratrain.sdscripts.flag_docs import FLAG_DOCS  # written alongside; optional until it lands
-    except ImportError:  # pragma: no cover
-        FLAG_DOCS = {}
-    text = FLAG_DOCS.get(spec.dest)
-    if text:
-        return text
-    return f"sd-scripts argument {spec.option} (defined in {spec.defined_in}); passed through unchanged."
 
 
 def _int_or_float(value: Any) -> Any:
@@ -69,7 +59,7 @@ def extra_model(modelled: frozenset[str]) -> type[Group]:
     for dest, spec in flags.all_flags().items():
         if dest in modelled or dest in NOT_ALLOWED:
             continue
-        fields[dest] = (_annotation(spec), Field(default=None, description=_description(spec)))
+        fields[dest] = (_annotation(spec), Field(default=None, description=FLAG_DOCS[dest]))
     int_or_float = [d for d, s in flags.all_flags().items()
                     if s.type == "int_or_float" and d not in modelled and d not in NOT_ALLOWED]
     if int_or_float:

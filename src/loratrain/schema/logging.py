@@ -15,11 +15,16 @@ class LoggingArgs(Group):
     )
     log_with: LogWith | None = flag(
         "Logger: tensorboard, wandb or all. tensorboard and all need logging_dir.",
+        advice="For TensorBoard the guide sets tensorboard together with logging_dir (e.g. /output_dir/logs).",
         interacts=("logging.logging_dir",),
         example="tensorboard",
     )
     log_prefix: str | None = flag(
         "Prefix of each run's log folder name (<logging_dir>/<prefix><timestamp>). Does nothing without logging_dir.",
+        advice=(
+            "The guide names runs with a prefix such as xl-locon; remember it needs logging_dir, which the guide's main "
+            "example lacks."
+        ),
         interacts=("logging.logging_dir",),
         example="xl-locon",
     )
@@ -28,5 +33,4 @@ class LoggingArgs(Group):
     wandb_api_key: str | None = flag(
         "Weights & Biases API key. A secret: loratrain passes it as WANDB_API_KEY in the environment, never on "
         "the command line, and never writes it to a run record. Better kept out of the file altogether.",
-        env="WANDB_API_KEY",
     )

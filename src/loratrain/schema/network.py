@@ -55,6 +55,10 @@ class NetworkGroup(Group):
     network_dropout: confloat(ge=0.0, le=1.0) | None = flag(
         "Neuron dropout on the adapter's down-projection each step; 0 or unset means none, 1 would drop "
         "everything. DoRA (dora_wd) ignores it.",
+        advice=(
+            "The guide's example sets 0, which equals no dropout; with LyCORIS DoRA (dora_wd) neuron dropout is not "
+            "applied anyway."
+        ),
         example=0,
     )
     network_train_unet_only: bool | None = flag(

@@ -17,7 +17,7 @@ from pydantic import ConfigDict, Field, confloat, conint, conlist, field_validat
 from pydantic.json_schema import SkipJsonSchema
 
 from loratrain.schema.choices import LYCORIS_PRESETS, LycorisAlgo
-from loratrain.schema.common import Group, flag
+from loratrain.schema.common import Group, field_extra, flag, format_value
 
 # Key of the internal tag telling the network_args union which module's keys to expect. It holds a NUL byte,
 # which no user key can (loratrain.untrusted refuses them), so a real `kind=` argument is never taken for it.
@@ -55,7 +55,7 @@ def _ints_as_floats(value: Any) -> Any:
 class LycorisArgs(Group):
     """Every key `lycoris.kohya.create_network` (LyCORIS 4.1.3) reads, plus the guide's keys it ignores."""
 
-    kind: SkipJsonSchema[Literal["lycoris"]] = Field("lycoris", alias=ARGS_TAG, exclude=True, description="internal tag")
+    kind: SkipJsonSchema[Literal["lycoris"]] = Field("lycoris", validation_alias=ARGS_TAG, exclude=True, description="internal tag")
     algo: LycorisAlgo | None = flag(
         "LyCORIS algorithm: lora/locon (low-rank, also on 3x3 convs), loha (Hadamard product), lokr (Kronecker "
         "product), dylora, glora, full (full-rank difference), diag-oft, boft, ia3, tlora. LyCORIS' default is "
@@ -81,6 +81,10 @@ class LycorisArgs(Group):
     )
     conv_alpha: confloat(ge=0.0) | None = flag(
         "Alpha of the 3x3 convolution layers (their scale is conv_alpha / conv_dim). Defaults to network_alpha.",
+        advice=(
+            "The guide's example uses 4 (a conv scale of 1/64 at conv_dim 256); LyCORIS' author suggests 1 for LoCon and "
+            "LoHa."
+        ),
         interacts=("network.network_alpha", "network.network_args.conv_dim"),
         example=4,
     )
@@ -140,10 +144,17 @@ class LycorisArgs(Group):
     loraplus_text_encoder_lr_ratio: PositiveRatio | None = flag("LoRA+ ratio for the text encoders only (lora/locon).")
     # The guide passes these, but LyCORIS 4.1.3's create_network never reads them (a warning says so).
     block_dims: list[int] | None = flag(
-        "Per-block ranks, read by networks.lora only. LyCORIS ignores this key.", ignored=True
+        "Per-block ranks, read by networks.lora only. LyCORIS ignores this key.",
+        ignored=True,
+        advice=(
+            "The guide passes 25 values, but lycoris.kohya ignores block_dims and networks.lora needs 23 for SDXL; leave "
+            "it out with LyCORIS."
+        ),
     )
     block_alphas: list[float] | None = flag(
-        "Per-block alphas, read by networks.lora only. LyCORIS ignores this key.", ignored=True
+        "Per-block alphas, read by networks.lora only. LyCORIS ignores this key.",
+        ignored=True,
+        advice="The guide passes 25 values of 0.0625; lycoris.kohya ignores them, so leave them out.",
     )
     rank_dropout_scale: bool | None = flag(
         "Not forwarded by LyCORIS' create_network (only reachable through a preset file); ignored.", ignored=True
@@ -187,7 +198,7 @@ BlockAlphas = conlist(confloat(ge=0.0), min_length=SDXL_BLOCKS, max_length=SDXL_
 class LoraArgs(Group):
     """Keys sd-scripts' own `networks.lora` reads."""
 
-    kind: SkipJsonSchema[Literal["lora"]] = Field("lora", alias=ARGS_TAG, exclude=True, description="internal tag")
+    kind: SkipJsonSchema[Literal["lora"]] = Field("lora", validation_alias=ARGS_TAG, exclude=True, description="internal tag")
     conv_dim: conint(ge=1) | None = flag(
         "Rank for the 3x3 convolutions of ResNet, down- and up-sample blocks (LoCon-style). Without it "
         "networks.lora trains no 3x3 convs.",
@@ -238,7 +249,7 @@ class OtherArgs(Group):
     """network_args for a module loratrain does not model: rendered as given, not checked."""
 
     model_config = ConfigDict(extra="allow", frozen=True, strict=True, defer_build=True)
-    kind: SkipJsonSchema[Literal["other"]] = Field("other", alias=ARGS_TAG, exclude=True, description="internal tag")
+    kind: SkipJsonSchema[Literal["other"]] = Field("other", validation_alias=ARGS_TAG, exclude=True, description="internal tag")
 
     @model_validator(mode="after")
     def _plain_values(self) -> "OtherArgs":
@@ -271,3 +282,26 @@ LORA_KEY_HINTS = {
     "use_tucker": "a LyCORIS option; networks.lora ignores it",
     "dropout": "set network.network_dropout instead (networks.lora ignores this key)",
 }
+
+
+def network_arg_items(args: Group) -> list[str]:
+    """The typed network_args table as sd-scripts' `key=value` strings, in field order."""
+    items: list[str] = []
+    model = type(args)
+    extra = args.model_extra or {}
+    names = list(dict.fromkeys([*model.model_fields, *extra]))
+    for name in names:
+        if name == "kind" and name not in extra:
+            continue  # the internal tag; a module's own `kind=` argument (in extra) is rendered
+        value = extra[name] if name in extra else getattr(args, name, None)
+        if value is None:
+            continue
+        rule = field_extra(model, name).get("render") if name in model.model_fields else None
+        if rule == "only_true" and value is not True:
+            continue  # LyCORIS reads any text as "on" for this key: leaving it out is the only "off"
+        if isinstance(value, list):
+            text = ",".join(format_value(v) for v in value)
+        else:
+            text = format_value(value)
+        items.append(f"{name}={text}")
+    return items

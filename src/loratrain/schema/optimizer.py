@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from pydantic import confloat, conint, field_validator
 
+from loratrain.errors import close_matches
 from loratrain.sdscripts.flags import parse_int_or_float
 from loratrain.schema.choices import BROKEN_SCHEDULERS, OPTIMIZERS, TORCH_OPTIMIZERS, LrScheduler
 from loratrain.schema.common import Group, flag
@@ -41,8 +41,9 @@ class OptimizerArgs(Group):
         example=0.0001,
     )
     text_encoder_lr: Rate | list[Rate] | None = flag(
-        "Learning rate of the text-encoder part of the adapter: one value, or two (CLIP-L, CLIP-G). Defaults to "
-        "learning_rate; ignored with network_train_unet_only.",
+        "Learning rate of the text-encoder part of the adapter. Defaults to learning_rate; ignored with "
+        "network_train_unet_only. A list is accepted, but networks.lora and lycoris.kohya use only its first value, "
+        "for both SDXL encoders.",
         advice="1e-4 for AdamW in the guide.",
         interacts=("network.network_train_unet_only",),
         example=0.0001,
@@ -67,6 +68,7 @@ class OptimizerArgs(Group):
     )
     lr_scheduler_num_cycles: conint(ge=1) | None = flag(
         "Number of restarts of cosine_with_restarts; no other scheduler reads it.",
+        advice="Only matters for cosine_with_restarts; other schedulers ignore it.",
         interacts=("optimizer.lr_scheduler",),
         example=1,
     )
@@ -88,7 +90,7 @@ class OptimizerArgs(Group):
             return value
         if value.lower() in {o.lower() for o in OPTIMIZERS} or value in TORCH_OPTIMIZERS:
             return value
-        close = difflib.get_close_matches(value.lower(), [o.lower() for o in OPTIMIZERS + TORCH_OPTIMIZERS], n=1)
+        close = close_matches(value.lower(), [o.lower() for o in OPTIMIZERS + TORCH_OPTIMIZERS])
         hint = ""
         if close:
             name = next(o for o in OPTIMIZERS + TORCH_OPTIMIZERS if o.lower() == close[0])

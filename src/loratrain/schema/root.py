@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +14,7 @@ from loratrain.schema.extra import extra_model
 from loratrain.schema.logging import LoggingArgs
 from loratrain.schema.model import ModelArgs
 from loratrain.schema.network import NetworkGroup
+from loratrain.schema.network_args import network_arg_items
 from loratrain.schema.noise import NoiseArgs
 from loratrain.schema.optimizer import OptimizerArgs
 from loratrain.schema.precision import PrecisionArgs
@@ -36,7 +37,10 @@ SCRIPT_GROUPS: dict[str, type[Group]] = {
     "logging": LoggingArgs,
 }
 MODELLED: dict[str, str] = {name: group for group, cls in SCRIPT_GROUPS.items() for name in cls.model_fields}
-ExtraArgs = extra_model(frozenset(MODELLED))
+if TYPE_CHECKING:  # built from the flag table at run time; statically any table of flags
+    ExtraArgs = Any
+else:
+    ExtraArgs = extra_model(frozenset(MODELLED))
 
 
 def group_of(dest: str) -> str:
@@ -71,7 +75,7 @@ class TrainConfig(BaseModel):
     precision: PrecisionArgs = Field(default_factory=PrecisionArgs, description="Numeric precision.")
     logging: LoggingArgs = Field(default_factory=LoggingArgs, description="Training logs.")
     accelerate: AccelerateArgs = Field(default_factory=AccelerateArgs, description="accelerate launch options.")
-    extra: ExtraArgs = Field(  # type: ignore[valid-type]
+    extra: ExtraArgs = Field(
         default_factory=ExtraArgs, description="Any other sdxl_train_network.py argument, by its dest name."
     )
 
@@ -92,8 +96,6 @@ class TrainConfig(BaseModel):
 
     def script_args(self) -> dict[str, Any]:
         """sd-scripts dest -> value for every flag that is set, as sd-scripts would hold it after parsing."""
-        from loratrain.render import network_arg_items
-
         out: dict[str, Any] = {}
         for _table, dest, value in self.set_values():
             if dest == "network_args":

@@ -26,11 +26,13 @@ class SamplingArgs(Group):
     )
     sample_every_n_steps: conint(ge=1) | None = flag(
         "Draw preview images every N steps. Ignored when sample_every_n_epochs is set.",
+        advice="The guide's example samples every 100 steps.",
         interacts=("sampling.sample_every_n_epochs", "sampling.sample_prompts"),
         example=100,
     )
     sample_every_n_epochs: conint(ge=1) | None = flag(
         "Draw preview images every N epochs; takes precedence over sample_every_n_steps.",
+        advice="The guide mentions it as the alternative that overrides the step interval.",
         interacts=("sampling.sample_every_n_steps",),
     )
     sample_at_first: bool | None = flag("Also draw preview images before the first step.")

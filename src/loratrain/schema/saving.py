@@ -20,6 +20,7 @@ class SavingArgs(Group):
     )
     save_model_as: SaveFormat | None = flag(
         "File format: safetensors (default, with metadata), ckpt or pt.",
+        advice="Use safetensors.",
         example="safetensors",
     )
     save_precision: SavePrecision | None = flag(
@@ -29,15 +30,18 @@ class SavingArgs(Group):
     )
     save_every_n_epochs: conint(ge=1) | None = flag(
         "Save a snapshot every N epochs (the final model is always saved).",
+        advice="The guide's example saves every 50 epochs; pair with save_last_n_epochs to prune old files.",
         interacts=("saving.save_last_n_epochs",),
         example=50,
     )
     save_last_n_epochs: conint(ge=1) | None = flag(
         "Keep only the newest N epoch snapshots, deleting older ones.",
+        advice="Use it to keep only the latest few epoch saves.",
         interacts=("saving.save_every_n_epochs",),
     )
     save_every_n_steps: conint(ge=1) | None = flag(
         "Save a snapshot every N steps.",
+        advice="Alternative to epoch saving; pair with save_last_n_steps to prune old files.",
         interacts=("saving.save_last_n_steps",),
     )
     save_last_n_steps: conint(ge=1) | None = flag(

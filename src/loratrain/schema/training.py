@@ -21,6 +21,7 @@ class TrainingArgs(Group):
     )
     train_batch_size: conint(ge=1) | None = flag(
         "Images per batch (per GPU). sd-scripts' default is 1.",
+        advice="The guide's example uses 8 (with gradient_accumulation_steps 6).",
         example=8,
     )
     gradient_accumulation_steps: conint(ge=1) | None = flag(
@@ -32,6 +33,7 @@ class TrainingArgs(Group):
     )
     gradient_checkpointing: bool | None = flag(
         "Recompute activations in the backward pass instead of storing them: much less VRAM, somewhat slower steps.",
+        advice="Turned on in the guide's example command.",
         example=True,
     )
     seed: conint(ge=0) | None = flag("Random seed for reproducible runs.", example=42)
@@ -43,9 +45,11 @@ class TrainingArgs(Group):
     )
     xformers: bool | None = flag(
         "Use xformers' memory-efficient attention (needs the xformers package).",
+        advice="Worth benchmarking against sdpa on your GPU; the guide picks whichever trains faster.",
         interacts=("training.sdpa", "training.mem_eff_attn"),
     )
     mem_eff_attn: bool | None = flag(
         "Use sd-scripts' own memory-efficient attention (slow; wins over xformers and sdpa when set).",
+        advice="Worth benchmarking against sdpa and xformers; the guide's example uses sdpa.",
         interacts=("training.sdpa", "training.xformers"),
     )

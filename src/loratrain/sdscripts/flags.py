@@ -14,6 +14,8 @@ from importlib import resources
 from typing import Any
 
 SCRIPT_NAME = "sdxl_train_network.py"
+# The file name sd-scripts gives the final model when output_name is unset (train_util.DEFAULT_LAST_OUTPUT_NAME).
+LAST_OUTPUT_NAME = "last"
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,20 @@ def all_flags() -> dict[str, FlagSpec]:
 
 
 def source_commit() -> str:
+    """The sd-scripts commit the flag table was read from (the one place that names it)."""
     return _table()["commit"]
+
+
+def default(dest: str) -> Any:
+    """sd-scripts' argparse default of a flag: what applies when loratrain leaves the flag out."""
+    return all_flags()[dest].default
+
+
+def choices(dest: str) -> tuple[Any, ...]:
+    """The values sd-scripts' parser accepts for a flag with a choice list."""
+    spec = all_flags()[dest]
+    assert spec.choices is not None, f"{dest} has no choice list"
+    return spec.choices
 
 
 def get(dest: str) -> FlagSpec | None:

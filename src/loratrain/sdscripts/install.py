@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from loratrain.errors import ConfigError, Problem, RuntimeFailure
+from loratrain.sdscripts import flags
+from loratrain.sdscripts.flags import SCRIPT_NAME
 
-SCRIPT_NAME = "sdxl_train_network.py"
 ENV_VAR = "LORATRAIN_SD_SCRIPTS"
-# The commit loratrain's flag table was read from (shared/reference/sd-scripts-args.json).
-FLAG_TABLE_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
 DEFAULT_REPO = "https://github.com/kohya-ss/sd-scripts.git"
 LYCORIS_REQUIREMENT = "lycoris_lora==4.1.3"
 _RESULT_MARK = "LORATRAIN-RESULT "
@@ -95,14 +94,14 @@ def commit_problem(commit: str | None, folder: Path) -> Problem | None:
     """A warning when the installed commit is not the one loratrain's flag table was read from."""
     if commit is None:
         return Problem(
-            f"cannot tell which sd-scripts commit {folder} is (not a git checkout); loratrain's flags were checked against {FLAG_TABLE_COMMIT[:7]}",
+            f"cannot tell which sd-scripts commit {folder} is (not a git checkout); loratrain's flags were checked against {flags.source_commit()[:7]}",
             key="sd_scripts", severity="warning", fix="`loratrain check --verify-parser` tests the flags against this install",
         )
-    if commit != FLAG_TABLE_COMMIT:
+    if commit != flags.source_commit():
         return Problem(
-            f"sd-scripts at {folder} is commit {commit[:7]}, loratrain's flag table is from {FLAG_TABLE_COMMIT[:7]}",
+            f"sd-scripts at {folder} is commit {commit[:7]}, loratrain's flag table is from {flags.source_commit()[:7]}",
             key="sd_scripts", severity="warning",
-            fix=f"`loratrain check --verify-parser` tests the flags against this install; `git -C {folder} checkout {FLAG_TABLE_COMMIT[:7]}` matches the table",
+            fix=f"`loratrain check --verify-parser` tests the flags against this install; `git -C {folder} checkout {flags.source_commit()[:7]}` matches the table",
         )
     return None
 
@@ -165,7 +164,7 @@ def verify_parser(python: str, folder: Path, script_argv: Sequence[str], env: Ma
     for item in unknown:
         flag = item.split("=", 1)[0]
         problems.append(Problem(f"{flag} is not accepted by the installed {SCRIPT_NAME}", key=flag.lstrip("-"),
-                                fix=f"remove it from the config, or install sd-scripts {FLAG_TABLE_COMMIT[:7]} (`loratrain setup`)"))
+                                fix=f"remove it from the config, or install sd-scripts {flags.source_commit()[:7]} (`loratrain setup`)"))
     return problems
 
 
@@ -290,3 +289,10 @@ def run_steps(steps: Sequence[Step], on_step: Callable[[int, Step], None] | None
             raise RuntimeFailure(f"step {number} ({step.title}) could not start {step.argv[0]}: {exc.strerror or exc}") from exc
         if done.returncode != 0:
             raise RuntimeFailure(f"step {number} ({step.title}) failed with exit status {done.returncode}")
+
+
+def __getattr__(name: str) -> str:
+    # FLAG_TABLE_COMMIT reads the commit recorded in the flag table itself (flags.source_commit()).
+    if name == "FLAG_TABLE_COMMIT":
+        return flags.source_commit()
+    raise AttributeError(name)

@@ -201,6 +201,7 @@ class BaseCheckpoint:
             else:
                 w = self._fh.get_slice(ref.key)[ref.rows[0] : ref.rows[1]]
             return (w if as_stored else w.to(torch.float32)).reshape(w.shape[0], -1)
+        assert entry is not None  # a known dtype came from the entry
         start, end = entry["data_offsets"]
         shape = list(entry["shape"])
         if ref.rows is not None:

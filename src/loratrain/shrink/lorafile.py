@@ -13,6 +13,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from loratrain.errors import ConfigError, Problem
 
@@ -36,11 +37,11 @@ class LoraLayer:
     """One down/up module. `delta_w = scale * up @ [mid] @ down` reshaped to `weight_shape`."""
 
     name: str
-    down: object  # torch.Tensor (r, in[, kh, kw])
-    up: object  # torch.Tensor (out, r[, 1, 1])
+    down: Any  # torch.Tensor (r, in[, kh, kw])
+    up: Any  # torch.Tensor (out, r[, 1, 1])
     alpha: float
-    mid: object = None  # Tucker core (r, r, kh, kw)
-    dora_scale: object = None
+    mid: Any = None  # Tucker core (r, r, kh, kw)
+    dora_scale: Any = None
     has_alpha: bool = True
 
     @property
@@ -104,7 +105,7 @@ class LoraFile:
     metadata: dict
     layers: dict  # name -> LoraLayer (file order)
     others: dict  # name -> OtherLayer
-    dtype: object  # the dtype of the first lora_up tensor: what "keep the input precision" means
+    dtype: Any  # the dtype of the first lora_up tensor: what "keep the input precision" means
     size_bytes: int
 
 
@@ -134,7 +135,7 @@ def read_lora(path: str | os.PathLike) -> LoraFile:
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise _bad(path, f"not a readable safetensors file ({exc})", "give a LoRA saved as .safetensors") from None
 
-    groups: dict[str, dict[str, object]] = {}
+    groups: dict[str, dict[str, Any]] = {}
     for key, tensor in tensors.items():
         module, dot, suffix = key.partition(".")
         groups.setdefault(module, {})[suffix if dot else ""] = tensor
@@ -149,6 +150,7 @@ def read_lora(path: str | os.PathLike) -> LoraFile:
             if problem:
                 problems.append(problem)
             else:
+                assert layer is not None  # _make_layer returns a layer or a problem
                 layers[name] = layer
         else:
             others[name] = OtherLayer(name=name, algo=_classify_other(suffixes), tensors=parts)

@@ -207,9 +207,11 @@ def sd_rank(S, full_len: int, is_4d: bool, m: SdMethod) -> int:
     q = int(S.numel())
     if m.method == "fixed":
         k = m.conv_rank if is_4d else m.rank
+        assert k is not None  # a fixed method always has its rank
         return max(0, min(k, q))
     N = full_len
     p = m.param
+    assert p is not None  # every dynamic method has its parameter
     if m.method == "sv_ratio":
         count = int((S > S[0] / p).sum())
     else:

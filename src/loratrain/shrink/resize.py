@@ -16,6 +16,7 @@ import json
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from loratrain.shrink.recipes import Recipe, SdMethod, scores, sd_rank
 from loratrain.shrink.svd import layer_spectrum
@@ -33,9 +34,9 @@ class LayerInfo:
     is_4d: bool
     out: int
     in_flat: int
-    spectrum: object
+    spectrum: Any
     refs: dict = field(default_factory=dict)
-    subspace: object = None
+    subspace: Any = None
 
     @property
     def zero(self) -> bool:
@@ -55,7 +56,7 @@ class LayerResult:
 
 @dataclass
 class Outcome:
-    selection: object  # Recipe or SdMethod
+    selection: Any  # Recipe or SdMethod
     tensors: dict
     metadata: dict
     results: list
@@ -142,6 +143,7 @@ def _masks_for(sel, infos, save_bytes: int):
             S = info.spectrum.S
             layer_scores[info.name] = torch.log10(S.double().clamp_min(1e-30) / max(float(S[0]), 1e-30)) if q else S
         if sel.method == "sv_ratio":
+            assert sel.param is not None
             threshold = -math.log10(sel.param)
         return masks, layer_scores, threshold
 
@@ -188,7 +190,8 @@ def _build(lora, infos, sel, save_dtype, keep_other) -> Outcome:
     save_bytes = torch.empty(0, dtype=save_dtype).element_size()
     masks, layer_scores, threshold = _masks_for(sel, infos, save_bytes)
     rescale = sel.rescale if isinstance(sel, Recipe) else 1.0
-    tensors, results = {}, []
+    tensors: dict[str, Any] = {}
+    results: list[Any] = []
     for info in infos:
         layer = lora.layers[info.name]
         spec = info.spectrum

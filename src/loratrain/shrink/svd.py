@@ -8,15 +8,16 @@ thin SVD of ΔW: O((out + n)·r²) work instead of O(out·n·min(out, n)) for a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
 class Spectrum:
     """Thin SVD of one layer's update: ΔW (flattened to out × n) = U · diag(S) · Vh."""
 
-    U: object  # (out, q)
-    S: object  # (q,), descending, float32
-    Vh: object  # (q, n)
+    U: Any  # (out, q)
+    S: Any  # (q,), descending, float32
+    Vh: Any  # (q, n)
     full_len: int  # min(out, n): the length of the spectrum a dense SVD would return
 
     @property

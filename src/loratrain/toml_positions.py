@@ -7,6 +7,7 @@ how config files are written. Keys it cannot place fall back to their table's li
 from __future__ import annotations
 
 import re
+from typing import Mapping
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*=""")
@@ -41,7 +42,7 @@ def key_lines(text: str) -> dict[str, int]:
     return lines
 
 
-def line_of(lines: dict[str, int], key: str) -> int | None:
+def line_of(lines: Mapping[str, int], key: str) -> int | None:
     """The line of `key`, else of its nearest enclosing table."""
     parts = key.replace("[", ".[").split(".")
     while parts:

@@ -1,0 +1,503 @@
+"""Shared helpers of the test suite (plain functions and data; fixtures live in the conftest.py files).
+
+Sections: the CLI in-process and through the real entry point; small configs; real files on disk (images,
+safetensors headers, a fake nvidia-smi, a training project); sd-scripts' parser rebuilt from its flag table;
+synthetic LoRA and base checkpoints with known spectra for the shrink tests. Heavy packages (torch,
+safetensors, pillow) are imported inside the functions that need them, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import stat
+import struct
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+try:  # the tests run on Python 3.10 too, where the TOML reader is the tomli package
+    import tomllib  # noqa: F401 (re-exported for the tests)
+except ModuleNotFoundError:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[no-redef]  # noqa: F401
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "src" / "loratrain" / "presets"  # the shipped configs
+FLAG_TABLE = ROOT / "src" / "loratrain" / "data" / "sd_scripts_args.json"
+FIXTURES = Path(__file__).parent / "run" / "fixtures"
+FIXTURE_SD_SCRIPTS = FIXTURES / "sd_scripts"
+GUIDE_COMMAND = Path(__file__).parent / "importing" / "data" / "guide_command.sh"
+COLUMNS = "200"  # every CLI test sees the same terminal width
+
+
+# --- the CLI -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CliResult:
+    """What a CLI run left behind, named like subprocess.CompletedProcess so tests read the same either way."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str | None] | None = None,
+            input: str | None = None, timeout: float | None = None) -> CliResult:
+    """`loratrain ARGS` in this process through typer's CliRunner, at a fixed terminal width.
+
+    An exception that escapes the command is written to stderr as the traceback a real process would print,
+    so tests asserting "no traceback" still see one. `timeout` is accepted for the callers that pass it;
+    in-process runs have no time limit of their own.
+    """
+    from typer.testing import CliRunner
+
+    from loratrain.cli import _register, app
+    from loratrain.plan import clip_tokenizer
+
+    _register()
+    clip_tokenizer.load_tokenizer.cache_clear()  # a real process finds the vocabulary afresh from its environment
+    old_cwd = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(app, [str(a) for a in args], input=input, prog_name="loratrain",
+                                    env={"COLUMNS": COLUMNS, **(env or {})})
+    finally:
+        os.chdir(old_cwd)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        exc = result.exception
+        stderr += "Traceback (most recent call last):\n" + "".join(traceback.format_exception(exc))
+    return CliResult(result.exit_code, result.stdout, stderr)
+
+
+def run_entry_point(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+                    input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m loratrain ARGS` in a real process (for tests about the process itself), this worktree first."""
+    full_env = cli_env(**(env or {}))
+    full_env.setdefault("COLUMNS", COLUMNS)
+    return subprocess.run([sys.executable, "-m", "loratrain", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=full_env, input=input, timeout=timeout)
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The current environment for a `python -m loratrain` subprocess, with this worktree's src first."""
+    env = dict(os.environ)
+    src = str(ROOT / "src")
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("LORATRAIN_SD_SCRIPTS", None)
+    env.update(extra)
+    return env
+
+
+# --- configs -------------------------------------------------------------------------------------------------
+
+BASE = """
+[model]
+pretrained_model_name_or_path = "/models/sdxl.safetensors"
+[dataset]
+train_data_dir = "/data"
+resolution = "1024,1024"
+[network]
+network_module = "networks.lora"
+network_dim = 8
+[saving]
+output_dir = "/out"
+"""
+
+
+def plan_config(tmp_path: Path, extra: str = "", training: str = "train_batch_size = 8\n"
+                "gradient_accumulation_steps = 6\nmax_train_steps = 400\n") -> Path:
+    """The plan tests' config: a `train/` folder under tmp_path, the guide's batch, accumulation and steps."""
+    path = tmp_path / "run.toml"
+    path.write_text(f"""
+[model]
+pretrained_model_name_or_path = "/models/sdxl.safetensors"
+[dataset]
+train_data_dir = "{tmp_path / 'train'}"
+resolution = "1024,1024"
+caption_extension = ".txt"
+[buckets]
+enable_bucket = true
+bucket_reso_steps = 32
+[network]
+network_module = "networks.lora"
+[training]
+{training}
+[saving]
+output_dir = "{tmp_path / 'out'}"
+save_every_n_epochs = 50
+{extra}""", encoding="utf-8")
+    return path
+
+
+# --- real files: images, safetensors headers, nvidia-smi, a training project ----------------------------------
+
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
+
+
+def make_images(folder: Path, sizes: list[tuple[int, int]], ext: str = ".png", caption: str | None = "a photo",
+                caption_ext: str = ".txt", start: int = 0) -> list[Path]:
+    """One image per size (named img0, img1, ...), each with a caption file unless caption is None."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, size in enumerate(sizes, start=start):
+        path = folder / f"img{i}{ext}"
+        Image.new("RGB", size, (i * 7 % 256, 80, 160)).save(path, FORMATS[ext.lower()])
+        if caption is not None:
+            path.with_suffix(caption_ext).write_text(caption, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+# Six shapes that land in six different SDXL buckets (1024², step 32).
+SIX_SHAPES = [(1024, 1024), (832, 1216), (1216, 832), (768, 1344), (1344, 768), (896, 1152)]
+
+# Tensor names as they appear in real single-file checkpoints (a few of each, enough to classify).
+SDXL_KEYS = [
+    "conditioner.embedders.0.transformer.text_model.embeddings.position_ids",
+    "conditioner.embedders.1.model.ln_final.weight",
+    "model.diffusion_model.input_blocks.1.1.proj_in.weight",
+    "model.diffusion_model.label_emb.0.0.weight",
+    "first_stage_model.decoder.conv_in.weight",
+]
+SD1_KEYS = [
+    "cond_stage_model.transformer.text_model.embeddings.position_ids",
+    "model.diffusion_model.input_blocks.1.1.proj_in.weight",
+    "first_stage_model.decoder.conv_in.weight",
+]
+
+
+def write_safetensors(path: Path, names: list[str]) -> Path:
+    """A valid safetensors file: each tensor one float32 value (the header is what preflight reads)."""
+    header = {"__metadata__": {"format": "pt"}}
+    for i, name in enumerate(names):
+        header[name] = {"dtype": "F32", "shape": [1], "data_offsets": [4 * i, 4 * i + 4]}
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"".join(struct.pack("<f", 0.25) for _ in names))
+    return path
+
+
+def write_image(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    from PIL import Image
+
+    Image.new("RGB", size, (200, 80, 40)).save(path)
+    return path
+
+
+def make_dataset(root: Path, folders: dict[str, int], caption_ext: str = ".txt") -> Path:
+    """`root/<folder>/img<i>.png` with a caption file each."""
+    root.mkdir(parents=True, exist_ok=True)
+    for folder, count in folders.items():
+        sub = root / folder
+        sub.mkdir()
+        for i in range(count):
+            write_image(sub / f"img{i}.png")
+            (sub / f"img{i}{caption_ext}").write_text(f"photo of {folder.partition('_')[2]}, number {i}\n")
+    return root
+
+
+def write_fake_nvidia_smi(bin_dir: Path, gpus: list[tuple[str, str]]) -> Path:
+    """An `nvidia-smi` that answers -L and the name,compute_cap query for the given (name, cap) GPUs."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    listing = "\n".join(f"GPU {i}: {name} (UUID: GPU-{i:08d}-aaaa-bbbb-cccc-000000000000)" for i, (name, _) in enumerate(gpus))
+    query = "\n".join(f"{name}, {cap}" for name, cap in gpus)
+    script = bin_dir / "nvidia-smi"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "-L" ]; then\n'
+        f"cat <<'EOF'\n{listing}\nEOF\n"
+        "exit 0\nfi\n"
+        'case "$1" in --query-gpu=*)\n'
+        f"cat <<'EOF'\n{query}\nEOF\n"
+        "exit 0;;\nesac\n"
+        "exit 9\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
+    return script
+
+
+STEP_LINE = "steps: 100%|##########| 5/5"
+
+
+def make_project(root: Path, name: str = "mychar", steps: int = 5, extra: str = "") -> Path:
+    """A training folder: SDXL model, a captioned dataset, a tokenizer cache and a config using them."""
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / "sdxl.safetensors").exists():
+        write_safetensors(root / "sdxl.safetensors", SDXL_KEYS)
+        make_dataset(root / "train", {"10_mychar": 2})
+        for folder in ("openai_clip-vit-large-patch14", "laion_CLIP-ViT-bigG-14-laion2B-39B-b160k"):
+            (root / "tok" / folder).mkdir(parents=True)
+        write_fake_nvidia_smi(root / "bin", [("NVIDIA A100-SXM4-40GB", "8.0")])
+    config = root / f"{name}.toml"
+    config.write_text(f"""# test run
+sd_scripts = "{FIXTURE_SD_SCRIPTS}"
+python = "{sys.executable}"
+[model]
+pretrained_model_name_or_path = "sdxl.safetensors"
+tokenizer_cache_dir = "tok"
+[dataset]
+train_data_dir = "train"
+resolution = "1024,1024"
+caption_extension = ".txt"
+[network]
+network_module = "networks.lora"
+network_dim = 4
+[training]
+max_train_steps = {steps}
+[saving]
+output_dir = "out"
+output_name = "{name}"
+[precision]
+mixed_precision = "no"
+{extra}""")
+    return config
+
+
+def env_for(root: Path, **extra: str) -> dict[str, str]:
+    """A subprocess environment for a project made by make_project: its fake nvidia-smi first on PATH."""
+    return cli_env(PATH=f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}", **extra)
+
+
+def loratrain(root: Path, *args: str, timeout: float = 120, **env: str) -> CliResult:
+    """`loratrain ARGS` in-process from a make_project folder, with its fake nvidia-smi first on PATH."""
+    return run_cli(*args, cwd=root, timeout=timeout,
+                   env={"PATH": f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}", "LORATRAIN_SD_SCRIPTS": None, **env})
+
+
+def records(root: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((root / "out" / "loratrain-runs").glob("*/record.json"))]
+
+
+# The guide's two sample prompts (its example prompt file), for token counts.
+GUIDE_PROMPT_1 = ("score_9, score_8_up, score_7_up, score_6_up, rating_explicit, source_furry, solo, female anthro "
+                  "kindred, mask, presenting, white pillow, bedroom, looking at viewer, detailed background, "
+                  "amazing_background, scenery porn, realistic, photo")
+GUIDE_PROMPT_2 = ("score_9, score_8_up, score_7_up, score_6_up, rating_explicit, source_furry, solo, anthro female "
+                  "wolf, sexy pose, standing, gray fur, brown fur, canine pussy, black nose, blue eyes, pink areola, "
+                  "pink nipples, detailed background, amazing_background, realistic, photo")
+
+
+# --- sd-scripts' parser, rebuilt from the flag table ----------------------------------------------------------
+
+
+def _int_or_float(text: str):
+    # sd-scripts' behaviour as documented in the reference notes: "1.0" is rejected
+    if text.endswith("%"):
+        return float(text[:-1]) / 100.0
+    number = float(text)
+    return int(text) if number >= 1 else number
+
+
+def reference_parser() -> argparse.ArgumentParser:
+    """A plain argparse parser built from sd-scripts' 197 recorded actions: sd-scripts' own parsing rules."""
+    data = json.loads(FLAG_TABLE.read_text(encoding="utf-8"))
+    types = {"str": str, "int": int, "float": float, "int_or_float": _int_or_float, "Path": str}
+    parser = argparse.ArgumentParser(exit_on_error=False, add_help=False)
+    for action in data["arguments"]:
+        if action["action"] == "help":
+            continue
+        if action["action"] == "store_true":
+            parser.add_argument(*action["option_strings"], action="store_true")
+            continue
+        kwargs = {"type": types[action["type"]], "default": action["default"]}
+        if action["nargs"]:
+            kwargs["nargs"] = action["nargs"]
+        if action["choices"]:
+            kwargs["choices"] = action["choices"]
+        parser.add_argument(*action["option_strings"], **kwargs)
+    return parser
+
+
+_PARSER: argparse.ArgumentParser | None = None
+
+
+def reference_parse(argv: list[str]) -> dict:
+    """All dests as sd-scripts' parser sets them for argv; raises (ArgumentError/SystemExit) where it would stop."""
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = reference_parser()
+    return vars(_PARSER.parse_args(argv))
+
+
+def reference_parser_cached() -> argparse.ArgumentParser:
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = reference_parser()
+    return _PARSER
+
+
+def parse_changed(argv: list[str]) -> dict:
+    """The values a script argv sets that differ from sd-scripts' defaults."""
+    parser = reference_parser_cached()
+    ns = vars(parser.parse_args(argv))
+    defaults = vars(parser.parse_args([]))
+    return {k: v for k, v in ns.items() if v != defaults[k]}
+
+
+# --- synthetic LoRA files and SDXL-layout base checkpoints with known spectra (shrink) -------------------------
+# Every down/up layer is built as dW = U·diag(σ)·Vᵀ with orthonormal U, V and a chosen σ, stored the way
+# sd-scripts stores it (scale alpha/r outside), so the tests know the exact singular values.
+
+LINEAR_Q = "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q"
+LINEAR_FF = "lora_unet_input_blocks_4_1_transformer_blocks_0_ff_net_2"
+CONV3 = "lora_unet_input_blocks_4_0_in_layers_2"
+CONV1 = "lora_unet_input_blocks_4_0_skip_connection"
+TE1_Q = "lora_te1_text_model_encoder_layers_0_self_attn_q_proj"
+TE1_ZERO = "lora_te1_text_model_encoder_layers_11_self_attn_q_proj"
+TE2 = "lora_te2_text_model_encoder_layers_0_self_attn_{}_proj"
+
+UNET = "model.diffusion_model."
+TE1P = "conditioner.embedders.0.transformer.text_model."
+TE2P = "conditioner.embedders.1.model.transformer.resblocks."
+
+
+def geometric(r: int, step: float = 4.0, top: float = 1.0) -> torch.Tensor:
+    """σᵢ = top·10^(−i/step): the spectrum the reference's measurements used."""
+    import torch
+
+    return top * 10 ** (-torch.arange(r, dtype=torch.float64) / step)
+
+
+def orthonormal(rows: int, cols: int, gen: torch.Generator) -> torch.Tensor:
+    import torch
+
+    q, _ = torch.linalg.qr(torch.randn(rows, cols, generator=gen, dtype=torch.float64))
+    return q
+
+
+def known_layer(out: int, in_flat: int, sigma: torch.Tensor, alpha: float, gen, kernel=()):
+    """(down, up, alpha) with (alpha/r)·up·down = U diag(σ) Vᵀ exactly (up to float32 rounding)."""
+    import torch
+
+    r = len(sigma)
+    U, V = orthonormal(out, r, gen), orthonormal(in_flat, r, gen)
+    s = alpha / r
+    root = torch.sqrt(sigma / s)
+    up = (U * root).float()
+    down = (root[:, None] * V.T).float()
+    if kernel:
+        up = up.reshape(out, r, 1, 1)
+        down = down.reshape(r, in_flat // math.prod(kernel), *kernel)
+    return {"lora_down.weight": down, "lora_up.weight": up, "alpha": torch.tensor(float(alpha))}
+
+
+def add(tensors: dict, name: str, parts: dict) -> None:
+    for suffix, t in parts.items():
+        tensors[f"{name}.{suffix}"] = t
+
+
+def lora_tensors(seed: int = 0) -> dict:
+    """A LoRA + LoCon mix covering UNet linear, 3x3 and 1x1 convs, CLIP-L, CLIP-G q/k/v, a zero layer."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    t: dict = {}
+    add(t, LINEAR_Q, known_layer(64, 48, geometric(16), 8.0, gen))
+    add(t, LINEAR_FF, known_layer(48, 96, geometric(16, step=3, top=3.0), 16.0, gen))
+    add(t, CONV3, known_layer(40, 32 * 9, geometric(8, step=2, top=0.5), 1.0, gen, kernel=(3, 3)))
+    add(t, CONV1, known_layer(40, 32, geometric(8), 4.0, gen, kernel=(1, 1)))
+    add(t, TE1_Q, known_layer(32, 32, geometric(8, top=0.2), 8.0, gen))
+    for p in "qkv":
+        add(t, TE2.format(p), known_layer(40, 40, geometric(8, step=2), 8.0, gen))
+    zero = known_layer(32, 32, geometric(8), 8.0, gen)
+    zero["lora_up.weight"] = torch.zeros_like(zero["lora_up.weight"])
+    add(t, TE1_ZERO, zero)
+    return t
+
+
+def tucker_layer(out: int, cin: int, r: int, gen, alpha: float = 4.0) -> dict:
+    import torch
+
+    return {
+        "lora_down.weight": torch.randn(r, cin, 1, 1, generator=gen) * 0.3,
+        "lora_mid.weight": torch.randn(r, r, 3, 3, generator=gen) * 0.3,
+        "lora_up.weight": torch.randn(out, r, 1, 1, generator=gen) * 0.3,
+        "alpha": torch.tensor(alpha),
+    }
+
+
+def tucker_delta(parts: dict) -> torch.Tensor:
+    """ΔW of a Tucker LoCon, written out index by index: ΔW[o,c,y,x] = s·Σ up[o,i]·mid[i,j,y,x]·down[j,c]."""
+    import torch
+
+    up = parts["lora_up.weight"].double()[:, :, 0, 0]
+    down = parts["lora_down.weight"].double()[:, :, 0, 0]
+    mid = parts["lora_mid.weight"].double()
+    s = float(parts["alpha"]) / down.shape[0]
+    return s * torch.einsum("oi,ijyx,jc->ocyx", up, mid, down)
+
+
+def loha_layer(out: int, cin: int, r: int, gen) -> dict:
+    import torch
+
+    return {
+        "hada_w1_a": torch.randn(out, r, generator=gen),
+        "hada_w1_b": torch.randn(r, cin, generator=gen),
+        "hada_w2_a": torch.randn(out, r, generator=gen),
+        "hada_w2_b": torch.randn(r, cin, generator=gen),
+        "alpha": torch.tensor(float(r)),
+    }
+
+
+def base_tensors(fro: dict | None = None, sdxl: bool = True, seed: int = 1) -> dict:
+    """An SGM-layout SDXL checkpoint holding just the weights the synthetic LoRA touches.
+
+    Each weight is scaled to a chosen Frobenius norm so `fro_ckpt` references are known. CLIP-G's fused
+    in_proj has q, k, v thirds with norms 1, 10 and 100 so a test can tell which third a layer was scored
+    against.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    fro = fro or {}
+
+    def weight(shape, norm):
+        w = torch.randn(*shape, generator=gen)
+        return (w * (norm / w.norm())).to(torch.float16)
+
+    t = {
+        UNET + "input_blocks.4.1.transformer_blocks.0.attn1.to_q.weight": weight((64, 48), fro.get(LINEAR_Q, 20.0)),
+        UNET + "input_blocks.4.1.transformer_blocks.0.ff.net.2.weight": weight((48, 96), fro.get(LINEAR_FF, 30.0)),
+        UNET + "input_blocks.4.0.in_layers.2.weight": weight((40, 32, 3, 3), fro.get(CONV3, 10.0)),
+        UNET + "input_blocks.4.0.skip_connection.weight": weight((40, 32, 1, 1), fro.get(CONV1, 5.0)),
+        TE1P + "encoder.layers.0.self_attn.q_proj.weight": weight((32, 32), fro.get(TE1_Q, 8.0)),
+        TE1P + "encoder.layers.11.self_attn.q_proj.weight": weight((32, 32), 8.0),
+        TE2P + "0.attn.in_proj_weight": torch.cat([weight((40, 40), n) for n in (1.0, 10.0, 100.0)]),
+        TE2P + "0.attn.out_proj.weight": weight((40, 40), 4.0),
+    }
+    if sdxl:
+        t[UNET + "label_emb.0.0.weight"] = torch.zeros(4, 2816, dtype=torch.float16)
+    return t
+
+
+def save(path, tensors: dict, metadata: dict | None = None):
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
+    return path
+
+
+TRAINING_METADATA = {
+    "ss_network_module": "lycoris.kohya",
+    "ss_network_dim": "16",
+    "ss_network_alpha": "8",
+    "ss_network_args": '{"conv_dim": "8", "conv_alpha": "1", "algo": "locon"}',
+    "ss_base_model_version": "sdxl_base_v1-0",
+    "ss_training_comment": "trained for a test",
+    "modelspec.architecture": "stable-diffusion-xl-v1-base/lora",
+    "sshs_model_hash": "stale",
+    "sshs_legacy_hash": "stale",
+}
