@@ -7,19 +7,7 @@ import sys
 
 import pytest
 
-from helpers import CONFIGS
-
-HEAVY = ("torch", "accelerate", "lycoris", "transformers")
-PROBE = (
-    "import sys, runpy\n"
-    "sys.argv = ['loratrain'] + sys.argv[1:]\n"
-    "try:\n"
-    "    runpy.run_module('loratrain', run_name='__main__')\n"
-    "except SystemExit:\n"
-    "    pass\n"
-    "heavy = sorted(m for m in sys.modules if m.split('.')[0] in %r)\n"
-    "print('HEAVY:' + ','.join(heavy), file=sys.stderr)\n" % (HEAVY,)
-)
+from helpers import CONFIGS, PROBE
 
 
 @pytest.mark.parametrize(

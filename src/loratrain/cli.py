@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "setup",
     "slurm",
     "shrink",
+    "report",
     "import_",
     "init",
     "schema",

@@ -1,0 +1,196 @@
+"""Which run to report on, and where sd-scripts wrote its outputs.
+
+RUN is a run record folder (`<output_dir>/loratrain-runs/<name>-<stamp>/`, see launch/record.py), an
+output_dir (its newest record, or just its files when it has none) or a config file (its output_dir's
+newest record, else the config's own paths). A record's argv is what sd-scripts really got, so paths are
+read from it (relative ones against the record's cwd); a config gives them through `script_args()`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loratrain.errors import ConfigError, Problem
+from loratrain.launch.record import LOG_NAME, RECORD_NAME, RUNS_FOLDER
+
+# The sd-scripts arguments the report needs.
+WANTED = (
+    "output_dir",
+    "output_name",
+    "logging_dir",
+    "log_prefix",
+    "log_tracker_name",
+    "log_with",
+    "sample_prompts",
+    "save_model_as",
+    "sample_sampler",
+)
+
+
+@dataclass
+class RunInfo:
+    output_dir: Path
+    args: dict[str, Any]  # the WANTED sd-scripts arguments that were set (paths resolved)
+    record_folder: Path | None = None
+    record: dict[str, Any] = field(default_factory=dict)
+    config_file: str = ""
+
+    @property
+    def output_name(self) -> str | None:
+        return self.args.get("output_name")
+
+    @property
+    def status(self) -> str:
+        return str(self.record.get("status", "unknown")) if self.record else "no record"
+
+    @property
+    def started(self) -> dt.datetime | None:
+        return _parse_time(self.record.get("started")) if self.record else None
+
+    @property
+    def finished(self) -> dt.datetime | None:
+        return _parse_time(self.record.get("finished")) if self.record else None
+
+    @property
+    def log_path(self) -> Path | None:
+        if self.record_folder is None:
+            return None
+        return self.record_folder / str(self.record.get("log") or LOG_NAME)
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _bad(path: Path, message: str, fix: str) -> ConfigError:
+    return ConfigError([Problem(message, key="RUN", file=str(path), fix=fix)])
+
+
+def args_from_argv(argv: list[str]) -> dict[str, Any]:
+    """The WANTED options from a rendered command (`--dest=value`; a bare `--dest value` is read too)."""
+    out: dict[str, Any] = {}
+    for i, item in enumerate(argv):
+        if not item.startswith("--"):
+            continue
+        name, eq, value = item[2:].partition("=")
+        if name not in WANTED:
+            continue
+        if not eq:
+            if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+                continue
+            value = argv[i + 1]
+        out[name] = value
+    return out
+
+
+def _resolve(args: dict[str, Any], cwd: Path) -> dict[str, Any]:
+    out = dict(args)
+    for key in ("output_dir", "logging_dir", "sample_prompts"):
+        if out.get(key):
+            p = Path(str(out[key])).expanduser()
+            out[key] = p if p.is_absolute() else cwd / p
+    return out
+
+
+def latest_record(output_dir: Path, name: str | None = None) -> Path | None:
+    """The newest record folder under output_dir (by the start time in its record.json, then name)."""
+    runs = output_dir / RUNS_FOLDER
+    if not runs.is_dir():
+        return None
+    found: list[tuple[str, str, Path]] = []
+    for folder in runs.iterdir():
+        rec = folder / RECORD_NAME
+        if not rec.is_file():
+            continue
+        if name is not None and not folder.name.startswith(f"{name}-"):
+            continue
+        try:
+            started = str(json.loads(rec.read_text(encoding="utf-8")).get("started", ""))
+        except (OSError, ValueError):
+            started = ""
+        found.append((started, folder.name, folder))
+    return max(found)[2] if found else None
+
+
+def from_record(folder: Path) -> RunInfo:
+    path = folder / RECORD_NAME
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _bad(path, f"cannot read the run record ({exc.strerror or exc})", "give a run record folder") from None
+    except ValueError as exc:
+        raise _bad(path, f"the run record is not JSON ({exc})", "the record is damaged; give another run") from None
+    if not isinstance(record, dict):
+        raise _bad(path, "the run record is not a JSON object", "give a run record folder")
+    cwd = Path(str(record.get("cwd") or folder))
+    args = _resolve(args_from_argv([str(a) for a in record.get("argv") or []]), cwd)
+    # The record lives in <output_dir>/loratrain-runs/<run>/, whatever output_dir was called on the command line.
+    output_dir = folder.resolve().parent.parent
+    args.setdefault("output_dir", output_dir)
+    return RunInfo(
+        output_dir=output_dir,
+        args=args,
+        record_folder=folder,
+        record=record,
+        config_file=str(record.get("config_file") or ""),
+    )
+
+
+def from_config(path: Path) -> RunInfo:
+    from loratrain.config.loader import load_config
+
+    loaded = load_config(str(path), [])
+    script_args = loaded.config.script_args()
+    args = _resolve({k: script_args[k] for k in WANTED if script_args.get(k) is not None}, Path.cwd())
+    if not args.get("output_dir"):
+        raise _bad(
+            path,
+            "the config has no saving.output_dir, so there is no run to report on",
+            "set saving.output_dir, or give the run's output folder",
+        )
+    output_dir = Path(args["output_dir"])
+    rec = latest_record(output_dir, str(args.get("output_name") or "last"))
+    if rec is not None:
+        info = from_record(rec)
+        info.config_file = info.config_file or str(path)
+        return info
+    return RunInfo(output_dir=output_dir, args=args, config_file=str(path))
+
+
+def locate(run: Path) -> RunInfo:
+    """RUN as the user gave it -> RunInfo. Raises ConfigError (exit 2) when it is none of the three."""
+    if run.is_file():
+        if run.name == RECORD_NAME:
+            return from_record(run.parent)
+        if run.suffix == ".toml":
+            return from_config(run)
+        raise _bad(
+            run,
+            "not a run record folder, an output_dir or a .toml config",
+            "give the run's record folder (<output_dir>/loratrain-runs/...), its output_dir or its config",
+        )
+    if not run.is_dir():
+        raise _bad(run, "no such file or folder", "give a run record folder, an output_dir or a config")
+    if (run / RECORD_NAME).is_file():
+        return from_record(run)
+    if run.name == RUNS_FOLDER:
+        run = run.parent
+    rec = latest_record(run)
+    if rec is not None:
+        return from_record(rec)
+    args: dict[str, Any] = {"output_dir": run.resolve()}
+    # No record and no config: the docs' usual place for the events, <output_dir>/logs, if it is there.
+    for guess in ("logs", "log"):
+        if (run / guess).is_dir():
+            args["logging_dir"] = (run / guess).resolve()
+            break
+    return RunInfo(output_dir=run.resolve(), args=args)
