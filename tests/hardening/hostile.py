@@ -18,7 +18,7 @@ import os
 import signal
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -97,7 +97,8 @@ def snapshot(folder: Path) -> dict[str, tuple]:
             digest = ""
             if os.path.isfile(full) and not os.path.islink(full) and st.st_size < 1 << 22:
                 try:
-                    digest = hashlib.sha1(open(full, "rb").read()).hexdigest()
+                    with open(full, "rb") as fh:
+                        digest = hashlib.sha1(fh.read()).hexdigest()
                 except OSError:
                     digest = "unreadable"
             out[os.fsdecode(full)] = (st.st_mode, st.st_size, st.st_mtime_ns, digest)
@@ -1426,6 +1427,7 @@ def all_cases() -> list[Case]:
         misc_cases(),
         other_verb_cases(),
         consolidated_path_cases(),
+        (replace(case, always=True) for case in report_cases()),
     ]
     return [case for family in families for case in family]
 
@@ -1466,3 +1468,143 @@ def failure_kind(found: list[str]) -> str:
         if kind in text:
             return kind
     return "other"
+
+
+# ---------------------------------------------------------------- report: a run folder written by others
+
+
+def _report_run(folder: Path) -> Path:
+    """A small finished run (record, TensorBoard events, one sample, two saves) by tests/helpers.make_run."""
+    from helpers import make_run
+
+    return make_run(folder / "r", total_steps=100, save_every=50, sample_every=100, prompts=1, image_size=16)
+
+
+def _edit_record(edit: Callable[[dict[str, Any]], Any]) -> Callable[[Path], Path]:
+    def mutate(folder: Path) -> Path:
+        rec_folder = _report_run(folder)
+        path = rec_folder / "record.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        text = edit(data)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text if isinstance(text, str) else json.dumps(data), encoding="utf-8")
+        return rec_folder
+
+    return mutate
+
+
+def _set(**values: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda data: data.update(values)
+
+
+def _damage_files(suffix: str, content: bytes) -> Callable[[Path], Path]:
+    def mutate(folder: Path) -> Path:
+        rec_folder = _report_run(folder)
+        root = folder / "r"
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and (path.suffix == suffix or (suffix == "events" and "tfevents" in path.name)):
+                path.write_bytes(content)
+        return rec_folder
+
+    return mutate
+
+
+def _nan_saves(folder: Path) -> Path:
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    rec_folder = _report_run(folder)
+    for path in sorted((folder / "r" / "out").glob("*.safetensors")):
+        save_file(
+            {
+                "lora_unet_x.lora_up.weight": np.full((4, 2), np.nan, np.float16),
+                "lora_unet_x.lora_down.weight": np.full((2, 4), np.inf, np.float16),
+                "lora_unet_x.alpha": np.array(np.nan, np.float16),
+            },
+            str(path),
+        )
+    return rec_folder
+
+
+REPORT_MUTATIONS: list[tuple[int, str, Callable[[Path], Path], frozenset]] = [
+    (1, "record nested 100000 deep", _edit_record(lambda d: "[" * 100_000 + "]" * 100_000), REFUSE),
+    (
+        1,
+        "record argv nested",
+        _edit_record(lambda d: json.dumps({**d, "argv": "@"}).replace('"@"', "[" * 50_000 + "]" * 50_000)),
+        EITHER,
+    ),
+    (2, "record is a list", _edit_record(lambda d: "[1, 2]"), REFUSE),
+    (2, "argv a number", _edit_record(_set(argv=5)), EITHER),
+    (2, "argv items tables", _edit_record(_set(argv=[{"a": 1}, ["--output_dir=x"]])), EITHER),
+    (2, "cwd a list", _edit_record(_set(cwd=["a"])), EITHER),
+    (2, "started a number", _edit_record(_set(started=5, finished=[1])), EITHER),
+    (2, "status a table", _edit_record(_set(status={"a": 1}, exit_code="x")), EITHER),
+    (2, "log a list", _edit_record(_set(log=["train.log"])), EITHER),
+    (3, "argv output_dir NUL", _edit_record(lambda d: d["argv"].append("--output_dir=/tmp/o\x00ut")), EITHER),
+    (3, "argv logging_dir NUL", _edit_record(lambda d: d["argv"].append("--logging_dir=/tmp/l\x00ogs")), EITHER),
+    (3, "argv sample_prompts NUL", _edit_record(lambda d: d["argv"].append("--sample_prompts=p\x00.txt")), EITHER),
+    (3, "argv output_name NUL", _edit_record(lambda d: d["argv"].append("--output_name=a\x00b")), EITHER),
+    (3, "cwd NUL", _edit_record(_set(cwd="/tmp/c\x00wd")), EITHER),
+    (3, "log NUL", _edit_record(_set(log="tr\x00ain.log")), EITHER),
+    (6, "started NaN", _edit_record(lambda d: json.dumps({**d, "started": 1.5}).replace("1.5", "NaN")), EITHER),
+    (5, "started year 99999", _edit_record(_set(started="99999-01-01T00:00:00")), EITHER),
+    (
+        5,
+        "finished before started",
+        _edit_record(_set(started="2030-01-01T00:00:00", finished="1970-01-01T00:00:00")),
+        EITHER,
+    ),
+    (5, "duration 1e400", _edit_record(lambda d: json.dumps({**d, "duration_s": 1.5}).replace("1.5", "1e400")), EITHER),
+    (4, "record not UTF-8", _edit_record(lambda d: b'\xff\xfe{"argv": []}'), EITHER),
+    (7, "saves truncated", _damage_files(".safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{"), EITHER),
+    (7, "saves NaN/inf", _nan_saves, EITHER),
+    (7, "events garbage", _damage_files("events", b"\xff" * 64), EITHER),
+    (7, "samples not PNG", _damage_files(".png", b"\x89PNG\r\n\x1a\nnot really"), EITHER),
+    (10, "prompt file garbage", _damage_files(".txt", b"\xff\xfe--w inf --n\x00"), EITHER),
+]
+
+
+def report_cases() -> Iterator[Case]:
+    """report RUN over a run folder others wrote: its record, events, samples and saves may be anything."""
+    for cls, label, mutate, expect in REPORT_MUTATIONS:
+
+        def build(folder: Path, mutate=mutate) -> list[str]:
+            folder.mkdir(parents=True, exist_ok=True)
+            rec_folder = mutate(folder)
+            return ["report", str(rec_folder), "--json"]
+
+        yield Case(cls, f"report:{label}", build, expect, timeout=60.0, forbid=("Warning:",))
+
+    def output_dir_run(folder: Path) -> list[str]:  # the newest record found through output_dir
+        _edit_record(lambda d: "[" * 100_000 + "]" * 100_000)(folder)
+        return ["report", str(folder / "r" / "out"), "--json"]
+
+    yield Case(1, "report:output_dir whose record is nested deep", output_dir_run, EITHER, timeout=60.0)
+
+    def page_of_damaged_run(folder: Path) -> list[str]:  # the HTML page and its figures, not just --json
+        rec_folder = _nan_saves(folder)
+        _edit_record(_set(started="1970-01-01T00:00:00", argv=[{"a": 1}]))(folder / "second")
+        (rec_folder / "record.json").write_text(json.dumps({"argv": 5, "status": None}), encoding="utf-8")
+        return ["report", str(rec_folder), "-o", str(folder / "page")]
+
+    page = Case(7, "report:page of a damaged run", page_of_damaged_run, EITHER, timeout=60.0, forbid=("Warning:",))
+    page.writes = True
+    yield page
+    yield Case(3, "report:RUN with NUL", lambda f: ["report", str(f / "r\x00un"), "--json"], REFUSE)
+
+    def onto_a_file(folder: Path) -> list[str]:
+        rec_folder = _report_run(folder)
+        (folder / "taken").write_text("mine\n", encoding="utf-8")
+        return ["report", str(rec_folder), "-o", str(folder / "taken")]
+
+    yield Case(15, "report:-o onto a file", onto_a_file, REFUSE, needles=("--output",), timeout=60.0)
+    yield Case(
+        3,
+        "report:-o with NUL",
+        lambda f: ["report", str(_report_run(f)), "-o", str(f / "o\x00ut")],
+        REFUSE,
+        timeout=60.0,
+    )
