@@ -115,6 +115,22 @@ PROBE = (
     "print('HEAVY:' + ','.join(heavy), file=sys.stderr)\n" % (HEAVY,)
 )
 
+# --- opt-in GPU tests (`pytest -m gpu`) ---------------------------------------------------------------------
+
+
+def gpu_run_ready() -> bool:
+    """A CUDA GPU answers nvidia-smi and the environment names real sd-scripts and an SDXL model."""
+    import shutil
+
+    exe = shutil.which("nvidia-smi")
+    if not exe or not (os.environ.get("LORATRAIN_SD_SCRIPTS") and os.environ.get("LORATRAIN_TEST_MODEL")):
+        return False
+    done = subprocess.run([exe, "-L"], capture_output=True, text=True)
+    return done.returncode == 0 and "GPU 0" in done.stdout
+
+
+GPU_RUN_NEEDS = "needs a CUDA GPU, LORATRAIN_SD_SCRIPTS and LORATRAIN_TEST_MODEL"
+
 
 # --- configs -------------------------------------------------------------------------------------------------
 
@@ -684,3 +700,55 @@ def _seed(prompt: str) -> int | None:
 
     return parse_prompt_line(prompt)[0].get("seed")
 
+
+# --- adapter variants (fit's exact adapter counts against the real packages) ---------------------------------
+
+
+def lycoris_args(algo: str, *extra: str, dim: int = 8, **args) -> dict:
+    """sd-scripts' script args of a lycoris.kohya adapter (network_alpha 4)."""
+    return {
+        "network_module": "lycoris.kohya",
+        "network_dim": dim,
+        "network_alpha": 4.0,
+        "network_args": [f"algo={algo}", *extra],
+        **args,
+    }
+
+
+ADAPTER_VARIANTS = {
+    "lora plain": {"network_module": "networks.lora", "network_dim": 16, "network_alpha": 8.0},
+    "lora default dim": {"network_module": "networks.lora"},
+    "lora conv_dim": {
+        "network_module": "networks.lora",
+        "network_dim": 8,
+        "network_args": ["conv_dim=4", "conv_alpha=1"],
+    },
+    "lora unet only": {"network_module": "networks.lora", "network_dim": 4, "network_train_unet_only": True},
+    "lora te only": {"network_module": "networks.lora", "network_dim": 4, "network_train_text_encoder_only": True},
+    "locon full": lycoris_args("locon", "preset=full", "conv_dim=16"),
+    "locon default conv_dim": lycoris_args("locon"),
+    "locon tucker": lycoris_args("locon", "conv_dim=16", "use_tucker=True"),
+    "locon tucker off": lycoris_args("locon", "conv_dim=16", "use_tucker=False"),
+    "locon scalar": lycoris_args("lora", "use_scalar=True", "conv_dim=4"),
+    "locon train_norm": lycoris_args("locon", "train_norm=True", "preset=full"),
+    "locon conv off": lycoris_args("locon", "conv_dim=0"),
+    "locon full-lin": lycoris_args("locon", "preset=full-lin"),
+    "locon attn-mlp": lycoris_args("locon", "preset=attn-mlp"),
+    "locon attn-only": lycoris_args("locon", "preset=attn-only"),
+    "locon unet-only": lycoris_args("locon", "preset=unet-only"),
+    "locon unet-transformer-only": lycoris_args("locon", "preset=unet-transformer-only"),
+    "locon unet-convblock-only": lycoris_args("locon", "preset=unet-convblock-only", "conv_dim=4"),
+    "locon cached te": lycoris_args("locon", cache_text_encoder_outputs=True, network_train_unet_only=True),
+    "loha": lycoris_args("loha", "conv_dim=4"),
+    "loha tucker": lycoris_args("loha", "conv_dim=4", "use_tucker=True"),
+    "lokr": lycoris_args("lokr", "conv_dim=4"),
+    "lokr factor 8": lycoris_args("lokr", "factor=8", "conv_dim=4"),
+    "lokr factor 16 tucker": lycoris_args("lokr", "factor=16", "conv_dim=2", "use_tucker=True"),
+    "lokr decompose_both": lycoris_args("lokr", "decompose_both=True", "factor=4"),
+    "lokr full dim": lycoris_args("lokr", "preset=attn-mlp", "factor=8", dim=10000),
+    "lokr full_matrix": lycoris_args("lokr", "full_matrix=True", "factor=16", "conv_dim=0"),
+    "lokr unbalanced": lycoris_args("lokr", "unbalanced_factorization=True", "factor=8"),
+    # rank 60 against 1280 = 8 x 160: low-rank factor, as r < max(160, 160) / 2 (at 80 and above, a full matrix)
+    "lokr rank below the full-factor switch": lycoris_args("lokr", "factor=8", "conv_dim=4", dim=60),
+    "locon bypass_mode": lycoris_args("locon", "bypass_mode=True"),
+}

@@ -19,6 +19,8 @@ from helpers import CONFIGS, PROBE
         ["check", "--no-preflight", str(CONFIGS / "pony-sdxl-locon.toml")],
         ["run", str(CONFIGS / "pony-sdxl-locon.toml"), "--dry-run"],
         ["run", str(CONFIGS / "sdxl-locon-2gpu.toml"), "--dry-run", "--json"],
+        ["fit", str(CONFIGS / "pony-sdxl-locon.toml"), "--gpu", "h200"],
+        ["fit", str(CONFIGS / "sdxl-lokr.toml"), "--vram", "8", "--json"],
     ],
     ids=lambda a: " ".join(a)[:40],
 )
@@ -75,7 +77,8 @@ MODULE_PROBE = (
 @pytest.mark.parametrize(
     "args",
     [["--help"], ["explain", "algo"], ["run", str(CONFIGS / "pony-sdxl-locon.toml"), "--dry-run"],
-     ["check", "--no-preflight", str(CONFIGS / "sdxl-lokr.toml")]],
+     ["check", "--no-preflight", str(CONFIGS / "sdxl-lokr.toml")],
+     ["fit", str(CONFIGS / "pony-sdxl-locon.toml"), "--gpu", "rtx3060"]],
     ids=lambda a: " ".join(a)[:30],
 )
 def test_light_commands_need_only_the_declared_core_dependencies(args):

@@ -1,7 +1,9 @@
 """Flag documentation has one home per fact, and every text `explain` and `schema` show comes from it.
 
 Typed config keys are documented by their field (`flag(description, advice=...)` in loratrain/schema/);
-the pass-through `[extra]` flags by the one table `loratrain.sdscripts.flag_docs.FLAG_DOCS`. The flag table in
+the pass-through `[extra]` flags by the one table `loratrain.sdscripts.flag_docs.FLAG_DOCS`; the keys of
+`optimizer_args` / `lr_scheduler_args` (which depend on the optimizer, so no field can hold them) and each
+optimizer's one-line summary by `loratrain.sdscripts.optimizer_docs`. The flag table in
 src/loratrain/data/sd_scripts_args.json is the argparse dump of sdxl_train_network.py at sd-scripts 48d368fa.
 """
 
@@ -20,7 +22,8 @@ from loratrain.schema.accelerate import AccelerateArgs
 from loratrain.schema.common import field_extra
 from loratrain.schema.network_args import LoraArgs, LycorisArgs
 from loratrain.schema.root import SCRIPT_GROUPS, ExtraArgs, TrainConfig
-from loratrain.sdscripts import flag_docs
+from loratrain.sdscripts import flag_docs, optimizer_docs
+from loratrain.sdscripts import optimizers as opt
 
 MAX_LEN = 450
 ENTRIES = sorted(flag_docs.FLAG_DOCS.items())
@@ -62,9 +65,39 @@ def test_every_pass_through_flag_has_one_text_and_no_typed_flag_has_one():
     assert all(text.strip() for text in flag_docs.FLAG_DOCS.values())
 
 
+ARG_DOCS = {"optimizer.optimizer_args": optimizer_docs.OPTIMIZER_ARG_DOCS,
+            "optimizer.lr_scheduler_args": optimizer_docs.SCHEDULER_ARG_DOCS}
+
+
+def _check_optimizer_arg_texts(index) -> int:
+    """optimizer_args / lr_scheduler_args keys show optimizer_docs' text (or its UNDOCUMENTED line), no advice."""
+    checked = 0
+    for key, entry in index.items():
+        table, _, name = key.rpartition(".")
+        if table not in ARG_DOCS:
+            continue
+        docs = ARG_DOCS[table]
+        if name in docs:
+            assert entry.description == docs[name], key
+        else:
+            owner = entry.notes[0].split(":", 1)[0]  # the first optimizer/scheduler that takes the key
+            target = (opt.resolve_optimizer(owner) if table.endswith("optimizer_args") else
+                      opt.resolve_scheduler(owner, None))
+            assert entry.description == optimizer_docs.UNDOCUMENTED.format(target=target.target), key
+        assert entry.advice == "", key
+        checked += 1
+    return checked
+
+
 def test_every_text_explain_shows_is_its_fields_text():
     index = build_index()
+    assert _check_optimizer_arg_texts(index) > 30
+    for name in opt.sd_optimizer_names():  # optimizer_type's notes: one summary per optimizer, from optimizer_docs
+        assert any(note.endswith(f"). {optimizer_docs.OPTIMIZER_DOCS[name]}") and note.startswith(f"{name}: ")
+                   for note in index["optimizer.optimizer_type"].notes), name
     for key, entry in index.items():
+        if key.rpartition(".")[0] in ARG_DOCS:
+            continue
         if key == "network.network_args":
             model, name = TrainConfig.model_fields["network"].annotation, "network_args"
         else:
@@ -77,6 +110,14 @@ def test_every_text_explain_shows_is_its_fields_text():
     # A LoRA-only text for a key LyCORIS also has is shown as a note, read from LoraArgs.
     notes = " ".join(index["network.network_args.conv_dim"].notes)
     assert LoraArgs.model_fields["conv_dim"].description in notes
+
+
+@pytest.mark.parametrize("optimizer_type", ["SGD", "RMSprop", "Prodigy", "bitsandbytes.optim.LAMB"])
+def test_explain_for_one_optimizer_shows_only_optimizer_docs_texts(optimizer_type):
+    # `explain --optimizer X` narrows the keys to X's constructor; a torch.optim or dotted class may take keys
+    # loratrain has no text for, and then the one UNDOCUMENTED line of optimizer_docs is shown, never another.
+    index = build_index(optimizer_type)
+    assert _check_optimizer_arg_texts(index) > 0
 
 
 def test_every_description_in_the_json_schema_is_its_fields_text():

@@ -14,8 +14,10 @@ from loratrain.schema.network_args import LoraArgs, LycorisArgs
 from loratrain.schema.root import SCRIPT_GROUPS
 
 TABLES = {**SCRIPT_GROUPS, "accelerate": AccelerateArgs}
+# network_args, optimizer_args and lr_scheduler_args are tables themselves, typed by another key (below).
+TYPED_TABLES = ("network_args", "optimizer_args", "lr_scheduler_args")
 FIELDS = [(table, name) for table, model in TABLES.items() for name in model.model_fields
-          if name not in ("network_args", "kind")]
+          if name not in (*TYPED_TABLES, "kind")]
 # Keys a rule asks for alongside an example (sd-scripts would fail without them).
 COMPANIONS = {
     "lr_warmup_steps": {"optimizer": {"lr_scheduler": "constant_with_warmup"}},
@@ -80,6 +82,12 @@ def test_network_args_are_typed_by_the_network_module():
     assert isinstance(lora.network.network_args, LoraArgs)
     [p] = problems({"network": {"network_module": "lycoris.kohya", "network_args": {"algo": "lokra"}}})
     assert p.key == "network.network_args.algo" and "lokr" in p.fix
+
+
+@pytest.mark.parametrize(("name", "owner"), [("optimizer_args", "AdamW"), ("lr_scheduler_args", "constant")])
+def test_optimizer_and_scheduler_args_are_typed_by_the_optimizer_and_scheduler(name, owner):
+    [p] = problems({"optimizer": {name: {"x": 1}}})  # unset optimizer_type / lr_scheduler: AdamW, constant
+    assert p.key == f"optimizer.{name}.x" and owner in p.message and "accepted:" in p.fix
 
 
 def test_optimizer_names_are_checked_with_a_suggestion():

@@ -18,9 +18,11 @@ from loratrain.errors import EXIT_INTERRUPTED, LoratrainError
 # One entry per verb module under loratrain/commands/. Order is the order in `--help`.
 COMMAND_MODULES = [
     "run",
+    "runs",
     "check",
     "explain",
     "plan",
+    "fit",
     "prompts",
     "setup",
     "slurm",

@@ -74,7 +74,7 @@ def _toml_literal(value: Any) -> str:
 
 
 def _script_token(dest: str, value: Any) -> str:
-    from loratrain.render import format_value
+    from loratrain.schema.common import format_value
 
     spec = flags.get(dest)
     option = spec.option if spec else f"--{dest}"
@@ -136,7 +136,7 @@ def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entr
             section = prefix.rstrip(".") or table
             entry.toml = f"[{section}]\n{name} = {_toml_literal(example)}"
             if "network_args" in key:
-                from loratrain.render import format_value
+                from loratrain.schema.common import format_value
 
                 text = ",".join(format_value(v) for v in example) if isinstance(example, list) else \
                     format_value(example)
@@ -154,7 +154,8 @@ def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entr
     return entries
 
 
-def build_index() -> dict[str, Entry]:
+def build_index(optimizer_type: str | None = None) -> dict[str, Entry]:
+    """Every documented key. `optimizer_type` narrows optimizer_args keys to that optimizer's constructor."""
     index: dict[str, Entry] = {}
     for table, model in SCRIPT_GROUPS.items():
         for e in _model_entries(model, table, f"{table}."):
@@ -182,7 +183,111 @@ def build_index() -> dict[str, Entry]:
         info = TrainConfig.model_fields[name]
         index[name] = Entry(key=name, table="", name=name, description=info.description or "", type="string",
                             default="not set", toml=f'{name} = "..."')
+    _optimizer_entries(index, optimizer_type)
     return index
+
+
+def check_optimizer_arg(name: str, optimizer_type: str) -> None:
+    """Raise when `name` is an optimizer_args key the given optimizer does not take (with did-you-mean)."""
+    from loratrain.sdscripts import optimizers as opt
+
+    wanted = normalize(name)
+    if not wanted.startswith(("optimizer_args.", "optimizer.optimizer_args.")):
+        return
+    key = wanted.rsplit(".", 1)[-1]
+    target = opt.resolve_optimizer(optimizer_type)
+    if target is None or key in target.accepted():
+        return
+    hint = did_you_mean(key, target.accepted())
+    fix = (f"{hint} " if hint else "") + "accepted: " + ", ".join(target.accepted())
+    raise ConfigError([Problem(f"the optimizer {target.label()} takes no argument {key!r}", file="explain",
+                               key=f"optimizer.optimizer_args.{key}", fix=fix)])
+
+
+def optimizer_of(config_path: str) -> str:
+    """The optimizer_type a config asks for (AdamW when unset), read without validating the config."""
+    from pathlib import Path
+
+    from loratrain.config.loader import read_toml
+    from loratrain.sdscripts import optimizers as opt
+
+    data, _text = read_toml(Path(config_path))
+    extra = data.get("extra", {}) if isinstance(data.get("extra"), dict) else {}
+    section = data.get("optimizer", {}) if isinstance(data.get("optimizer"), dict) else {}
+    return opt.effective_optimizer_type(section.get("optimizer_type"), bool(extra.get("use_8bit_adam")),
+                                        bool(extra.get("use_lion_optimizer")))
+
+
+def _optimizer_entries(index: dict[str, Entry], optimizer_type: str | None) -> None:
+    """optimizer_type with every optimizer and its package; one entry per optimizer_args / lr_scheduler_args
+    key, typed from the constructor table (for one optimizer, or for all that take the key)."""
+    from loratrain.schema.common import format_value
+    from loratrain.sdscripts import optimizer_docs
+    from loratrain.sdscripts import optimizers as opt
+
+    entry = index["optimizer.optimizer_type"]
+    entry.allowed = opt.sd_optimizer_names()
+    sd_targets = [opt.resolve_optimizer(n) for n in opt.sd_optimizer_names()]
+    for name, t in zip(opt.sd_optimizer_names(), sd_targets):
+        assert t is not None  # sd-scripts' own names are always in the table
+        entry.notes.append(f"{name}: {t.target} ({t.package} {t.version}). {optimizer_docs.OPTIMIZER_DOCS[name]}")
+    entry.notes.append("any other torch.optim class by its exact name, or a dotted module.Class path (then "
+                       "optimizer_args are not checked)")
+    if optimizer_type:
+        try:
+            target = opt.resolve_optimizer(optimizer_type)
+        except KeyError as exc:
+            raise ConfigError([Problem(exc.args[0], file="explain", key="optimizer.optimizer_type",
+                                       fix="see `loratrain explain optimizer_type`")]) from None
+        if target is None:
+            raise ConfigError([Problem(f"{optimizer_type} is not in loratrain's optimizer table; its arguments "
+                                       "are not known", file="explain", key="optimizer.optimizer_type")])
+        targets = [target]
+    else:
+        targets = [t for t in sd_targets if t is not None]
+    _arg_entries(index, "optimizer_args", targets, optimizer_docs.OPTIMIZER_ARG_DOCS, format_value)
+    schedulers = [opt.resolve_scheduler(n, None) for n in opt.table()["schedulers"]]
+    _arg_entries(index, "lr_scheduler_args", [t for t in schedulers if t is not None],
+                 optimizer_docs.SCHEDULER_ARG_DOCS, format_value)
+    for field_name, what in (("optimizer_args", "optimizer"), ("lr_scheduler_args", "scheduler")):
+        e = index[f"optimizer.{field_name}"]
+        e.type = "table (typed keys) or list of key=value strings"
+        e.notes.append(f"keys depend on the {what}: `loratrain explain {field_name}.KEY`; `loratrain explain "
+                       "--list` lists them")
+
+
+def _arg_entries(index: dict[str, Entry], field_name: str, targets: list, docs: dict[str, str],
+                 format_value) -> None:
+    from loratrain.sdscripts import optimizer_docs
+    from loratrain.sdscripts import optimizers as opt
+
+    by_key: dict[str, list] = {}
+    for t in targets:
+        for name in t.accepted():
+            by_key.setdefault(name, []).append(t)
+    for name in sorted(by_key):
+        owners = by_key[name]
+        params = [t.params[name] for t in owners]
+        types = sorted({opt.type_words(p.type, "table") for p in params})
+        first = params[0]
+        example = opt.parse_default(first) if first.default not in (None, "None") else None
+        if isinstance(example, float) and example in (float("inf"), float("-inf")):
+            example = None
+        key = f"optimizer.{field_name}.{name}"
+        e = Entry(key=key, table="optimizer", name=name,
+                  description=optimizer_docs.arg_doc(docs, name, owners[0].target),
+                  type=" or ".join(types),
+                  default=f"{first.default} ({owners[0].name})" if len(owners) == 1 else "the constructor's (see notes)",
+                  interacts=["optimizer.optimizer_type" if field_name == "optimizer_args" else "optimizer.lr_scheduler"])
+        for t, p in zip(owners, params):
+            text = f"{t.name}: {opt.type_words(p.type, 'table')}, default {p.default}"
+            if p.sd_scripts_default:
+                text += f" (sd-scripts uses {p.sd_scripts_default})"
+            e.notes.append(text)
+        if example is not None:
+            e.toml = f"[optimizer.{field_name}]\n{name} = {opt.toml_text(example)}"
+            e.rendered = f"--{field_name} {name}={opt.literal(opt.python_value(example))}"
+        index[key] = e
 
 
 def normalize(name: str) -> str:

@@ -41,6 +41,11 @@ def script_flags(cfg: Any) -> tuple[list[str], dict[str, str]]:
         if dest == "network_args":
             argv.append(option)
             argv.extend(network_arg_items(value))
+        elif isinstance(value, dict):  # optimizer_args / lr_scheduler_args as a typed table
+            from loratrain.sdscripts.optimizers import render_items
+
+            argv.append(option)
+            argv.extend(render_items(value))
         elif spec is not None and spec.kind == "store_true":
             argv.append(option)
         elif spec is not None and spec.kind == "list":

@@ -161,16 +161,16 @@ def test_a_kohya_gui_config_maps_gui_keys_to_the_flags_the_gui_passes():
     assert args["algo"] == "lokr" and args["preset"] == "attn-mlp" and args["factor"] == 8 and args["conv_dim"] == 8
     assert config["network"]["network_train_unet_only"] is True  # text_encoder_lr "0"
     assert config["optimizer"]["optimizer_type"] == "AdamW8bit"
-    assert config["optimizer"]["optimizer_args"] == ["weight_decay=0.01", "betas=0.9,0.99"]
+    assert config["optimizer"]["optimizer_args"] == {"weight_decay": 0.01, "betas": [0.9, 0.99]}  # typed on import
     assert config["optimizer"]["lr_warmup_steps"] == 0.1  # lr_warmup = 10 (%)
-    assert config["optimizer"]["lr_scheduler_num_cycles"] == 12  # "" -> epoch, as the GUI does
+    assert "lr_scheduler_num_cycles" not in config["optimizer"]  # "" -> 1 as the GUI reads it: sd-scripts' default
     assert config["dataset"]["resolution"] in ("1024,1024", [1024, 1024])
     assert config["training"]["max_train_epochs"] == 12 and config["training"]["seed"] == 4242
     assert config["training"]["sdpa"] is True
     assert "keep_tokens" not in config["dataset"]  # "0" is dropped, as the GUI drops it
     assert config["dataset"]["max_data_loader_n_workers"] == 0  # ...except this one, which it always passes
     assert "max_token_length" not in config["dataset"]  # 75 is the default and not a valid flag value
-    assert config["noise"] == {"multires_noise_iterations": 6, "multires_noise_discount": 0.3}
+    assert config["noise"] == {"multires_noise_iterations": 6}  # the discount 0.3 is sd-scripts' default
     assert config["precision"]["no_half_vae"] is True
     assert config["accelerate"] == {"num_cpu_threads_per_process": 2}  # bf16 for accelerate: what loratrain passes anyway
     assert config["logging"]["log_prefix"] == "gui-"  # from additional_parameters
@@ -184,7 +184,7 @@ def test_a_non_sdxl_gui_config_is_refused(tmp_path):
     source = tmp_path / "sd15.json"
     source.write_text(json.dumps(data))
     result = run_cli("import", str(source))
-    assert result.returncode == 2 and "not for SDXL" in result.stderr
+    assert result.returncode == 2 and "the GUI runs train_network.py" in result.stderr
 
 
 def test_accelerate_options_the_table_cannot_carry_are_errors():

@@ -9,31 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
+from helpers import GPU_RUN_NEEDS, cli_env, gpu_run_ready, write_image
 
 from loratrain import safetensors_header
-
-from helpers import cli_env, write_image
 
 pytestmark = pytest.mark.gpu
 
 
-def _cuda_available() -> bool:
-    exe = shutil.which("nvidia-smi")
-    if not exe:
-        return False
-    done = subprocess.run([exe, "-L"], capture_output=True, text=True)
-    return done.returncode == 0 and "GPU 0" in done.stdout
-
-
-needs_gpu = pytest.mark.skipif(
-    not (_cuda_available() and os.environ.get("LORATRAIN_SD_SCRIPTS") and os.environ.get("LORATRAIN_TEST_MODEL")),
-    reason="needs a CUDA GPU, LORATRAIN_SD_SCRIPTS and LORATRAIN_TEST_MODEL",
-)
+needs_gpu = pytest.mark.skipif(not gpu_run_ready(), reason=GPU_RUN_NEEDS)
 
 
 @needs_gpu

@@ -185,6 +185,7 @@ def test_check_runs_preflight_and_verify_parser_reports_flags_the_installed_scri
     config = make_project(root, extra="[noise]\nnoise_offset = 0.05\n")
     checked = loratrain(root, "check", config.name)
     assert checked.returncode == 0 and "OK, ready to run" in checked.stdout
+    assert "fit: predicted peak" in checked.stdout  # the memory verdict line (this fake nvidia-smi reports no memory)
     assert "commit" in checked.stderr  # the fixture is not a git checkout: the flag table may not match it
     verified = loratrain(root, "check", config.name, "--verify-parser")
     assert verified.returncode == 2

@@ -73,4 +73,10 @@ def _check_body(config, set_, strict, as_json, no_preflight, verify_parser, sd_s
         note = f" ({len(warnings)} warning(s))" if warnings else ""
         done = "config valid" if no_preflight else "ready to run"
         typer.echo(f"{config}: OK, {done}{note}" + ("; sd-scripts' parser accepts every flag" if verify_parser else ""))
+        if not no_preflight:
+            from loratrain.commands.fit import verdict_line
+
+            line = verdict_line(loaded.config)
+            if line:
+                typer.echo(line)
     return 0

@@ -18,12 +18,17 @@ def register(app: typer.Typer) -> None:
         flag: str = typer.Option(None, "--flag", help="Flag or key to explain (same as NAME)."),
         list_all: bool = typer.Option(False, "--list", help="List every flag and key by table."),
         as_json: bool = typer.Option(False, "--json", help="Print the entries as JSON."),
+        optimizer: str = typer.Option(None, "--optimizer", help="Document optimizer_args keys for this "
+                                      "optimizer_type only (types and defaults of its constructor)."),
+        config: str = typer.Option(None, "--config", help="Take --optimizer from this config's optimizer_type."),
     ) -> int:
         from loratrain.commands._output import print_json
         from loratrain.errors import UsageError
-        from loratrain.explain import build_index, lookup
+        from loratrain.explain import build_index, lookup, optimizer_of
 
-        index = build_index()
+        if config and not optimizer:
+            optimizer = optimizer_of(config)
+        index = build_index(optimizer)
         if list_all:
             if as_json:
                 print_json([e.as_dict() for e in index.values()])
@@ -33,6 +38,10 @@ def register(app: typer.Typer) -> None:
         wanted = flag or name
         if not wanted:
             raise UsageError("give a flag name (e.g. `loratrain explain network_dim`) or --list")
+        if optimizer:
+            from loratrain.explain import check_optimizer_arg
+
+            check_optimizer_arg(wanted, optimizer)
         entries = lookup(wanted, index)
         if as_json:
             print_json([e.as_dict() for e in entries])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
 import typer
 
@@ -40,6 +40,19 @@ def check_output_target(output: Optional[Path], force: bool, source: str) -> Non
         raise UsageError([Problem("is a folder", file=str(output), fix="give a file name")])
 
 
+def _variables(pairs: list[str], from_environment: bool) -> Mapping[str, str] | None:
+    """The values for a command's shell variables: the current environment (when asked), then --env on top."""
+    if not pairs and not from_environment:
+        return None
+    values = dict(os.environ) if from_environment else {}
+    bad = [p for p in pairs if "=" not in p or not p.partition("=")[0]]
+    if bad:
+        raise UsageError([Problem(f"--env {p!r} is not NAME=VALUE", fix="write it as --env MODEL=/models/sdxl.safetensors")
+                          for p in bad])
+    values.update(p.partition("=")[::2] for p in pairs)
+    return values
+
+
 def register(app: typer.Typer) -> None:
     @app.command(
         "import",
@@ -58,6 +71,13 @@ def register(app: typer.Typer) -> None:
             "--from",
             help="What SOURCE is: command, toml (sd-scripts --config_file) or kohya-json. Guessed by default.",
         ),
+        env_values: Optional[list[str]] = typer.Option(
+            None, "--env", metavar="NAME=VALUE",
+            help="A value for a shell variable in the command ($NAME, ${NAME}, %NAME%, $env:NAME); repeatable.",
+        ),
+        expand_env: bool = typer.Option(
+            False, "--expand-env", help="Take the command's shell variables from the current environment.",
+        ),
     ) -> int:
         from loratrain.commands._output import print_problems
         from loratrain.importers import KINDS, import_text
@@ -67,7 +87,8 @@ def register(app: typer.Typer) -> None:
             raise UsageError([Problem(f"--from {kind!r} is not one of: {', '.join(KINDS)}")])
         check_output_target(output, force, source)
         text, name, base_dir = _read_source(source)
-        imported = import_text(text, name, kind, base_dir=base_dir)
+        env = _variables(env_values or [], expand_env)
+        imported = import_text(text, name, kind, base_dir=base_dir, env=env)
         result = finish(imported)  # validates; raises ConfigError and nothing is written
         print_problems(imported.notes + result.warnings)
         if output is None:

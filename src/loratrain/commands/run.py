@@ -104,15 +104,32 @@ def register(app: typer.Typer) -> None:
         no_preflight: bool = typer.Option(False, "--no-preflight", help="Skip the checks of files, GPUs and the training environment."),
         keep_going: bool = typer.Option(False, "--keep-going", help="With several configs: go on after a failed run."),
         grace: float = typer.Option(30.0, "--grace", min=0.0, help="Seconds to wait after Ctrl-C/SIGTERM before escalating (SIGTERM, then SIGKILL)."),
+        on_nan: str = typer.Option("stop", "--on-nan", help="When the loss becomes NaN or inf: stop the run (stop, the default) or warn and go on (warn)."),
+        stall_after: float = typer.Option(900.0, "--stall-after", min=0.0, help="Warn once when no progress line came for this many seconds (0: never)."),
+        resume: bool = typer.Option(False, "--resume", help="Resume from a state folder sd-scripts saved (save_state): "
+                                    "`run CONFIG --resume [STATE_DIR]`, no folder = the newest one in output_dir. "
+                                    "Passes --resume/--initial_step so all launches add up to the planned steps."),
     ) -> int:
+        if on_nan not in ("stop", "warn"):
+            from loratrain.errors import ConfigError, Problem
+
+            raise ConfigError([Problem(f"--on-nan must be stop or warn, not {on_nan!r}", key="--on-nan", value=on_nan)])
+        state_dir = None
+        if resume:
+            configs, state_dir = _split_state_dir(configs)
         if dry_run:
+            if resume:
+                set_ = list(set_ or []) + _resume_plan(configs[0], set_, strict, state_dir, quiet=True).set_overrides()
             return _dry_run(configs, as_json, set_, sd_scripts, strict, machine_rank)
         from loratrain.launch import prepare as launch
         from loratrain.commands._output import print_problems
         from loratrain.errors import LoratrainError
 
         opts = launch.LaunchOptions(sd_scripts=sd_scripts, force=force, preflight=not no_preflight,
-                                    machine_rank=machine_rank, grace_s=grace)
+                                    machine_rank=machine_rank, grace_s=grace, on_nan=on_nan, stall_s=stall_after or None)
+        if resume:
+            opts.resume = _resume_plan(configs[0], set_, strict, state_dir)
+            set_ = list(set_ or []) + opts.resume.set_overrides()
 
         def prepare(config: str, quiet: bool = False):
             if quiet:  # checked once already: do not repeat its warnings
@@ -172,7 +189,7 @@ def register(app: typer.Typer) -> None:
                 continue
             o = outcomes[i]
             o.exit_code, o.duration_s, o.record = result.exit_code, result.duration_s, _short(rec.folder)
-            o.status = "interrupted" if result.interrupted else ("succeeded" if result.exit_code == 0 else "failed")
+            o.status = rec.data.get("status") or ("interrupted" if result.interrupted else ("succeeded" if result.exit_code == 0 else "failed"))
             if result.interrupted:
                 first_failure = result.exit_code
                 break  # the user or the scheduler wants everything to stop
@@ -182,6 +199,44 @@ def register(app: typer.Typer) -> None:
                     break
         _summary(outcomes)
         return first_failure
+
+
+def _split_state_dir(configs: list[str]) -> tuple[list[str], str | None]:
+    """`run CONFIG --resume STATE_DIR`: a folder among the arguments is the state to resume from."""
+    import os
+
+    from loratrain.errors import ConfigError, Problem
+
+    folders = [c for c in configs if os.path.isdir(c)]
+    rest = [c for c in configs if c not in folders]
+    if len(folders) > 1 or len(rest) != 1:
+        raise ConfigError([Problem("--resume takes one config and at most one state folder", key="--resume",
+                                   value=" ".join(configs), fix="loratrain run CONFIG --resume [STATE_DIR]")])
+    return rest, (folders[0] if folders else None)
+
+
+def _resume_plan(config: str, set_, strict: bool, state_dir: str | None, quiet: bool = False):
+    """Find the state, check it fits, and work out sd-scripts' resume arguments (see launch/resume.py)."""
+    from pathlib import Path
+
+    from loratrain.commands._config import load
+    from loratrain.commands._output import print_problems
+    from loratrain.launch import resume as resume_mod
+
+    loaded = load(config, set_, strict)
+    cfg = loaded.config
+    args = cfg.script_args()
+    output_dir = Path(args.get("output_dir") or ".")
+    from loratrain.commands.plan import schedule_for
+
+    sched = schedule_for(cfg, config)
+    folder = Path(state_dir) if state_dir else resume_mod.newest_state(output_dir, args.get("output_name"))
+    plan = resume_mod.plan_resume(folder, cfg.model_dump(mode="json", exclude_none=True), sched, output_dir, config)
+    if not quiet:
+        _say(f"resuming from {_short(plan.state_dir)} at step {plan.cumulative_step} of {plan.total_steps} "
+             f"({plan.source}); this launch trains steps {plan.start_step + 1}-{plan.predicted_total}")
+    print_problems(plan.warnings)
+    return plan
 
 
 def _launch(prepared, opts, plain: bool):
@@ -201,9 +256,16 @@ def _launch(prepared, opts, plain: bool):
 
     from loratrain.render import display
 
-    result, rec = launch.run_prepared(prepared, opts, sink=sink, on_signal=on_signal,
+    def on_event(event):
+        _say(f"warning: {event['message']}")
+        _say(f"  {event['advice']}")
+
+    result, rec = launch.run_prepared(prepared, opts, sink=sink, on_signal=on_signal, on_event=on_event,
                                       on_launch=lambda: _say("launching:\n" + display(prepared.command)))
-    if result.interrupted:
+    if result.stopped_by:
+        _say(f"stopped by loratrain ({result.stopped_by}) after {_duration(result.duration_s)}; "
+             "the files saved before that step are the last good ones")
+    elif result.interrupted:
         _say(f"interrupted; stopped after {_duration(result.duration_s)} (exit {result.exit_code})")
     elif result.exit_code == 0:
         target = prepared.output_file()
@@ -211,6 +273,13 @@ def _launch(prepared, opts, plain: bool):
         _say(f"finished in {_duration(result.duration_s)}{saved}")
     else:
         _say(f"training failed with exit code {result.exit_code} after {_duration(result.duration_s)}")
+        failure = rec.data.get("failure")
+        if failure:
+            from loratrain.launch.failures import Diagnosis
+
+            d = Diagnosis(failure["cause_id"], failure["cause"], failure["fix"], failure["evidence"], failure["last_lines"])
+            for line in d.render():
+                _say(line)
     _say(f"log: {_short(rec.log_path)}")
     _say(f"record: {_short(rec.folder / 'record.json')}")
     return result, rec

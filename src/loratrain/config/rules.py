@@ -140,6 +140,10 @@ def buckets(cfg: TrainConfig) -> Iterator[Problem]:
                         "keep the resolution between buckets.min_bucket_reso and buckets.max_bucket_reso")
 
 
+# schedulers sd-scripts' get_scheduler_fix hands lr_scheduler_num_cycles to (the last two as cycles / 2)
+CYCLE_SCHEDULERS = ("cosine_with_restarts", "cosine_with_min_lr", "warmup_stable_decay")
+
+
 @rule
 def schedule(cfg: TrainConfig) -> Iterator[Problem]:
     o = cfg.optimizer
@@ -151,9 +155,14 @@ def schedule(cfg: TrainConfig) -> Iterator[Problem]:
     if scheduler == "constant" and o.lr_warmup_steps:
         yield error("optimizer.lr_warmup_steps", "the constant scheduler takes no warm-up; sd-scripts stops with "
                     "an error", 'use lr_scheduler = "constant_with_warmup" or remove the warm-up')
-    if o.lr_scheduler_num_cycles is not None and scheduler != "cosine_with_restarts":
-        yield warning("optimizer.lr_scheduler_num_cycles", f"only cosine_with_restarts reads it; {scheduler} "
-                      "ignores it")
+    custom = getattr(cfg.extra, "lr_scheduler_type", None)
+    if o.lr_warmup_steps and (custom or scheduler == "adafactor"):
+        what = f"lr_scheduler_type {custom}" if custom else "the adafactor scheduler"
+        yield error("optimizer.lr_warmup_steps", f"{what} takes no warm-up; sd-scripts stops with an error",
+                    "remove the warm-up")
+    if o.lr_scheduler_num_cycles is not None and scheduler not in CYCLE_SCHEDULERS:
+        yield warning("optimizer.lr_scheduler_num_cycles", f"only {', '.join(CYCLE_SCHEDULERS)} read it; "
+                      f"{scheduler} ignores it")
     if o.lr_scheduler_power is not None and scheduler != "polynomial":
         yield warning("optimizer.lr_scheduler_power", f"only the polynomial scheduler reads it; {scheduler} "
                       "ignores it")
@@ -168,7 +177,8 @@ def schedule(cfg: TrainConfig) -> Iterator[Problem]:
                     "keep optimizer_type and remove the old switches")
     if cfg.extra.fused_backward_pass:
         if optimizer != "adafactor":
-            yield error("extra.fused_backward_pass", "needs the Adafactor optimizer")
+            yield error("extra.fused_backward_pass", "needs the Adafactor optimizer",
+                        'set optimizer_type = "Adafactor" or remove fused_backward_pass')
         if (cfg.training.gradient_accumulation_steps or flags.default("gradient_accumulation_steps")) != 1:
             yield error("extra.fused_backward_pass", "cannot be used with gradient accumulation")
     if cfg.network.network_train_unet_only and o.text_encoder_lr is not None:
@@ -358,3 +368,7 @@ def accelerate(cfg: TrainConfig) -> Iterator[Problem]:
         yield error("accelerate.num_processes", "counts processes on all machines together and must be at least "
                     "num_machines")
 
+
+
+# optimizer_args / lr_scheduler_args and the optimizer rules live in their own module; importing it registers them.
+from loratrain.config import optimizer_rules  # noqa: E402,F401

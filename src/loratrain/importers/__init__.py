@@ -8,7 +8,7 @@ the keys it could not carry. `output.py` turns that into loratrain TOML. Importe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from loratrain.errors import Problem
 
@@ -26,6 +26,9 @@ class Imported:
 
 KINDS = ("command", "toml", "kohya-json")
 
+# the refusal for a file in some other tool's format
+FOREIGN = "not an sd-scripts config / kohya_ss JSON / command"
+
 
 def detect_kind(name: str, text: str) -> str:
     """Guess the source kind from the file name, then from the text."""
@@ -37,13 +40,16 @@ def detect_kind(name: str, text: str) -> str:
     return "command"
 
 
-def import_text(text: str, source: str, kind: str | None = None, base_dir: str = ".") -> Imported:
-    """Dispatch to the importer for `kind` (guessed when None). Raises ConfigError with every problem."""
+def import_text(
+    text: str, source: str, kind: str | None = None, base_dir: str = ".", env: Mapping[str, str] | None = None
+) -> Imported:
+    """Dispatch to the importer for `kind` (guessed when None). Raises ConfigError with every problem.
+    `env`: values for the shell variables of a command (None: every variable is reported, none replaced)."""
     kind = kind or detect_kind(source, text)
     if kind == "command":
         from loratrain.importers.command import from_command
 
-        return from_command(text, source, base_dir=base_dir)
+        return from_command(text, source, base_dir=base_dir, env=env)
     if kind == "toml":
         from loratrain.importers.sd_toml import from_sd_toml
 

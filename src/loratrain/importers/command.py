@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Mapping
 
 from loratrain.importers.accelerate_argv import CARRIED, parse_accelerate
 from loratrain.errors import ConfigError, Problem
@@ -16,8 +17,8 @@ from loratrain.sdscripts import flags
 SCRIPT = flags.SCRIPT_NAME
 
 
-def from_command(text: str, source: str, base_dir: str = ".") -> Imported:
-    cmd = parse_command(text, source)
+def from_command(text: str, source: str, base_dir: str = ".", env: Mapping[str, str] | None = None) -> Imported:
+    cmd = parse_command(text, source, env)
     imported = Imported(source=source, kind="shell command", notes=list(cmd.notes))
     errors: list[Problem] = []
 

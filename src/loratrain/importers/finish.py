@@ -31,8 +31,10 @@ def validate(doc: dict, source: str) -> tuple[list[Problem], list[Problem]]:
     except ConfigError as exc:
         errors = [p for p in exc.problems if p.severity != "warning"]
         missing = [p for p in errors if p.key and not _present(doc, p.key)]
-        if len(missing) < len(errors):
-            raise
+        real = [p for p in errors if p not in missing]
+        if real:
+            # only the source's real errors: the unset paths are "still to fill in", as in a successful import
+            raise ConfigError(real) from None
         warnings = [p for p in exc.problems if p.severity == "warning"]
         return warnings, [dataclasses.replace(p, severity="warning") for p in missing]
     return list(loaded.warnings), []

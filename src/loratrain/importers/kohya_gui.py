@@ -1,38 +1,48 @@
 """Import a kohya_ss GUI LoRA config (the JSON its "Save" button and `presets/lora/*.json` hold).
 
-The aim is the flags the GUI would have passed to sdxl_train_network.py for that JSON. Our own mapping, from
-reading the GUI's behaviour:
-- numbers are often stored as strings ("12345"), and "" means "not set";
-- the GUI drops every value that is "", false or 0 before writing its sd-scripts config (0 == False in
-  Python), except max_data_loader_n_workers; we do the same, so a 0 here means "sd-scripts' default";
-- GUI-level keys become sd-scripts arguments: LoRA_type (+ conv_dim, conv_alpha, algo fields, ...) ->
-  network_module and network_args; optimizer -> optimizer_type; max_resolution -> resolution; lr_warmup (a
-  percentage) -> lr_warmup_steps as a ratio; epoch -> max_train_epochs (the GUI turns it into a step count
-  by scanning the image folders); noise_offset_type picks the noise keys; xformers picks the attention;
-  sdxl_* keys; additional_parameters is parsed as extra command-line flags (they win, as on the GUI's
-  command line); the accelerate fields go to [accelerate];
-- keys with no sd-scripts meaning are reported, not dropped silently.
+The aim is what the GUI itself passes to sd-scripts for that JSON, not the JSON's face value. Our reading of
+the GUI (bmaltais/kohya_ss at kohya_gui_fields.GUI_COMMIT), in the order it happens there:
+1. opening the file: a missing or null key keeps the widget's starting value (kohya_gui_fields.FIELD_DEFAULTS,
+   e.g. max_bucket_reso 2048, caption_extension ".txt", xformers on); a few keys are converted
+   (LOAD_CONVERSIONS: "" becomes 0 epochs, 1 scheduler cycle, ...); old keys are renamed;
+2. pressing "Start training": the model checkboxes pick the script (`sdxl` off runs train_network.py, which
+   loratrain refuses), LoRA_type builds network_module and network_args, the two learning rates pick what
+   is trained, the warm-up percentage becomes a ratio (or steps), epochs become a step count when no step
+   count is set, and every value that is "", False, None or 0 is dropped before the rest is written to a
+   `--config_file` TOML (max_data_loader_n_workers is always kept);
+3. additional_parameters go on the command line after it (quotes removed, split on spaces), so they win.
+The result is what LyCORIS / sd-scripts then read: where LyCORIS 4.1.3 reads a GUI value differently from its
+face (use_cp, decompose_both), the import carries what the run did, and the notes say so. Every value that is
+not carried over is named in the notes.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import shlex
 from typing import Any
 
-from loratrain.importers.accelerate_argv import parse_accelerate
 from loratrain import untrusted
 from loratrain.errors import ConfigError, Problem
-from loratrain.importers import Imported
+from loratrain.importers import FOREIGN, Imported
+from loratrain.importers.accelerate_argv import parse_accelerate
+from loratrain.importers.kohya_gui_fields import (
+    FIELD_DEFAULTS,
+    GUI_COMMIT,
+    LOAD_CONVERSIONS,
+    NON_SDXL_LORA_TYPES,
+    OTHER_MODEL_SCRIPTS,
+    RENAMED_ON_LOAD,
+    TABS,
+)
 from loratrain.importers.sd_argv import flag_table, parse_script_argv
+from loratrain.sdscripts import flags
 
-# LyCORIS algorithms by GUI LoRA_type, and the GUI fields each one passes as network_args (in GUI order).
+# LyCORIS algorithms by GUI LoRA_type, and the network_args the GUI passes for each (its order). Names are
+# the network_args keys; kohya_gui_fields names the GUI field where it differs (_GUI_FIELD).
 _LYCORIS: dict[str, tuple[str, tuple[str, ...]]] = {
     "LyCORIS/LoCon": ("locon", ("preset", "conv_dim", "conv_alpha", "use_tucker", "rank_dropout", "bypass_mode",
                                 "dora_wd", "module_dropout", "use_scalar", "rank_dropout_scale", "train_norm")),
-    "LoCon": ("locon", ("preset", "conv_dim", "conv_alpha", "use_tucker", "rank_dropout", "bypass_mode",
-                        "dora_wd", "module_dropout", "use_scalar", "rank_dropout_scale", "train_norm")),
     "LyCORIS/LoHa": ("loha", ("preset", "conv_dim", "conv_alpha", "use_tucker", "rank_dropout", "bypass_mode",
                               "dora_wd", "module_dropout", "use_scalar", "rank_dropout_scale", "train_norm")),
     "LyCORIS/LoKr": ("lokr", ("preset", "conv_dim", "conv_alpha", "use_tucker", "rank_dropout", "bypass_mode",
@@ -50,46 +60,69 @@ _LYCORIS: dict[str, tuple[str, tuple[str, ...]]] = {
     "LyCORIS/Native Fine-Tuning": ("full", ("preset", "rank_dropout", "module_dropout", "rank_dropout_scale",
                                             "train_norm")),
 }
-# GUI fields LyCORIS 4.1.3's create_network does not read (reported when they are on, never passed)
+# network_args the GUI passes that LyCORIS 4.1.3's create_network never reads
 _LYCORIS_UNREAD = {
-    "use_cp": "LyCORIS 4.1.3 replaced it with use_tucker; set network_args.use_tucker = true for the same effect",
-    "train_on_input": "LyCORIS 4.1.3's create_network does not read it",
+    "rank_dropout_scale": "LyCORIS 4.1.3's create_network never reads it",
+    "train_on_input": "LyCORIS 4.1.3's create_network never reads it",
 }
-# network_args name -> GUI field, where they differ
 _GUI_FIELD = {"preset": "LyCORIS_preset", "block_size": "unit", "constraint": "constrain"}
-# the GUI's widget defaults, used when a (hand-written or older) JSON lacks a field
-_GUI_DEFAULTS: dict[str, Any] = {
-    "LyCORIS_preset": "full", "conv_dim": 1, "conv_alpha": 1, "use_tucker": False, "use_scalar": False,
-    "rank_dropout": 0, "module_dropout": 0, "rank_dropout_scale": False, "train_norm": False,
-    "bypass_mode": False, "dora_wd": False, "factor": -1, "use_cp": False, "decompose_both": False,
-    "constrain": 0.0, "rescaled": False, "train_on_input": True, "unit": 1,
-}
-# kohya's own network modules; the block-weight fields they pass only when set
-_KOHYA_BLOCK_FIELDS = ("down_lr_weight", "mid_lr_weight", "up_lr_weight", "block_lr_zero_threshold", "block_dims",
-                       "block_alphas", "conv_block_dims", "conv_block_alphas", "rank_dropout", "module_dropout")
+# kohya's own network modules, and the block fields the GUI passes for them when set
 _KOHYA_MODULES = {"Standard": "networks.lora", "Kohya LoCon": "networks.lora", "LoRA-FA": "networks.lora_fa",
                   "Kohya DyLoRA": "networks.dylora", "Kohya LoHa": "networks.loha", "Kohya LoKr": "networks.lokr"}
-_NOT_SDXL_TYPES = {"Flux1", "Flux1 OFT", "Anima", "Lumina", "HunyuanImage-2.1"}
+_BLOCK_FIELDS = ("down_lr_weight", "mid_lr_weight", "up_lr_weight", "block_lr_zero_threshold", "block_dims",
+                 "block_alphas", "conv_block_dims", "conv_block_alphas", "rank_dropout", "module_dropout")
+_LORAPLUS = ("loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio")
 
-# GUI fields used to build network_args or other values (not reported as unknown)
-_CONSUMED = set(_GUI_DEFAULTS) | set(_KOHYA_BLOCK_FIELDS) | {
-    "LoRA_type", "optimizer", "max_resolution", "lr_warmup", "lr_warmup_steps", "epoch", "noise_offset_type",
-    "xformers", "sdxl", "sdxl_no_half_vae", "sdxl_cache_text_encoder_outputs", "lora_network_weights",
-    "additional_parameters", "loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio",
+# GUI fields written under the same name into the GUI's sd-scripts config (then filtered like every value)
+_SAME_NAME = (
+    "async_upload", "bucket_no_upscale", "bucket_reso_steps", "cache_latents", "cache_latents_to_disk",
+    "caption_dropout_rate", "caption_extension", "color_aug", "dataset_config", "debiased_estimation_loss",
+    "dim_from_weights", "enable_bucket", "flip_aug", "fp8_base", "full_bf16", "full_fp16", "gradient_checkpointing",
+    "highvram", "huber_c", "huber_scale", "huber_schedule", "huggingface_repo_id", "huggingface_token",
+    "huggingface_repo_type", "huggingface_repo_visibility", "huggingface_path_in_repo", "ip_noise_gamma",
+    "ip_noise_gamma_random_strength", "logging_dir", "log_config", "log_tracker_name", "log_tracker_config",
+    "loss_type", "lr_scheduler", "lr_scheduler_power", "lr_scheduler_type", "masked_loss", "max_bucket_reso",
+    "max_grad_norm", "max_timestep", "mem_eff_attn", "metadata_author", "metadata_description", "metadata_license",
+    "metadata_tags", "metadata_title", "min_snr_gamma", "min_timestep", "mixed_precision", "network_alpha",
+    "network_dim", "network_dropout", "network_weights", "output_dir", "output_name",
+    "pretrained_model_name_or_path", "prior_loss_weight", "random_crop", "reg_data_dir", "resume",
+    "resume_from_huggingface", "sample_every_n_epochs", "sample_every_n_steps", "sample_sampler",
+    "save_every_n_epochs", "save_every_n_steps", "save_last_n_steps", "save_last_n_steps_state",
+    "save_last_n_epochs", "save_last_n_epochs_state", "save_model_as", "save_precision", "save_state",
+    "save_state_on_train_end", "save_state_to_huggingface", "scale_v_pred_loss_like_noise_pred",
+    "scale_weight_norms", "shuffle_caption", "skip_cache_check", "train_batch_size", "train_data_dir",
+    "training_comment", "log_with", "v_parameterization", "v_pred_like_loss", "vae", "vae_batch_size",
+    "wandb_api_key", "weighted_captions", "gradient_accumulation_steps", "keep_tokens",
+    "caption_dropout_every_n_epochs", "min_bucket_reso", "persistent_data_loader_workers", "seed",
+)
+# GUI fields the import reads in its own steps (network, rates, schedule, noise, model choice, accelerate)
+_READ_ELSEWHERE = {
+    "LoRA_type", "LyCORIS_preset", "conv_dim", "conv_alpha", "unit", "factor", "bypass_mode", "dora_wd", "use_cp",
+    "use_tucker", "use_scalar", "rank_dropout_scale", "constrain", "rescaled", "train_norm", "decompose_both",
+    "train_on_input", *_BLOCK_FIELDS, *_LORAPLUS, "text_encoder_lr", "unet_lr", "t5xxl_lr", "learning_rate",
+    "optimizer", "optimizer_args", "lr_scheduler_args", "max_resolution", "lr_warmup", "lr_warmup_steps", "epoch",
+    "max_train_epochs", "max_train_steps", "lr_scheduler_num_cycles", "stop_text_encoder_training",
+    "noise_offset_type", "noise_offset", "adaptive_noise_scale", "noise_offset_random_strength",
+    "multires_noise_iterations", "multires_noise_discount", "xformers", "sdxl", "sdxl_no_half_vae",
+    "sdxl_cache_text_encoder_outputs", "max_token_length", "clip_skip", "sample_prompts", "wandb_run_name",
+    "additional_parameters", "max_data_loader_n_workers", "v2", "train_inpainting", *OTHER_MODEL_SCRIPTS,
     "num_cpu_threads_per_process", "num_processes", "num_machines", "multi_gpu", "gpu_ids", "main_process_port",
     "dynamo_backend", "dynamo_mode", "dynamo_use_fullgraph", "dynamo_use_dynamic", "extra_accelerate_launch_args",
-    "conv_dims", "conv_alphas", "sample_prompts", "max_token_length", "lr_scheduler_num_cycles",
-    "noise_offset", "adaptive_noise_scale", "noise_offset_random_strength", "multires_noise_iterations",
-    "multires_noise_discount", "text_encoder_lr", "unet_lr", "mixed_precision", "optimizer_args",
-    "lr_scheduler_args", "stop_text_encoder_training", "stop_text_encoder_training_pct", "v2",
 }
-# the GUI passes these only when true/non-zero anyway, or they are GUI bookkeeping with no sd-scripts meaning
-_GUI_ONLY_NOTE = "GUI setting with no sd-scripts argument"
+# LoRA-tab fields the GUI does not pass for an SDXL LoRA (other model families, or nothing at all)
+_NOT_PASSED_FOR_SDXL = {"lowvram": "the GUI no longer passes it (sd-scripts removed --lowvram)",
+                        "train_lora_ggpo": "the GUI passes GGPO only for Flux.1"}
+# keys of the GUI's own bookkeeping (which preset, model list, the file itself)
+_BOOKKEEPING = {"model_list", "training_preset", "save_as_bool", "file_path", "use_8bit_adam", "use_wandb",
+                "config_file_name"}
+_OFF = ("", None, False)
 
 
-def _unset(value: Any) -> bool:
-    """The GUI's filter: "", None, False and 0 are not passed."""
-    return value is None or value == "" or value is False or (isinstance(value, (int, float)) and value == 0)
+def _off(value: Any) -> bool:
+    """The GUI's last filter: a value that is "", None, False, or equal to them (0, 0.0) is not passed."""
+    if isinstance(value, list):
+        return False
+    return any(value == off for off in _OFF if off is not None) or value is None
 
 
 def _number(value: Any) -> float | int | None:
@@ -99,15 +132,59 @@ def _number(value: Any) -> float | int | None:
         return value if math.isfinite(value) else None  # NaN, Infinity, 1e400: no setting takes them
     if isinstance(value, str):
         text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
+        for kind in (int, float):
             try:
-                number = float(text)
+                number = kind(text)
             except ValueError:
-                return None
-            return number if math.isfinite(number) else None
+                continue
+            return number if math.isfinite(number) else None  # "inf", "nan": no setting takes them
     return None
+
+
+def _text(value: Any) -> str:
+    """A number as Python's str() writes it (what the GUI's f-strings give): 8 -> "8", 0.5 -> "0.5"."""
+    return str(value)
+
+
+# -- which tab, which script --------------------------------------------------------------------------------
+
+
+def _refuse(source: str, message: str, fix: str = "") -> ConfigError:
+    return ConfigError([Problem(message, file=source, fix=fix)])
+
+
+def check_tab(data: dict[str, Any], source: str) -> None:
+    """Refuse a JSON that is not a kohya_ss LoRA-tab config, naming the tab and script it belongs to."""
+    if not data:
+        raise _refuse(source, "the JSON object is empty: no GUI settings to import",
+                      "save the config from the kohya_ss GUI's LoRA tab, or import the command it prints")
+    keys = set(data)
+    known = set(FIELD_DEFAULTS) | set(RENAMED_ON_LOAD) | _BOOKKEEPING
+    for tab, (markers, script, sdxl_script) in TABS.items():
+        found = sorted(keys & markers)
+        if not found:
+            continue
+        if tab == "LoRA":
+            return
+        sdxl = data.get("sdxl") is True or data.get("sdxl_checkbox") is True
+        raise _refuse(
+            source,
+            f"this is a kohya_ss {tab} config (it has {', '.join(found[:3])}): the GUI trains it with "
+            f"{sdxl_script if sdxl else script}, not with a LoRA script",
+            "loratrain imports LoRA/LyCORIS configs from the GUI's LoRA tab",
+        )
+    if not keys & known:
+        raise _refuse(source, f"{FOREIGN}: none of its keys is a kohya_ss GUI setting "
+                              f"({', '.join(sorted(keys)[:3])}{', ...' if len(keys) > 3 else ''})",
+                      "import a kohya_ss LoRA JSON, an sd-scripts --config_file TOML or a training command")
+    sdxl = data.get("sdxl") is True
+    raise _refuse(
+        source,
+        "this is a kohya_ss Dreambooth config (GUI training settings without LoRA_type or any network setting): "
+        f"the GUI trains it with {TABS['Dreambooth'][2] if sdxl else TABS['Dreambooth'][1]}, a full fine-tune, "
+        "not a LoRA",
+        "loratrain imports LoRA/LyCORIS configs from the GUI's LoRA tab",
+    )
 
 
 class _Reader:
@@ -117,9 +194,47 @@ class _Reader:
         self.errors: list[Problem] = []
         self.imported = Imported(source=source, kind="kohya_ss GUI config")
         self.flags = flag_table()
+        self.defaulted: set[str] = set()  # fields the JSON lacks (the GUI's widget value applies)
+        self.fields = self._load()
 
-    def get(self, key: str) -> Any:
-        return self.data.get(key, _GUI_DEFAULTS.get(key))
+    # -- step 1: what the GUI holds after opening the file ----------------------------------------------
+    def _load(self) -> dict[str, Any]:
+        data = dict(self.data)
+        for old, new in RENAMED_ON_LOAD.items():
+            if data.get(old) is not None:
+                data[new] = data.pop(old)
+        fields: dict[str, Any] = {}
+        for key, default in FIELD_DEFAULTS.items():
+            value = data.get(key)
+            if value is None:
+                self.defaulted.add(key)
+                value = default
+            elif key in LOAD_CONVERSIONS:
+                value = self._convert_on_load(key, value)
+            fields[key] = value
+        if fields["LoRA_type"] == "LoCon":
+            fields["LoRA_type"] = "LyCORIS/LoCon"  # the GUI renames the old type on load
+        if isinstance(fields["xformers"], bool):
+            fields["xformers"] = "xformers" if fields["xformers"] else "none"
+        if "optimizer" in self.defaulted:  # the GUI fills it from the old use_8bit_adam switch, not the widget
+            fields["optimizer"] = "AdamW8bit" if data.get("use_8bit_adam") else "AdamW"
+        if data.get("use_wandb") == "True":
+            fields["log_with"] = "wandb"
+        return fields
+
+    def _convert_on_load(self, key: str, value: Any) -> Any:
+        kind, fallback = LOAD_CONVERSIONS[key]
+        if value == "":
+            return fallback  # the GUI's int("")/float("") fails and it uses this
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            self.error(key, f"must be a number, not {value!r}", f"the GUI would quietly use {fallback}; write a number")
+            return fallback
+        try:
+            return kind(value)
+        except ValueError:
+            self.error(key, f"must be a number, not {value!r}",
+                       f"the GUI would quietly use {fallback}; write {'a whole number' if kind is int else 'a number'}")
+            return fallback
 
     def error(self, key: str, message: str, fix: str = "") -> None:
         self.errors.append(Problem(message, key=key, file=self.source, fix=fix, value=self.data.get(key)))
@@ -127,67 +242,427 @@ class _Reader:
     def note(self, message: str, key: str = "", fix: str = "") -> None:
         self.imported.notes.append(Problem(message, key=key, file=self.source, fix=fix, severity="warning"))
 
-    def typed(self, dest: str, value: Any, gui_key: str | None = None) -> Any:
-        """A GUI value converted to the type of sd-scripts' `dest`, or None when unset or wrong (error noted)."""
-        gui_key = gui_key or dest
+    def drop(self, key: str, why: str) -> None:
+        self.imported.dropped.append((key, why))
+
+    def num(self, key: str) -> float | int:
+        """A numeric field; text that is not a number is an error (the GUI's widget would not hold it)."""
+        value = self.fields[key]
+        number = _number(value)
+        if number is None:
+            if value == "":
+                return 0
+            self.error(key, f"must be a number, not {value!r}", "write a number")
+            return _number(FIELD_DEFAULTS[key]) or 0
+        return number
+
+    def boolean(self, key: str) -> bool:
+        value = self.fields[key]
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        self.error(key, f"must be true or false, not {value!r}", "write true or false")
+        return False
+
+    # -- conversion of one GUI value to the type sd-scripts' parser gives ---------------------------------
+    def typed(self, dest: str, value: Any, gui_key: str) -> Any:
         spec = self.flags[dest]
-        if _unset(value):
-            return None
         if spec.kind == "store_true":
-            if isinstance(value, bool) or isinstance(value, (int, float)):
+            if isinstance(value, bool) or (isinstance(value, (int, float)) and value in (0, 1)):
                 return True if value else None
-            self.error(gui_key, f"must be true or false, not {value!r}")
+            self.error(gui_key, f"must be true or false, not {value!r}", "write true or false")
             return None
         if spec.kind == "list":
             items = value if isinstance(value, list) else str(value).replace('"', "").split()
-            out = []
-            for item in items:
-                converted = self._scalar(spec, item, gui_key)
-                if converted is None:
-                    return None
-                out.append(converted)
-            return out or None
-        converted = self._scalar(spec, value, gui_key)
-        # the GUI filters after its own int()/float() conversions, so "0" is dropped like 0
-        return None if _unset(converted) else converted
+            out = [self._scalar(spec, item, gui_key) for item in items]
+            return None if any(v is None for v in out) else out
+        return self._scalar(spec, value, gui_key)
 
     def _scalar(self, spec: Any, value: Any, gui_key: str) -> Any:
         if spec.type in ("int", "float", "int_or_float"):
             number = _number(value)
             if number is None:
-                self.error(gui_key, f"must be a number, not {value!r}")
+                self.error(gui_key, f"must be a number, not {value!r}", "write a number")
                 return None
             if spec.type == "int":
                 if float(number) != int(number):
-                    self.error(gui_key, f"must be a whole number, not {value!r}")
+                    self.error(gui_key, f"must be a whole number, not {value!r}", "write a whole number")
                     return None
                 number = int(number)
             elif spec.type == "float":
                 number = float(number)
             elif isinstance(number, float) and number >= 1:
                 if number != int(number):
-                    self.error(gui_key, f"{value!r}: a float here must be a ratio below 1")
+                    self.error(gui_key, f"{value!r}: a fraction here must be below 1", "write a whole number")
                     return None
                 number = int(number)
             value = number
-        else:
-            value = str(value)
+        elif not isinstance(value, str):
+            self.error(gui_key, f"must be text, not {value!r}", "write it in quotes")
+            return None
         if spec.choices and value not in spec.choices:
             allowed = ", ".join(str(c) for c in spec.choices if c is not None)
             self.error(gui_key, f"{value!r} is not one of: {allowed}")
             return None
         return value
 
-    def put(self, dest: str, value: Any, gui_key: str | None = None) -> None:
-        converted = self.typed(dest, value, gui_key)
-        if converted is not None:
-            self.imported.script_args[dest] = converted
+
+# -- step 2: the GUI's sd-scripts config for an SDXL LoRA ----------------------------------------------------
 
 
-def _format_arg(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+def _model_family(r: _Reader) -> None:
+    f = r.fields
+    lora_type = f["LoRA_type"]
+    others = [k for k in OTHER_MODEL_SCRIPTS if f[k] is True]
+    if f["sdxl"] is not True:
+        script = OTHER_MODEL_SCRIPTS[others[0]] if others else "train_network.py"
+        why = "has no 'sdxl' key (the GUI's SDXL checkbox starts off)" if "sdxl" in r.defaulted else \
+            f"has sdxl = {r.data.get('sdxl')!r}"
+        family = "" if others else " (Stable Diffusion 1.x/2.x)"
+        r.error("sdxl", f"this GUI config {why}, so the GUI runs {script}{family} for it, not sdxl_train_network.py",
+                "loratrain trains SDXL only; tick SDXL in the GUI and save again, or set \"sdxl\": true if the "
+                "config really is for an SDXL model")
+        return
+    if others:
+        r.error(others[0], f"the config ticks SDXL and {', '.join(others)} at once; the GUI's checks do not "
+                           "let it train like that", "keep only the SDXL checkbox")
+    if lora_type in NON_SDXL_LORA_TYPES:
+        r.error("LoRA_type", f"LoRA_type {lora_type!r} is for another model family; the GUI refuses it with SDXL",
+                "pick an SDXL LoRA type (Standard, LyCORIS/..., Kohya LoCon, ...)")
+    if f["v2"] is True:
+        r.error("v2", "v2 (Stable Diffusion 2.x) with SDXL: sd-scripts' SDXL training stops on --v2",
+                "set v2 to false")
+
+
+def _network(r: _Reader, config: dict[str, Any]) -> None:
+    f = r.fields
+    lora_type = f["LoRA_type"]
+    items: list[str] = []
+    if lora_type in _LYCORIS:
+        algo, names = _LYCORIS[lora_type]
+        config["network_module"] = "lycoris.kohya"
+        passed = {name: f[_GUI_FIELD.get(name, name)] for name in names}
+        for name, value in passed.items():
+            if name in _LYCORIS_UNREAD:
+                if value not in (False, None, ""):
+                    r.drop(f"network_args.{name}", _LYCORIS_UNREAD[name])
+                continue
+            if name == "use_cp":
+                continue  # folded into use_tucker below
+            if name == "use_tucker" and "use_cp" in passed:
+                # LyCORIS 4.1.3 copies use_cp onto use_tucker (a deprecated spelling), so use_cp decides
+                tucker = passed["use_cp"] is True
+                if tucker != (value is True):
+                    r.note(f"the GUI passes use_cp={passed['use_cp']} and use_tucker={value}; LyCORIS 4.1.3 reads "
+                           f"use_cp as use_tucker, so the run had Tucker {'on' if tucker else 'off'} for the convs: "
+                           f"imported as use_tucker = {str(tucker).lower()}", key="use_cp")
+                items.append(f"use_tucker={tucker}")
+                continue
+            if name == "decompose_both":
+                if value is not True:
+                    r.note("the GUI passes decompose_both=False, which LyCORIS 4.1.3 reads as on (any text is on), "
+                           "so the GUI's run had it on: imported as decompose_both = true",
+                           key="decompose_both", fix="set it to false to really turn it off")
+                items.append("decompose_both=True")
+                continue
+            items.append(f"{name}={_text(value)}")
+        items.append(f"algo={algo}")
+    elif lora_type in _KOHYA_MODULES:
+        config["network_module"] = _KOHYA_MODULES[lora_type]
+        if lora_type in ("Kohya LoHa", "Kohya LoKr"):
+            conv_dim = r.num("conv_dim")
+            if conv_dim > 0:
+                items.append(f"conv_dim={int(conv_dim)}")
+                alpha = r.num("conv_alpha")
+                items.append(f"conv_alpha={int(alpha) if float(alpha) == int(alpha) else alpha}")
+            if f["use_tucker"] is True:
+                items.append("use_tucker=True")
+            if lora_type == "Kohya LoKr" and int(r.num("factor")) != -1:
+                items.append(f"factor={int(r.num('factor'))}")
+            for name in ("rank_dropout", "module_dropout"):
+                if r.num(name) > 0:
+                    items.append(f"{name}={_text(f[name])}")
+        else:
+            if lora_type == "Kohya LoCon":
+                items += [f"conv_dim={_text(f['conv_dim'])}", f"conv_alpha={_text(f['conv_alpha'])}"]
+            names = _BLOCK_FIELDS
+            if lora_type == "Kohya DyLoRA":
+                names = ("conv_dim", "conv_alpha", *_BLOCK_FIELDS, "unit")
+            for name in names:
+                if not _off(f[name]):
+                    items.append(f"{name}={_text(f[name])}")
+    else:
+        r.error("LoRA_type", f"unknown LoRA_type {lora_type!r}",
+                "use one of: " + ", ".join([*_KOHYA_MODULES, *_LYCORIS]))
+        return
+    for name in _LORAPLUS:
+        if not _off(f[name]):
+            items.append(f"{name}={_text(f[name])}")
+    # the GUI strips double quotes and splits on spaces: a value with a space becomes two items
+    config["network_args"] = " ".join(items).replace('"', "").split() or None
+
+
+def _rates(r: _Reader, config: dict[str, Any]) -> None:
+    te, unet, t5 = r.num("text_encoder_lr"), r.num("unet_lr"), r.num("t5xxl_lr")
+    lr = r.num("learning_rate")
+    if te == 0 and t5 > 0:
+        r.error("t5xxl_lr", "the GUI refuses a T5XXL learning rate without a text encoder rate",
+                "set text_encoder_lr too, or t5xxl_lr to 0")
+    if lr == 0 and te == 0 and unet == 0:
+        r.error("learning_rate", "all learning rates are 0; the GUI refuses to start", "set learning_rate")
+    if te > 0:
+        # one rate per SDXL text encoder; the GUI gives the second one t5xxl_lr when that is set
+        config["text_encoder_lr"] = [float(te), float(t5 if t5 > 0 else te)]
+        if t5 > 0:
+            r.note(f"t5xxl_lr = {t5}: the GUI passes it as the second text encoder's rate (text_encoder_lr = "
+                   f"[{float(te)}, {float(t5)}])", key="t5xxl_lr")
+    config["unet_lr"] = float(unet) if unet else None
+    config["learning_rate"] = float(lr)
+    config["network_train_unet_only"] = te == 0 and unet != 0
+    config["network_train_text_encoder_only"] = te != 0 and unet == 0
+
+
+def _schedule(r: _Reader, config: dict[str, Any]) -> None:
+    f = r.fields
+    epoch = int(r.num("epoch"))
+    max_steps = int(r.num("max_train_steps"))
+    max_epochs = int(r.num("max_train_epochs"))
+    percent, steps = r.num("lr_warmup"), r.num("lr_warmup_steps")
+    if f["lr_scheduler"] == "constant" and (percent or steps):
+        r.drop("lr_warmup" if percent else "lr_warmup_steps",
+               "the GUI sets the warm-up to 0 when lr_scheduler is constant (sd-scripts refuses warm-up there)")
+        percent = steps = 0
+    if f["stop_text_encoder_training"] not in (0, "", None):
+        r.drop("stop_text_encoder_training", "the GUI ignores it (\"not yet supported\")")
+    config["max_train_epochs"] = max_epochs or None
+    if max_epochs:
+        r.note(f"max_train_epochs = {max_epochs}: sd-scripts trains that many epochs (it overrides any step count "
+               "the GUI passes)", key="max_train_epochs")
+    if f["dataset_config"]:
+        config["max_train_steps"] = max_steps or None
+        if max_steps > 0 and steps <= 0 and percent:
+            steps, percent = round(percent * max_steps / 100), 0  # the GUI turns the percentage into steps here
+        elif max_steps <= 0:
+            steps = 0
+        if not max_epochs:
+            r.note(("the GUI passes max_train_steps = " + str(max_steps)) if max_steps else
+                   "with a dataset_config the GUI passes no step count and ignores epoch, so sd-scripts trains "
+                   f"its default {flags.default('max_train_steps')} steps", key="max_train_steps")
+    elif max_steps > 0:
+        config["max_train_steps"] = max_steps
+        if not max_epochs:
+            if "max_train_steps" in r.defaulted:
+                r.note(f"the JSON has no max_train_steps, so the GUI passes its field's default, {max_steps} steps; "
+                       f"epoch = {epoch} is not used", key="max_train_steps",
+                       fix="set training.max_train_epochs instead to train by epochs")
+            else:
+                r.note(f"the GUI passes max_train_steps = {max_steps}; epoch = {epoch} is not used",
+                       key="max_train_steps")
+    elif not max_epochs:
+        if epoch > 0:
+            # the GUI counts images x repeats in train_data_dir's N_name folders and passes
+            # ceil(images / batch / gradient accumulation * epoch * (2 with reg images)) steps;
+            # sd-scripts derives the same step count from max_train_epochs over the same folders
+            config["max_train_epochs"] = epoch
+            r.note(f"max_train_steps is {'empty' if 'max_train_steps' not in r.defaulted else 'unset'}, so the GUI "
+                   f"counts the images in train_data_dir and passes {epoch} epoch(s) as a step count; imported "
+                   f"as max_train_epochs = {epoch}, which sd-scripts turns into steps from the same folders",
+                   key="epoch")
+        else:
+            r.note(f"no step or epoch count: sd-scripts trains its default {flags.default('max_train_steps')} steps",
+                   key="epoch")
+    if steps > 0:
+        config["lr_warmup_steps"] = int(steps)
+        if percent > 0:
+            r.drop("lr_warmup", "lr_warmup_steps is set too, and the GUI lets it win")
+    elif percent != 0:
+        if percent >= 100:
+            r.error("lr_warmup", f"{percent}% warm-up is the whole run or more", "use a percentage below 100")
+        else:
+            config["lr_warmup_steps"] = percent / 100
+    cycles = int(r.num("lr_scheduler_num_cycles"))
+    config["lr_scheduler_num_cycles"] = cycles
+    if r.data.get("lr_scheduler_num_cycles") == "":
+        r.note("lr_scheduler_num_cycles is empty; the GUI reads that as 1 cycle", key="lr_scheduler_num_cycles")
+
+
+def _noise(r: _Reader, config: dict[str, Any]) -> None:
+    f = r.fields
+    kind = f["noise_offset_type"]
+    original = kind == "Original"
+    multires = kind == "Multires"
+    if original and not 0 <= r.num("noise_offset") <= 1:
+        r.error("noise_offset", "the GUI refuses a noise offset outside 0..1", "use a value between 0 and 1")
+    config["noise_offset"] = f["noise_offset"] if original else None
+    config["adaptive_noise_scale"] = f["adaptive_noise_scale"] if original else None
+    config["noise_offset_random_strength"] = f["noise_offset_random_strength"] if original else None
+    config["multires_noise_iterations"] = f["multires_noise_iterations"] if multires else None
+    config["multires_noise_discount"] = f["multires_noise_discount"] if multires else None
+    unused = ("multires_noise_iterations",) if original else ("noise_offset", "adaptive_noise_scale")
+    for key in unused:
+        if not _off(f[key]):
+            r.drop(key, f"the GUI does not pass it with noise_offset_type = {kind!r}")
+
+
+def gui_config(r: _Reader) -> dict[str, Any]:
+    """The sd-scripts config the GUI writes for this JSON (dest -> value), after its filter."""
+    f = r.fields
+    config: dict[str, Any] = {key: f[key] for key in _SAME_NAME}
+    config["resolution"] = f["max_resolution"]
+    config["optimizer_type"] = f["optimizer"]
+    for dest in ("optimizer_args", "lr_scheduler_args"):
+        config[dest] = str(f[dest]).replace('"', "").split() or None  # [] and None read the same in sd-scripts
+    config["cache_text_encoder_outputs"] = f["sdxl_cache_text_encoder_outputs"] is True or None
+    config["no_half_vae"] = f["sdxl_no_half_vae"] is True or None
+    config["xformers"] = f["xformers"] == "xformers" or None
+    config["sdpa"] = f["xformers"] == "sdpa" or None
+    config["clip_skip"] = f["clip_skip"]
+    config["max_token_length"] = int(r.num("max_token_length"))
+    config["wandb_run_name"] = f["wandb_run_name"] or f["output_name"]
+    if f["train_inpainting"] is True:
+        r.drop("train_inpainting", "sdxl_train_network.py at sd-scripts 48d368f has no --train_inpainting")
+        config["cache_latents"] = config["cache_latents_to_disk"] = None  # the GUI turns caching off with it
+    if f["color_aug"] is True and "cache_latents" not in r.defaulted and f["cache_latents"] is True:
+        # ticking color_aug in the GUI unticks cache_latents (they cannot work together)
+        config["cache_latents"] = None
+        r.note("color_aug is on, and the GUI turns cache_latents off with it", key="cache_latents")
+    _network(r, config)
+    _rates(r, config)
+    _schedule(r, config)
+    _noise(r, config)
+    out = {k: v for k, v in config.items() if not _off(v)}
+    out["max_data_loader_n_workers"] = int(r.num("max_data_loader_n_workers"))  # passed even when 0
+    return out
+
+
+# -- step 3: into loratrain's terms ---------------------------------------------------------------------------
+
+# what becomes of values the GUI passes that loratrain does not carry as they are
+_PATH_KEYS = {"pretrained_model_name_or_path", "train_data_dir", "output_dir", "logging_dir", "reg_data_dir",
+              "vae", "network_weights", "resume", "dataset_config", "log_tracker_config"}
+
+
+def _carry(r: _Reader, config: dict[str, Any]) -> None:
+    args = r.imported.script_args
+    default_equal: list[str] = []
+    for dest, value in config.items():
+        if dest == "pretrained_model_name_or_path" and "pretrained_model_name_or_path" in r.defaulted:
+            r.drop(dest, f"the JSON has none, so the GUI would pass its field's default {value!r} (an SD 1.5 "
+                         "model); set the SDXL model yourself")
+            continue
+        if dest == "clip_skip":
+            r.drop("clip_skip", f"the GUI passes clip_skip = {value}, which SDXL training ignores (sd-scripts only "
+                                "warns)")
+            continue
+        if dest == "max_token_length" and value == 75:
+            continue  # the GUI's 75 tokens are sd-scripts' default length (and 75 is no valid flag value)
+        if dest == "wandb_run_name" and r.fields["log_with"] not in ("wandb", "all"):
+            continue  # always passed, but sd-scripts reads it only when logging to wandb
+        if dest == "wandb_run_name" and not r.fields["wandb_run_name"]:
+            r.note(f"logging to wandb: the GUI names the run after output_name ({value!r})", key="wandb_run_name")
+        if dest in ("network_module", "network_args"):
+            args[dest] = value
+            continue
+        spec = r.flags.get(dest)
+        if spec is None:
+            r.drop(dest, "the GUI passes it, but sd-scripts has no such argument")
+            continue
+        converted = r.typed(dest, value, dest)
+        if converted is None:
+            continue
+        if converted == spec.default and dest not in _PATH_KEYS and spec.kind != "store_true":
+            default_equal.append(dest)
+            continue  # sd-scripts' own default: the run is the same without it
+        args[dest] = converted
+    if default_equal:
+        r.note("passed by the GUI with sd-scripts' own default value, so left out (the same run): "
+               + ", ".join(default_equal))
+
+
+def _sample_prompts(r: _Reader) -> None:
+    text = r.fields["sample_prompts"]
+    if isinstance(text, str) and text.strip():
+        r.drop("sample_prompts", "prompt text, not a file (the GUI writes it to OUTPUT_DIR/sample/prompt.txt)")
+        r.note("the GUI stores sample prompts as text; loratrain needs a prompt file", key="sample_prompts",
+               fix="save the prompts to a file and set sampling.sample_prompts to its path")
+
+
+def _unused_keys(r: _Reader) -> None:
+    """Name every set value of the JSON that no step above carries."""
+    consumed = set(_SAME_NAME) | _READ_ELSEWHERE | set(RENAMED_ON_LOAD) | _BOOKKEEPING
+    dropped_keys = {key.split(".")[-1] for key, _ in r.imported.dropped}
+    bookkeeping, other = [], []
+    for key, value in r.data.items():
+        if key in dropped_keys:
+            continue
+        if key in _BOOKKEEPING:
+            bookkeeping.append(key)
+        elif key not in FIELD_DEFAULTS and key not in consumed:
+            other.append(key)  # not a LoRA-tab field at all: named whatever its value
+        elif _off(value) and not isinstance(value, list):
+            continue
+        elif key in _NOT_PASSED_FOR_SDXL:
+            r.drop(key, _NOT_PASSED_FOR_SDXL[key])
+        elif key not in consumed:
+            other.append(key)
+    for key in other:
+        r.drop(key, "not a setting the GUI's LoRA tab passes to sdxl_train_network.py")
+    if bookkeeping:
+        r.note(f"not imported (the GUI's own bookkeeping): {', '.join(bookkeeping)}")
+
+
+def _additional(r: _Reader) -> None:
+    extra = r.fields["additional_parameters"]
+    if not isinstance(extra, str):
+        r.error("additional_parameters", f"must be text, not {extra!r}")
+        return
+    if not extra.strip():
+        return
+    if "'" in extra:
+        r.note("additional_parameters holds single quotes; the GUI passes them on as part of the words",
+               key="additional_parameters")
+    tokens = extra.replace('"', "").split()  # how the GUI splits it
+    try:
+        parsed = parse_script_argv(tokens, f"{r.source}: additional_parameters")
+    except ConfigError as exc:
+        r.errors.extend(exc.problems)
+        return
+    r.imported.notes.extend(parsed.notes)
+    r.imported.script_args.update(parsed.values)  # on the command line after --config_file: they win
+
+
+def _accelerate(r: _Reader) -> None:
+    f = r.fields
+    acc = r.imported.accelerate
+    for key in ("num_cpu_threads_per_process", "num_processes", "num_machines", "main_process_port"):
+        number = r.num(key)
+        if number > 0:
+            acc[key] = int(number)
+    if r.boolean("multi_gpu"):
+        acc["multi_gpu"] = True
+    if not isinstance(f["gpu_ids"], str):
+        r.error("gpu_ids", f"must be text such as \"0,1\", not {f['gpu_ids']!r}")
+    elif f["gpu_ids"].strip():
+        acc["gpu_ids"] = f["gpu_ids"].strip()
+    if f["mixed_precision"]:
+        acc["mixed_precision"] = f["mixed_precision"]
+    if f["dynamo_backend"] not in ("", "no"):
+        acc["dynamo_backend"] = f["dynamo_backend"]
+    dropped = []
+    if f["dynamo_mode"] not in ("", "default") and f["dynamo_backend"] not in ("", "no"):
+        dropped.append("dynamo_mode")
+    for key in ("dynamo_use_fullgraph", "dynamo_use_dynamic"):
+        if f[key] is True:
+            dropped.append(key)
+    extra = f["extra_accelerate_launch_args"]
+    if isinstance(extra, str) and extra.strip():
+        values, problems = parse_accelerate(extra.replace('"', "").split(), r.source)
+        acc.update(values)
+        for p in problems:
+            r.drop("extra_accelerate_launch_args", p.message)
+    for key in dropped:
+        r.drop(key, "an accelerate setting loratrain's [accelerate] table does not carry")
 
 
 def from_kohya_json(text: str, source: str) -> Imported:
@@ -201,242 +676,21 @@ def from_kohya_json(text: str, source: str) -> Imported:
     if hostile:  # too deep, NUL bytes (non-finite numbers are reported per key below)
         raise ConfigError([Problem(message, key=key, file=source, fix=fix) for key, message, fix in hostile])
     if not isinstance(data, dict):
-        raise ConfigError([Problem("expected a JSON object ({...}) of GUI settings", file=source)])
+        raise _refuse(source, f"{FOREIGN}: expected a JSON object ({{...}}) of GUI settings")
+    check_tab(data, source)
     r = _Reader(data, source)
-    args = r.imported.script_args
-
-    # the model family: loratrain runs sdxl_train_network.py only
-    lora_type = data.get("LoRA_type", "Standard")
-    if data.get("sdxl") is False or lora_type in _NOT_SDXL_TYPES or data.get("v2") is True:
-        r.error(
-            "sdxl",
-            f"this GUI config is not for SDXL (sdxl={data.get('sdxl')!r}, LoRA_type={lora_type!r})",
-            fix="loratrain trains SDXL; import an SDXL LoRA config",
-        )
-    elif "sdxl" not in data:
-        r.note("the config has no 'sdxl' key; imported as an SDXL config", key="sdxl")
-
-    # plain keys that are sd-scripts arguments under the same name
-    gui_only: list[str] = []
-    for key, value in data.items():
-        if key in _CONSUMED:
-            continue
-        if key in r.flags and r.flags[key].kind != "help":
-            r.put(key, value)
-        else:
-            gui_only.append(key)
-    # the GUI always passes the worker count, even 0
-    if "max_data_loader_n_workers" in data:
-        workers = _number(data["max_data_loader_n_workers"])
-        if workers is not None:
-            args["max_data_loader_n_workers"] = int(workers)
-
-    _network(r, lora_type)
-    _renamed(r)
-    _learning_rates(r)
-    _schedule(r)
-    _noise(r)
-    _accelerate(r)
-
-    if gui_only:
-        for key in gui_only:
-            r.imported.dropped.append((key, _GUI_ONLY_NOTE))
-        r.note(f"not imported ({_GUI_ONLY_NOTE}): {', '.join(gui_only)}")
-
-    extra = data.get("additional_parameters") or ""
-    if isinstance(extra, str) and extra.strip():
-        try:
-            parsed = parse_script_argv(shlex.split(extra), f"{source}: additional_parameters")
-        except (ConfigError, ValueError) as exc:
-            problems = exc.problems if isinstance(exc, ConfigError) else [Problem(str(exc), key="additional_parameters")]
-            r.errors.extend(problems)
-        else:
-            r.imported.notes.extend(parsed.notes)
-            args.update(parsed.values)
-
+    _model_family(r)
     if r.errors:
         raise ConfigError(r.errors)
+    config = gui_config(r)
+    _carry(r, config)
+    _sample_prompts(r)
+    _additional(r)
+    _accelerate(r)
+    _unused_keys(r)
+    if r.errors:
+        raise ConfigError(r.errors)
+    r.imported.notes.insert(0, Problem(f"read as the kohya_ss GUI (LoRA tab, commit {GUI_COMMIT[:8]}) passes it to "
+                                       "sdxl_train_network.py; keys the JSON lacks take the GUI's field defaults",
+                                       file=source, severity="warning"))
     return r.imported
-
-
-def _network(r: _Reader, lora_type: str) -> None:
-    items: list[str] = []
-    if lora_type in _LYCORIS:
-        algo, fields = _LYCORIS[lora_type]
-        r.imported.script_args["network_module"] = "lycoris.kohya"
-        for name in fields:
-            value = r.get(_GUI_FIELD.get(name, name))
-            if name in _LYCORIS_UNREAD:
-                if value is True:
-                    r.imported.dropped.append((name, _LYCORIS_UNREAD[name]))
-                continue
-            if name == "decompose_both" and value is not True:
-                r.note(
-                    "the GUI passes decompose_both=False, which LyCORIS 4.1.3 reads as on (any text is on); "
-                    "imported as off, as the setting says",
-                    key="decompose_both",
-                )
-            items.append(f"{name}={_format_arg(value)}")
-        items.append(f"algo={algo}")
-    elif lora_type in _KOHYA_MODULES:
-        r.imported.script_args["network_module"] = _KOHYA_MODULES[lora_type]
-        if lora_type in ("Kohya LoHa", "Kohya LoKr"):
-            conv_dim = _number(r.get("conv_dim")) or 0
-            if conv_dim > 0:
-                items.append(f"conv_dim={int(conv_dim)}")
-                items.append(f"conv_alpha={_format_arg(_number(r.get('conv_alpha')))}")
-            if r.get("use_tucker") is True:
-                items.append("use_tucker=True")
-            factor = _number(r.get("factor"))
-            if lora_type == "Kohya LoKr" and factor is not None and int(factor) != -1:
-                items.append(f"factor={int(factor)}")
-            for name in ("rank_dropout", "module_dropout"):
-                if (_number(r.get(name)) or 0) > 0:
-                    items.append(f"{name}={_format_arg(r.get(name))}")
-        else:
-            if lora_type == "Kohya LoCon":
-                items += [f"conv_dim={_format_arg(r.get('conv_dim'))}", f"conv_alpha={_format_arg(r.get('conv_alpha'))}"]
-            fields = _KOHYA_BLOCK_FIELDS
-            if lora_type == "Kohya DyLoRA":
-                fields = ("conv_dim", "conv_alpha") + fields + ("unit",)
-            for name in fields:
-                value = r.data.get(name)
-                if not _unset(value):
-                    items.append(f"{name}={_format_arg(value)}")
-    else:
-        r.error("LoRA_type", f"unknown LoRA_type {lora_type!r}", fix="use one of: " + ", ".join([*_KOHYA_MODULES, *_LYCORIS]))
-        return
-    for name in ("loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio"):
-        if not _unset(r.data.get(name)):
-            items.append(f"{name}={_format_arg(r.data[name])}")
-    if items:
-        r.imported.script_args["network_args"] = items
-
-
-def _renamed(r: _Reader) -> None:
-    """GUI keys that are one sd-scripts argument under another name."""
-    d = r.data
-    r.put("optimizer_type", d.get("optimizer"), "optimizer")
-    r.put("resolution", d.get("max_resolution"), "max_resolution")
-    r.put("network_weights", d.get("lora_network_weights"), "lora_network_weights")
-    if d.get("sdxl_no_half_vae"):
-        r.imported.script_args["no_half_vae"] = True
-    if d.get("sdxl_cache_text_encoder_outputs"):
-        r.imported.script_args["cache_text_encoder_outputs"] = True
-    attention = d.get("xformers")
-    if attention is True or attention == "xformers":
-        r.imported.script_args["xformers"] = True
-    elif attention == "sdpa":
-        r.imported.script_args["sdpa"] = True
-    r.put("mixed_precision", d.get("mixed_precision"))
-    r.put("optimizer_args", d.get("optimizer_args"))
-    r.put("lr_scheduler_args", d.get("lr_scheduler_args"))
-    token_length = _number(d.get("max_token_length"))
-    if token_length == 75:
-        pass  # the GUI's default; sd-scripts' default is the same 75 tokens (and 75 is not a valid flag value)
-    else:
-        r.put("max_token_length", d.get("max_token_length"))
-    if not _unset(d.get("sample_prompts")):
-        r.imported.dropped.append(("sample_prompts", "prompt text, not a file"))
-        r.note(
-            "the GUI stores sample prompts as text; loratrain needs a prompt file",
-            key="sample_prompts",
-            fix="save the prompts to a file and set sampling.sample_prompts to its path",
-        )
-    for key in ("stop_text_encoder_training", "stop_text_encoder_training_pct"):
-        if not _unset(d.get(key)):
-            r.imported.dropped.append((key, "not supported by the GUI either"))
-            r.note("not imported: the GUI ignores it too", key=key)
-
-
-def _learning_rates(r: _Reader) -> None:
-    d = r.data
-    args = r.imported.script_args
-    te = _number(d.get("text_encoder_lr")) or 0
-    unet = _number(d.get("unet_lr")) or 0
-    if te:
-        args["text_encoder_lr"] = float(te)
-    if unet:
-        args["unet_lr"] = float(unet)
-    # the GUI decides what to train from the two rates
-    if te == 0 and unet != 0:
-        args["network_train_unet_only"] = True
-    elif te != 0 and unet == 0:
-        args["network_train_text_encoder_only"] = True
-
-
-def _schedule(r: _Reader) -> None:
-    d = r.data
-    args = r.imported.script_args
-    epoch = _number(d.get("epoch")) or 0
-    if "max_train_epochs" not in args and "max_train_steps" not in args and epoch:
-        args["max_train_epochs"] = int(epoch)
-        r.note(
-            f"epoch = {int(epoch)} became max_train_epochs (the GUI turns it into a step count from the image folders)",
-            key="epoch",
-        )
-    cycles = d.get("lr_scheduler_num_cycles")
-    r.put("lr_scheduler_num_cycles", epoch if cycles in ("", None) else cycles, "lr_scheduler_num_cycles")
-    steps = _number(d.get("lr_warmup_steps")) or 0
-    percent = _number(d.get("lr_warmup")) or 0
-    if steps > 0:
-        args["lr_warmup_steps"] = int(steps)
-        if percent:
-            r.note("both lr_warmup and lr_warmup_steps are set; lr_warmup_steps wins, as in the GUI", key="lr_warmup")
-    elif percent:
-        ratio = percent / 100
-        if ratio >= 1:
-            r.error("lr_warmup", f"{percent}% warmup is the whole run or more", fix="use a percentage below 100")
-        else:
-            args["lr_warmup_steps"] = ratio
-
-
-def _noise(r: _Reader) -> None:
-    d = r.data
-    kind = d.get("noise_offset_type", "Original")
-    unused = ("noise_offset", "adaptive_noise_scale") if kind == "Multires" else ("multires_noise_iterations",)
-    for key in unused:
-        if not _unset(_number(d.get(key)) or 0):
-            r.imported.dropped.append((key, f"the GUI does not pass it with noise_offset_type = {kind!r}"))
-    if kind == "Multires":
-        r.put("multires_noise_iterations", d.get("multires_noise_iterations"))
-        r.put("multires_noise_discount", d.get("multires_noise_discount"))
-    else:
-        r.put("noise_offset", d.get("noise_offset"))
-        r.put("adaptive_noise_scale", d.get("adaptive_noise_scale"))
-        r.put("noise_offset_random_strength", d.get("noise_offset_random_strength"))
-
-
-def _accelerate(r: _Reader) -> None:
-    d = r.data
-    acc = r.imported.accelerate
-    for key in ("num_cpu_threads_per_process", "num_processes", "num_machines", "main_process_port"):
-        number = _number(d.get(key))
-        if number is not None and number > 0:
-            acc[key] = int(number)
-    if d.get("multi_gpu") is True:
-        acc["multi_gpu"] = True
-    if isinstance(d.get("gpu_ids"), str) and d["gpu_ids"].strip():
-        acc["gpu_ids"] = d["gpu_ids"].strip()
-    if d.get("mixed_precision") in ("no", "fp16", "bf16", "fp8"):
-        acc["mixed_precision"] = d["mixed_precision"]
-    if d.get("dynamo_backend") not in (None, "", "no"):
-        acc["dynamo_backend"] = d["dynamo_backend"]
-    dropped = []
-    if d.get("dynamo_mode") not in (None, "", "default"):
-        dropped.append("dynamo_mode")
-    for key in ("dynamo_use_fullgraph", "dynamo_use_dynamic"):
-        if d.get(key) is True:
-            dropped.append(key)
-    extra = d.get("extra_accelerate_launch_args") or ""
-    if isinstance(extra, str) and extra.strip():
-        values, problems = parse_accelerate(extra.replace('"', "").split(), r.source)
-        acc.update(values)
-        if problems:
-            dropped.append("extra_accelerate_launch_args (partly)")
-            for p in problems:
-                r.note(p.message, key="extra_accelerate_launch_args")
-    for key in dropped:
-        r.imported.dropped.append((key, "accelerate setting loratrain's [accelerate] table does not carry"))
-    if dropped:
-        r.note(f"not imported (accelerate settings the [accelerate] table does not carry): {', '.join(dropped)}")

@@ -116,6 +116,10 @@ def config_dict(imported: Imported) -> dict[str, Any]:
             table = network_args_table(list(value), imported.source, imported.notes)
             tables.setdefault("network", {})["network_args"] = table
             continue
+        if dest in ("optimizer_args", "lr_scheduler_args") and isinstance(value, list):
+            from loratrain.sdscripts.optimizers import items_to_table
+
+            value = items_to_table(list(value)) or value  # key=value items become typed keys when all parse
         if dest == "text_encoder_lr" and isinstance(value, list) and len(value) == 1:
             value = value[0]  # one rate for both text encoders reads better as a number; renders the same
         tables.setdefault(group_of(dest), {})[dest] = value

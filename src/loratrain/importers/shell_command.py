@@ -9,7 +9,8 @@ Steps, each with the shell's own rules:
 
 Launchers understood: `accelerate launch [options] SCRIPT`, `accelerate-launch [options] SCRIPT`,
 `python [-m accelerate.commands.launch [options]] SCRIPT`, `python SCRIPT`, and the bare `SCRIPT`;
-`NAME=value` words in front (environment settings) are reported and skipped.
+`NAME=value` words in front (environment settings) are reported and skipped. Shell variables and command
+substitutions are reported (or replaced, from the values given), never expanded silently.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
+from typing import Mapping
 
 from loratrain.errors import ConfigError, Problem
 
@@ -79,7 +81,7 @@ def _scan(text: str, source: str, notes: list[Problem]) -> list[_Line]:
     while i < n:
         ch = text[i]
         if quote == "'":
-            out.append(ch)
+            out.append(_QUOTED_DOLLAR if ch == "$" else ch)  # the shell expands nothing in single quotes
             if ch == "'":
                 quote = ""
             elif ch == "\n":
@@ -119,6 +121,15 @@ def _scan(text: str, source: str, notes: list[Problem]) -> list[_Line]:
                 line_no += 1
             i += 1
             continue
+        if ch == "$" and text[i + 1 : i + 2] == "(":
+            end = _closing_paren(text, i + 1)
+            if end is not None:
+                substitution = text[i : end + 1]
+                # keep `$(...)` whole: unquoted, shlex would split it at the parentheses
+                out.append(substitution if quote or "'" in substitution else f"'{substitution}'")
+                line_no += substitution.count("\n")
+                i = end + 1
+                continue
         if ch in "'\"":
             quote = ch
             quote_line = line_no
@@ -166,6 +177,70 @@ def _scan(text: str, source: str, notes: list[Problem]) -> list[_Line]:
     return lines
 
 
+def _closing_paren(text: str, at: int) -> int | None:
+    """Index of the `)` closing the `(` at `at` (nesting counted), or None."""
+    depth = 0
+    for j in range(at, len(text)):
+        if text[j] == "(":
+            depth += 1
+        elif text[j] == ")":
+            depth -= 1
+            if depth == 0:
+                return j
+    return None
+
+
+# A `$` that stood in single quotes (the shell leaves it alone) while the words are checked for variables
+_QUOTED_DOLLAR = "\x00"
+_VARIABLE = re.compile(
+    r"\$env:(?P<ps>[A-Za-z_][A-Za-z0-9_]*)"  # PowerShell
+    r"|\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}"  # ${NAME}
+    r"|\$(?P<plain>[A-Za-z_][A-Za-z0-9_]*)"  # $NAME
+    r"|%(?P<cmd>[A-Za-z_][A-Za-z0-9_]*)%"  # cmd.exe's %NAME%
+)
+_SUBSTITUTION = re.compile(r"\$\(|`[^`]+`")
+
+
+def expand_variables(
+    words: list[str], env: Mapping[str, str] | None, source: str, notes: list[Problem], windows: bool = False
+) -> list[str]:
+    """Shell variables in the words: replaced by their value where `env` has it, else kept and reported.
+
+    A pasted command is never run, so what the shell would have expanded (`$MODEL`, `${OUT}`, `%DATA%`,
+    `$env:X`, `$(pwd)`) would otherwise become a literal path. Command substitutions are never run.
+    """
+    out = []
+    for word in words:
+        missing: list[str] = []
+
+        def replace(match: re.Match) -> str:
+            name = next(v for v in match.groupdict().values() if v)
+            if env is not None and name in env:
+                return env[name]
+            missing.append(match.group(0))
+            return match.group(0)
+
+        expanded = _VARIABLE.sub(replace, word)
+        substituted = [m.group(0) for m in _SUBSTITUTION.finditer(expanded) if not (windows and m.group(0)[0] == "`")]
+        expanded = expanded.replace(_QUOTED_DOLLAR, "$")
+        if missing:
+            names = ", ".join(dict.fromkeys(missing))
+            notes.append(Problem(
+                f"{expanded!r} holds {names}, which the shell would have expanded; imported as written",
+                file=source, value=expanded, severity="warning",
+                fix="give the value with --env NAME=VALUE, or add --expand-env to take it from your environment",
+            ))
+        if substituted:
+            notes.append(Problem(
+                f"{expanded!r} holds a command substitution ({'$(...)' if substituted[0] == '$(' else substituted[0]}), "
+                "which the shell would have "
+                "replaced by the command's output; loratrain never runs it, so it is imported as written",
+                file=source, value=expanded, severity="warning", fix="write the value it stands for instead",
+            ))
+        out.append(expanded)
+    return out
+
+
 def _words(line: _Line, source: str) -> list[str]:
     lexer = shlex.shlex(line.text, posix=True, punctuation_chars=";&|()<>")
     lexer.whitespace_split = True
@@ -176,7 +251,9 @@ def _words(line: _Line, source: str) -> list[str]:
         raise ConfigError([Problem(f"cannot split the command: {exc}", file=source, line=line.number)]) from None
 
 
-def split_commands(text: str, source: str = "<command>") -> tuple[list[list[str]], list[Problem]]:
+def split_commands(
+    text: str, source: str = "<command>", env: Mapping[str, str] | None = None
+) -> tuple[list[list[str]], list[Problem]]:
     """Simple commands (lists of words) in order, plus notes.
 
     A line that starts with an option (`--x`) continues the command above it: the backslash at the end of
@@ -185,8 +262,9 @@ def split_commands(text: str, source: str = "<command>") -> tuple[list[list[str]
     notes: list[Problem] = []
     commands: list[list[str]] = []
     joined_lines: list[int] = []
+    windows = bool(_WINDOWS_HINTS.search(text))
     for line in _scan(text, source, notes):
-        words = _words(line, source)
+        words = expand_variables(_words(line, source), env, source, notes, windows)
         if not words:
             continue
         if words[0].startswith("-") and commands:
@@ -232,11 +310,11 @@ def _is_script(word: str) -> bool:
     return word.lower().endswith(".py")
 
 
-def parse_command(text: str, source: str = "<command>") -> ShellCommand:
+def parse_command(text: str, source: str = "<command>", env: Mapping[str, str] | None = None) -> ShellCommand:
     """Find and take apart the command that runs a training script. ConfigError when there is none or it is odd."""
     from loratrain.importers import accelerate_argv
 
-    commands, notes = split_commands(text, source)
+    commands, notes = split_commands(text, source, env)
     if not commands:
         raise ConfigError([Problem("no command found (the text is empty or only comments)", file=source)])
     candidates = [c for c in commands if any(_is_script(w) for w in c)]
@@ -266,12 +344,12 @@ def parse_command(text: str, source: str = "<command>") -> ShellCommand:
                 Problem(f"skipped the command {shlex.join(other)!r}", file=source, severity="warning")
             )
 
-    env: dict[str, str] = {}
+    settings: dict[str, str] = {}  # the command's own leading NAME=VALUE words (not the values given in `env`)
     if words and basename(words[0]) == "env":
         words = words[1:]
     while words and _ENV_WORD.match(words[0]) and not _is_script(words[0]):
         name, _, value = words.pop(0).partition("=")
-        env[name] = value
+        settings[name] = value
 
     if not words:
         raise ConfigError([Problem("the command has only environment settings", file=source)])
@@ -343,6 +421,6 @@ def parse_command(text: str, source: str = "<command>") -> ShellCommand:
         accelerate_argv=accel_argv,
         script=script,
         script_argv=script_argv,
-        env=env,
+        env=settings,
         notes=notes,
     )

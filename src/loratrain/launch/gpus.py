@@ -196,3 +196,34 @@ def total_processes(accelerate: Mapping[str, Any], scan: GpuScan) -> int | None:
     if accelerate.get("num_processes") == "auto":
         return None if local is None else local * (accelerate.get("num_machines") or launch_default("num_machines"))
     return local if accelerate.get("num_processes") is None else int(accelerate["num_processes"])
+
+
+def parse_memory_totals(text: str) -> list[tuple[str, str, float]]:
+    """Parse `nvidia-smi --query-gpu=uuid,name,memory.total --format=csv,noheader,nounits` (MiB) lines."""
+    rows = []
+    for line in text.splitlines():
+        uuid, _, rest = line.partition(",")
+        name, _, total = rest.rpartition(",")
+        if not name.strip():
+            continue
+        try:
+            rows.append((uuid.strip(), name.strip(), float(total.strip())))
+        except ValueError:
+            continue
+    return rows
+
+
+def memory_totals(env: Mapping[str, str] | None = None) -> list[tuple[Gpu, float]] | None:
+    """The visible GPUs with their memory in GiB (nvidia-smi only); None when nvidia-smi cannot tell."""
+    env = env if env is not None else os.environ
+    smi = scan_nvidia_smi(env)
+    if smi is None:
+        return None
+    done = _run([shutil.which("nvidia-smi", path=env.get("PATH")) or "nvidia-smi",
+                 "--query-gpu=uuid,name,memory.total", "--format=csv,noheader,nounits"], env)
+    if done is None or done.returncode != 0:
+        return None
+    mib = {uuid: total for uuid, _, total in parse_memory_totals(done.stdout)}
+    visible = _visible(smi, env.get("CUDA_VISIBLE_DEVICES"))
+    out = [(g, mib[g.uuid] / 1024) for g in visible if g.uuid in mib]
+    return out if len(out) == len(visible) else None

@@ -27,6 +27,9 @@ class LaunchOptions:
     preflight: bool = True
     machine_rank: int | None = None
     grace_s: float = 30.0
+    on_nan: str = "stop"  # the watchdog: "stop" or "warn" on a NaN/inf loss
+    stall_s: float | None = 900.0  # warn after this long without a progress line; None/0: never
+    resume: Any = None  # launch.resume.ResumePlan when resuming
 
 
 @dataclass
@@ -194,25 +197,61 @@ def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]
 
 
 def run_prepared(prepared: Prepared, opts: LaunchOptions, sink=None, on_signal=None, runner=None,
-                 env: Mapping[str, str] | None = None, on_launch: Callable[[], None] | None = None):
-    """Write the record, launch, complete the record. Returns (RunResult, RunRecord).
+                 env: Mapping[str, str] | None = None, on_launch: Callable[[], None] | None = None,
+                 on_event: Callable[[dict], None] | None = None):
+    """Write the record, launch (watched), complete the record. Returns (RunResult, RunRecord).
 
     `on_launch` is called once the record is written, right before the training process starts,
-    so the caller announces a launch only when one really happens.
+    so the caller announces a launch only when one really happens. `on_event` gets each watchdog
+    event (NaN loss, slow steps, stall) as it happens; all of them also go into the record.
     """
     from loratrain.launch import runner as runner_mod
+    from loratrain.launch.watchdog import Watchdog, WatchSettings
 
     env = dict(os.environ if env is None else env)
     rec = start_record(prepared, opts, env)
-    run = runner or runner_mod.run
+    if opts.resume is not None:
+        rec.data["resume"] = opts.resume.as_record()
+        rec._write()
+    dog = Watchdog(sink, WatchSettings(on_nan=opts.on_nan, stall_s=opts.stall_s or None), on_event=on_event)
+    run: runner_mod.Runner = runner or runner_mod.run
     if on_launch is not None:
         on_launch()
     try:
-        result = run(prepared.command.argv, with_terminal_width(prepared.child_env(env)), log_path=rec.log_path, sink=sink,
-                     cwd=prepared.cwd, grace_s=opts.grace_s, on_signal=on_signal)
+        result = run(prepared.command.argv, with_terminal_width(prepared.child_env(env)), log_path=rec.log_path, sink=dog,
+                     cwd=prepared.cwd, grace_s=opts.grace_s, on_signal=on_signal, watch=dog.poll)
     except BaseException:
         rec.finish(exit_code=EXIT_RUNTIME, duration_s=0.0, interrupted_by=None)
         raise
+    dog.poll()  # deliver what came with the last lines
     interrupted = signal.Signals(result.received_signal).name if result.received_signal else None
-    rec.finish(exit_code=result.exit_code, duration_s=result.duration_s, interrupted_by=interrupted)
+    rec.finish(exit_code=result.exit_code, duration_s=result.duration_s, interrupted_by=interrupted,
+               extra=outcome_details(prepared, opts, result, rec.log_path, dog))
     return result, rec
+
+
+def outcome_details(prepared: Prepared, opts: LaunchOptions, result, log_path: Path, dog) -> dict[str, Any]:
+    """What the record keeps beyond the exit code: steps done, last loss, watchdog events, the failure's cause."""
+    from loratrain.launch import failures
+    from loratrain.launch.watchdog import last_progress_in_log
+
+    text = failures.read_tail(log_path)
+    last = last_progress_in_log(text)
+    details: dict[str, Any] = {
+        "steps_done": last.step if last else 0,  # optimizer steps this launch ran (sd-scripts' bar)
+        "steps_total": last.total if last else None,
+        "last_loss": last.avr_loss if last and last.avr_loss is not None and last.avr_loss == last.avr_loss else None,
+        "watchdog": {"events": list(dog.events), "on_nan": opts.on_nan, "stall_s": opts.stall_s},
+        "stopped_by": getattr(result, "stopped_by", None),
+    }
+    if dog.nan_step is not None:
+        details["nan_step"] = dog.nan_step
+    if opts.resume is not None:
+        details["cumulative_steps"] = opts.resume.start_step + details["steps_done"]
+    else:
+        details["cumulative_steps"] = details["steps_done"]
+    if result.exit_code != 0 and not result.interrupted and not details["stopped_by"]:
+        found = failures.classify(text, result.exit_code, getattr(result, "child_code", None), python=prepared.python)
+        if found is not None:
+            details["failure"] = found.as_dict()
+    return details

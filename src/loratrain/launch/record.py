@@ -188,10 +188,17 @@ class RunRecord:
         write_text(self.folder / COMMAND_SCRIPT, command_script(argv, env, cwd, header), mode=0o755)
         self._write()
 
-    def finish(self, *, exit_code: int, duration_s: float, interrupted_by: str | None = None) -> None:
+    def finish(self, *, exit_code: int, duration_s: float, interrupted_by: str | None = None,
+               extra: Mapping[str, Any] | None = None) -> None:
+        """Complete the record; `extra` adds what the watchdog and the failure explanation found."""
         after = snapshot(self.output_dir, skip=self.output_dir / RUNS_FOLDER)
+        extra = dict(extra or {})
+        status = "interrupted" if interrupted_by else ("succeeded" if exit_code == 0 else "failed")
+        if extra.get("stopped_by") and not interrupted_by:
+            status = "stopped"  # loratrain's watchdog stopped it (a NaN loss)
+        self.data.update(extra)
         self.data.update(
-            status="interrupted" if interrupted_by else ("succeeded" if exit_code == 0 else "failed"),
+            status=status,
             finished=_now().isoformat(timespec="seconds"),
             exit_code=exit_code,
             duration_s=round(duration_s, 3),

@@ -60,6 +60,7 @@ class RunResult:
     received_signal: int | None  # SIGINT/SIGTERM loratrain got while the child ran, if any
     duration_s: float
     escalations: list[str] = field(default_factory=list)  # signals sent to the group, in order
+    stopped_by: str | None = None  # why `watch` asked for the stop (loratrain's own Ctrl-C), if it did
 
     @property
     def interrupted(self) -> bool:
@@ -79,6 +80,7 @@ class Runner(Protocol):
         cwd: str | os.PathLike | None = None,
         grace_s: float = DEFAULT_GRACE_S,
         on_signal: Callable[[int, str], None] | None = None,
+        watch: Callable[[], str | None] | None = None,
     ) -> RunResult: ...
 
 
@@ -156,11 +158,13 @@ def run(
     cwd: str | os.PathLike | None = None,
     grace_s: float = DEFAULT_GRACE_S,
     on_signal: Callable[[int, str], None] | None = None,
+    watch: Callable[[], str | None] | None = None,
 ) -> RunResult:
     """Run `argv` (no shell) with exactly `env`, until no process of its group is left.
 
     `on_signal(sig, action)` is called (from the main thread) when loratrain receives a signal or
-    escalates, so the CLI can tell the user what is happening.
+    escalates, so the CLI can tell the user what is happening. `watch()` (the watchdog) is polled from
+    the same loop; when it returns a reason the group gets the first Ctrl-C, as if the user pressed it.
     """
     pending: list[int] = []
     previous: dict[int, Any] = {}
@@ -202,6 +206,7 @@ def run(
         stage = 0  # 0 nothing sent; 1 first signal sent; 2 SIGTERM sent; 3 SIGKILL sent
         deadline: float | None = None
         escalations: list[str] = []
+        stopped_by: str | None = None
 
         def send(sig: int) -> None:
             escalations.append(signal.Signals(sig).name)
@@ -237,6 +242,13 @@ def run(
                     continue  # schedulers may repeat SIGTERM; only their own SIGKILL, or ours after the grace, ends it
                 else:
                     escalate()  # a second Ctrl-C: the user does not want to wait
+            if watch is not None and stage == 0:
+                reason = watch()
+                if reason:
+                    stopped_by, stage, deadline = reason, 1, time.monotonic() + grace_s
+                    send(signal.SIGINT)
+                    if on_signal:
+                        on_signal(signal.SIGINT, f"{reason}: sent SIGINT to the training processes")
             exited = proc.poll() is not None
             if exited:
                 _reap_group(pgid)
@@ -267,6 +279,7 @@ def run(
             received_signal=received,
             duration_s=time.monotonic() - started,
             escalations=escalations,
+            stopped_by=stopped_by,
         )
     finally:
         if proc is not None and proc.poll() is None:

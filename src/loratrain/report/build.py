@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,6 @@ from loratrain.report.run import RunInfo
 
 # Files written up to this long before the record's start (clock skew, a slow first write) still count.
 SLACK = dt.timedelta(seconds=120)
-_EXCEPTION = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Interrupt)|Killed)\b:?\s*(.*)$")
 
 
 @dataclass
@@ -173,17 +171,12 @@ def failure_cause(run: RunInfo) -> str:
     log = run.log_path
     if log is None or not log.is_file():
         return ""
-    with log.open("rb") as fh:
-        fh.seek(max(0, log.stat().st_size - 64 * 1024))
-        tail = fh.read().decode("utf-8", errors="replace").replace("\r", "\n").splitlines()
-    for line in reversed(tail):
-        text = line.strip()
-        if "CUDA out of memory" in text or "OutOfMemoryError" in text:
-            return "CUDA out of memory: " + text[:300]
-        m = _EXCEPTION.match(text)
-        if m and m.group(1) != "CalledProcessError":
-            return text[:300]
-    return ""
+    from loratrain.launch import failures
+
+    found = failures.classify(failures.read_tail(log), rec.get("exit_code"))
+    if found is None:
+        return ""
+    return f"{found.cause}; {found.fix}" if found.fix else found.cause
 
 
 def build(

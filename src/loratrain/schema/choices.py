@@ -24,17 +24,8 @@ BROKEN_SCHEDULERS = {
     "cosine_warmup_with_min_lr": "sd-scripts fails with a TypeError when building it",
 }
 
-# sd-scripts matches these case-insensitively. Anything else must be a torch.optim class or a dotted path.
-OPTIMIZERS = (
-    "AdamW", "AdamW8bit", "PagedAdamW", "PagedAdamW8bit", "PagedAdamW32bit", "SGDNesterov", "SGDNesterov8bit",
-    "Lion", "Lion8bit", "PagedLion8bit", "DAdaptation", "DAdaptAdamPreprint", "DAdaptAdaGrad", "DAdaptAdam",
-    "DAdaptAdan", "DAdaptAdanIP", "DAdaptLion", "DAdaptSGD", "Prodigy", "Adafactor", "RAdamScheduleFree",
-    "AdamWScheduleFree", "SGDScheduleFree",
-)
-TORCH_OPTIMIZERS = (
-    "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "ASGD", "LBFGS", "NAdam", "RAdam",
-    "RMSprop", "Rprop", "SGD", "SparseAdam",
-)
+# Optimizer names (sd-scripts' own, torch.optim's, dotted paths) live in the constructor table:
+# loratrain.sdscripts.optimizers, read from data/optimizer_args.json.
 
 MixedPrecision = Literal[flags.choices("mixed_precision")]
 SavePrecision = Literal[flags.choices("save_precision")]

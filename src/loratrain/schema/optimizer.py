@@ -6,19 +6,11 @@ from typing import Any
 
 from pydantic import confloat, conint, field_validator
 
-from loratrain.errors import close_matches
 from loratrain.sdscripts.flags import parse_int_or_float
-from loratrain.schema.choices import BROKEN_SCHEDULERS, OPTIMIZERS, TORCH_OPTIMIZERS, LrScheduler
+from loratrain.schema.choices import BROKEN_SCHEDULERS, LrScheduler
 from loratrain.schema.common import Group, flag
 
 Rate = confloat(ge=0.0)
-
-
-def _check_kv_items(value: list[str] | None) -> list[str] | None:
-    for item in value or []:
-        if item.count("=") != 1:
-            raise ValueError(f"{item!r}: each item is key=value with exactly one '=' (sd-scripts splits on it)")
-    return value
 
 
 class OptimizerArgs(Group):
@@ -55,10 +47,12 @@ class OptimizerArgs(Group):
         interacts=("network.scale_weight_norms",),
         example=1.0,
     )
-    optimizer_args: list[str] | None = flag(
-        "Extra optimizer options as key=value items; values are Python literals (weight_decay=0.01, "
-        "betas=0.9,0.99; quote strings).",
-        example=["weight_decay=0.01"],
+    optimizer_args: dict[str, Any] | list[str] | None = flag(
+        "Keyword arguments of the optimizer's constructor: a table of typed keys ([optimizer.optimizer_args] "
+        "weight_decay = 0.01, betas = [0.9, 0.99], decouple = true), or the command line's key=value items "
+        "whose values are Python literals (\"decouple=True\"). The keys depend on optimizer_type; see `loratrain "
+        "explain optimizer_args.KEY`.",
+        interacts=("optimizer.optimizer_type",),
     )
     lr_scheduler: LrScheduler | None = flag(
         "How the learning rate changes over the run. sd-scripts' default is constant.",
@@ -67,8 +61,11 @@ class OptimizerArgs(Group):
         example="cosine",
     )
     lr_scheduler_num_cycles: conint(ge=1) | None = flag(
-        "Number of restarts of cosine_with_restarts; no other scheduler reads it.",
-        advice="Only matters for cosine_with_restarts; other schedulers ignore it.",
+        "Number of cosine cycles: restarts of cosine_with_restarts, half-waves of cosine_with_min_lr and "
+        "warmup_stable_decay (sd-scripts passes cycles / 2 to those); other schedulers ignore it.",
+        advice=(
+            "Matters for cosine_with_restarts, cosine_with_min_lr and warmup_stable_decay; other schedulers ignore it."
+        ),
         interacts=("optimizer.lr_scheduler",),
         example=1,
     )
@@ -79,26 +76,27 @@ class OptimizerArgs(Group):
         example=100,
     )
     lr_scheduler_power: confloat(gt=0.0) | None = flag("Power of the polynomial scheduler.")
-    lr_scheduler_args: list[str] | None = flag(
-        "Extra scheduler options as key=value items; values are Python literals.",
+    lr_scheduler_args: dict[str, Any] | list[str] | None = flag(
+        "Keyword arguments of the scheduler (lr_scheduler, or the torch class named by extra.lr_scheduler_type): "
+        "a table of typed keys, or key=value items with Python-literal values.",
+        interacts=("optimizer.lr_scheduler",),
     )
 
     @field_validator("optimizer_type")
     @classmethod
     def _optimizer(cls, value: str | None) -> str | None:
-        if value is None or value == "" or "." in value:
+        if value is None or value == "":
             return value
-        if value.lower() in {o.lower() for o in OPTIMIZERS} or value in TORCH_OPTIMIZERS:
-            return value
-        close = close_matches(value.lower(), [o.lower() for o in OPTIMIZERS + TORCH_OPTIMIZERS])
-        hint = ""
-        if close:
-            name = next(o for o in OPTIMIZERS + TORCH_OPTIMIZERS if o.lower() == close[0])
-            hint = f"; did you mean {name!r}?"
-        raise ValueError(
-            f"unknown optimizer {value!r}{hint} Use one of {', '.join(OPTIMIZERS)}, a torch.optim class name "
-            "(case-sensitive) or a dotted module.Class path"
-        )
+        from loratrain.sdscripts import optimizers
+
+        try:
+            optimizers.resolve_optimizer(value)  # the constructor table: sd-scripts' names, torch.optim, dotted
+        except KeyError as exc:
+            raise ValueError(
+                f"{exc.args[0]} (use one of {', '.join(optimizers.sd_optimizer_names())} (any case), a torch.optim "
+                "class name (exact case) or a dotted module.Class path)"
+            ) from None
+        return value
 
     @field_validator("lr_scheduler", mode="before")
     @classmethod
@@ -125,7 +123,5 @@ class OptimizerArgs(Group):
             raise ValueError("warm-up steps cannot be negative")
         return value
 
-    @field_validator("optimizer_args", "lr_scheduler_args")
-    @classmethod
-    def _kv(cls, value: list[str] | None) -> list[str] | None:
-        return _check_kv_items(value)
+    # optimizer_args / lr_scheduler_args are checked item by item against the constructor table in
+    # config/optimizer_rules.py (it needs optimizer_type and the [extra] switches, so it is a cross-table rule).

@@ -100,6 +100,10 @@ class TrainConfig(BaseModel):
         for _table, dest, value in self.set_values():
             if dest == "network_args":
                 out[dest] = network_arg_items(value)
+            elif isinstance(value, dict):  # optimizer_args / lr_scheduler_args as a typed table
+                from loratrain.sdscripts.optimizers import render_items
+
+                out[dest] = render_items(value)
             elif dest == "text_encoder_lr" and not isinstance(value, list):
                 out[dest] = [value]
             else:
