@@ -4,7 +4,8 @@ Three rules hold for every parsed tree, whatever the format, before any model se
 - nesting is bounded (MAX_DEPTH); deeper input is refused instead of exhausting Python's recursion limit;
 - no string or key holds a NUL byte: no path, argument or file name can carry one (execve and open refuse it);
 - every float is finite. No sd-scripts option gives inf or nan a meaning, and where "no limit" is meant
-  sd-scripts spells it otherwise (leave the key out, or 0 for max_grad_norm), which the fix text says.
+  sd-scripts spells it otherwise (leave the key out, or 0 for max_grad_norm), which the fix text says. The one
+  exception: inf in the typed optimizer_args/lr_scheduler_args tables, a real value of some constructors.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ NO_LIMIT_HINTS = {
     "debiased_estimation_loss": "leave it out to turn it off",
 }
 FINITE_FIX = "write a finite number; to mean 'no limit' leave the key out (sd-scripts' default)"
+
+# Tables passed to a constructor's own keywords, where infinity is a real value (Prodigy's growth_rate is
+# unbounded by default): there inf and -inf are left to the per-key check against the constructor's table
+# (loratrain.sdscripts.optimizers), which renders them as 1e999. NaN is refused everywhere.
+INFINITY_ALLOWED_UNDER = ("optimizer.optimizer_args.", "optimizer.lr_scheduler_args.")
 
 
 class TooDeep(ValueError):
@@ -82,6 +88,8 @@ def hostile_values(data: Any, prefix: str = "", finite: bool = True) -> Iterator
             for i in reversed(range(len(value))):
                 stack.append((f"{key}[{i}]", value[i], depth + 1))
         elif finite and isinstance(value, float) and not math.isfinite(value):
+            if math.isinf(value) and key.startswith(INFINITY_ALLOWED_UNDER):
+                continue
             yield key, f"{value} is not a number sd-scripts can use", finite_fix(key)
         elif isinstance(value, str) and "\x00" in value:
             yield key, "holds a NUL byte (\\0), which no path or argument can carry", "remove it"

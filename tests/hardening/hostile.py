@@ -392,6 +392,7 @@ def config_case(
     check=None,
     text_fn=None,
     forbid: tuple[str, ...] = (),
+    extra_args: tuple[str, ...] | list[str] = (),
 ) -> Case:
     """A case that writes a config (from the material's paths) and runs one config verb on it."""
 
@@ -407,7 +408,7 @@ def config_case(
         args = VERBS[verb](str(cfg))
         for s in sets:
             args += ["--set", s.replace("{root}", str(folder))]
-        return args
+        return args + list(extra_args)
 
     return Case(cls, f"{verb}:{name}", build, expect, needles=needles, forbid=forbid, timeout=timeout, check=check)
 
@@ -416,6 +417,8 @@ VERBS: dict[str, Callable[[str], list[str]]] = {
     "check": lambda c: ["check", c, "--no-preflight"],
     "preflight": lambda c: ["check", c],
     "dry-run": lambda c: ["run", c, "--dry-run"],
+    "fit": lambda c: ["fit", c, "--gpu", "v100"],
+    "resume": lambda c: ["run", c, "--dry-run", "--resume"],
     "preflight-sd": lambda c: ["check", c, "--sd-scripts", str(Path(c).parent / "sd")],
     "check-strict": lambda c: ["check", c, "--no-preflight", "--strict"],
     "dry-run-strict": lambda c: ["run", c, "--dry-run", "--strict"],
@@ -1428,6 +1431,7 @@ def all_cases() -> list[Case]:
         other_verb_cases(),
         consolidated_path_cases(),
         (replace(case, always=True) for case in report_cases()),
+        (replace(case, always=True) for case in later_verb_cases()),
     ]
     return [case for family in families for case in family]
 
@@ -1608,3 +1612,108 @@ def report_cases() -> Iterator[Case]:
         REFUSE,
         timeout=60.0,
     )
+
+
+# ---------------------------------------------------------------- fit, runs, run --resume (merged after issue 9)
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+
+
+def _with_state(state_text: str, name: str = "my-sdxl-lora-step00000010-state"):
+    """A state folder as sd-scripts' save_state names it, holding the given train_state.json."""
+
+    def files(folder: Path) -> None:
+        state = folder / "out" / name
+        state.mkdir(parents=True)
+        (state / "train_state.json").write_text(state_text, encoding="utf-8")
+
+    return files
+
+
+def later_verb_cases() -> Iterator[Case]:
+    """fit (a config and --gpu/--vram), runs (records written by others) and run --resume (a state folder
+    written by others): each in every CI sample."""
+    fit_values = [
+        (3, "NUL output_name", with_values(saving={"output_name": "a\x00b"}), REFUSE),
+        (6, "lr inf", with_values(optimizer={"learning_rate": math.inf}), REFUSE),
+        (2, "network_dim []", with_values(network={"network_dim": []}), REFUSE),
+        (5, "network_dim 1e22", with_values(network={"network_dim": 10**22}), EITHER),
+        (5, "batch 1e9", with_values(training={"train_batch_size": 10**9}), EITHER),
+        (5, "resolution 1e8", with_values(dataset={"resolution": "100000000,100000000"}), EITHER),
+        (5, "accumulation 1e9", with_values(training={"gradient_accumulation_steps": 10**9}), EITHER),
+    ]
+    for cls, label, data_fn, expect in fit_values:
+        yield config_case(cls, f"fit {label}", data_fn, "fit", expect)
+    for cls, label, opts, expect in [
+        (6, "--vram inf", ["--vram", "inf"], EITHER),
+        (6, "--vram nan", ["--vram", "nan"], REFUSE),
+        (5, "--vram 1e308", ["--vram", "1e308"], EITHER),
+        (3, "--gpu NUL", ["--gpu", "A100\x00"], REFUSE),
+        (2, "--gpu unknown", ["--gpu", "\x1b[2J" * 1000], REFUSE),
+        (5, "--probe-steps 1e20 (no --probe)", ["--probe-steps", "100000000000000000000"], EITHER),
+    ]:
+        yield config_case(cls, f"fit {label}", base_config, "fit", expect, sets=(), extra_args=opts)
+
+    prodigy = {"optimizer_type": "Prodigy", "learning_rate": 1.0}
+    optargs = [  # typed optimizer_args: inf only where the constructor's default is unbounded
+        (6, "growth_rate = inf (Prodigy's default)", {**prodigy, "optimizer_args": {"growth_rate": math.inf}}, OK),
+        (6, "weight_decay = inf", {**prodigy, "optimizer_args": {"weight_decay": math.inf}}, REFUSE),
+        (6, "d_coef = -inf", {**prodigy, "optimizer_args": {"d_coef": -math.inf}}, REFUSE),
+        (6, "betas = [inf, 0.9]", {**prodigy, "optimizer_args": {"betas": [math.inf, 0.9]}}, REFUSE),
+        (6, "growth_rate = nan", {**prodigy, "optimizer_args": {"growth_rate": math.nan}}, REFUSE),
+        (6, "list weight_decay=1e999", {**prodigy, "optimizer_args": ["weight_decay=1e999"]}, REFUSE),
+        (6, "list growth_rate=1e999", {**prodigy, "optimizer_args": ["growth_rate=1e999"]}, OK),
+        (1, "args nested", {**prodigy, "optimizer_args": {"betas": nested_array(600)}}, REFUSE),
+        (3, "args NUL key", {**prodigy, "optimizer_args": {"d\x00_coef": 1.0}}, REFUSE),
+    ]
+    for i, (cls, label, values, expect) in enumerate(optargs):
+        yield config_case(
+            cls, f"optimizer_args {label}", with_values(optimizer=values), ("dry-run", "check")[i % 2], expect
+        )
+
+    records = [
+        (1, "nested deep", DEEP_JSON),
+        (2, "a list", "[1, 2]"),
+        (
+            2,
+            "fields of wrong types",
+            json.dumps(
+                {
+                    "argv": 5,
+                    "status": {"a": 1},
+                    "started": [1],
+                    "exit_code": "x",
+                    "config_file": 7,
+                    "duration_s": "long",
+                    "progress": 3,
+                }
+            ),
+        ),
+        (6, "NaN duration", '{"status": "succeeded", "duration_s": NaN, "started": "2026-01-01T00:00:00"}'),
+        (3, "NUL texts", json.dumps({"status": "fail\x00ed", "config_file": "a\x00.toml", "cause": "\x00"})),
+        (14, "escapes in texts", json.dumps({"status": "\x1b[2J", "config_file": "\x1b]0;x\x07", "cause": "\r"})),
+    ]
+    for cls, label, text in records:
+
+        def build_runs(folder: Path, text=text) -> list[str]:
+            rec = folder / "out" / "loratrain-runs" / "x-20260101-000000"
+            rec.mkdir(parents=True)
+            (rec / "record.json").write_text(text, encoding="utf-8")
+            return ["runs", str(folder / "out")]
+
+        yield Case(cls, f"runs: record {label}", build_runs, EITHER)
+        yield Case(cls, f"runs --json: record {label}", lambda f, b=build_runs: b(f) + ["--json"], EITHER)
+
+    states = [
+        (1, "nested deep", DEEP_JSON, REFUSE),
+        (2, "a list", "[1]", REFUSE),
+        (2, "step a table", '{"current_epoch": 1, "current_step": {"a": 1}}', REFUSE),
+        (6, "step NaN", '{"current_epoch": 1, "current_step": NaN}', REFUSE),
+        (6, "step 1e400", '{"current_epoch": 1, "current_step": 1e400}', REFUSE),
+        (5, "step 1e22", '{"current_epoch": 1, "current_step": 10000000000000000000000}', EITHER),
+        (5, "step negative", '{"current_epoch": -1, "current_step": -5}', EITHER),
+    ]
+    for cls, label, text, expect in states:
+        yield config_case(
+            cls, f"run --resume, train_state {label}", base_config, "resume", expect, extra_files=_with_state(text)
+        )
