@@ -230,11 +230,15 @@ class _Reader:
             self.error(key, f"must be a number, not {value!r}", f"the GUI would quietly use {fallback}; write a number")
             return fallback
         try:
-            return kind(value)
-        except ValueError:
+            number = kind(value)
+        except (ValueError, OverflowError):  # OverflowError: int() of an Infinity or 1e400
             self.error(key, f"must be a number, not {value!r}",
                        f"the GUI would quietly use {fallback}; write {'a whole number' if kind is int else 'a number'}")
             return fallback
+        if isinstance(number, float) and not math.isfinite(number):
+            self.error(key, f"{value!r} is not a number sd-scripts can use", "write a finite number")
+            return fallback
+        return number
 
     def error(self, key: str, message: str, fix: str = "") -> None:
         self.errors.append(Problem(message, key=key, file=self.source, fix=fix, value=self.data.get(key)))

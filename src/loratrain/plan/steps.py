@@ -137,7 +137,7 @@ MAX_EVENTS = 10_000
 def _every(start: int, stop: int, step: int) -> list[int]:
     """range(start, stop, step) as a list, bounded to MAX_EVENTS items (the first and last halves)."""
     values = range(start, stop, step)
-    if len(values) <= MAX_EVENTS:
+    if max(0, -(-(stop - start) // step)) <= MAX_EVENTS:  # len() of a range past 2**63 items overflows
         return list(values)
     half = MAX_EVENTS // 2
     return list(values[:half]) + list(values[-half:])
