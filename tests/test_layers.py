@@ -12,7 +12,7 @@ from helpers import ROOT
 
 # Lowest first. Modules directly under loratrain/ are named by file; packages by folder.
 LAYERS = [
-    {"loratrain", "errors", "atomic", "safetensors_header", "toml_positions"},  # leaf helpers
+    {"loratrain", "errors", "atomic", "safetensors_header", "toml_positions", "untrusted"},  # leaf helpers
     {"sdscripts"},  # sd-scripts' flag table, flag docs, install
     {"schema"},  # one model per config table
     {"render"},  # config -> argv (pure)

@@ -62,7 +62,8 @@ def test_printed_command_splits_back_into_the_same_argv(path, name, folder, comm
     cfg = validate(tomllib.loads(text), "t.toml").config
     cmd = build_command(cfg, "/opt/sd scripts/$HOME")
     printed = display(cmd)
-    assert shlex.split(join_continuations(printed)) == cmd.argv
+    if "$'" not in printed:  # control characters are written $'...' (bash's form, which shlex does not read)
+        assert shlex.split(join_continuations(printed)) == cmd.argv
     assert bash_words(printed) == cmd.argv
 
 
@@ -75,4 +76,4 @@ def test_list_values_stay_separate_tokens(items):
     data["optimizer"] = {"optimizer_type": "my_module.MyOptimizer",
                          "optimizer_args": [f"k{i}={v!r}" for i, v in enumerate(items) if "=" not in v] or ["a=1"]}
     cmd = build_command(validate(data, "t.toml").config, "/sd")
-    assert shlex.split(join_continuations(display(cmd))) == cmd.argv
+    assert bash_words(display(cmd)) == cmd.argv

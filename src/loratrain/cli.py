@@ -77,9 +77,20 @@ def _register() -> None:
             info.callback = _guard(info.callback)
 
 
+def _print_version(value: bool) -> None:
+    # An eager option's own callback runs while the command line is parsed, before click asks for a command
+    # (checking the value in the group callback came too late: "Missing command", exit 2).
+    if value:
+        from loratrain import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print loratrain's version and exit.", is_eager=True),
+    version: bool = typer.Option(False, "--version", help="Print loratrain's version and exit.", is_eager=True,
+                                 callback=_print_version),
 ) -> None:
     if version:
         from loratrain import __version__

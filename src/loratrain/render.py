@@ -7,6 +7,7 @@ network_args are `key=value` tokens; secrets go to the environment, never argv.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,4 +123,25 @@ def display(cmd: Command) -> str:
         if lines[-1] and (token.startswith("--") or token.endswith(".py")):
             lines.append([])
         lines[-1].append(token)
-    return " \\\n    ".join(" ".join(shlex.quote(t) for t in line) for line in lines)
+    return " \\\n    ".join(" ".join(shell_quote(t) for t in line) for line in lines)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_C_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\e", "\\": "\\\\", "'": "\\'"}
+
+
+def shell_quote(token: str) -> str:
+    """shlex.quote, except that a token holding control characters (ESC, newline, ...) is written in bash's
+    $'...' form with each one escaped: the printed text stays plain (a terminal or click would eat a raw ESC)
+    and still pastes back to exactly this token."""
+    if not _CONTROL.search(token):
+        return shlex.quote(token)
+    out = []
+    for ch in token:
+        if ch in _C_ESCAPES:
+            out.append(_C_ESCAPES[ch])
+        elif _CONTROL.match(ch):
+            out.append("".join(f"\\x{b:02x}" for b in ch.encode("utf-8")))
+        else:
+            out.append(ch)
+    return "$'" + "".join(out) + "'"

@@ -124,7 +124,9 @@ def _group_gone(pgid: int) -> bool:
     return False
 
 
-@pytest.mark.parametrize("sig, code, seen", [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")])
+# SIGHUP (an SSH session dropping) is handled like SIGTERM: the script is told SIGTERM, the record is closed.
+@pytest.mark.parametrize("sig, code, seen", [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM"),
+                                             (signal.SIGHUP, 143, "SIGTERM")])
 def test_signal_to_loratrain_reaches_the_training_script_and_nothing_is_left(tmp_path, sig, code, seen):
     root = tmp_path / "p"
     config = make_project(root, steps=200)

@@ -95,12 +95,17 @@ def show_plan(data: dict[str, Any]) -> None:
         show_prompts(data["prompts"], data.get("sample_prompts") or "")
 
 
+# A prompt file of 200,000 lines must not print 200,000 rows: the rest is summed up (--json lists every one).
+MAX_PROMPTS_SHOWN = 200
+
+
 def show_prompts(prompts: list[dict[str, Any]], path: str) -> None:
     from rich.markup import escape
 
     console = _console()
     console.print(f"[bold]Sample prompts[/bold] {escape(path)}")
-    for p in prompts:
+    hidden = prompts[MAX_PROMPTS_SHOWN:]
+    for p in prompts[:MAX_PROMPTS_SHOWN]:
         tokens = p["tokens"]
         count = "?" if tokens is None else str(tokens)
         style = "red" if tokens is not None and tokens > 75 else "green"
@@ -115,3 +120,6 @@ def show_prompts(prompts: list[dict[str, Any]], path: str) -> None:
             extra.append(flags)
         if extra:
             console.print(" " * 12 + "  ".join(extra), markup=False)
+    if hidden:
+        long = sum(1 for p in hidden if p["tokens"] is not None and p["tokens"] > 75)
+        console.print(f"  ... and {len(hidden)} more prompt(s), {long} of them over 75 tokens (--json lists every one)")

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
 
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}  # a record written by hand or damaged: the part is missing
+
+
 def _row(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
-    failure = data.get("failure") or {}
-    resume = data.get("resume") or {}
+    failure = _table(data.get("failure"))
+    resume = _table(data.get("resume"))
     cause = failure.get("cause") or data.get("stopped_by") or ""
+    events = _table(data.get("watchdog")).get("events")
     return {
         "config": data.get("config_file", ""),
         "status": data.get("status", "?"),
@@ -25,7 +30,7 @@ def _row(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
         "last_loss": data.get("last_loss"),
         "cause": cause,
         "fix": failure.get("fix", ""),
-        "warnings": [e.get("kind") for e in (data.get("watchdog") or {}).get("events", [])],
+        "warnings": [_table(e).get("kind") for e in (events if isinstance(events, list) else [])],
         "exit_code": data.get("exit_code"),
         "record": str(folder),
     }
@@ -33,13 +38,16 @@ def _row(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
 
 def collect(output_dir: Path) -> list[dict[str, Any]]:
     """Every record under OUTPUT_DIR/loratrain-runs (or OUTPUT_DIR itself when it is that folder), oldest first."""
+    from loratrain import untrusted
     from loratrain.launch.record import RECORD_NAME, RUNS_FOLDER
 
     base = output_dir if output_dir.name == RUNS_FOLDER else output_dir / RUNS_FOLDER
     rows = []
     for path in sorted(base.glob(f"*/{RECORD_NAME}")):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = untrusted.json_loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
         except (OSError, ValueError) as exc:
             rows.append(
                 {
@@ -52,6 +60,14 @@ def collect(output_dir: Path) -> list[dict[str, Any]]:
             continue
         rows.append(_row(path.parent, data))
     return sorted(rows, key=lambda r: str(r.get("started") or ""))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _seconds(value: Any) -> bool:
+    return _number(value) and math.isfinite(value) and value >= 0
 
 
 def _steps(r: dict[str, Any]) -> str:
@@ -97,14 +113,14 @@ def register(app: typer.Typer) -> None:
         for column in ("config", "status", "steps", "time", "last loss", "cause", "record"):
             table.add_column(column, overflow="fold")
         for r in rows:
-            loss = r.get("last_loss")
+            loss, duration = r.get("last_loss"), r.get("duration_s")
             table.add_row(
-                r.get("config", ""),
-                r.get("status", ""),
+                str(r.get("config") or ""),
+                str(r.get("status") or ""),
                 _steps(r),
-                _duration(r.get("duration_s")),
-                "-" if loss is None else f"{loss:.4g}",
-                r.get("cause") or "",
+                _duration(duration) if _seconds(duration) else "-",
+                f"{loss:.4g}" if _number(loss) else "-",
+                str(r.get("cause") or ""),
                 _short(r["record"]),
             )
         Console(highlight=False).print(table)

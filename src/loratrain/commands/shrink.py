@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -120,6 +121,15 @@ def run_shrink(lora, base, output, recipe, rank, conv_rank, dynamic_method, dyna
                                        fix="pip install pillow, or leave out --plot", file=CLI)])
         if not plots[0].parent.is_dir():
             raise ConfigError([Problem("the plot's folder does not exist", key="--plot", file=str(plots[0]))])
+        folders = [p for p in plots if p.is_dir()]
+        if folders:  # checked before any work: --force must not write the LoRA and then fail on the plot
+            raise ConfigError([Problem("--plot names a folder; give the PNG file to write", key="--plot",
+                                       file=str(p), fix="e.g. --plot spectra.png") for p in folders])
+    for target in outs:
+        effective = os.access in os.supports_effective_ids  # as the user the process acts as
+        if not target.parent.is_dir() or not os.access(target.parent, os.W_OK | os.X_OK, effective_ids=effective):
+            raise ConfigError([Problem("the output's folder does not exist or cannot be written", key="--output",
+                                       file=str(target), fix="pick a folder you can write to")])
     if not force:
         existing = [p for p in outs + plots if p.exists()]
         if existing:

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         partition: Optional[str] = typer.Option(None, "--partition", help="SLURM partition (#SBATCH --partition)."),
         time: Optional[str] = typer.Option(None, "--time", help="Time limit, e.g. 12:00:00 (#SBATCH --time)."),
         job_name: Optional[str] = typer.Option(None, "--job-name", help="Job name. Default: the config's output_name or file name."),
-        port: Optional[int] = typer.Option(None, "--port", help="Port of the main process. Default: accelerate.main_process_port or 29500."),
+        port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="Port of the main process. Default: accelerate.main_process_port or 29500."),
         sbatch: List[str] = typer.Option([], "--sbatch", help="Another #SBATCH option, e.g. --sbatch=--account=abc (repeatable)."),
         sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts folder as the nodes see it."),
         set_: Optional[List[str]] = SetOption,
@@ -35,6 +35,13 @@ def register(app: typer.Typer) -> None:
 
         from loratrain.config.loader import read_toml
 
+        given = [("--partition", partition), ("--time", time), ("--job-name", job_name), ("--sd-scripts", sd_scripts),
+                 *(("--sbatch", item) for item in sbatch)]
+        unsafe = [(name, value) for name, value in given if value is not None and slurm.CONTROL.search(value)]
+        if unsafe:
+            raise ConfigError([Problem(f"{name} {value!r} holds a control character (newline, tab, ESC, ...), which "
+                                       "bash would read as a line break or command in the script", file=name,
+                                       fix="remove it") for name, value in unsafe])
         # Each node's rank and the main address come from the job, so the config need not name them;
         # placeholders satisfy validation and are dropped from the rendered command below.
         raw, _ = read_toml(config)
@@ -80,5 +87,13 @@ def register(app: typer.Typer) -> None:
             job_name=str(name), gpus_per_node=per_node, port=port or acc.main_process_port or slurm.DEFAULT_PORT,
             partition=partition, time=time, sbatch_extra=list(sbatch), env=dict(command.env), source=str(config),
         )
+        unsafe = slurm.unsafe_fields(job, {"partition": "--partition", "time": "--time", "job_name": "--job-name",
+                                           "sbatch_extra": "--sbatch", "script_argv": "the config's arguments",
+                                           "options": "the config's [accelerate] options", "python": "python",
+                                           "cwd": "the current folder", "source": "the config's path"})
+        if unsafe:
+            raise ConfigError([Problem(f"{where}: {value!r} holds a control character (newline, tab, ESC, ...), which "
+                                       "bash would read as a line break or command in the script", file=str(config),
+                                       fix="remove it") for where, value in unsafe])
         typer.echo(slurm.render(job), nl=False)
         return 0

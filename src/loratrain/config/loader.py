@@ -19,7 +19,7 @@ else:  # pragma: no cover
 
 from pydantic import BaseModel, ValidationError
 
-from loratrain import toml_positions
+from loratrain import toml_positions, untrusted
 from loratrain.errors import ConfigError, Problem, did_you_mean
 from loratrain.schema.network_args import LORA_KEY_HINTS, LYCORIS_KEY_HINTS, LoraArgs, LycorisArgs, OtherArgs
 from loratrain.schema.root import MODELLED, TrainConfig
@@ -55,7 +55,7 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(f"cannot read the file: {exc}", file=str(path))]) from None
     try:
-        return tomllib.loads(text), text
+        return untrusted.toml_loads(text), text
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = re.search(r"\(at line (\d+), column (\d+)\)", message)
@@ -75,8 +75,15 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not all(path):
         raise ConfigError([Problem(f"--set {text!r}: empty key", file="--set")])
     try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+        value = untrusted.toml_loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError as exc:
+        literal = raw.strip()[:1] in ("\"", "'", "[", "{")
+        if literal or "nested too deeply" in str(exc):
+            raise ConfigError([Problem(f"--set {text!r}: not a TOML value: {exc}", key=".".join(path), file="--set",
+                                       fix="close the quote or bracket, or quote the whole text")]) from None
+        if any(q in raw for q in "\"'"):
+            raise ConfigError([Problem(f"--set {text!r}: unbalanced quote in the value", key=".".join(path),
+                                       file="--set", fix=f"quote the whole value, e.g. {key.strip()}='text'")])
         value = raw
     return path, value
 
@@ -122,14 +129,18 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> LoadedConfig
 def validate(data: dict[str, Any], file: str, lines: dict[str, int] | None = None,
              path: Path | None = None, overridden: set[str] | None = None) -> LoadedConfig:
     lines = _without(lines or {}, overridden or set())
+    hostile = [Problem(message, key=key, file=file, line=toml_positions.line_of(lines, key), fix=fix)
+               for key, message, fix in untrusted.hostile_values(data)]
+    if hostile:
+        raise ConfigError([_blame_overrides(p, overridden, lines) for p in hostile])
     try:
         cfg = TrainConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_blame_overrides(p, overridden) for p in pydantic_problems(exc, data, file, lines)]) \
-            from None
+        raise ConfigError([_blame_overrides(p, overridden, lines)
+                           for p in pydantic_problems(exc, data, file, lines)]) from None
     from loratrain.config import rules
 
-    found = [_blame_overrides(_place(p, file, lines), overridden) for p in rules.check(cfg)]
+    found = [_blame_overrides(_place(p, file, lines), overridden, lines) for p in rules.check(cfg)]
     errors = [p for p in found if p.severity == "error"]
     if errors:
         raise ConfigError(errors + [p for p in found if p.severity != "error"])
@@ -145,8 +156,11 @@ def _without(lines: dict[str, int], overridden: set[str]) -> dict[str, int]:
     return {k: v for k, v in lines.items() if not _is_overridden(k, overridden)}
 
 
-def _blame_overrides(problem: Problem, overridden: set[str] | None) -> Problem:
-    if not overridden or not _is_overridden(problem.key, overridden):
+def _blame_overrides(problem: Problem, overridden: set[str] | None, lines: dict[str, int] | None = None) -> Problem:
+    # a table no line of the file holds, which an override created (`--set a.b.c=1` makes table `a`)
+    held = problem.key in lines if lines is not None else problem.line is not None
+    created = not held and any(k.startswith(problem.key + ".") for k in overridden or ())
+    if not overridden or not (_is_overridden(problem.key, overridden) or created):
         return problem
     return dataclasses.replace(problem, file="--set", line=None)
 

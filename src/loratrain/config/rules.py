@@ -45,6 +45,15 @@ def required_keys(cfg: TrainConfig) -> Iterator[Problem]:
     if not cfg.network.network_module:
         yield error("network.network_module", "no network module is set",
                     'use "networks.lora" or "lycoris.kohya"')
+    module = cfg.network.network_module
+    if module and module.startswith("lycoris") and module != LYCORIS_MODULE:
+        yield error("network.network_module", f"{module!r} is not LyCORIS' network module for sd-scripts",
+                    f"did you mean {LYCORIS_MODULE!r}?")
+    name = cfg.saving.output_name or ""
+    longest = max((len(part.encode("utf-8", "surrogateescape")) for part in name.split("/")), default=0)
+    if longest + len(".safetensors") > 255:
+        yield error("saving.output_name", f"{longest} bytes is too long for a file name (255 at most with the "
+                    "extension): sd-scripts would train and then fail to save", "use a shorter output_name")
     if not cfg.saving.output_dir:
         yield error("saving.output_dir", "no output folder is set", "sd-scripts needs it to save anything")
     d = cfg.dataset

@@ -19,8 +19,10 @@ not carried over is named in the notes.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
+from loratrain import untrusted
 from loratrain.errors import ConfigError, Problem
 from loratrain.importers import FOREIGN, Imported
 from loratrain.importers.accelerate_argv import parse_accelerate
@@ -127,14 +129,15 @@ def _number(value: Any) -> float | int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return value
+        return value if math.isfinite(value) else None  # NaN, Infinity, 1e400: no setting takes them
     if isinstance(value, str):
         text = value.strip()
         for kind in (int, float):
             try:
-                return kind(text)
+                number = kind(text)
             except ValueError:
                 continue
+            return number if math.isfinite(number) else None  # "inf", "nan": no setting takes them
     return None
 
 
@@ -227,11 +230,15 @@ class _Reader:
             self.error(key, f"must be a number, not {value!r}", f"the GUI would quietly use {fallback}; write a number")
             return fallback
         try:
-            return kind(value)
-        except ValueError:
+            number = kind(value)
+        except (ValueError, OverflowError):  # OverflowError: int() of an Infinity or 1e400
             self.error(key, f"must be a number, not {value!r}",
                        f"the GUI would quietly use {fallback}; write {'a whole number' if kind is int else 'a number'}")
             return fallback
+        if isinstance(number, float) and not math.isfinite(number):
+            self.error(key, f"{value!r} is not a number sd-scripts can use", "write a finite number")
+            return fallback
+        return number
 
     def error(self, key: str, message: str, fix: str = "") -> None:
         self.errors.append(Problem(message, key=key, file=self.source, fix=fix, value=self.data.get(key)))
@@ -664,11 +671,14 @@ def _accelerate(r: _Reader) -> None:
 
 def from_kohya_json(text: str, source: str) -> Imported:
     try:
-        data = json.loads(text)
+        data = untrusted.json_loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             [Problem(f"not valid JSON: {exc.msg} (column {exc.colno})", file=source, line=exc.lineno)]
         ) from None
+    hostile = list(untrusted.hostile_values(data, finite=False))
+    if hostile:  # too deep, NUL bytes (non-finite numbers are reported per key below)
+        raise ConfigError([Problem(message, key=key, file=source, fix=fix) for key, message, fix in hostile])
     if not isinstance(data, dict):
         raise _refuse(source, f"{FOREIGN}: expected a JSON object ({{...}}) of GUI settings")
     check_tab(data, source)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from loratrain import untrusted
 from loratrain.errors import ConfigError, Problem
 from loratrain.importers import FOREIGN, Imported
 from loratrain.importers.values import check_typed
@@ -29,7 +30,7 @@ _SKIP = {
 
 def parse_toml_text(text: str, source: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
+        return untrusted.toml_loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         message = str(exc)

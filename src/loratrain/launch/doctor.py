@@ -591,11 +591,19 @@ def diagnose(inp: DoctorInput, started: tuple[list[Requirement] | None, ProbeRun
             version = data["versions"].get(dist)
             wanted = LYCORIS_REQUIREMENT.split("==")[1]
             fixed.add(_key(dist))
-            if not found or not version:
+            if not version:
                 p = problem(
                     f"network_module {network} cannot be imported by {py}: LyCORIS ({dist}) is not installed",
                     "network_module",
                     install(dist),
+                    value=network,
+                )
+                report.add("network module", "error", p.message, p)
+            elif not found:  # LyCORIS is there, the module name is not (a typo such as lycoris.kohyaa)
+                p = problem(
+                    f"network_module {network} cannot be imported by {py}: LyCORIS {version} has no such module",
+                    "network_module",
+                    'sd-scripts loads LyCORIS as network_module = "lycoris.kohya"',
                     value=network,
                 )
                 report.add("network module", "error", p.message, p)

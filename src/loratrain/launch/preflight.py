@@ -21,7 +21,7 @@ from loratrain.launch import gpus as gpu_mod
 from loratrain.launch.gpus import gpu_id_list
 from loratrain.launch.gpus import local_process_count, total_processes
 from loratrain import safetensors_header
-from loratrain.errors import Problem, Severity
+from loratrain.errors import ConfigError, Problem, Severity
 from loratrain.schema.accelerate import launch_default
 from loratrain.sdscripts import flags
 
@@ -380,7 +380,11 @@ def run_preflight(inp: PreflightInput) -> list[Problem]:
     if check_training_env in CHECKS:
         inp.start_doctor()  # the slowest check runs in another process while the others read files
     for check in CHECKS:
-        problems += check(inp)
+        try:
+            found = check(inp)
+        except ConfigError as exc:  # e.g. an interpreter that cannot run: report it and go on with the rest
+            found = exc.problems
+        problems += [p for p in found if p not in problems]
     return problems
 
 

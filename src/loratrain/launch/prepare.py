@@ -62,6 +62,17 @@ class Prepared:
         return env
 
 
+def with_terminal_width(env: Mapping[str, str]) -> dict[str, str]:
+    """The child's output goes through a pipe, so its loggers see no terminal and wrap at 80 columns: tell them
+    the real width (an explicit COLUMNS is kept). Not part of the record: it is this terminal's, not the run's."""
+    out = dict(env)
+    if "COLUMNS" not in out:
+        import shutil
+
+        out["COLUMNS"] = str(shutil.get_terminal_size().columns)
+    return out
+
+
 def training_python(cfg: Any) -> str:
     """The interpreter of the training environment: the config's `python`, else the one running loratrain."""
     return cfg.python or sys.executable
@@ -120,6 +131,17 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
         if errors:
             # The config's own warnings were printed when it was loaded; add only the new ones.
             raise ConfigError(errors + [w for w in warnings if w not in loaded.warnings])
+    else:
+        # The overwrite guard protects data; it is no preflight check and holds with --no-preflight too.
+        target = prepared.output_file()
+        try:
+            exists = target is not None and target.exists()
+        except OSError:  # a name the file system cannot hold: sd-scripts could not save there either
+            exists = False
+        if exists and not opts.force:
+            raise ConfigError([Problem(f"{target} already exists and the run would overwrite it", key="saving.output_name",
+                                       file=str(loaded.path), fix="change output_name, move the file away, or pass "
+                                       "--force to overwrite it")])
     return prepared
 
 
@@ -209,7 +231,7 @@ def run_prepared(prepared: Prepared, opts: LaunchOptions, sink=None, on_signal=N
     if on_launch is not None:
         on_launch()
     try:
-        result = run(prepared.command.argv, prepared.child_env(env), log_path=rec.log_path, sink=dog,
+        result = run(prepared.command.argv, with_terminal_width(prepared.child_env(env)), log_path=rec.log_path, sink=dog,
                      cwd=prepared.cwd, grace_s=opts.grace_s, on_signal=on_signal, watch=dog.poll)
     except BaseException:
         rec.finish(exit_code=EXIT_RUNTIME, duration_s=0.0, interrupted_by=None)

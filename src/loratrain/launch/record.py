@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from loratrain.atomic import write_text
-from loratrain.errors import ConfigError, Problem
+from loratrain.errors import ConfigError, Problem, RuntimeFailure
 from loratrain.schema.choices import SECRET_ENV
 
 RUNS_FOLDER = "loratrain-runs"
@@ -73,6 +73,11 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
 def new_record_folder(base: Path, name: str, started: dt.datetime) -> Path:
     """Create and return a folder no earlier run has used."""
     runs = base / RUNS_FOLDER
+    # (an output_name "sub/name" saves into a subfolder; its record folder is named "sub_name-...")
+    stem = f"{name.replace(os.sep, '_')}-{started.strftime('%Y%m%d-%H%M%S')}"
+    if len(os.fsencode(stem)) > 250:  # checked before anything is created
+        raise ConfigError([Problem(f"output_name {name[:40]!r}... is too long to name a run record folder",
+                                   key="saving.output_name", fix="use a shorter output_name")])
     try:
         runs.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -80,15 +85,17 @@ def new_record_folder(base: Path, name: str, started: dt.datetime) -> Path:
         raise ConfigError([Problem(f"cannot create the run record folder {runs}: {exc.strerror or exc}",
                                    key="saving.output_dir", value=str(base),
                                    fix="set saving.output_dir to a folder you can write to (not a file)")]) from None
-    stem = f"{name}-{started.strftime('%Y%m%d-%H%M%S')}"
     for n in range(1, 1000):
         folder = runs / (stem if n == 1 else f"{stem}-{n}")
         try:
             folder.mkdir()
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise RuntimeFailure(f"cannot create the run record folder {folder}: {exc.strerror or exc}") from None
         return folder
-    raise FileExistsError(f"too many runs named {stem} in {runs}")
+    raise RuntimeFailure(f"999 runs named {stem} started in the same second already have record folders in {runs}; "
+                         "move some away")
 
 
 def command_script(argv: Sequence[str], env: Mapping[str, str], cwd: str, header: Iterable[str] = ()) -> str:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from loratrain import untrusted
 from loratrain.errors import ConfigError, Problem
 
 STATE_FILE = "train_state.json"
@@ -67,9 +68,9 @@ def state_folders(output_dir: Path, output_name: str | None) -> list[Path]:
 
 def read_train_state(state_dir: Path) -> dict[str, Any]:
     try:
-        data = json.loads((state_dir / STATE_FILE).read_text(encoding="utf-8"))
+        data = untrusted.json_loads((state_dir / STATE_FILE).read_text(encoding="utf-8"))
         return {"current_epoch": int(data["current_epoch"]), "current_step": int(data["current_step"])}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:  # OverflowError: int(1e400)
         raise ConfigError(
             [
                 Problem(
@@ -89,9 +90,11 @@ def load_records(output_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
     out = []
     for path in sorted((output_dir / RUNS_FOLDER).glob(f"*/{RECORD_NAME}")):
         try:
-            out.append((path.parent, json.loads(path.read_text(encoding="utf-8"))))
+            data = untrusted.json_loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
+        if isinstance(data, dict):  # a damaged record is no record
+            out.append((path.parent, data))
     return sorted(out, key=lambda item: str(item[1].get("started", "")))
 
 

@@ -171,13 +171,15 @@ def run(
     in_main_thread = threading.current_thread() is threading.main_thread()
 
     def _remember(sig, _frame):
-        pending.append(sig)
+        # SIGHUP (the SSH session dropped) is handled like SIGTERM: the child is stopped and the record closed.
+        pending.append(signal.SIGTERM if sig == getattr(signal, "SIGHUP", None) else sig)
 
     log = open(log_path, "ab") if log_path is not None else None
     _become_subreaper()
     started = time.monotonic()
     if in_main_thread:
-        for sig in (int(signal.SIGINT), int(signal.SIGTERM)):
+        hangup = (int(signal.SIGHUP),) if hasattr(signal, "SIGHUP") else ()
+        for sig in (int(signal.SIGINT), int(signal.SIGTERM), *hangup):
             previous[sig] = signal.signal(sig, _remember)
     proc: subprocess.Popen | None = None
     try:

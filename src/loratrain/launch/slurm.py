@@ -10,6 +10,7 @@ re-parsed by a shell.
 from __future__ import annotations
 
 import shlex
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -82,6 +83,29 @@ def node_argv(job: SlurmJob, rank: int, main_ip: str) -> list[str]:
         "--machine_rank", str(rank), "--main_process_ip", main_ip, "--main_process_port", str(job.port),
         *job.options, *job.script_argv,
     ]
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def unsafe_fields(job: SlurmJob, options: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """(where, value) of each text holding a control character (newline, CR, ESC, NUL, ...). Everything in a
+    job ends up in the script, where bash would run a newline's second half as a command, so none may have one.
+    `options` names the command-line option each SlurmJob field came from, for the message."""
+    options = options or {}
+    found = []
+    for name in ("python", "cwd", "job_name", "partition", "time", "source"):
+        value = getattr(job, name)
+        if isinstance(value, str) and CONTROL.search(value):
+            found.append((options.get(name, name), value))
+    for name in ("options", "script_argv", "sbatch_extra"):
+        for value in getattr(job, name):
+            if CONTROL.search(value):
+                found.append((options.get(name, name), value))
+    for key, value in job.env.items():
+        if CONTROL.search(key) or CONTROL.search(value):
+            found.append((f"environment {key}", value))
+    return found
 
 
 def render(job: SlurmJob) -> str:

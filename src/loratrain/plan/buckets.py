@@ -93,12 +93,16 @@ def adjust_min_max(settings: BucketSettings) -> tuple[int, int, list[Problem]]:
     return lo, hi, problems
 
 
+MAX_BUCKETS = 100_000
+
+
 def bucket_resolutions(resolution: tuple[int, int], min_size: int, max_size: int, step: int) -> list[tuple[int, int]]:
     """The predefined bucket list (sd-scripts' `make_bucket_resolutions`), sorted."""
     area = resolution[0] * resolution[1]
     side = int(math.sqrt(area) // step) * step
     resos = {(side, side)}
-    width = min_size
+    width = max(min_size, step)  # a minimum rounded down to 0 by a coarse step would divide by zero
+    max_size = min(max_size, width + MAX_BUCKETS * step)  # bounded whatever the settings (dataset_config)
     while width <= max_size:
         height = min(max_size, int((area // width) // step) * step)
         if height >= min_size:

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from loratrain.errors import ConfigError, Problem
 from loratrain.plan.dataset_config import Subset
 from loratrain.plan.images import ImageHeaderError, image_header
 
@@ -24,7 +25,8 @@ _SKIPPED_IMAGE_EXTENSIONS = frozenset({".gif", ".tif", ".tiff", ".avif", ".jxl",
 Progress = Callable[[int], None]
 Measure = Callable[[str], "int | None"]
 Listing = tuple[list[str], set[str], list[str]]
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+# O_NONBLOCK: a FIFO among the files opens at once (and reads empty) instead of blocking the scan.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 @dataclass
@@ -59,9 +61,12 @@ def list_folder(subset: Subset) -> Listing | None:
     """(image names sorted as sd-scripts sorts paths, all file names, skipped image-like names); None if no folder."""
     try:
         with os.scandir(subset.image_dir) as entries:
-            names = {e.name for e in entries if e.is_file()}
+            names = {e.name for e in entries if _listed(e)}
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:  # e.g. no permission: sd-scripts would fail the same way
+        raise ConfigError([Problem(f"cannot read the image folder: {exc.strerror or exc}", file=subset.image_dir,
+                                   fix="make it readable by the user who trains")]) from None
     images, skipped = [], []
     for name in names:
         dot = name.rfind(".")
@@ -75,6 +80,15 @@ def list_folder(subset: Subset) -> Listing | None:
     images.sort()
     skipped.sort()
     return images, names, skipped
+
+
+def _listed(entry: os.DirEntry) -> bool:
+    """What sd-scripts' glob lists as a file: everything but folders, so also dangling or looping symlinks and
+    FIFOs, which the scan then reports as unreadable instead of leaving them for sd-scripts to fail on."""
+    try:
+        return not entry.is_dir()
+    except OSError:  # a symlink loop
+        return True
 
 
 def scan_folder(subset: Subset, listing: Listing | None = None, progress: Progress | None = None,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from loratrain.plan.buckets import BucketSettings
+from loratrain import untrusted
 from loratrain.errors import Problem, did_you_mean
 from loratrain.sdscripts import flags
 
@@ -217,13 +218,31 @@ def _from_folders(args: dict[str, Any]) -> DatasetPlan:
     return plan
 
 
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a symlink loop
+        return False
+
+
 def _folder_subsets(parent: str, is_reg: bool, key: str, args: dict[str, Any], problems: list[Problem]) -> list[Subset]:
     found: list[Subset] = []
-    with os.scandir(parent) as entries:
-        # Directory order, as sd-scripts' Path.iterdir() gives it: it decides which regularisation
-        # images get the extra repeats when they are balanced against the training images.
-        folders = [e for e in entries if e.is_dir()]
+    try:
+        with os.scandir(parent) as entries:
+            # Directory order, as sd-scripts' Path.iterdir() gives it: it decides which regularisation
+            # images get the extra repeats when they are balanced against the training images.
+            folders = [e for e in entries if _is_folder(e)]
+    except OSError as exc:  # e.g. no permission: sd-scripts would fail the same way
+        problems.append(Problem(f"cannot read the folder: {exc.strerror or exc}", key=key, file=parent,
+                                fix="make it readable by the user who trains"))
+        return found
     for entry in folders:
+        try:
+            entry.name.encode("utf-8")
+        except UnicodeEncodeError:
+            problems.append(Problem(f"folder {ascii(entry.name)} has a name that is not UTF-8; its class token cannot "
+                                    "be read or shown", key=key, fix="rename the folder"))
+            continue
         head, _, rest = entry.name.partition("_")
         try:
             repeats = int(head)
@@ -335,22 +354,26 @@ def _load_user_config(path: Path, problems: list[Problem]) -> tuple[dict[str, An
     lines: dict[str, int] = {}
     try:
         if name.endswith(".json"):
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = untrusted.json_loads(path.read_text(encoding="utf-8"))
         elif name.endswith(".toml"):
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib
             from loratrain import toml_positions
 
             text = path.read_text(encoding="utf-8")
-            data = tomllib.loads(text)
+            data = untrusted.toml_loads(text)
             lines = toml_positions.key_lines(text)
         else:
             fail("sd-scripts reads only .toml or .json dataset configs", fix="rename it to .toml or .json")
             return None
     except (ValueError, UnicodeDecodeError) as exc:
         fail(f"cannot parse: {exc}")
+        return None
+    except OSError as exc:
+        fail(f"cannot read it: {exc.strerror}")
+        return None
+    hostile = list(untrusted.hostile_values(data))
+    for key, message, fix in hostile:
+        problems.append(Problem(f"{key}: {message}", key="dataset_config", file=str(path), fix=fix))
+    if hostile:
         return None
     if not isinstance(data, dict):
         fail("expected a table/object at the top level")

@@ -14,7 +14,7 @@ import struct
 # The first read; enough for every PNG/WebP/BMP header and for most JPEGs' SOF marker.
 _HEAD = 4096
 # O_BINARY matters on Windows only (no newline translation).
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)  # a FIFO must not block
 
 # JPEG start-of-frame markers carry the size. C4 (DHT), C8 (JPG) and CC (DAC) share the range but are not frames.
 _SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})

@@ -292,7 +292,8 @@ def _caption_measure(counter: _TokenCounter, limit: int, sub: Subset) -> Callabl
 
     def measure(caption: str) -> int | None:
         # Every CLIP token covers at least one UTF-8 byte of the cleaned text: short captions cannot be long.
-        if len(caption) <= limit and len(caption.encode("utf-8")) <= limit:
+        # (surrogateescape: a class token from a folder name that is not UTF-8 keeps its raw bytes)
+        if len(caption) <= limit and len(caption.encode("utf-8", "surrogateescape")) <= limit:
             return None
         if wildcard:
             counts = [counter.count(line) for line in caption.split("\n")]

@@ -10,11 +10,13 @@ tables or prompt lines. Any other extension makes sd-scripts crash at the first 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loratrain import untrusted
 from loratrain.errors import Problem
 from loratrain.sdscripts import flags
 
@@ -123,6 +125,8 @@ def load_prompt_file(path: str | Path) -> PromptFile:
                      fix="rename the file")
     try:
         text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        return error(f"cannot read the prompt file: {exc.strerror or exc}", fix="make it readable")
     except UnicodeDecodeError as exc:
         return error(f"not UTF-8 (byte {exc.start}); sd-scripts stops when it samples", fix="save the file as UTF-8")
     if suffix.endswith(".txt"):
@@ -151,9 +155,15 @@ def _from_txt(text: str, result: PromptFile) -> None:
             continue
         if line.startswith("#"):
             _warn(result, "an indented '#' line is not a comment for sd-scripts: it is drawn as a prompt", line=number)
+        if "\x00" in line:
+            result.problems.append(Problem("the line holds a NUL byte (\\0)", key="sample_prompts", file=result.path,
+                                           line=number, fix="remove it"))
+            continue
         found, notes = parse_prompt_line(line)
         for note in notes:
             _warn(result, note, line=number)
+        if _hostile_options(result, found, number, ""):
+            continue
         prompt = found.pop("prompt")
         _check_sampler(result, found, number)
         result.prompts.append(SamplePrompt(len(result.prompts), prompt, found, line=number))
@@ -165,9 +175,11 @@ def _from_toml(text: str, result: PromptFile, error) -> None:
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     try:
-        data = tomllib.loads(text)
+        data = untrusted.toml_loads(text)
     except tomllib.TOMLDecodeError as exc:
         error(f"TOML syntax error: {exc}")
+        return
+    if _hostile(data, error):
         return
     shared = data.get("prompt")
     if not isinstance(shared, dict) or not isinstance(shared.get("subset"), list):
@@ -189,9 +201,11 @@ def _from_toml(text: str, result: PromptFile, error) -> None:
 
 def _from_json(text: str, result: PromptFile, error) -> None:
     try:
-        data = json.loads(text)
+        data = untrusted.json_loads(text)
     except ValueError as exc:
         error(f"JSON syntax error: {exc}")
+        return
+    if _hostile(data, error):
         return
     if not isinstance(data, list):
         error("a .json prompt file must hold a list of prompt objects or prompt lines")
@@ -201,6 +215,8 @@ def _from_json(text: str, result: PromptFile, error) -> None:
             found, notes = parse_prompt_line(item)
             for note in notes:
                 _warn(result, f"[{i}]: {note}")
+            if _hostile_options(result, found, None, f"[{i}]: "):
+                continue
             prompt = found.pop("prompt")
             result.prompts.append(SamplePrompt(len(result.prompts), prompt, found))
         elif isinstance(item, dict):
@@ -209,7 +225,21 @@ def _from_json(text: str, result: PromptFile, error) -> None:
             error(f"entry [{i}] is neither a prompt object nor a prompt line (sd-scripts: AssertionError)")
 
 
+def _hostile(data: Any, error) -> bool:
+    """Report values nested too deeply, NUL bytes and non-finite numbers; True when there were any."""
+    found = list(untrusted.hostile_values(data))
+    for key, message, fix in found:
+        error(f"{key}: {message}" if key else message, fix=fix)
+    return bool(found)
+
+
 def _add_table(result: PromptFile, table: dict[str, Any], where: str) -> None:
+    for key in ("prompt", "negative_prompt"):
+        if key in table and not isinstance(table[key], str):
+            result.problems.append(Problem(
+                f"{where}: {key} = {table[key]!r} is not a string; sd-scripts fails when it samples",
+                key="sample_prompts", file=result.path, fix=f'write {key} = "..." in quotes'))
+            return
     unknown = sorted(set(table) - _TABLE_KEYS)
     if unknown:
         _warn(result, f"{where}: keys sd-scripts does not use: {', '.join(unknown)}")
@@ -225,6 +255,15 @@ def _add_table(result: PromptFile, table: dict[str, Any], where: str) -> None:
             del options[key]
     _check_sampler(result, options, None)
     result.prompts.append(SamplePrompt(len(result.prompts), str(table.get("prompt", "")), options))
+
+
+def _hostile_options(result: PromptFile, options: dict[str, Any], line: int | None, where: str) -> bool:
+    """Options of a prompt line that parsed to inf or nan (`--l inf`): errors; True when there were any."""
+    bad = [(k, v) for k, v in options.items() if isinstance(v, float) and not math.isfinite(v)]
+    for key, value in bad:
+        result.problems.append(Problem(f"{where}{key} = {value} is not a number sd-scripts can sample with",
+                                       key="sample_prompts", file=result.path, line=line, fix="write a finite number"))
+    return bool(bad)
 
 
 def _check_sampler(result: PromptFile, options: dict[str, Any], line: int | None) -> None:

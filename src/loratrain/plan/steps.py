@@ -129,10 +129,24 @@ def _epoch_end_step(plan: Schedule, epoch: int) -> int:
     return min(epoch * plan.steps_per_epoch, plan.total_steps)
 
 
+# Most save/sample events a plan lists: `save_every_n_steps = 1` over 100,000,000 steps must not build a
+# list of 10^8 events. Beyond it the plan keeps the first and last halves; the ends and spacing still show.
+MAX_EVENTS = 10_000
+
+
+def _every(start: int, stop: int, step: int) -> list[int]:
+    """range(start, stop, step) as a list, bounded to MAX_EVENTS items (the first and last halves)."""
+    values = range(start, stop, step)
+    if max(0, -(-(stop - start) // step)) <= MAX_EVENTS:  # len() of a range past 2**63 items overflows
+        return list(values)
+    half = MAX_EVENTS // 2
+    return list(values[:half]) + list(values[-half:])
+
+
 def _saves(plan: Schedule, every_epochs, every_steps, last_epochs, last_steps) -> list[Event]:
     events: list[Event] = []
     if every_steps:
-        saved = list(range(every_steps, plan.total_steps + 1, every_steps))
+        saved = _every(every_steps, plan.total_steps + 1, every_steps)
         removed: set[int] = set()
         if last_steps is not None:
             for step in saved:  # sd-scripts deletes one older file after each save
@@ -142,7 +156,7 @@ def _saves(plan: Schedule, every_epochs, every_steps, last_epochs, last_steps) -
                     removed.add(gone)
         events += [Event(s, plan.epoch_of_step(s), "step", s not in removed) for s in saved]
     if every_epochs:
-        saved = [e for e in range(every_epochs, plan.epochs, every_epochs)]
+        saved = _every(every_epochs, plan.epochs, every_epochs)
         removed = set()
         if last_epochs is not None:
             for epoch in saved:
@@ -161,9 +175,9 @@ def _samples(plan: Schedule, every_steps, every_epochs, at_first) -> list[Event]
     if at_first:
         events.append(Event(0, 0, "first"))
     if every_epochs:
-        for epoch in range(every_epochs, plan.epochs + 1, every_epochs):
+        for epoch in _every(every_epochs, plan.epochs + 1, every_epochs):
             events.append(Event(_epoch_end_step(plan, epoch), epoch, "epoch"))
     elif every_steps:
-        for step in range(every_steps, plan.total_steps + 1, every_steps):
+        for step in _every(every_steps, plan.total_steps + 1, every_steps):
             events.append(Event(step, plan.epoch_of_step(step), "step"))
     return events

@@ -213,9 +213,10 @@ def _batched_lora_norms(modules: list[tuple[str, dict]]) -> dict[str, float]:
         for i, (_, p) in enumerate(items):  # converted while copied: one pass over the data
             downs[i] = p["lora_down.weight"].reshape(r, -1)
             ups[i] = p["lora_up.weight"].reshape(-1, r)
-        g_up = np.matmul(ups.transpose(0, 2, 1), ups).astype(np.float64)
-        g_down = np.matmul(downs, downs.transpose(0, 2, 1)).astype(np.float64)
-        sq = np.sum(g_up * g_down, axis=(1, 2))
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf weights are reported as NaN below, not warned
+            g_up = np.matmul(ups.transpose(0, 2, 1), ups).astype(np.float64)
+            g_down = np.matmul(downs, downs.transpose(0, 2, 1)).astype(np.float64)
+            sq = np.sum(g_up * g_down, axis=(1, 2))
         for (module, parts), value in zip(items, sq):
             value = float(value)
             scale = abs(_alpha(parts, r) / r)

@@ -9,11 +9,11 @@ read from it (relative ones against the record's cwd); a config gives them throu
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loratrain import untrusted
 from loratrain.errors import ConfigError, Problem
 from loratrain.launch.record import LOG_NAME, RECORD_NAME, RUNS_FOLDER
 
@@ -114,7 +114,8 @@ def latest_record(output_dir: Path, name: str | None = None) -> Path | None:
         if name is not None and not folder.name.startswith(f"{name}-"):
             continue
         try:
-            started = str(json.loads(rec.read_text(encoding="utf-8")).get("started", ""))
+            data = untrusted.json_loads(rec.read_text(encoding="utf-8"))  # a record nested deep is not a crash
+            started = str(data.get("started", "")) if isinstance(data, dict) else ""
         except (OSError, ValueError):
             started = ""
         found.append((started, folder.name, folder))
@@ -124,13 +125,15 @@ def latest_record(output_dir: Path, name: str | None = None) -> Path | None:
 def from_record(folder: Path) -> RunInfo:
     path = folder / RECORD_NAME
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = untrusted.json_loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise _bad(path, f"cannot read the run record ({exc.strerror or exc})", "give a run record folder") from None
     except ValueError as exc:
         raise _bad(path, f"the run record is not JSON ({exc})", "the record is damaged; give another run") from None
     if not isinstance(record, dict):
         raise _bad(path, "the run record is not a JSON object", "give a run record folder")
+    if not isinstance(record.get("argv") or [], list):  # damaged or written by hand: no arguments to read
+        record = {**record, "argv": []}
     cwd = Path(str(record.get("cwd") or folder))
     args = _resolve(args_from_argv([str(a) for a in record.get("argv") or []]), cwd)
     # The record lives in <output_dir>/loratrain-runs/<run>/, whatever output_dir was called on the command line.

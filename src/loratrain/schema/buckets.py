@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import conint
 
+from loratrain.schema.dataset import MAX_SIDE
+
 from loratrain.schema.common import Group, flag
 
 
@@ -15,14 +17,14 @@ class BucketArgs(Group):
         interacts=("buckets.min_bucket_reso", "buckets.max_bucket_reso", "buckets.bucket_reso_steps"),
         example=True,
     )
-    min_bucket_reso: conint(ge=64) | None = flag(
+    min_bucket_reso: conint(ge=64, le=MAX_SIDE) | None = flag(
         "Smallest side length a bucket may have, in pixels (sd-scripts rounds it down to a multiple of "
         "bucket_reso_steps). sd-scripts' default is 256.",
         advice="The guide's example uses 256 (with max_bucket_reso 1024).",
         interacts=("dataset.resolution", "buckets.bucket_reso_steps", "buckets.bucket_no_upscale"),
         example=256,
     )
-    max_bucket_reso: conint(ge=64) | None = flag(
+    max_bucket_reso: conint(ge=64, le=MAX_SIDE) | None = flag(
         "Largest side length a bucket may have, in pixels (rounded up to a multiple of bucket_reso_steps). "
         "sd-scripts' default is 1024. Must be at least the larger side of the resolution.",
         advice=(
@@ -32,7 +34,7 @@ class BucketArgs(Group):
         interacts=("dataset.resolution", "buckets.bucket_reso_steps", "buckets.bucket_no_upscale"),
         example=1024,
     )
-    bucket_reso_steps: conint(ge=1) | None = flag(
+    bucket_reso_steps: conint(ge=1, le=MAX_SIDE) | None = flag(
         "Step between bucket side lengths, in pixels. SDXL requires a multiple of 32; sd-scripts' default is 64.",
         advice="32 gives finer buckets and fits SDXL's requirement.",
         example=32,

@@ -10,6 +10,11 @@ from loratrain.schema.choices import MaxTokenLength
 from loratrain.schema.common import Group, flag
 
 
+# Largest image side loratrain accepts anywhere (resolution, bucket sizes): 16384 px is 8x SDXL's native
+# 2048 and already far beyond what a GPU can encode; larger values only make the bucket list huge.
+MAX_SIDE = 16384
+
+
 def normalize_resolution(value: Any) -> str:
     """Accept 1024, "1024", "1024,1024" or [1024, 1024]; return sd-scripts' "W,H" text."""
     if isinstance(value, bool):
@@ -29,6 +34,8 @@ def normalize_resolution(value: Any) -> str:
         raise ValueError("expected a number, \"W,H\" or [W, H]")
     if min(sides) < 64:
         raise ValueError(f"each side must be at least 64 pixels, got {sides[0]}x{sides[1]}")
+    if max(sides) > MAX_SIDE:
+        raise ValueError(f"each side must be at most {MAX_SIDE} pixels, got {sides[0]}x{sides[1]}")
     return f"{sides[0]},{sides[1]}"
 
 

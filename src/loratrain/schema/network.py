@@ -8,14 +8,14 @@ from pydantic import Discriminator, Tag, confloat, conint, model_validator
 
 from loratrain.schema.choices import LORA_MODULE, LYCORIS_MODULE
 from loratrain.schema.common import Group, flag
-from loratrain.schema.network_args import LoraArgs, LycorisArgs, OtherArgs
+from loratrain.schema.network_args import ARGS_TAG, LoraArgs, LycorisArgs, OtherArgs
 
 ARGS_KIND = {LYCORIS_MODULE: "lycoris", LORA_MODULE: "lora"}
 
 
 def _args_kind(value: Any) -> str:
     if isinstance(value, dict):
-        return value.get("kind", "other")
+        return value.get(ARGS_TAG, "other")
     return getattr(value, "kind", "other")
 
 
@@ -87,6 +87,7 @@ class NetworkGroup(Group):
     def _tag_network_args(cls, data: Any) -> Any:
         """Tell the network_args union which module's keys to expect (the tag is internal, never rendered)."""
         if isinstance(data, dict) and isinstance(data.get("network_args"), dict):
-            kind = ARGS_KIND.get(str(data.get("network_module")), "other")
-            data = {**data, "network_args": {**data["network_args"], "kind": kind}}
+            module = data.get("network_module")
+            kind = ARGS_KIND.get(module, "other") if isinstance(module, str) else "other"
+            data = {**data, "network_args": {**data["network_args"], ARGS_TAG: kind}}
         return data

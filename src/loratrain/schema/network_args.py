@@ -14,9 +14,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, confloat, conint, conlist, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from loratrain.schema.choices import LYCORIS_PRESETS, LycorisAlgo
 from loratrain.schema.common import Group, field_extra, flag, format_value
+
+# Key of the internal tag telling the network_args union which module's keys to expect. It holds a NUL byte,
+# which no user key can (loratrain.untrusted refuses them), so a real `kind=` argument is never taken for it.
+ARGS_TAG = "\x00kind"
 
 SDXL_BLOCKS = 23  # time embedding, 9 input blocks, 3 middle, 9 output blocks, out (networks.lora's count)
 
@@ -50,7 +55,7 @@ def _ints_as_floats(value: Any) -> Any:
 class LycorisArgs(Group):
     """Every key `lycoris.kohya.create_network` (LyCORIS 4.1.3) reads, plus the guide's keys it ignores."""
 
-    kind: Literal["lycoris"] = Field("lycoris", exclude=True, description="internal tag")
+    kind: SkipJsonSchema[Literal["lycoris"]] = Field("lycoris", validation_alias=ARGS_TAG, exclude=True, description="internal tag")
     algo: LycorisAlgo | None = flag(
         "LyCORIS algorithm: lora/locon (low-rank, also on 3x3 convs), loha (Hadamard product), lokr (Kronecker "
         "product), dylora, glora, full (full-rank difference), diag-oft, boft, ia3, tlora. LyCORIS' default is "
@@ -193,7 +198,7 @@ BlockAlphas = conlist(confloat(ge=0.0), min_length=SDXL_BLOCKS, max_length=SDXL_
 class LoraArgs(Group):
     """Keys sd-scripts' own `networks.lora` reads."""
 
-    kind: Literal["lora"] = Field("lora", exclude=True, description="internal tag")
+    kind: SkipJsonSchema[Literal["lora"]] = Field("lora", validation_alias=ARGS_TAG, exclude=True, description="internal tag")
     conv_dim: conint(ge=1) | None = flag(
         "Rank for the 3x3 convolutions of ResNet, down- and up-sample blocks (LoCon-style). Without it "
         "networks.lora trains no 3x3 convs.",
@@ -244,7 +249,7 @@ class OtherArgs(Group):
     """network_args for a module loratrain does not model: rendered as given, not checked."""
 
     model_config = ConfigDict(extra="allow", frozen=True, strict=True, defer_build=True)
-    kind: Literal["other"] = Field("other", exclude=True, description="internal tag")
+    kind: SkipJsonSchema[Literal["other"]] = Field("other", validation_alias=ARGS_TAG, exclude=True, description="internal tag")
 
     @model_validator(mode="after")
     def _plain_values(self) -> "OtherArgs":
@@ -283,11 +288,12 @@ def network_arg_items(args: Group) -> list[str]:
     """The typed network_args table as sd-scripts' `key=value` strings, in field order."""
     items: list[str] = []
     model = type(args)
-    names = list(model.model_fields) + list((args.model_extra or {}).keys())
+    extra = args.model_extra or {}
+    names = list(dict.fromkeys([*model.model_fields, *extra]))
     for name in names:
-        if name == "kind":
-            continue
-        value = getattr(args, name, None)
+        if name == "kind" and name not in extra:
+            continue  # the internal tag; a module's own `kind=` argument (in extra) is rendered
+        value = extra[name] if name in extra else getattr(args, name, None)
         if value is None:
             continue
         rule = field_extra(model, name).get("render") if name in model.model_fields else None

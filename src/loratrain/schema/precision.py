@@ -15,11 +15,13 @@ class PrecisionArgs(Group):
         example="bf16",
     )
     full_fp16: bool | None = flag(
-        "Keep the adapter's gradients in fp16 too (less VRAM, less stable). Requires mixed_precision fp16.",
+        "Keep the adapter's gradients in fp16 too (less VRAM, less stable); the U-Net and text encoders are also "
+        "loaded in fp16, halving their host memory. Requires mixed_precision fp16.",
         interacts=("precision.mixed_precision",),
     )
     full_bf16: bool | None = flag(
-        "Keep the adapter's gradients in bf16 too. Requires mixed_precision bf16.",
+        "Keep the adapter's gradients in bf16 too; the U-Net and text encoders are also loaded in bf16, halving "
+        "their host memory. Requires mixed_precision bf16.",
         interacts=("precision.mixed_precision",),
     )
     no_half_vae: bool | None = flag(

@@ -410,6 +410,19 @@ def check_values(target: Target, values: dict[str, Any], form: str) -> list[ArgI
                 )
             )
             continue
+        numbers = value if isinstance(value, (tuple, list)) else [value]
+        default = parse_default(param)
+        if any(isinstance(v, float) and math.isinf(v) for v in numbers) and not (
+            isinstance(default, float) and math.isinf(default)
+        ):  # inf gets through loratrain.untrusted only here, for keys unbounded by default (growth_rate)
+            issues.append(
+                ArgIssue(
+                    where,
+                    f"infinity is not a value {target.name} can use for {key} (only keys unbounded by default take it)",
+                    f"write a finite number; {target.name}'s default is {param.default}",
+                )
+            )
+            continue
         problem = range_problem(key, value)
         if problem:
             issues.append(ArgIssue(where, f"{key}: {problem}", f"{target.name}'s default is {param.default}"))

@@ -170,9 +170,24 @@ def read_lora(path: str | os.PathLike) -> LoraFile:
 
 
 def _make_layer(name: str, parts: dict, path: Path) -> tuple[LoraLayer | None, Problem | None]:
+    import torch
+
     down, up = parts["lora_down.weight"], parts["lora_up.weight"]
     mid = parts.get("lora_mid.weight")
+
+    def bad(message: str, fix: str = "the file is damaged or not a kohya-format LoRA"):
+        return None, Problem(message=message, key=name, file=str(path), fix=fix)
+
+    for suffix, tensor in parts.items():
+        if not tensor.is_floating_point():
+            return bad(f"{suffix} holds {str(tensor.dtype).replace('torch.', '')} values, not floating-point weights")
+        if not bool(torch.isfinite(tensor).all()):
+            return bad(f"{suffix} holds NaN or infinite values", "the training diverged; use an earlier save")
+    if down.dim() == 0 or up.dim() < 2:
+        return bad(f"tensor shapes do not form a LoRA layer (down {tuple(down.shape)}, up {tuple(up.shape)})")
     r = int(down.shape[0])
+    if r == 0:
+        return bad("the layer has rank 0 (no directions to keep)")
     ok = down.dim() in (2, 4) and up.dim() == down.dim() and int(up.shape[1]) == r
     if ok and up.dim() == 4:
         ok = tuple(up.shape[2:]) == (1, 1)
@@ -189,6 +204,8 @@ def _make_layer(name: str, parts: dict, path: Path) -> tuple[LoraLayer | None, P
             fix="the file is damaged or not a kohya-format LoRA",
         )
     alpha_t = parts.get("alpha")
+    if alpha_t is not None and alpha_t.numel() != 1:
+        return bad(f"alpha has shape {tuple(alpha_t.shape)}; it must be one number")
     # sd-scripts and LyCORIS both treat a missing (or zero) alpha as alpha = rank, i.e. scale 1.
     alpha = float(alpha_t.float().item()) if alpha_t is not None else float(r)
     if alpha == 0.0:
@@ -231,7 +248,12 @@ def write_lora(path: str | os.PathLike, tensors: dict, metadata: dict) -> int:
     metadata["sshs_model_hash"], metadata["sshs_legacy_hash"] = sshs_hashes(tensors, metadata)
     path = Path(path)
     blob = save(tensors, metadata)
-    fd, tmp = tempfile.mkstemp(prefix=".shrink-", suffix=".tmp", dir=str(path.parent))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".shrink-", suffix=".tmp", dir=str(path.parent))
+    except OSError as exc:
+        from loratrain.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)
