@@ -41,11 +41,18 @@ def main() -> None:
         config = make_project(root, steps=5)
         env = env_for(root, FIXTURE_STEP_S="0")
         cli = [sys.executable, "-m", "loratrain"]
-        dry = subprocess.run([*cli, "run", config.name, "--dry-run", "--json"], cwd=root, env=env,
-                             capture_output=True, text=True, check=True)
+        dry = subprocess.run(
+            [*cli, "run", config.name, "--dry-run", "--json"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         bare_argv = json.loads(dry.stdout)["argv"]
         bare_argv[bare_argv.index(next(a for a in bare_argv if a.endswith("sdxl_train_network.py")))] = str(
-            ROOT / "tests" / "run" / "fixtures" / "sd_scripts" / "sdxl_train_network.py")
+            ROOT / "tests" / "run" / "fixtures" / "sd_scripts" / "sdxl_train_network.py"
+        )
         commands = {
             "bare": bare_argv,
             "run": [*cli, "run", config.name, "--plain", "--force"],

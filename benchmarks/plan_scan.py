@@ -30,17 +30,21 @@ from pathlib import Path
 
 FOLDERS = ["10_alpha", "5_bravo", "3_charlie", "2_delta", "1_echo"]
 SIZES = [(96, 128), (128, 96), (128, 128), (80, 144), (144, 80), (112, 160), (160, 112), (120, 120)]
-TAGS = ("solo, 1girl, looking at viewer, smile, outdoors, blue sky, long hair, brown hair, standing, full body, "
-        "detailed background, masterpiece, best quality, realistic, photo, forest, river, sunset, cloud, tree, "
-        "holding sword, armor, cape, wind, dramatic lighting, depth of field, bokeh, close-up, from side, "
-        "short hair, red eyes, jacket, scarf, snow, night, city lights, rain, umbrella, reflection").split(", ")
+TAGS = (
+    "solo, 1girl, looking at viewer, smile, outdoors, blue sky, long hair, brown hair, standing, full body, "
+    "detailed background, masterpiece, best quality, realistic, photo, forest, river, sunset, cloud, tree, "
+    "holding sword, armor, cape, wind, dramatic lighting, depth of field, bokeh, close-up, from side, "
+    "short hair, red eyes, jacket, scarf, snow, night, city lights, rain, umbrella, reflection"
+).split(", ")
 
 
 # Peak resident memory of the current process in KiB. Linux's VmHWM starts afresh at exec; ru_maxrss
 # would carry this benchmark's own high-water mark into the child.
-_PEAK_EXPR = ("(int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) "
-              "if __import__('os').path.exists('/proc/self/status') "
-              "else __import__('resource').getrusage(__import__('resource').RUSAGE_SELF).ru_maxrss)")
+_PEAK_EXPR = (
+    "(int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) "
+    "if __import__('os').path.exists('/proc/self/status') "
+    "else __import__('resource').getrusage(__import__('resource').RUSAGE_SELF).ru_maxrss)"
+)
 
 
 def generate(root: Path, count: int, seed: int = 1) -> list[Path]:
@@ -75,16 +79,30 @@ def write_config(root: Path) -> Path:
     prompts.write_text("a photo of a cat --n blurry --w 1024 --h 1024 --d 1 --s 28\n", encoding="utf-8")
     config = root / "plan.toml"
     config.write_text(
-        "\n".join([
-            "[model]", f'pretrained_model_name_or_path = "{root / "model.safetensors"}"',
-            "[saving]", f'output_dir = "{root / "out"}"',
-            "[dataset]", f'train_data_dir = "{root / "train"}"', 'resolution = "1024,1024"',
-            'caption_extension = ".txt"',
-            "[buckets]", "enable_bucket = true", "bucket_reso_steps = 32",
-            "[network]", 'network_module = "networks.lora"',
-            "[training]", "train_batch_size = 8", "max_train_epochs = 10",
-            "[sampling]", f'sample_prompts = "{prompts}"', "sample_every_n_epochs = 1", "",
-        ]),
+        "\n".join(
+            [
+                "[model]",
+                f'pretrained_model_name_or_path = "{root / "model.safetensors"}"',
+                "[saving]",
+                f'output_dir = "{root / "out"}"',
+                "[dataset]",
+                f'train_data_dir = "{root / "train"}"',
+                'resolution = "1024,1024"',
+                'caption_extension = ".txt"',
+                "[buckets]",
+                "enable_bucket = true",
+                "bucket_reso_steps = 32",
+                "[network]",
+                'network_module = "networks.lora"',
+                "[training]",
+                "train_batch_size = 8",
+                "max_train_epochs = 10",
+                "[sampling]",
+                f'sample_prompts = "{prompts}"',
+                "sample_every_n_epochs = 1",
+                "",
+            ]
+        ),
         encoding="utf-8",
     )
     return config
@@ -92,9 +110,15 @@ def write_config(root: Path) -> Path:
 
 def plan_args(root: Path) -> dict:
     return {
-        "train_data_dir": str(root / "train"), "resolution": "1024,1024", "enable_bucket": True,
-        "bucket_reso_steps": 32, "caption_extension": ".txt", "train_batch_size": 8, "max_train_epochs": 10,
-        "sample_prompts": str(root / "prompts.txt"), "sample_every_n_epochs": 1,
+        "train_data_dir": str(root / "train"),
+        "resolution": "1024,1024",
+        "enable_bucket": True,
+        "bucket_reso_steps": 32,
+        "caption_extension": ".txt",
+        "train_batch_size": 8,
+        "max_train_epochs": 10,
+        "sample_prompts": str(root / "prompts.txt"),
+        "sample_every_n_epochs": 1,
     }
 
 
@@ -141,10 +165,12 @@ def time_cli(config: Path) -> tuple[float | None, int | None, str]:
         import loratrain.config.loader  # noqa: F401  (the CLI needs the core config loader)
     except ImportError:
         return None, None, "skipped: loratrain.config.loader is not there yet"
-    code = ("import atexit, runpy, sys\n"
-            f"sys.argv = ['loratrain', 'plan', {str(config)!r}, '--json']\n"
-            f"atexit.register(lambda: sys.stderr.write('\\nPEAK_KIB %d\\n' % {_PEAK_EXPR}))\n"
-            "runpy.run_module('loratrain', run_name='__main__')\n")
+    code = (
+        "import atexit, runpy, sys\n"
+        f"sys.argv = ['loratrain', 'plan', {str(config)!r}, '--json']\n"
+        f"atexit.register(lambda: sys.stderr.write('\\nPEAK_KIB %d\\n' % {_PEAK_EXPR}))\n"
+        "runpy.run_module('loratrain', run_name='__main__')\n"
+    )
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
     elapsed = time.perf_counter() - start
@@ -167,9 +193,11 @@ def large_image_rss(root: Path, count: int = 40) -> tuple[int, int]:
         data = (folder / "a.jpg").read_bytes()
         for i in range(count):
             (folder / f"{i}.jpg").write_bytes(data)
-        code = ("import resource; from loratrain.plan.planner import build_plan; "
-                f"build_plan({{'train_data_dir': {str(folder.parent)!r}, 'resolution': '1024,1024', 'enable_bucket': True}}); "
-                f"print({_PEAK_EXPR})")
+        code = (
+            "import resource; from loratrain.plan.planner import build_plan; "
+            f"build_plan({{'train_data_dir': {str(folder.parent)!r}, 'resolution': '1024,1024', 'enable_bucket': True}}); "
+            f"print({_PEAK_EXPR})"
+        )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
         results.append(int(out.stdout.strip() or 0))
     return results[0], results[1]
@@ -201,12 +229,16 @@ def main() -> None:
         head_s = time_headers(paths, ns.repeat)
         n = len(paths)
         print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (timings are wall-clock)")
-        print(f"plan scan (build_plan: headers, captions, tokens, buckets, steps; best of {ns.repeat}): "
-              f"{scan_s:.3f}s = {n / scan_s:,.0f} images/s [{data['batches_per_epoch']} batches/epoch]")
+        print(
+            f"plan scan (build_plan: headers, captions, tokens, buckets, steps; best of {ns.repeat}): "
+            f"{scan_s:.3f}s = {n / scan_s:,.0f} images/s [{data['batches_per_epoch']} batches/epoch]"
+        )
         print(f"header sizes only (loratrain.plan.images.image_size):  {head_s:.3f}s = {n / head_s:,.0f} images/s")
         print(f"PIL Image.open().size baseline:                   {pil_s:.3f}s = {n / pil_s:,.0f} images/s")
-        print(f"ratio plan scan / PIL: {pil_s / scan_s:.2f}x; header sizes / PIL: {pil_s / head_s:.2f}x "
-              "(goals: >= 3x, >= 30,000 images/s)")
+        print(
+            f"ratio plan scan / PIL: {pil_s / scan_s:.2f}x; header sizes / PIL: {pil_s / head_s:.2f}x "
+            "(goals: >= 3x, >= 30,000 images/s)"
+        )
         if ns.workers > 1:
             par_s, _ = time_scan(root, ns.repeat, ns.workers)
             print(f"plan scan with LORATRAIN_SCAN_WORKERS={ns.workers}: {par_s:.3f}s = {n / par_s:,.0f} images/s")
@@ -215,11 +247,15 @@ def main() -> None:
         if cli_s is None:
             print(f"CLI `loratrain plan --json`: {status}")
         else:
-            print(f"CLI `loratrain plan --json` (whole process incl. start-up): {cli_s:.3f}s = {n / cli_s:,.0f} images/s, "
-                  f"peak RSS {cli_rss / 1024:.0f} MiB")
+            print(
+                f"CLI `loratrain plan --json` (whole process incl. start-up): {cli_s:.3f}s = {n / cli_s:,.0f} images/s, "
+                f"peak RSS {cli_rss / 1024:.0f} MiB"
+            )
         small, large = large_image_rss(root)
-        print(f"peak RSS scanning 40 JPEGs of 64x48: {small / 1024:.0f} MiB; of 4000x3000: {large / 1024:.0f} MiB "
-              "(flat: headers only)")
+        print(
+            f"peak RSS scanning 40 JPEGs of 64x48: {small / 1024:.0f} MiB; of 4000x3000: {large / 1024:.0f} MiB "
+            "(flat: headers only)"
+        )
     finally:
         if ns.keep is None:
             shutil.rmtree(root, ignore_errors=True)

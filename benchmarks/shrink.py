@@ -270,7 +270,10 @@ def run_child(role, workdir, cache=None):
         env["LORATRAIN_CACHE_DIR"] = str(cache)
     proc = subprocess.run(
         [sys.executable, __file__, "--child", role, "--workdir", str(workdir)],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     if proc.returncode:
         sys.exit(f"{role} failed:\n{proc.stderr}")
@@ -300,8 +303,10 @@ def main():
     kinds = Counter("conv3x3" if k == 3 else "conv1x1" if k == 1 else "linear" for _, _, _, k in layers)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
     print(f"SDXL UNet LoCon: {len(layers)} layers ({dict(kinds)}), rank {RANK}; setup {time.perf_counter() - t0:.1f} s")
-    print(f"files: LoRA {(workdir / 'locon.safetensors').stat().st_size / 2**20:.1f} MiB, "
-          f"base {(workdir / 'sdxl_base.safetensors').stat().st_size / 2**30:.2f} GiB in {workdir}")
+    print(
+        f"files: LoRA {(workdir / 'locon.safetensors').stat().st_size / 2**20:.1f} MiB, "
+        f"base {(workdir / 'sdxl_base.safetensors').stat().st_size / 2**30:.2f} GiB in {workdir}"
+    )
 
     cache = Path(tempfile.mkdtemp(prefix="shrink-bench-cache-"))
     cold = run_child("ours", workdir, cache)  # base norms read from the 5 GB checkpoint
@@ -311,25 +316,32 @@ def main():
         p.unlink()
     print(f"\nloratrain shrink -r {RECIPE} (whole pipeline, fresh process each):")
     for label, r in (("first run on this base (norms read from it)", cold), ("later runs (norms cached)", ours)):
-        print(f"  {label}: wall {r['total_s']:.2f} s = read LoRA {r['read_lora_s']:.2f} + open/check base "
-              f"{r['open_check_base_s']:.2f} + base norms & decompositions {r['analyse_s']:.2f} + build & write "
-              f"{r['build_write_s']:.2f}; peak RSS {r['peak_rss_mib']:.0f} MiB")
+        print(
+            f"  {label}: wall {r['total_s']:.2f} s = read LoRA {r['read_lora_s']:.2f} + open/check base "
+            f"{r['open_check_base_s']:.2f} + base norms & decompositions {r['analyse_s']:.2f} + build & write "
+            f"{r['build_write_s']:.2f}; peak RSS {r['peak_rss_mib']:.0f} MiB"
+        )
     print(f"  decompositions alone (QR trick, all {ours['layers']} layers): {ours['svd_only_s']:.2f} s")
-    print(f"  file {ours['size_before'] / 2**20:.1f} -> "
-          f"{ours['size_after'] / 2**20:.1f} MiB; ranks {ours['rank_min']}..{ours['rank_max']} "
-          f"(mean {ours['rank_mean']:.1f})")
+    print(
+        f"  file {ours['size_before'] / 2**20:.1f} -> "
+        f"{ours['size_after'] / 2**20:.1f} MiB; ranks {ours['rank_min']}..{ours['rank_max']} "
+        f"(mean {ours['rank_mean']:.1f})"
+    )
     print("\nsd-scripts method (dense dW + torch.linalg.svd, full matrices), decompositions only:")
-    print(f"  timed one layer of each of {base['distinct_shapes']} distinct shapes: {base['sampled_s']:.1f} s; "
-          f"slowest {base['slowest'][0]} {base['slowest'][1]:.1f} s")
-    print(f"  extrapolated to all {ours['layers']} layers by shape counts: {base['extrapolated_total_s']:.1f} s "
-          f"(peak RSS {base['peak_rss_mib']:.0f} MiB)")
+    print(
+        f"  timed one layer of each of {base['distinct_shapes']} distinct shapes: {base['sampled_s']:.1f} s; "
+        f"slowest {base['slowest'][0]} {base['slowest'][1]:.1f} s"
+    )
+    print(
+        f"  extrapolated to all {ours['layers']} layers by shape counts: {base['extrapolated_total_s']:.1f} s "
+        f"(peak RSS {base['peak_rss_mib']:.0f} MiB)"
+    )
     print("\nratios:")
     print(f"  baseline decompositions / our decompositions: {base['extrapolated_total_s'] / ours['svd_only_s']:.0f}x")
     for label, r in (("first run", cold), ("cached norms", ours)):
         ratio = base["extrapolated_total_s"] / r["total_s"]
         goal = "met" if r["total_s"] < 10 and ratio >= 50 else "NOT met"
-        print(f"  baseline decompositions / our whole pipeline, {label}: {ratio:.0f}x "
-              f"(goal < 10 s and >= 50x: {goal})")
+        print(f"  baseline decompositions / our whole pipeline, {label}: {ratio:.0f}x (goal < 10 s and >= 50x: {goal})")
     if not args.keep and args.workdir is None:
         for p in workdir.iterdir():
             p.unlink()

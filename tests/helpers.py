@@ -52,8 +52,13 @@ class CliResult:
     stderr: str
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str | None] | None = None,
-            input: str | None = None, timeout: float | None = None) -> CliResult:
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str | None] | None = None,
+    input: str | None = None,
+    timeout: float | None = None,
+) -> CliResult:
     """`loratrain ARGS` in this process through typer's CliRunner, at a fixed terminal width.
 
     An exception that escapes the command is written to stderr as the traceback a real process would print,
@@ -71,8 +76,9 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str | None] | No
     if cwd is not None:
         os.chdir(cwd)
     try:
-        result = CliRunner().invoke(app, [str(a) for a in args], input=input, prog_name="loratrain",
-                                    env={"COLUMNS": COLUMNS, **(env or {})})
+        result = CliRunner().invoke(
+            app, [str(a) for a in args], input=input, prog_name="loratrain", env={"COLUMNS": COLUMNS, **(env or {})}
+        )
     finally:
         os.chdir(old_cwd)
     stderr = result.stderr
@@ -82,13 +88,25 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str | None] | No
     return CliResult(result.exit_code, result.stdout, stderr)
 
 
-def run_entry_point(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-                    input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_entry_point(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
     """`python -m loratrain ARGS` in a real process (for tests about the process itself), this worktree first."""
     full_env = cli_env(**(env or {}))
     full_env.setdefault("COLUMNS", COLUMNS)
-    return subprocess.run([sys.executable, "-m", "loratrain", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=full_env, input=input, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "loratrain", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+        input=input,
+        timeout=timeout,
+    )
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -148,15 +166,19 @@ output_dir = "/out"
 """
 
 
-def plan_config(tmp_path: Path, extra: str = "", training: str = "train_batch_size = 8\n"
-                "gradient_accumulation_steps = 6\nmax_train_steps = 400\n") -> Path:
+def plan_config(
+    tmp_path: Path,
+    extra: str = "",
+    training: str = "train_batch_size = 8\ngradient_accumulation_steps = 6\nmax_train_steps = 400\n",
+) -> Path:
     """The plan tests' config: a `train/` folder under tmp_path, the guide's batch, accumulation and steps."""
     path = tmp_path / "run.toml"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 [model]
 pretrained_model_name_or_path = "/models/sdxl.safetensors"
 [dataset]
-train_data_dir = "{tmp_path / 'train'}"
+train_data_dir = "{tmp_path / "train"}"
 resolution = "1024,1024"
 caption_extension = ".txt"
 [buckets]
@@ -167,9 +189,11 @@ network_module = "networks.lora"
 [training]
 {training}
 [saving]
-output_dir = "{tmp_path / 'out'}"
+output_dir = "{tmp_path / "out"}"
 save_every_n_epochs = 50
-{extra}""", encoding="utf-8")
+{extra}""",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -178,8 +202,14 @@ save_every_n_epochs = 50
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
 
 
-def make_images(folder: Path, sizes: list[tuple[int, int]], ext: str = ".png", caption: str | None = "a photo",
-                caption_ext: str = ".txt", start: int = 0) -> list[Path]:
+def make_images(
+    folder: Path,
+    sizes: list[tuple[int, int]],
+    ext: str = ".png",
+    caption: str | None = "a photo",
+    caption_ext: str = ".txt",
+    start: int = 0,
+) -> list[Path]:
     """One image per size (named img0, img1, ...), each with a caption file unless caption is None."""
     from PIL import Image
 
@@ -245,7 +275,9 @@ def make_dataset(root: Path, folders: dict[str, int], caption_ext: str = ".txt")
 def write_fake_nvidia_smi(bin_dir: Path, gpus: list[tuple[str, str]]) -> Path:
     """An `nvidia-smi` that answers -L and the name,compute_cap query for the given (name, cap) GPUs."""
     bin_dir.mkdir(parents=True, exist_ok=True)
-    listing = "\n".join(f"GPU {i}: {name} (UUID: GPU-{i:08d}-aaaa-bbbb-cccc-000000000000)" for i, (name, _) in enumerate(gpus))
+    listing = "\n".join(
+        f"GPU {i}: {name} (UUID: GPU-{i:08d}-aaaa-bbbb-cccc-000000000000)" for i, (name, _) in enumerate(gpus)
+    )
     query = "\n".join(f"{name}, {cap}" for name, cap in gpus)
     script = bin_dir / "nvidia-smi"
     script.write_text(
@@ -306,8 +338,12 @@ def env_for(root: Path, **extra: str) -> dict[str, str]:
 
 def loratrain(root: Path, *args: str, timeout: float = 120, **env: str) -> CliResult:
     """`loratrain ARGS` in-process from a make_project folder, with its fake nvidia-smi first on PATH."""
-    return run_cli(*args, cwd=root, timeout=timeout,
-                   env={"PATH": f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}", "LORATRAIN_SD_SCRIPTS": None, **env})
+    return run_cli(
+        *args,
+        cwd=root,
+        timeout=timeout,
+        env={"PATH": f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}", "LORATRAIN_SD_SCRIPTS": None, **env},
+    )
 
 
 def records(root: Path) -> list[dict]:
@@ -315,12 +351,16 @@ def records(root: Path) -> list[dict]:
 
 
 # The guide's two sample prompts (its example prompt file), for token counts.
-GUIDE_PROMPT_1 = ("score_9, score_8_up, score_7_up, score_6_up, rating_explicit, source_furry, solo, female anthro "
-                  "kindred, mask, presenting, white pillow, bedroom, looking at viewer, detailed background, "
-                  "amazing_background, scenery porn, realistic, photo")
-GUIDE_PROMPT_2 = ("score_9, score_8_up, score_7_up, score_6_up, rating_explicit, source_furry, solo, anthro female "
-                  "wolf, sexy pose, standing, gray fur, brown fur, canine pussy, black nose, blue eyes, pink areola, "
-                  "pink nipples, detailed background, amazing_background, realistic, photo")
+GUIDE_PROMPT_1 = (
+    "score_9, score_8_up, score_7_up, score_6_up, rating_explicit, source_furry, solo, female anthro "
+    "kindred, mask, presenting, white pillow, bedroom, looking at viewer, detailed background, "
+    "amazing_background, scenery porn, realistic, photo"
+)
+GUIDE_PROMPT_2 = (
+    "score_9, score_8_up, score_7_up, score_6_up, rating_explicit, source_furry, solo, anthro female "
+    "wolf, sexy pose, standing, gray fur, brown fur, canine pussy, black nose, blue eyes, pink areola, "
+    "pink nipples, detailed background, amazing_background, realistic, photo"
+)
 
 
 # --- sd-scripts' parser, rebuilt from the flag table ----------------------------------------------------------
@@ -550,16 +590,27 @@ UNTRAINED = ("lora_unet_middle_block_1_proj_in", "lora_unet_output_blocks_3_1_tr
 NAN_MODULE = "lora_unet_input_blocks_4_1_proj_out"
 
 # SDXL U-Net transformer stacks: (block name, width, transformer blocks), as sd-scripts' SDXL U-Net names them.
-SDXL_STACKS = [("input_blocks_4_1", 640, 2), ("input_blocks_5_1", 640, 2), ("input_blocks_7_1", 1280, 10),
-               ("input_blocks_8_1", 1280, 10), ("middle_block_1", 1280, 10), ("output_blocks_0_1", 1280, 10),
-               ("output_blocks_1_1", 1280, 10), ("output_blocks_2_1", 1280, 10), ("output_blocks_3_1", 640, 2),
-               ("output_blocks_4_1", 640, 2), ("output_blocks_5_1", 640, 2)]
-SAMPLE_PROMPTS = ["1girl, solo, looking at viewer --n lowres --w 1024 --h 1024 --d 42",
-           "a red fox in the snow, highly detailed --d 7",
-           "portrait of an old man, dramatic light",
-           "a castle on a hill at sunset --d 1234",
-           "still life with apples --d 5",
-           "cyberpunk street at night, rain --d 99"]
+SDXL_STACKS = [
+    ("input_blocks_4_1", 640, 2),
+    ("input_blocks_5_1", 640, 2),
+    ("input_blocks_7_1", 1280, 10),
+    ("input_blocks_8_1", 1280, 10),
+    ("middle_block_1", 1280, 10),
+    ("output_blocks_0_1", 1280, 10),
+    ("output_blocks_1_1", 1280, 10),
+    ("output_blocks_2_1", 1280, 10),
+    ("output_blocks_3_1", 640, 2),
+    ("output_blocks_4_1", 640, 2),
+    ("output_blocks_5_1", 640, 2),
+]
+SAMPLE_PROMPTS = [
+    "1girl, solo, looking at viewer --n lowres --w 1024 --h 1024 --d 42",
+    "a red fox in the snow, highly detailed --d 7",
+    "portrait of an old man, dramatic light",
+    "a castle on a hill at sunset --d 1234",
+    "still life with apples --d 5",
+    "cyberpunk street at night, rain --d 99",
+]
 
 
 def sdxl_modules(full: bool = True) -> list[tuple[str, int, int]]:
@@ -570,16 +621,31 @@ def sdxl_modules(full: bool = True) -> list[tuple[str, int, int]]:
         out.append((f"lora_unet_{stack}_proj_in", dim, dim))
         for b in range(blocks if full else 1):
             p = f"lora_unet_{stack}_transformer_blocks_{b}_"
-            out += [(p + "attn1_to_q", dim, dim), (p + "attn1_to_k", dim, dim), (p + "attn1_to_v", dim, dim),
-                    (p + "attn1_to_out_0", dim, dim), (p + "attn2_to_q", dim, dim), (p + "attn2_to_k", 2048, dim),
-                    (p + "attn2_to_v", 2048, dim), (p + "attn2_to_out_0", dim, dim),
-                    (p + "ff_net_0_proj", dim, dim * 8), (p + "ff_net_2", dim * 4, dim)]
+            out += [
+                (p + "attn1_to_q", dim, dim),
+                (p + "attn1_to_k", dim, dim),
+                (p + "attn1_to_v", dim, dim),
+                (p + "attn1_to_out_0", dim, dim),
+                (p + "attn2_to_q", dim, dim),
+                (p + "attn2_to_k", 2048, dim),
+                (p + "attn2_to_v", 2048, dim),
+                (p + "attn2_to_out_0", dim, dim),
+                (p + "ff_net_0_proj", dim, dim * 8),
+                (p + "ff_net_2", dim * 4, dim),
+            ]
         out.append((f"lora_unet_{stack}_proj_out", dim, dim))
     return out
 
 
-def saved_lora_tensors(step: int, *, rank: int = 8, full: bool = True, untrained: tuple[str, ...] = (),
-                 nan_in: str | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+def saved_lora_tensors(
+    step: int,
+    *,
+    rank: int = 8,
+    full: bool = True,
+    untrained: tuple[str, ...] = (),
+    nan_in: str | None = None,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """A kohya LoRA after `step` steps: lora_down random (its init), lora_up grown with the step."""
     import numpy as np
 
@@ -602,13 +668,22 @@ def saved_lora_tensors(step: int, *, rank: int = 8, full: bool = True, untrained
 def save_lora(path: Path, tensors: dict, step: int, epoch: int) -> Path:
     from safetensors.numpy import save_file
 
-    save_file(tensors, str(path), metadata={"ss_steps": str(step), "ss_epoch": str(epoch),
-                                            "ss_network_module": "networks.lora", "ss_output_name": path.stem})
+    save_file(
+        tensors,
+        str(path),
+        metadata={
+            "ss_steps": str(step),
+            "ss_epoch": str(epoch),
+            "ss_network_module": "networks.lora",
+            "ss_output_name": path.stem,
+        },
+    )
     return path
 
 
-def write_events(logging_dir: Path, stamp: dt.datetime, steps: range, steps_per_epoch: int,
-                 prefix: str = "", loss_at=None) -> Path:
+def write_events(
+    logging_dir: Path, stamp: dt.datetime, steps: range, steps_per_epoch: int, prefix: str = "", loss_at=None
+) -> Path:
     """Log like train_network.py: step logs each step, loss/epoch_average at each epoch's end (step = epoch)."""
     from accelerate.tracking import TensorBoardTracker
 
@@ -623,8 +698,12 @@ def write_events(logging_dir: Path, stamp: dt.datetime, steps: range, steps_per_
         total += loss
         lr = 1e-4 * min(1.0, step / 50)
         # accelerate's tracker.log() flushes after every call; its add_scalar calls are the same, flushed once.
-        for tag, value in (("loss/current", loss), ("loss/average", total / i), ("lr/unet", lr),
-                           ("lr/textencoder", lr / 2)):
+        for tag, value in (
+            ("loss/current", loss),
+            ("loss/average", total / i),
+            ("lr/unet", lr),
+            ("lr/textencoder", lr / 2),
+        ):
             writer.add_scalar(tag, value, global_step=step)
         if step % steps_per_epoch == 0:
             writer.add_scalar("loss/epoch_average", total / i, global_step=step // steps_per_epoch)
@@ -644,19 +723,41 @@ def sample_png(path: Path, size: int, seed: int) -> None:
     Image.fromarray(rgb).save(path)
 
 
-def sample_name(output_name: str | None, *, step: int | None = None, epoch: int | None = None, index: int,
-                stamp: dt.datetime, seed: int | None) -> str:
+def sample_name(
+    output_name: str | None,
+    *,
+    step: int | None = None,
+    epoch: int | None = None,
+    index: int,
+    stamp: dt.datetime,
+    seed: int | None,
+) -> str:
     """train_util.sample_image_inference's file name (48d368f)."""
     when = f"e{epoch:06d}" if epoch is not None else f"{step:06d}"
-    return (f"{'' if output_name is None else output_name + '_'}{when}_{index:02d}_{stamp:%Y%m%d%H%M%S}"
-            f"{'' if seed is None else f'_{seed}'}.png")
+    return (
+        f"{'' if output_name is None else output_name + '_'}{when}_{index:02d}_{stamp:%Y%m%d%H%M%S}"
+        f"{'' if seed is None else f'_{seed}'}.png"
+    )
 
 
-def make_run(root: Path, *, name: str = "mylora", total_steps: int = 200, save_every: int = 50,
-             sample_every: int = 100, prompts: int = 3, image_size: int = 64, logging: bool = True,
-             full_modules: bool = False, untrained: tuple[str, ...] = (), nan_save: int | None = None,
-             nan_module: str | None = None, status: str = "succeeded", steps_per_epoch: int = 100,
-             started: dt.datetime | None = None) -> Path:
+def make_run(
+    root: Path,
+    *,
+    name: str = "mylora",
+    total_steps: int = 200,
+    save_every: int = 50,
+    sample_every: int = 100,
+    prompts: int = 3,
+    image_size: int = 64,
+    logging: bool = True,
+    full_modules: bool = False,
+    untrained: tuple[str, ...] = (),
+    nan_save: int | None = None,
+    nan_module: str | None = None,
+    status: str = "succeeded",
+    steps_per_epoch: int = 100,
+    started: dt.datetime | None = None,
+) -> Path:
     """A run's output_dir with a run record; returns the record folder."""
     from loratrain.launch.record import RunRecord
 
@@ -665,16 +766,33 @@ def make_run(root: Path, *, name: str = "mylora", total_steps: int = 200, save_e
     started = started or dt.datetime.now().astimezone().replace(microsecond=0) - dt.timedelta(minutes=30)
     prompt_file = root / "prompts.txt"
     prompt_file.write_text("# sample prompts\n" + "\n".join(SAMPLE_PROMPTS[:prompts]) + "\n", encoding="utf-8")
-    argv = ["python", "-m", "accelerate.commands.launch", "--num_processes=1", "sdxl_train_network.py",
-            f"--output_dir={out}", f"--output_name={name}", f"--sample_prompts={prompt_file}",
-            f"--sample_every_n_steps={sample_every}", "--save_model_as=safetensors",
-            f"--save_every_n_steps={save_every}", "--network_module=networks.lora"]
+    argv = [
+        "python",
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes=1",
+        "sdxl_train_network.py",
+        f"--output_dir={out}",
+        f"--output_name={name}",
+        f"--sample_prompts={prompt_file}",
+        f"--sample_every_n_steps={sample_every}",
+        "--save_model_as=safetensors",
+        f"--save_every_n_steps={save_every}",
+        "--network_module=networks.lora",
+    ]
     if logging:
         argv.append(f"--logging_dir={root / 'logs'}")
     rec = RunRecord(out, name, started=started)
-    rec.start(argv=argv, env={"PYTHONUNBUFFERED": "1"}, cwd=str(root), config={"saving": {"output_dir": str(out)}},
-              config_file=str(root / "config.toml"), versions={"torch": "2.13.0", "accelerate": "1.0.0"},
-              sd_scripts={"path": "/sd-scripts", "commit": "48d368f"}, gpus=[{"index": 0, "name": "NVIDIA H100"}])
+    rec.start(
+        argv=argv,
+        env={"PYTHONUNBUFFERED": "1"},
+        cwd=str(root),
+        config={"saving": {"output_dir": str(out)}},
+        config_file=str(root / "config.toml"),
+        versions={"torch": "2.13.0", "accelerate": "1.0.0"},
+        sd_scripts={"path": "/sd-scripts", "commit": "48d368f"},
+        gpus=[{"index": 0, "name": "NVIDIA H100"}],
+    )
     local_start = started.astimezone().replace(tzinfo=None)
     if logging:
         write_events(root / "logs", local_start + dt.timedelta(seconds=20), range(1, total_steps + 1), steps_per_epoch)
@@ -684,11 +802,15 @@ def make_run(root: Path, *, name: str = "mylora", total_steps: int = 200, save_e
     for n, step in enumerate(range(sample_every, total_steps + 1, sample_every)):
         stamp = local_start + dt.timedelta(minutes=1, seconds=n * 10)
         for i in range(prompts):
-            sample_png(sample_dir / sample_name(name, step=step, index=i, stamp=stamp, seed=seeds[i]), image_size,
-                       seed=n * 10 + i)
+            sample_png(
+                sample_dir / sample_name(name, step=step, index=i, stamp=stamp, seed=seeds[i]),
+                image_size,
+                seed=n * 10 + i,
+            )
     for step in range(save_every, total_steps + 1, save_every):
-        tensors = saved_lora_tensors(step, full=full_modules, untrained=untrained,
-                               nan_in=nan_module if step == nan_save else None, seed=step)
+        tensors = saved_lora_tensors(
+            step, full=full_modules, untrained=untrained, nan_in=nan_module if step == nan_save else None, seed=step
+        )
         save_lora(out / f"{name}-step{step:08d}.safetensors", tensors, step, step // steps_per_epoch)
     if status != "running":
         rec.finish(exit_code=0 if status == "succeeded" else 1, duration_s=1800.0)

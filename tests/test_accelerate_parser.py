@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from helpers import tomllib
-
 import pytest
+from helpers import BASE, CONFIGS, tomllib
 
-from helpers import BASE, CONFIGS
 from loratrain.config.loader import load_config, validate
 from loratrain.render import build_command
 
@@ -15,7 +13,7 @@ launch = pytest.importorskip("accelerate.commands.launch")
 
 def _launch_args(cmd):
     script_at = next(i for i, t in enumerate(cmd.argv) if t.endswith("sdxl_train_network.py"))
-    return launch.launch_command_parser().parse_args(cmd.argv[2:script_at + 1] + cmd.argv[script_at + 1:])
+    return launch.launch_command_parser().parse_args(cmd.argv[2 : script_at + 1] + cmd.argv[script_at + 1 :])
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.stem)
@@ -35,8 +33,10 @@ def test_two_gpu_config_asks_for_multi_gpu_with_its_gpu_ids():
 
 @pytest.mark.parametrize("rank", [0, 1])
 def test_multi_node_commands_parse_for_each_rank(rank):
-    data = tomllib.loads(BASE + "[accelerate]\nnum_processes = 4\nnum_machines = 2\n"
-                                "main_process_ip = \"10.0.0.1\"\nmain_process_port = 29500\n")
+    data = tomllib.loads(
+        BASE + "[accelerate]\nnum_processes = 4\nnum_machines = 2\n"
+        'main_process_ip = "10.0.0.1"\nmain_process_port = 29500\n'
+    )
     cmd = build_command(validate(data, "t.toml").config, "/sd", machine_rank=rank)
     args = _launch_args(cmd)
     assert (args.machine_rank, args.num_machines, args.num_processes) == (rank, 2, 4)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import BASE, run_cli
 
 
@@ -23,7 +22,7 @@ def _assert_clean_failure(result, *needles):
 
 
 def test_toml_syntax_error_names_line_and_column(write_config):
-    path = write_config("[model]\npretrained_model_name_or_path = \"/m\n")
+    path = write_config('[model]\npretrained_model_name_or_path = "/m\n')
     _assert_clean_failure(run_cli("check", str(path)), f"{path}:2:", "TOML syntax error", "column")
 
 
@@ -34,20 +33,25 @@ def test_missing_config_file_is_reported(tmp_path):
 def test_unknown_key_gets_a_did_you_mean_with_its_line(write_config):
     path = write_config(BASE + "[training]\ngradient_checkpoint = true\n")
     line = BASE.count("\n") + 2
-    _assert_clean_failure(run_cli("check", str(path)), f"{path}:{line}: training.gradient_checkpoint: unknown key",
-                          "did you mean 'gradient_checkpointing'")
+    _assert_clean_failure(
+        run_cli("check", str(path)),
+        f"{path}:{line}: training.gradient_checkpoint: unknown key",
+        "did you mean 'gradient_checkpointing'",
+    )
 
 
 def test_key_in_the_wrong_table_says_where_it_belongs(write_config):
     path = write_config(BASE + "[training]\nlearning_rate = 0.0001\n")
-    _assert_clean_failure(run_cli("check", str(path)), "training.learning_rate: unknown key",
-                          "learning_rate belongs in [optimizer]")
+    _assert_clean_failure(
+        run_cli("check", str(path)), "training.learning_rate: unknown key", "learning_rate belongs in [optimizer]"
+    )
 
 
 def test_wrong_type_names_expected_and_given_types(write_config):
     path = write_config(BASE.replace("network_dim = 8", 'network_dim = "8"'))
-    _assert_clean_failure(run_cli("check", str(path)), "network.network_dim: wrong type: expected an integer, "
-                          "got string '8'")
+    _assert_clean_failure(
+        run_cli("check", str(path)), "network.network_dim: wrong type: expected an integer, got string '8'"
+    )
 
 
 def test_out_of_range_number_is_rejected(write_config):
@@ -77,25 +81,32 @@ def test_unknown_optimizer_gets_a_suggestion(write_config):
 
 
 def test_lycoris_preset_and_algo_outside_the_known_lists(write_config):
-    text = BASE.replace('"networks.lora"', '"lycoris.kohya"') + \
-        '[network.network_args]\nalgo = "oft"\npreset = "Full"\n'
-    _assert_clean_failure(run_cli("check", str(write_config(text))), "network.network_args.algo",
-                          "network.network_args.preset", "unknown preset 'Full'")
+    text = (
+        BASE.replace('"networks.lora"', '"lycoris.kohya"') + '[network.network_args]\nalgo = "oft"\npreset = "Full"\n'
+    )
+    _assert_clean_failure(
+        run_cli("check", str(write_config(text))),
+        "network.network_args.algo",
+        "network.network_args.preset",
+        "unknown preset 'Full'",
+    )
 
 
 def test_cross_flag_rule_failure_names_the_fix(write_config):
     path = write_config(with_key("dataset", "cache_text_encoder_outputs = true\nshuffle_caption = true"))
     result = run_cli("check", str(path))
-    _assert_clean_failure(result, "dataset.cache_text_encoder_outputs", "shuffle_caption",
-                          "network_train_unet_only")
+    _assert_clean_failure(result, "dataset.cache_text_encoder_outputs", "shuffle_caption", "network_train_unet_only")
 
 
 def test_every_problem_is_reported_at_once(write_config):
-    path = write_config(BASE.replace("network_dim = 8", "network_dim = -1") +
-                        '[sampling]\nsample_sampler = "nope"\n[extra]\nmin_snr_gama = 5\n')
+    path = write_config(
+        BASE.replace("network_dim = 8", "network_dim = -1")
+        + '[sampling]\nsample_sampler = "nope"\n[extra]\nmin_snr_gama = 5\n'
+    )
     result = run_cli("check", str(path))
-    _assert_clean_failure(result, "network.network_dim", "sampling.sample_sampler", "extra.min_snr_gama",
-                          "3 problems found")
+    _assert_clean_failure(
+        result, "network.network_dim", "sampling.sample_sampler", "extra.min_snr_gama", "3 problems found"
+    )
 
 
 def test_unknown_pass_through_flag_is_an_error(write_config):
@@ -139,13 +150,13 @@ def test_run_without_sd_scripts_launches_nothing(write_config):
 
 def test_a_bad_set_value_is_blamed_on_set_not_on_the_files_line(write_config):
     path = write_config(BASE)
-    result = run_cli("check", "--no-preflight", str(path), "--set", "network.network_dim=\"8\"")
+    result = run_cli("check", "--no-preflight", str(path), "--set", 'network.network_dim="8"')
     _assert_clean_failure(result, "--set: network.network_dim: wrong type")
     assert f"{path}:" not in result.stderr
 
 
 def test_flags_that_replace_or_end_the_run_are_refused(write_config):
-    path = write_config(with_key("extra", "output_config = true\nconfig_file = \"other.toml\""))
+    path = write_config(with_key("extra", 'output_config = true\nconfig_file = "other.toml"'))
     result = run_cli("check", "--no-preflight", str(path))
     _assert_clean_failure(result, "extra.output_config: unknown key (not allowed here", "extra.config_file")
 

@@ -26,8 +26,12 @@ def _models() -> list[type[BaseModel]]:
 
 
 def test_every_field_of_every_model_has_a_description():
-    missing = [f"{m.__name__}.{n}" for m in _models() for n, f in m.model_fields.items()
-               if n != "kind" and not (f.description or "").strip()]
+    missing = [
+        f"{m.__name__}.{n}"
+        for m in _models()
+        for n, f in m.model_fields.items()
+        if n != "kind" and not (f.description or "").strip()
+    ]
     assert missing == []
 
 

@@ -10,8 +10,8 @@ import time
 
 import pytest
 import typer
-
 from helpers import BASE, cli_env, run_cli
+
 from loratrain import cli
 from loratrain.errors import EXIT_CONFIG, EXIT_INTERRUPTED, ConfigError, Problem, did_you_mean
 from loratrain.launch import runner
@@ -28,8 +28,14 @@ def test_ctrl_c_inside_any_verb_is_exit_130_without_a_traceback(capsys):
 
 
 def test_ctrl_c_to_a_real_loratrain_process_waiting_on_stdin_exits_130():
-    proc = subprocess.Popen([sys.executable, "-m", "loratrain", "import", "-"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loratrain", "import", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
     time.sleep(3)  # the command is up and reading stdin
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -48,7 +54,7 @@ def test_a_library_error_is_its_exit_code():
 
 def test_strict_turns_each_warning_into_an_error_of_the_same_text(tmp_path):
     config = tmp_path / "run.toml"
-    config.write_text(BASE + "[logging]\nlog_prefix = \"x\"\n", encoding="utf-8")
+    config.write_text(BASE + '[logging]\nlog_prefix = "x"\n', encoding="utf-8")
     relaxed = run_cli("run", str(config), "--dry-run")
     strict = run_cli("run", str(config), "--dry-run", "--strict")
     assert relaxed.returncode == 0 and "warning:" in relaxed.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from helpers import run_cli
 
 
@@ -50,12 +49,11 @@ def test_explain_list_covers_every_table():
 
 
 def test_every_pass_through_flag_has_an_example_that_validates_and_renders():
-    from helpers import tomllib
+    from helpers import BASE, tomllib
 
-    from helpers import BASE
+    from loratrain.config.loader import validate
     from loratrain.errors import ConfigError
     from loratrain.explain import build_index
-    from loratrain.config.loader import validate
 
     entries = [e for e in build_index().values() if e.table == "extra"]
     assert len(entries) > 100
@@ -66,6 +64,9 @@ def test_every_pass_through_flag_has_an_example_that_validates_and_renders():
             validate(data, "t.toml")
         except ConfigError as exc:
             # Cross-key rules may object to a flag on its own (v2 on SDXL); the value itself must be well typed.
-            typed = [p for p in exc.problems if p.key == entry.key and ("wrong type" in p.message
-                                                                        or "not allowed" in p.message)]
+            typed = [
+                p
+                for p in exc.problems
+                if p.key == entry.key and ("wrong type" in p.message or "not allowed" in p.message)
+            ]
             assert typed == [], entry.key

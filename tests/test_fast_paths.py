@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import CONFIGS, PROBE
 
 
@@ -77,9 +76,13 @@ MODULE_PROBE = (
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["explain", "algo"], ["run", str(CONFIGS / "pony-sdxl-locon.toml"), "--dry-run"],
-     ["check", "--no-preflight", str(CONFIGS / "sdxl-lokr.toml")],
-     ["fit", str(CONFIGS / "pony-sdxl-locon.toml"), "--gpu", "rtx3060"]],
+    [
+        ["--help"],
+        ["explain", "algo"],
+        ["run", str(CONFIGS / "pony-sdxl-locon.toml"), "--dry-run"],
+        ["check", "--no-preflight", str(CONFIGS / "sdxl-lokr.toml")],
+        ["fit", str(CONFIGS / "pony-sdxl-locon.toml"), "--gpu", "rtx3060"],
+    ],
     ids=lambda a: " ".join(a)[:30],
 )
 def test_light_commands_need_only_the_declared_core_dependencies(args):
@@ -88,9 +91,10 @@ def test_light_commands_need_only_the_declared_core_dependencies(args):
 
     result = subprocess.run([sys.executable, "-c", MODULE_PROBE, *args], capture_output=True, text=True, timeout=60)
     line = next(ln for ln in result.stderr.splitlines() if ln.startswith("MODULES:"))
-    modules = [m for m in line[len("MODULES:"):].split(",") if m and m not in ("loratrain", "_distutils_hack")]
+    modules = [m for m in line[len("MODULES:") :].split(",") if m and m not in ("loratrain", "_distutils_hack")]
     owners = metadata.packages_distributions()
     allowed = _core_distributions()
-    stray = {m: owners.get(m) for m in modules
-             if not any(d.lower().replace("_", "-") in allowed for d in owners.get(m, []))}
+    stray = {
+        m: owners.get(m) for m in modules if not any(d.lower().replace("_", "-") in allowed for d in owners.get(m, []))
+    }
     assert stray == {}

@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from helpers import FLAG_TABLE as ARGS_JSON
+
 from loratrain.explain import build_index
 from loratrain.schema.accelerate import AccelerateArgs
 from loratrain.schema.common import field_extra
@@ -65,8 +65,10 @@ def test_every_pass_through_flag_has_one_text_and_no_typed_flag_has_one():
     assert all(text.strip() for text in flag_docs.FLAG_DOCS.values())
 
 
-ARG_DOCS = {"optimizer.optimizer_args": optimizer_docs.OPTIMIZER_ARG_DOCS,
-            "optimizer.lr_scheduler_args": optimizer_docs.SCHEDULER_ARG_DOCS}
+ARG_DOCS = {
+    "optimizer.optimizer_args": optimizer_docs.OPTIMIZER_ARG_DOCS,
+    "optimizer.lr_scheduler_args": optimizer_docs.SCHEDULER_ARG_DOCS,
+}
 
 
 def _check_optimizer_arg_texts(index) -> int:
@@ -81,8 +83,9 @@ def _check_optimizer_arg_texts(index) -> int:
             assert entry.description == docs[name], key
         else:
             owner = entry.notes[0].split(":", 1)[0]  # the first optimizer/scheduler that takes the key
-            target = (opt.resolve_optimizer(owner) if table.endswith("optimizer_args") else
-                      opt.resolve_scheduler(owner, None))
+            target = (
+                opt.resolve_optimizer(owner) if table.endswith("optimizer_args") else opt.resolve_scheduler(owner, None)
+            )
             assert entry.description == optimizer_docs.UNDOCUMENTED.format(target=target.target), key
         assert entry.advice == "", key
         checked += 1
@@ -93,8 +96,10 @@ def test_every_text_explain_shows_is_its_fields_text():
     index = build_index()
     assert _check_optimizer_arg_texts(index) > 30
     for name in opt.sd_optimizer_names():  # optimizer_type's notes: one summary per optimizer, from optimizer_docs
-        assert any(note.endswith(f"). {optimizer_docs.OPTIMIZER_DOCS[name]}") and note.startswith(f"{name}: ")
-                   for note in index["optimizer.optimizer_type"].notes), name
+        assert any(
+            note.endswith(f"). {optimizer_docs.OPTIMIZER_DOCS[name]}") and note.startswith(f"{name}: ")
+            for note in index["optimizer.optimizer_type"].notes
+        ), name
     for key, entry in index.items():
         if key.rpartition(".")[0] in ARG_DOCS:
             continue
@@ -158,7 +163,9 @@ def test_defaults_named_in_descriptions_match_sd_scripts():
     pattern = re.compile(r"(?<![-\w])default (?:is )?(?!an? |is )(?:'([^']*)'|([^\s,;)]+))", re.IGNORECASE)
     checked = 0
     for arg in _arguments():
-        if arg["dest"] not in flag_docs.FLAG_DOCS and not any(arg["dest"] in g.model_fields for g in SCRIPT_GROUPS.values()):
+        if arg["dest"] not in flag_docs.FLAG_DOCS and not any(
+            arg["dest"] in g.model_fields for g in SCRIPT_GROUPS.values()
+        ):
             continue
         text = shown(arg["dest"])
         if arg["default"] is None or isinstance(arg["default"], bool):
@@ -258,8 +265,16 @@ def test_every_network_arg_lycoris_reads_is_documented():
     assert "algo" in keys and "preset" in keys  # the scan found the real function
     # weight_decompose is looked up by a nested helper but never reaches the modules from network_args.
     # Deprecated spellings and other model families' keys are left out on purpose (a typo check names them).
-    left_out = {"use_cp", "use_conv_cp", "disable_conv_cp", "constrain", "train_t5xxl", "train_llm_adapter",
-                "warn_on_unmatched", "weight_decompose"}
+    left_out = {
+        "use_cp",
+        "use_conv_cp",
+        "disable_conv_cp",
+        "constrain",
+        "train_t5xxl",
+        "train_llm_adapter",
+        "warn_on_unmatched",
+        "weight_decompose",
+    }
     missing = sorted(keys - set(LycorisArgs.model_fields) - left_out)
     assert missing == [], f"lycoris network_args keys without a typed, documented field: {missing}"
 
@@ -272,9 +287,21 @@ def test_guide_keys_that_lycoris_ignores_are_documented_as_ignored():
 
 def test_every_network_arg_of_sd_scripts_lora_is_documented():
     expected = {
-        "conv_dim", "conv_alpha", "block_dims", "block_alphas", "conv_block_dims", "conv_block_alphas",
-        "down_lr_weight", "mid_lr_weight", "up_lr_weight", "block_lr_zero_threshold", "rank_dropout",
-        "module_dropout", "loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio",
+        "conv_dim",
+        "conv_alpha",
+        "block_dims",
+        "block_alphas",
+        "conv_block_dims",
+        "conv_block_alphas",
+        "down_lr_weight",
+        "mid_lr_weight",
+        "up_lr_weight",
+        "block_lr_zero_threshold",
+        "rank_dropout",
+        "module_dropout",
+        "loraplus_lr_ratio",
+        "loraplus_unet_lr_ratio",
+        "loraplus_text_encoder_lr_ratio",
     }
     assert expected <= set(LoraArgs.model_fields)
 
@@ -284,8 +311,16 @@ def test_accelerate_table_names_real_accelerate_launch_options():
     parser = launch.launch_command_parser()
     known = {action.dest for action in parser._actions}
     wanted = {
-        "num_processes", "num_machines", "machine_rank", "gpu_ids", "num_cpu_threads_per_process",
-        "main_process_ip", "main_process_port", "mixed_precision", "dynamo_backend", "multi_gpu",
+        "num_processes",
+        "num_machines",
+        "machine_rank",
+        "gpu_ids",
+        "num_cpu_threads_per_process",
+        "main_process_ip",
+        "main_process_port",
+        "mixed_precision",
+        "dynamo_backend",
+        "multi_gpu",
     }
     assert set(AccelerateArgs.model_fields) == wanted
     assert wanted <= known
@@ -294,10 +329,7 @@ def test_accelerate_table_names_real_accelerate_launch_options():
 def test_module_is_plain_data_that_imports_nothing_heavy():
     tree = ast.parse(Path(flag_docs.__file__).read_text(encoding="utf-8"))
     imported = {
-        alias.name.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
     } | {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert imported <= {"typing", "__future__"}
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in flag_docs.FLAG_DOCS.items())

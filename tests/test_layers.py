@@ -44,8 +44,11 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_every_module_belongs_to_a_layer():
-    units = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
-             if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").exists())}
+    units = {
+        p.stem if p.is_file() else p.name
+        for p in PACKAGE.iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").exists())
+    }
     assert units - set(LEVEL) == set(), "add the new module or package to LAYERS (and README's Layout)"
 
 

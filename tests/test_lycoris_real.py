@@ -6,12 +6,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 kohya = pytest.importorskip("lycoris.kohya")
+from helpers import BASE, tomllib  # noqa: E402
 from torch import nn  # noqa: E402
 
-from helpers import BASE  # noqa: E402
 from loratrain.config.loader import validate  # noqa: E402
 from loratrain.schema.choices import LYCORIS_ALGOS, LYCORIS_PRESETS  # noqa: E402
-from helpers import tomllib  # noqa: E402
 
 C = 32  # channels of the tiny stand-in UNet
 
@@ -75,7 +74,8 @@ class TextEncoder(nn.Module):
 def rendered_kwargs(network_args: str, dim: int = 8) -> tuple[int, float, dict]:
     """Validate a config, render it, and split network_args the way train_network.py does."""
     text = BASE.replace('"networks.lora"', '"lycoris.kohya"').replace(
-        "network_dim = 8", f"network_dim = {dim}\nnetwork_alpha = 4.0")
+        "network_dim = 8", f"network_dim = {dim}\nnetwork_alpha = 4.0"
+    )
     data = tomllib.loads(text + "[network.network_args]\n" + network_args)
     cfg = validate(data, "t.toml").config
     items = cfg.script_args()["network_args"]
@@ -104,8 +104,9 @@ ALGO_ARGS = {"dylora": "block_size = 4\n", "lokr": "factor = 4\n"}
 
 @pytest.mark.parametrize("algo", LYCORIS_ALGOS)
 def test_lycoris_builds_every_algo_from_rendered_args(algo):
-    net, _ = build(f'algo = "{algo}"\npreset = "full"\nconv_dim = 4\nconv_alpha = 1.0\n' + ALGO_ARGS.get(algo, ""),
-                   dim=4)
+    net, _ = build(
+        f'algo = "{algo}"\npreset = "full"\nconv_dim = 4\nconv_alpha = 1.0\n' + ALGO_ARGS.get(algo, ""), dim=4
+    )
     assert module_count(net) > 0
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import typing
 
 import pytest
+from helpers import BASE, tomllib
 from pydantic import ValidationError
 
-from helpers import BASE, tomllib
 from loratrain.config.loader import validate
 from loratrain.importers.output import table_order
 from loratrain.launch import record
@@ -18,11 +18,17 @@ from loratrain.schema.root import SCRIPT_GROUPS, TrainConfig
 from loratrain.sdscripts import flags, install
 
 
-@pytest.mark.parametrize(("literal", "dest"), [
-    (choices.Sampler, "sample_sampler"), (choices.MixedPrecision, "mixed_precision"),
-    (choices.SavePrecision, "save_precision"), (choices.SaveFormat, "save_model_as"), (choices.LogWith, "log_with"),
-    (choices.MaxTokenLength, "max_token_length"),
-])
+@pytest.mark.parametrize(
+    ("literal", "dest"),
+    [
+        (choices.Sampler, "sample_sampler"),
+        (choices.MixedPrecision, "mixed_precision"),
+        (choices.SavePrecision, "save_precision"),
+        (choices.SaveFormat, "save_model_as"),
+        (choices.LogWith, "log_with"),
+        (choices.MaxTokenLength, "max_token_length"),
+    ],
+)
 def test_sd_scripts_choices_are_the_flag_tables(literal, dest):
     assert typing.get_args(literal) == flags.choices(dest)
 
@@ -44,7 +50,7 @@ def test_every_accepted_accelerate_value_is_one_accelerates_real_parser_takes():
             cfg = validate(_toml(BASE + f'[accelerate]\n{dest} = "{value}"\n'), "t.toml").config
             argv = build_command(cfg, "/sd").argv
             script_at = next(i for i, t in enumerate(argv) if t.endswith(flags.SCRIPT_NAME))
-            args = parser.parse_args(argv[2:script_at + 1])
+            args = parser.parse_args(argv[2 : script_at + 1])
             assert getattr(args, dest) == value
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-from helpers import tomllib
 
+from helpers import BASE, tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import BASE
 from loratrain.config.loader import validate
 from loratrain.render import build_command, display
 
@@ -26,7 +25,7 @@ def join_continuations(text: str) -> str:
     out, state, i = [], None, 0
     while i < len(text):
         ch = text[i]
-        if state is None and ch == "\\" and text[i + 1:i + 2] == "\n":
+        if state is None and ch == "\\" and text[i + 1 : i + 2] == "\n":
             i += 2
             continue
         if state is None and ch in "'\"":
@@ -34,7 +33,7 @@ def join_continuations(text: str) -> str:
         elif state == ch:
             state = None
         elif state != "'" and ch == "\\":
-            out.append(text[i:i + 2])
+            out.append(text[i : i + 2])
             i += 2
             continue
         out.append(ch)
@@ -73,7 +72,9 @@ def test_list_values_stay_separate_tokens(items):
     data = tomllib.loads(BASE)
     # optimizer_args are checked as Python literals for the optimizer: an unchecked dotted optimizer and quoted
     # string values keep any text legal here.
-    data["optimizer"] = {"optimizer_type": "my_module.MyOptimizer",
-                         "optimizer_args": [f"k{i}={v!r}" for i, v in enumerate(items) if "=" not in v] or ["a=1"]}
+    data["optimizer"] = {
+        "optimizer_type": "my_module.MyOptimizer",
+        "optimizer_args": [f"k{i}={v!r}" for i, v in enumerate(items) if "=" not in v] or ["a=1"],
+    }
     cmd = build_command(validate(data, "t.toml").config, "/sd")
     assert bash_words(display(cmd)) == cmd.argv

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shlex
 
 import pytest
-
 from helpers import BASE, tomllib
+
 from loratrain.config.loader import validate
 from loratrain.render import (
     GPUS_PLACEHOLDER,
@@ -29,10 +29,18 @@ def cfg(extra: str = ""):
     return validate(data, "t.toml").config
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (True, "True"), (False, "False"), (0, "0"), (0.0, "0.0"), (1e-4, "0.0001"), (0.1 + 0.2, "0.30000000000000004"),
-    ("a b", "a b"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (True, "True"),
+        (False, "False"),
+        (0, "0"),
+        (0.0, "0.0"),
+        (1e-4, "0.0001"),
+        (0.1 + 0.2, "0.30000000000000004"),
+        ("a b", "a b"),
+    ],
+)
 def test_values_are_written_the_way_sd_scripts_reads_them_back(value, text):
     assert format_value(value) == text
 
@@ -51,16 +59,20 @@ def test_zero_is_kept_and_single_values_use_equals():
 
 
 def test_list_values_are_separate_tokens_after_their_option():
-    argv, _ = script_flags(cfg("[optimizer]\noptimizer_args = [\"weight_decay=0.1\", \"betas=0.9,0.99\"]\n"))
+    argv, _ = script_flags(cfg('[optimizer]\noptimizer_args = ["weight_decay=0.1", "betas=0.9,0.99"]\n'))
     at = argv.index("--optimizer_args")
-    assert argv[at + 1:at + 3] == ["weight_decay=0.1", "betas=0.9,0.99"]
+    assert argv[at + 1 : at + 3] == ["weight_decay=0.1", "betas=0.9,0.99"]
 
 
 def test_network_args_are_key_value_tokens_as_lycoris_reads_them():
-    argv, _ = script_flags(cfg('[network]\nnetwork_module = "lycoris.kohya"\n'
-                               '[network.network_args]\nalgo = "lokr"\nuse_tucker = false\ndecompose_both = false\n'))
+    argv, _ = script_flags(
+        cfg(
+            '[network]\nnetwork_module = "lycoris.kohya"\n'
+            '[network.network_args]\nalgo = "lokr"\nuse_tucker = false\ndecompose_both = false\n'
+        )
+    )
     at = argv.index("--network_args")
-    items = argv[at + 1:]
+    items = argv[at + 1 :]
     assert "algo=lokr" in items and "use_tucker=False" in items
     assert not any(i.startswith("decompose_both") for i in items)  # any text turns it on: false is left out
 
@@ -72,8 +84,12 @@ def test_secrets_go_to_the_environment_never_to_argv():
 
 
 def test_accelerate_options_are_all_explicit_with_loratrains_defaults():
-    assert accelerate_flags(cfg()) == ["--num_processes=1", "--num_machines=1", "--mixed_precision=no",
-                                       "--dynamo_backend=no"]
+    assert accelerate_flags(cfg()) == [
+        "--num_processes=1",
+        "--num_machines=1",
+        "--mixed_precision=no",
+        "--dynamo_backend=no",
+    ]
 
 
 def test_several_processes_turn_multi_gpu_on_and_auto_waits_for_the_gpu_count():
@@ -85,9 +101,13 @@ def test_several_processes_turn_multi_gpu_on_and_auto_waits_for_the_gpu_count():
 
 
 def test_a_multi_machine_run_names_its_rank():
-    flags = accelerate_flags(cfg('[accelerate]\nnum_processes = 4\nnum_machines = 2\nmain_process_ip = "10.0.0.1"\n'
-                                 "main_process_port = 29500\n"),
-                             machine_rank=1)
+    flags = accelerate_flags(
+        cfg(
+            '[accelerate]\nnum_processes = 4\nnum_machines = 2\nmain_process_ip = "10.0.0.1"\n'
+            "main_process_port = 29500\n"
+        ),
+        machine_rank=1,
+    )
     assert "--machine_rank=1" in flags and "--main_process_ip=10.0.0.1" in flags
 
 
@@ -104,4 +124,6 @@ def test_display_is_one_option_per_line_and_splits_back_into_the_argv():
     assert shlex.split(text.replace("\\\n", " ")) == cmd.argv
     lines = [line.strip().rstrip(" \\") for line in text.splitlines()]
     assert lines[0] == "accelerate launch"
-    assert [line for line in lines[1:] if not line.lstrip("'").startswith("--")] == ["'/sd scripts/sdxl_train_network.py'"]
+    assert [line for line in lines[1:] if not line.lstrip("'").startswith("--")] == [
+        "'/sd scripts/sdxl_train_network.py'"
+    ]

@@ -7,8 +7,8 @@ import os
 import sys
 
 import pytest
-
 from helpers import CONFIGS, ROOT, run_cli
+
 from loratrain.config.loader import load_config
 from loratrain.render import build_command
 
@@ -41,7 +41,7 @@ def test_every_shipped_config_has_a_golden_file():
 def test_dry_run_json_prints_argv_and_warnings(write_config):
     from helpers import BASE
 
-    path = write_config(BASE + "[logging]\nlog_prefix = \"x\"\n")
+    path = write_config(BASE + '[logging]\nlog_prefix = "x"\n')
     result = run_cli("run", str(path), "--dry-run", "--json", "--sd-scripts", "/sd")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)

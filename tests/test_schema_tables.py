@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import BASE, tomllib
+
 from loratrain.config.loader import validate
 from loratrain.errors import ConfigError
 from loratrain.render import build_command
@@ -16,8 +16,12 @@ from loratrain.schema.root import SCRIPT_GROUPS
 TABLES = {**SCRIPT_GROUPS, "accelerate": AccelerateArgs}
 # network_args, optimizer_args and lr_scheduler_args are tables themselves, typed by another key (below).
 TYPED_TABLES = ("network_args", "optimizer_args", "lr_scheduler_args")
-FIELDS = [(table, name) for table, model in TABLES.items() for name in model.model_fields
-          if name not in (*TYPED_TABLES, "kind")]
+FIELDS = [
+    (table, name)
+    for table, model in TABLES.items()
+    for name in model.model_fields
+    if name not in (*TYPED_TABLES, "kind")
+]
 # Keys a rule asks for alongside an example (sd-scripts would fail without them).
 COMPANIONS = {
     "lr_warmup_steps": {"optimizer": {"lr_scheduler": "constant_with_warmup"}},
@@ -95,11 +99,16 @@ def test_optimizer_names_are_checked_with_a_suggestion():
     assert p.key == "optimizer.optimizer_type" and "AdamW8bit" in p.message
 
 
-@pytest.mark.parametrize(("table", "name", "wrong", "right"), [
-    ("saving", "save_precision", "fp32", "float"), ("saving", "save_model_as", "bin", "safetensors"),
-    ("precision", "mixed_precision", "fp8", "bf16"), ("sampling", "sample_sampler", "euler-a", "euler_a"),
-    ("logging", "log_with", "tensorbord", "tensorboard"),
-])
+@pytest.mark.parametrize(
+    ("table", "name", "wrong", "right"),
+    [
+        ("saving", "save_precision", "fp32", "float"),
+        ("saving", "save_model_as", "bin", "safetensors"),
+        ("precision", "mixed_precision", "fp8", "bf16"),
+        ("sampling", "sample_sampler", "euler-a", "euler_a"),
+        ("logging", "log_with", "tensorbord", "tensorboard"),
+    ],
+)
 def test_sd_scripts_choices_name_the_allowed_values(table, name, wrong, right):
     [p] = problems({table: {name: wrong}})
     assert p.key == f"{table}.{name}" and right in p.fix
@@ -108,8 +117,9 @@ def test_sd_scripts_choices_name_the_allowed_values(table, name, wrong, right):
 def test_training_noise_and_model_values_are_range_checked():
     assert [p.key for p in problems({"training": {"train_batch_size": 0}})] == ["training.train_batch_size"]
     assert [p.key for p in problems({"noise": {"noise_offset": "a lot"}})] == ["noise.noise_offset"]
-    assert [p.key for p in problems({"model": {"pretrained_model_name_or_path": 5}})] == \
-        ["model.pretrained_model_name_or_path"]
+    assert [p.key for p in problems({"model": {"pretrained_model_name_or_path": 5}})] == [
+        "model.pretrained_model_name_or_path"
+    ]
 
 
 def test_accelerate_gpu_ids_are_normalised_and_checked():

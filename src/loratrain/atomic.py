@@ -29,8 +29,15 @@ def write_text(path: Path, text: str, mode: int = 0o644) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         _remove(tmp)
-        raise ConfigError([Problem(f"cannot write it: {exc.strerror or exc}", file=str(path),
-                                   fix="check that its folder exists and is writable, or choose another path")]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    f"cannot write it: {exc.strerror or exc}",
+                    file=str(path),
+                    fix="check that its folder exists and is writable, or choose another path",
+                )
+            ]
+        ) from None
     except BaseException:
         _remove(tmp)
         raise

@@ -89,8 +89,9 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print loratrain's version and exit.", is_eager=True,
-                                 callback=_print_version),
+    version: bool = typer.Option(
+        False, "--version", help="Print loratrain's version and exit.", is_eager=True, callback=_print_version
+    ),
 ) -> None:
     if version:
         from loratrain import __version__

@@ -8,7 +8,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from loratrain.sdscripts import flags
 from loratrain.errors import ConfigError, Problem, did_you_mean
 from loratrain.schema.accelerate import AccelerateArgs
 from loratrain.schema.choices import SECRET_ENV
@@ -16,6 +15,7 @@ from loratrain.schema.common import field_extra
 from loratrain.schema.network import NetworkGroup
 from loratrain.schema.network_args import LoraArgs, LycorisArgs
 from loratrain.schema.root import SCRIPT_GROUPS, ExtraArgs, TrainConfig
+from loratrain.sdscripts import flags
 
 
 @dataclass
@@ -122,10 +122,17 @@ def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entr
         allowed = [str(v) for v in raw_allowed]
         key = f"{prefix}{name}"
         example = extra.get("example")
-        entry = Entry(key=key, table=table, name=name, description=info.description or "", type=type_text,
-                      default=_default_text(name) if table not in ("accelerate",) and "network_args" not in key
-                      else "not set",
-                      allowed=allowed, advice=extra.get("advice", ""), interacts=list(extra.get("interacts", [])))
+        entry = Entry(
+            key=key,
+            table=table,
+            name=name,
+            description=info.description or "",
+            type=type_text,
+            default=_default_text(name) if table not in ("accelerate",) and "network_args" not in key else "not set",
+            allowed=allowed,
+            advice=extra.get("advice", ""),
+            interacts=list(extra.get("interacts", [])),
+        )
         if example is None and raw_allowed:
             example = raw_allowed[0]
         if example is None and type_text.startswith("boolean"):
@@ -138,12 +145,14 @@ def _model_entries(model: type[BaseModel], table: str, prefix: str) -> list[Entr
             if "network_args" in key:
                 from loratrain.schema.common import format_value
 
-                text = ",".join(format_value(v) for v in example) if isinstance(example, list) else \
-                    format_value(example)
+                text = (
+                    ",".join(format_value(v) for v in example) if isinstance(example, list) else format_value(example)
+                )
                 entry.rendered = f"--network_args {name}={text}"
             elif table == "accelerate":
-                entry.rendered = f"accelerate launch --{name}={example}" if example is not True else \
-                    f"accelerate launch --{name}"
+                entry.rendered = (
+                    f"accelerate launch --{name}={example}" if example is not True else f"accelerate launch --{name}"
+                )
             else:
                 entry.rendered = _script_token(name, example)
         if name in SECRET_ENV:
@@ -164,15 +173,20 @@ def build_index(optimizer_type: str | None = None) -> dict[str, Entry]:
         index[e.key] = e
     for module, model in (("lycoris.kohya", LycorisArgs), ("networks.lora", LoraArgs)):
         for e in _model_entries(model, "network", "network.network_args."):
-            e.notes.insert(0, f"with network_module = \"{module}\"")
+            e.notes.insert(0, f'with network_module = "{module}"')
             if e.key in index:
-                index[e.key].notes.append(f"with network_module = \"{module}\": {e.description}")
+                index[e.key].notes.append(f'with network_module = "{module}": {e.description}')
             else:
                 index[e.key] = e
     args = NetworkGroup.model_fields["network_args"]
     index["network.network_args"] = Entry(
-        key="network.network_args", table="network", name="network_args", description=args.description or "",
-        type="table", default="not set", interacts=["network.network_module"],
+        key="network.network_args",
+        table="network",
+        name="network_args",
+        description=args.description or "",
+        type="table",
+        default="not set",
+        interacts=["network.network_module"],
         toml='[network.network_args]\nalgo = "locon"\nconv_dim = 8',
         rendered="--network_args algo=locon conv_dim=8",
         notes=["keys: see `loratrain explain --list` under network.network_args"],
@@ -181,8 +195,15 @@ def build_index(optimizer_type: str | None = None) -> dict[str, Entry]:
         index[e.key] = e
     for name in ("sd_scripts", "python"):
         info = TrainConfig.model_fields[name]
-        index[name] = Entry(key=name, table="", name=name, description=info.description or "", type="string",
-                            default="not set", toml=f'{name} = "..."')
+        index[name] = Entry(
+            key=name,
+            table="",
+            name=name,
+            description=info.description or "",
+            type="string",
+            default="not set",
+            toml=f'{name} = "..."',
+        )
     _optimizer_entries(index, optimizer_type)
     return index
 
@@ -200,8 +221,16 @@ def check_optimizer_arg(name: str, optimizer_type: str) -> None:
         return
     hint = did_you_mean(key, target.accepted())
     fix = (f"{hint} " if hint else "") + "accepted: " + ", ".join(target.accepted())
-    raise ConfigError([Problem(f"the optimizer {target.label()} takes no argument {key!r}", file="explain",
-                               key=f"optimizer.optimizer_args.{key}", fix=fix)])
+    raise ConfigError(
+        [
+            Problem(
+                f"the optimizer {target.label()} takes no argument {key!r}",
+                file="explain",
+                key=f"optimizer.optimizer_args.{key}",
+                fix=fix,
+            )
+        ]
+    )
 
 
 def optimizer_of(config_path: str) -> str:
@@ -214,8 +243,9 @@ def optimizer_of(config_path: str) -> str:
     data, _text = read_toml(Path(config_path))
     extra = data.get("extra", {}) if isinstance(data.get("extra"), dict) else {}
     section = data.get("optimizer", {}) if isinstance(data.get("optimizer"), dict) else {}
-    return opt.effective_optimizer_type(section.get("optimizer_type"), bool(extra.get("use_8bit_adam")),
-                                        bool(extra.get("use_lion_optimizer")))
+    return opt.effective_optimizer_type(
+        section.get("optimizer_type"), bool(extra.get("use_8bit_adam")), bool(extra.get("use_lion_optimizer"))
+    )
 
 
 def _optimizer_entries(index: dict[str, Entry], optimizer_type: str | None) -> None:
@@ -231,33 +261,55 @@ def _optimizer_entries(index: dict[str, Entry], optimizer_type: str | None) -> N
     for name, t in zip(opt.sd_optimizer_names(), sd_targets):
         assert t is not None  # sd-scripts' own names are always in the table
         entry.notes.append(f"{name}: {t.target} ({t.package} {t.version}). {optimizer_docs.OPTIMIZER_DOCS[name]}")
-    entry.notes.append("any other torch.optim class by its exact name, or a dotted module.Class path (then "
-                       "optimizer_args are not checked)")
+    entry.notes.append(
+        "any other torch.optim class by its exact name, or a dotted module.Class path (then "
+        "optimizer_args are not checked)"
+    )
     if optimizer_type:
         try:
             target = opt.resolve_optimizer(optimizer_type)
         except KeyError as exc:
-            raise ConfigError([Problem(exc.args[0], file="explain", key="optimizer.optimizer_type",
-                                       fix="see `loratrain explain optimizer_type`")]) from None
+            raise ConfigError(
+                [
+                    Problem(
+                        exc.args[0],
+                        file="explain",
+                        key="optimizer.optimizer_type",
+                        fix="see `loratrain explain optimizer_type`",
+                    )
+                ]
+            ) from None
         if target is None:
-            raise ConfigError([Problem(f"{optimizer_type} is not in loratrain's optimizer table; its arguments "
-                                       "are not known", file="explain", key="optimizer.optimizer_type")])
+            raise ConfigError(
+                [
+                    Problem(
+                        f"{optimizer_type} is not in loratrain's optimizer table; its arguments are not known",
+                        file="explain",
+                        key="optimizer.optimizer_type",
+                    )
+                ]
+            )
         targets = [target]
     else:
         targets = [t for t in sd_targets if t is not None]
     _arg_entries(index, "optimizer_args", targets, optimizer_docs.OPTIMIZER_ARG_DOCS, format_value)
     schedulers = [opt.resolve_scheduler(n, None) for n in opt.table()["schedulers"]]
-    _arg_entries(index, "lr_scheduler_args", [t for t in schedulers if t is not None],
-                 optimizer_docs.SCHEDULER_ARG_DOCS, format_value)
+    _arg_entries(
+        index,
+        "lr_scheduler_args",
+        [t for t in schedulers if t is not None],
+        optimizer_docs.SCHEDULER_ARG_DOCS,
+        format_value,
+    )
     for field_name, what in (("optimizer_args", "optimizer"), ("lr_scheduler_args", "scheduler")):
         e = index[f"optimizer.{field_name}"]
         e.type = "table (typed keys) or list of key=value strings"
-        e.notes.append(f"keys depend on the {what}: `loratrain explain {field_name}.KEY`; `loratrain explain "
-                       "--list` lists them")
+        e.notes.append(
+            f"keys depend on the {what}: `loratrain explain {field_name}.KEY`; `loratrain explain --list` lists them"
+        )
 
 
-def _arg_entries(index: dict[str, Entry], field_name: str, targets: list, docs: dict[str, str],
-                 format_value) -> None:
+def _arg_entries(index: dict[str, Entry], field_name: str, targets: list, docs: dict[str, str], format_value) -> None:
     from loratrain.sdscripts import optimizer_docs
     from loratrain.sdscripts import optimizers as opt
 
@@ -274,11 +326,15 @@ def _arg_entries(index: dict[str, Entry], field_name: str, targets: list, docs: 
         if isinstance(example, float) and example in (float("inf"), float("-inf")):
             example = None
         key = f"optimizer.{field_name}.{name}"
-        e = Entry(key=key, table="optimizer", name=name,
-                  description=optimizer_docs.arg_doc(docs, name, owners[0].target),
-                  type=" or ".join(types),
-                  default=f"{first.default} ({owners[0].name})" if len(owners) == 1 else "the constructor's (see notes)",
-                  interacts=["optimizer.optimizer_type" if field_name == "optimizer_args" else "optimizer.lr_scheduler"])
+        e = Entry(
+            key=key,
+            table="optimizer",
+            name=name,
+            description=optimizer_docs.arg_doc(docs, name, owners[0].target),
+            type=" or ".join(types),
+            default=f"{first.default} ({owners[0].name})" if len(owners) == 1 else "the constructor's (see notes)",
+            interacts=["optimizer.optimizer_type" if field_name == "optimizer_args" else "optimizer.lr_scheduler"],
+        )
         for t, p in zip(owners, params):
             text = f"{t.name}: {opt.type_words(p.type, 'table')}, default {p.default}"
             if p.sd_scripts_default:

@@ -12,11 +12,11 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from loratrain.sdscripts import flags
 from loratrain.schema.accelerate import launch_default
 from loratrain.schema.choices import SECRET_ENV
 from loratrain.schema.common import format_value
 from loratrain.schema.network_args import network_arg_items
+from loratrain.sdscripts import flags
 
 SCRIPT_PLACEHOLDER = "<sd-scripts>"
 GPUS_PLACEHOLDER = "<number of GPUs>"

@@ -36,7 +36,7 @@ def key_lines(text: str) -> dict[str, int]:
         if key:
             path = table + _split_dotted(key.group(1))
             lines.setdefault(".".join(path), number)
-            rest = line[key.end():]
+            rest = line[key.end() :]
             if rest.count('"""') == 1 or rest.count("'''") == 1:
                 in_multiline = True
     return lines

@@ -41,7 +41,9 @@ def _measure(sd_scripts_source, mp):
     spec.loader.exec_module(gen)
     sdxl_original_unet = gen.import_sds(str(root))
     if "diffusers" not in sys.modules:
-        mp.setitem(sys.modules, "diffusers", types.SimpleNamespace(AutoencoderKL=object))  # a type hint in networks.lora
+        mp.setitem(
+            sys.modules, "diffusers", types.SimpleNamespace(AutoencoderKL=object)
+        )  # a type hint in networks.lora
     import lycoris.kohya as lycoris_kohya
     from networks import lora as networks_lora
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from helpers import tomllib
 from pathlib import Path
 
 import pytest
-
-from helpers import GUIDE_COMMAND, run_cli
+from helpers import GUIDE_COMMAND, run_cli, tomllib
 
 DATA = Path(__file__).parent / "data"
 
@@ -25,7 +23,12 @@ def test_the_guides_full_command_lands_every_flag_in_its_table():
     assert config["dataset"]["train_data_dir"] == "/training_dir"
     assert config["dataset"]["resolution"] in ("1024,1024", [1024, 1024])
     assert config["dataset"]["dataset_repeats"] == 0
-    assert config["buckets"] == {"enable_bucket": True, "min_bucket_reso": 256, "max_bucket_reso": 1024, "bucket_reso_steps": 32}
+    assert config["buckets"] == {
+        "enable_bucket": True,
+        "min_bucket_reso": 256,
+        "max_bucket_reso": 1024,
+        "bucket_reso_steps": 32,
+    }
     assert config["network"]["network_module"] == "lycoris.kohya"
     assert config["network"]["network_dim"] == 8 and config["network"]["network_alpha"] == 4
     assert config["optimizer"]["optimizer_type"] == "AdamW" and config["optimizer"]["text_encoder_lr"] == 0.0001
@@ -94,12 +97,12 @@ def test_write_with_o_and_refuse_to_overwrite_without_force(tmp_path):
     ("name", "text", "expected"),
     [
         ("unknown.sh", "accelerate launch sdxl_train_network.py --netwrok_dim=8", "did you mean --network_dim?"),
-        ("quote.sh", "accelerate launch sdxl_train_network.py --output_name=\"open\n", "never closed"),
+        ("quote.sh", 'accelerate launch sdxl_train_network.py --output_name="open\n', "never closed"),
         ("missing.sh", "accelerate launch sdxl_train_network.py --seed --sdpa", "--seed needs a value"),
         ("type.sh", "accelerate launch sdxl_train_network.py --network_dim=eight", "not a whole number"),
         ("bad.json", '{"LoRA_type": "Standard",', "not valid JSON"),
         ("bad.toml", "network_dim = \n", "not valid TOML"),
-        ("types.toml", "[x]\nnetwork_dim = \"8\"\n", "write it without quotes"),
+        ("types.toml", '[x]\nnetwork_dim = "8"\n', "write it without quotes"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_message_and_writes_nothing(tmp_path, name, text, expected):
@@ -172,7 +175,9 @@ def test_a_kohya_gui_config_maps_gui_keys_to_the_flags_the_gui_passes():
     assert "max_token_length" not in config["dataset"]  # 75 is the default and not a valid flag value
     assert config["noise"] == {"multires_noise_iterations": 6}  # the discount 0.3 is sd-scripts' default
     assert config["precision"]["no_half_vae"] is True
-    assert config["accelerate"] == {"num_cpu_threads_per_process": 2}  # bf16 for accelerate: what loratrain passes anyway
+    assert config["accelerate"] == {
+        "num_cpu_threads_per_process": 2
+    }  # bf16 for accelerate: what loratrain passes anyway
     assert config["logging"]["log_prefix"] == "gui-"  # from additional_parameters
     assert "model_list" in result.stderr and "save_as_bool" in result.stderr  # reported, not silently dropped
     assert "#   noise_offset:" in result.stdout
@@ -244,7 +249,7 @@ def test_import_leaves_no_temporary_file_beside_the_output(tmp_path):
 
 
 def test_a_config_file_that_is_not_utf8_is_exit_2_naming_it(tmp_path):
-    (tmp_path / "base.toml").write_bytes(b"[x]\nnetwork_dim = 16\noutput_name = \"caf\xe9\"\n")  # Latin-1
+    (tmp_path / "base.toml").write_bytes(b'[x]\nnetwork_dim = 16\noutput_name = "caf\xe9"\n')  # Latin-1
     (tmp_path / "run.sh").write_text("accelerate launch sdxl_train_network.py --config_file base --network_dim=32\n")
     result = run_cli("import", str(tmp_path / "run.sh"))
     assert result.returncode == 2, result.stderr

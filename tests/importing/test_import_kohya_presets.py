@@ -13,9 +13,8 @@ from the importer); only the widget defaults come from the importer's table, the
 
 from __future__ import annotations
 
-import ast
-
 import argparse
+import ast
 import json
 import math
 from pathlib import Path

@@ -11,18 +11,18 @@ import shlex
 from pathlib import Path
 
 import pytest
+from helpers import GUIDE_COMMAND, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import GUIDE_COMMAND, run_cli
-from loratrain.importers.accelerate_argv import parse_accelerate
+from loratrain.config.loader import load_config, validate
 from loratrain.importers import import_text
+from loratrain.importers.accelerate_argv import parse_accelerate
 from loratrain.importers.finish import finish
 from loratrain.importers.output import typed_network_value, without_rendered_defaults
-from loratrain.config.loader import load_config, validate
-from loratrain.render import build_command
 from loratrain.importers.sd_argv import parse_script_argv
 from loratrain.importers.shell_command import parse_command
+from loratrain.render import build_command
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((REPO / "src" / "loratrain" / "presets").glob("*.toml"))
@@ -45,7 +45,8 @@ def test_importing_the_dry_run_command_of_a_shipped_config_gives_the_config_back
 def test_importing_the_dry_run_of_a_config_with_python_and_sd_scripts_gives_it_back(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(
-        (REPO / "src" / "loratrain" / "presets" / "sdxl-lokr.toml").read_text()
+        (REPO / "src" / "loratrain" / "presets" / "sdxl-lokr.toml")
+        .read_text()
         .replace("[model]", 'sd_scripts = "/opt/sd-scripts"\npython = "/opt/venv/bin/python"\n\n[model]', 1)
     )
     dry = run_cli("run", "--dry-run", str(config))

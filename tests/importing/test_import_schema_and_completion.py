@@ -51,5 +51,9 @@ def test_shell_completion_offers_verbs_and_options_in_bash_zsh_and_fish():
 
 
 def test_a_completion_script_can_be_printed_for_each_shell():
-    for shell, marker in (("bash", "complete -o default"), ("zsh", "#compdef loratrain"), ("fish", "complete --command")):
+    for shell, marker in (
+        ("bash", "complete -o default"),
+        ("zsh", "#compdef loratrain"),
+        ("fish", "complete --command"),
+    ):
         assert marker in _completion(f"source_{shell}"), shell

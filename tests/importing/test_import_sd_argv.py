@@ -6,13 +6,12 @@ import argparse
 import string
 
 import pytest
+from helpers import reference_parse, reference_parser_cached
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loratrain.errors import ConfigError
 from loratrain.importers.sd_argv import flag_table, parse_script_argv
-
-from helpers import reference_parse, reference_parser_cached
 
 
 def values(*argv: str) -> dict:
@@ -26,9 +25,11 @@ def error_text(*argv: str) -> str:
 
 
 def test_equals_and_space_forms_give_the_same_values():
-    assert values("--network_dim=8", "--learning_rate=1e-4", "--output_name=my lora") == values(
-        "--network_dim", "8", "--learning_rate", "1e-4", "--output_name", "my lora"
-    ) == {"network_dim": 8, "learning_rate": 1e-4, "output_name": "my lora"}
+    assert (
+        values("--network_dim=8", "--learning_rate=1e-4", "--output_name=my lora")
+        == values("--network_dim", "8", "--learning_rate", "1e-4", "--output_name", "my lora")
+        == {"network_dim": 8, "learning_rate": 1e-4, "output_name": "my lora"}
+    )
 
 
 def test_on_off_flags_become_true_and_refuse_a_value():

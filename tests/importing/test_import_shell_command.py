@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loratrain.importers.accelerate_argv import CARRIED, OTHER_SWITCHES, parse_accelerate
 from loratrain.errors import ConfigError
+from loratrain.importers.accelerate_argv import CARRIED, OTHER_SWITCHES, parse_accelerate
 from loratrain.importers.shell_command import parse_command, split_commands
 
 
@@ -14,7 +14,7 @@ def test_backslash_continuations_quotes_and_comments_are_read_like_a_shell():
         "# train it\n"
         "accelerate launch --num_processes=1 \\\n"
         "  '/opt/sd scripts/sdxl_train_network.py' \\\n"
-        "  --output_name=\"my lora#2\" \\\n"
+        '  --output_name="my lora#2" \\\n'
         "  --network_args 'algo=locon' \"conv_dim=4\"  # a comment at the end\n"
     )
     cmd = parse_command(text)
@@ -32,13 +32,20 @@ def test_a_hash_inside_a_word_is_not_a_comment():
 def test_python_without_accelerate_and_its_interpreter_options():
     cmd = parse_command("/venv/bin/python3 -u sdxl_train_network.py --sdpa")
     assert (cmd.launcher, cmd.interpreter, cmd.script, cmd.script_argv) == (
-        "python", "/venv/bin/python3", "sdxl_train_network.py", ["--sdpa"]
+        "python",
+        "/venv/bin/python3",
+        "sdxl_train_network.py",
+        ["--sdpa"],
     )
 
 
 def test_python_dash_m_accelerate_is_the_accelerate_launcher():
     cmd = parse_command("python -m accelerate.commands.launch --num_processes 2 x/sdxl_train_network.py --sdpa")
-    assert (cmd.launcher, cmd.accelerate_argv, cmd.script) == ("accelerate", ["--num_processes", "2"], "x/sdxl_train_network.py")
+    assert (cmd.launcher, cmd.accelerate_argv, cmd.script) == (
+        "accelerate",
+        ["--num_processes", "2"],
+        "x/sdxl_train_network.py",
+    )
 
 
 def test_environment_words_and_other_commands_are_skipped_with_notes():

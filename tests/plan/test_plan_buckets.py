@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from loratrain.plan.buckets import BucketSettings, Bucketer, adjust_min_max, bucket_resolutions
+from loratrain.plan.buckets import Bucketer, BucketSettings, adjust_min_max, bucket_resolutions
 
-SDXL = dict(resolution=(1024, 1024), enable_bucket=True, min_bucket_reso=256, max_bucket_reso=1024,
-            bucket_reso_steps=32)
+SDXL = dict(
+    resolution=(1024, 1024), enable_bucket=True, min_bucket_reso=256, max_bucket_reso=1024, bucket_reso_steps=32
+)
 
 
 def test_sdxl_1024_with_step_32_makes_49_buckets_from_256x1024_to_1024x256():

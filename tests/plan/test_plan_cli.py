@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 from helpers import GUIDE_PROMPT_1, GUIDE_PROMPT_2, SIX_SHAPES, make_images, plan_config, run_cli
+
 from loratrain.plan.clip_tokenizer import VocabularyNotFound, find_vocabulary
 
-GUIDE_FILE = (f"# anthro female kindred\n{GUIDE_PROMPT_1} --n low quality, worst quality, blurred background, blurry, "
-              f"simple background --w 1024 --h 1024 --d 1 --l 6.0 --s 40\n# anthro female wolf\n{GUIDE_PROMPT_2} "
-              "--n low quality, worst quality, blurred background, blurry, simple background --w 1024 --h 1024 --d 1 "
-              "--l 6.0 --s 40\n")
+GUIDE_FILE = (
+    f"# anthro female kindred\n{GUIDE_PROMPT_1} --n low quality, worst quality, blurred background, blurry, "
+    f"simple background --w 1024 --h 1024 --d 1 --l 6.0 --s 40\n# anthro female wolf\n{GUIDE_PROMPT_2} "
+    "--n low quality, worst quality, blurred background, blurry, simple background --w 1024 --h 1024 --d 1 "
+    "--l 6.0 --s 40\n"
+)
 
 
 def _have_vocabulary() -> bool:
@@ -35,15 +38,31 @@ def dataset(tmp_path: Path) -> Path:
 
 
 def test_plan_json_reports_datasets_buckets_steps_saves_and_samples(dataset):
-    config = plan_config(dataset, f'[sampling]\nsample_prompts = "{dataset / "prompts.txt"}"\nsample_every_n_steps = 100\n')
+    config = plan_config(
+        dataset, f'[sampling]\nsample_prompts = "{dataset / "prompts.txt"}"\nsample_every_n_steps = 100\n'
+    )
     result = run_cli("plan", str(config), "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert {"datasets", "buckets", "batches_per_epoch", "steps_per_epoch", "epochs", "total_steps", "saves",
-            "samples", "prompts"} <= set(data)
+    assert {
+        "datasets",
+        "buckets",
+        "batches_per_epoch",
+        "steps_per_epoch",
+        "epochs",
+        "total_steps",
+        "saves",
+        "samples",
+        "prompts",
+    } <= set(data)
     assert {k for k in data["datasets"][0]} >= {"dir", "repeats", "images", "missing_captions"}
     assert {k for k in data["buckets"][0]} >= {"width", "height", "images", "items", "batches"}
-    assert (data["batches_per_epoch"], data["steps_per_epoch"], data["epochs"], data["total_steps"]) == (10, 2, 200, 400)
+    assert (data["batches_per_epoch"], data["steps_per_epoch"], data["epochs"], data["total_steps"]) == (
+        10,
+        2,
+        200,
+        400,
+    )
     assert [s["step"] for s in data["saves"]] == [100, 200, 300, 400]
     assert [s["step"] for s in data["samples"]] == [100, 200, 300, 400]
     assert [p["options"]["width"] for p in data["prompts"]] == [1024, 1024]
@@ -66,8 +85,11 @@ def test_set_override_changes_the_plan(dataset):
 
 
 def test_two_processes_split_batches_and_warn_about_an_idle_gpu(dataset):
-    config = plan_config(dataset, f'[sampling]\nsample_prompts = "{dataset / "prompts.txt"}"\nsample_every_n_steps = 100\n'
-                     "[accelerate]\nnum_processes = 3\n")
+    config = plan_config(
+        dataset,
+        f'[sampling]\nsample_prompts = "{dataset / "prompts.txt"}"\nsample_every_n_steps = 100\n'
+        "[accelerate]\nnum_processes = 3\n",
+    )
     result = run_cli("plan", str(config), "--json")
     data = json.loads(result.stdout)
     assert (data["num_processes"], data["batches_per_process"]) == (3, 4)
@@ -86,7 +108,9 @@ def test_missing_train_data_dir_exits_2_with_one_clear_line(tmp_path):
 
 
 def test_missing_prompt_file_exits_2(dataset):
-    config = plan_config(dataset, f'[sampling]\nsample_prompts = "{dataset / "nope.txt"}"\nsample_every_n_steps = 100\n')
+    config = plan_config(
+        dataset, f'[sampling]\nsample_prompts = "{dataset / "nope.txt"}"\nsample_every_n_steps = 100\n'
+    )
     result = run_cli("plan", str(config))
     assert result.returncode == 2 and "nope.txt" in result.stderr and "not found" in result.stderr
 
@@ -103,7 +127,10 @@ def test_prompts_command_counts_the_guides_prompts(tmp_path):
     result = run_cli("prompts", str(path), "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert [(p["line"], p["tokens"], p["options"]["sample_steps"]) for p in data["prompts"]] == [(2, 65, 40), (4, 75, 40)]
+    assert [(p["line"], p["tokens"], p["options"]["sample_steps"]) for p in data["prompts"]] == [
+        (2, 65, 40),
+        (4, 75, 40),
+    ]
     text = run_cli("prompts", str(path)).stdout
     assert "65/75 tokens" in text and "75/75 tokens" in text
 
@@ -134,9 +161,11 @@ def test_prompt_count_not_divisible_by_gpus_warns(tmp_path):
 def test_plan_and_prompts_do_not_import_torch(tmp_path):
     path = tmp_path / "p.txt"
     path.write_text("a cat\n", encoding="utf-8")
-    code = ("import sys, runpy; sys.argv = ['loratrain', 'prompts', %r]\n"
-            "try:\n    runpy.run_module('loratrain', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-            "print('HEAVY', [m for m in ('torch', 'transformers', 'accelerate') if m in sys.modules])") % str(path)
+    code = (
+        "import sys, runpy; sys.argv = ['loratrain', 'prompts', %r]\n"
+        "try:\n    runpy.run_module('loratrain', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY', [m for m in ('torch', 'transformers', 'accelerate') if m in sys.modules])"
+    ) % str(path)
     import subprocess
     import sys
 
@@ -147,8 +176,11 @@ def test_plan_and_prompts_do_not_import_torch(tmp_path):
 def test_dataset_config_with_an_unknown_key_exits_2_naming_file_and_key(tmp_path):
     make_images(tmp_path / "a", [(1024, 1024)])
     ds = tmp_path / "ds.toml"
-    ds.write_text(f'[general]\nshuffle_captions = true\n[[datasets]]\nresolution = 1024\n'
-                  f'  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n', encoding="utf-8")
+    ds.write_text(
+        f"[general]\nshuffle_captions = true\n[[datasets]]\nresolution = 1024\n"
+        f'  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n',
+        encoding="utf-8",
+    )
     config = plan_config(tmp_path)
     config.write_text(config.read_text().replace("[dataset]\n", f'[dataset]\ndataset_config = "{ds}"\n'))
     result = run_cli("plan", str(config))

@@ -16,14 +16,23 @@ ARGS = {"resolution": "1024,1024", "enable_bucket": True, "bucket_reso_steps": 3
 def test_reference_example_4_images_x10_and_2_images_x5_make_10_batches_of_8(tmp_path):
     make_images(tmp_path / "train" / "10_foo", SIX_SHAPES[:4])
     make_images(tmp_path / "train" / "5_bar", SIX_SHAPES[4:], ext=".jpg")
-    report = build_plan({**ARGS, "train_data_dir": str(tmp_path / "train"), "train_batch_size": 8,
-                         "gradient_accumulation_steps": 6, "max_train_steps": 400, "save_every_n_epochs": 50})
+    report = build_plan(
+        {
+            **ARGS,
+            "train_data_dir": str(tmp_path / "train"),
+            "train_batch_size": 8,
+            "gradient_accumulation_steps": 6,
+            "max_train_steps": 400,
+            "save_every_n_epochs": 50,
+        }
+    )
     data = report.data
     assert data["train_items"] == 50 and len(data["buckets"]) == 6 and data["batches_per_epoch"] == 10
     assert (data["steps_per_epoch"], data["epochs"], data["total_steps"]) == (2, 200, 400)
     assert [s["epoch"] for s in data["saves"]] == [50, 100, 150, 200]
-    assert {(d["dir"].rsplit("/", 1)[-1], d["repeats"], d["images"], d["missing_captions"]) for d in data["datasets"]} \
-        == {("10_foo", 10, 4, 0), ("5_bar", 5, 2, 0)}
+    assert {
+        (d["dir"].rsplit("/", 1)[-1], d["repeats"], d["images"], d["missing_captions"]) for d in data["datasets"]
+    } == {("10_foo", 10, 4, 0), ("5_bar", 5, 2, 0)}
 
 
 def test_folders_without_a_repeat_count_or_with_zero_are_ignored_and_reported(tmp_path):
@@ -54,7 +63,11 @@ def test_caption_states_are_counted_per_folder(tmp_path):
     scan = scan_folder(Subset(image_dir=str(folder), num_repeats=1, caption_extension=".txt"))
     assert scan.captions_found == 4
     assert scan.missing_captions == ["img4.png", "img5.png"]
-    assert (scan.empty_captions, scan.not_utf8_captions, scan.blank_captions) == (["img1.txt"], ["img2.txt"], ["img3.txt"])
+    assert (scan.empty_captions, scan.not_utf8_captions, scan.blank_captions) == (
+        ["img1.txt"],
+        ["img2.txt"],
+        ["img3.txt"],
+    )
     assert scan.captions[0] == "good caption"
     assert scan.orphan_captions == ["stray.txt"]
     assert scan.unsupported == ["anim.gif", "shout.Png"]
@@ -83,11 +96,28 @@ def test_corrupt_image_and_empty_caption_are_errors_but_the_scan_goes_on(tmp_pat
 def test_regularisation_images_are_repeated_up_to_the_training_items(tmp_path):
     make_images(tmp_path / "train" / "5_a", [(1024, 1024)] * 2)
     make_images(tmp_path / "reg" / "1_person", [(1024, 1024)] * 3)
-    report = build_plan({**ARGS, "train_data_dir": str(tmp_path / "train"), "reg_data_dir": str(tmp_path / "reg"),
-                         "train_batch_size": 4})
+    report = build_plan(
+        {
+            **ARGS,
+            "train_data_dir": str(tmp_path / "train"),
+            "reg_data_dir": str(tmp_path / "reg"),
+            "train_batch_size": 4,
+        }
+    )
     assert (report.data["train_items"], report.data["reg_items"]) == (10, 10)
-    assert report.data["buckets"] == [{"dataset": 0, "width": 1024, "height": 1024, "images": 5, "items": 20,
-                                       "batches": 5, "batch_size": 4, "partial": False, "short": False}]
+    assert report.data["buckets"] == [
+        {
+            "dataset": 0,
+            "width": 1024,
+            "height": 1024,
+            "images": 5,
+            "items": 20,
+            "batches": 5,
+            "batch_size": 4,
+            "partial": False,
+            "short": False,
+        }
+    ]
 
 
 def test_small_buckets_get_a_partial_batch_warning(tmp_path):
@@ -113,19 +143,22 @@ def test_dataset_config_values_inherit_from_general_dataset_and_command_line(tmp
     make_images(tmp_path / "a", [(1024, 1024)] * 2, caption_ext=".cap")
     make_images(tmp_path / "b", [(1024, 1024)], caption_ext=".txt")
     config = tmp_path / "ds.toml"
-    config.write_text(f'''
+    config.write_text(
+        f'''
 [general]
 caption_extension = ".cap"
 [[datasets]]
 resolution = 1024
 batch_size = 2
   [[datasets.subsets]]
-  image_dir = "{tmp_path / 'a'}"
+  image_dir = "{tmp_path / "a"}"
   num_repeats = 3
   [[datasets.subsets]]
-  image_dir = "{tmp_path / 'b'}"
+  image_dir = "{tmp_path / "b"}"
   caption_extension = ".txt"
-''', encoding="utf-8")
+''',
+        encoding="utf-8",
+    )
     plan = plan_datasets({"dataset_config": str(config), "train_data_dir": "/ignored", "dataset_repeats": 2})
     (ds,) = plan.datasets
     assert [(s.num_repeats, s.caption_extension) for s in ds.subsets] == [(3, ".cap"), (2, ".txt")]
@@ -136,12 +169,17 @@ batch_size = 2
 
 
 def test_dataset_config_problems_read_like_sd_scripts_schema_errors():
-    problems = validate_user_config({
-        "general": {"shuffle_captions": True, "validation_split": 0},
-        "datasets": [{"batch_size": 1.5, "subsets": [{"num_repeats": 2}]},
-                     {"subsets": [{"image_dir": "a"}, {"metadata_file": "m.json"}]}],
-        "extra": 1,
-    }, file="ds.toml")
+    problems = validate_user_config(
+        {
+            "general": {"shuffle_captions": True, "validation_split": 0},
+            "datasets": [
+                {"batch_size": 1.5, "subsets": [{"num_repeats": 2}]},
+                {"subsets": [{"image_dir": "a"}, {"metadata_file": "m.json"}]},
+            ],
+            "extra": 1,
+        },
+        file="ds.toml",
+    )
     got = {(p.key, p.message.split(" (")[0].split(",")[0]) for p in problems}
     assert ("extra", "unknown key") in got
     assert ("general.shuffle_captions", "unknown key") in got

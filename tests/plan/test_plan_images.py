@@ -20,15 +20,18 @@ def _save(path: Path, size: tuple[int, int], fmt: str, **kw) -> Path:
 
 
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("fmt,ext,kw", [
-    ("PNG", "png", {}),
-    ("JPEG", "jpg", {"quality": 70}),
-    ("JPEG", "jpeg", {"progressive": True}),
-    ("BMP", "bmp", {}),
-    ("WEBP", "webp", {"quality": 50}),
-    ("WEBP", "webp", {"lossless": True}),
-    ("WEBP", "webp", {"mode": "RGBA", "quality": 50}),
-])
+@pytest.mark.parametrize(
+    "fmt,ext,kw",
+    [
+        ("PNG", "png", {}),
+        ("JPEG", "jpg", {"quality": 70}),
+        ("JPEG", "jpeg", {"progressive": True}),
+        ("BMP", "bmp", {}),
+        ("WEBP", "webp", {"quality": 50}),
+        ("WEBP", "webp", {"lossless": True}),
+        ("WEBP", "webp", {"mode": "RGBA", "quality": 50}),
+    ],
+)
 def test_header_size_matches_pil_for_each_format(tmp_path, size, fmt, ext, kw):
     if fmt == "WEBP" and max(size) > 16383:
         pytest.skip("WebP sides stop at 16383")
@@ -69,8 +72,9 @@ def test_top_down_bmp_reports_a_positive_height(tmp_path):
     assert image_size(path) == (40, 30)
 
 
-@pytest.mark.parametrize("fmt,ext,cut", [("PNG", "png", 20), ("JPEG", "jpg", 120), ("WEBP", "webp", 25),
-                                         ("BMP", "bmp", 20)])
+@pytest.mark.parametrize(
+    "fmt,ext,cut", [("PNG", "png", 20), ("JPEG", "jpg", 120), ("WEBP", "webp", 25), ("BMP", "bmp", 20)]
+)
 def test_truncated_file_is_a_clear_error_not_a_crash(tmp_path, fmt, ext, cut):
     full = io.BytesIO()
     Image.new("RGB", (64, 64)).save(full, fmt)
@@ -80,12 +84,15 @@ def test_truncated_file_is_a_clear_error_not_a_crash(tmp_path, fmt, ext, cut):
         image_size(path)
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "empty file"),
-    (b"GIF89a\x01\x00\x01\x00", "unknown header"),
-    (b"\xff\xd8\xff\xda\x00\x08" + b"\0" * 40, "image data starts before any frame header"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIEND" + b"\0" * 12, "not IHDR"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "empty file"),
+        (b"GIF89a\x01\x00\x01\x00", "unknown header"),
+        (b"\xff\xd8\xff\xda\x00\x08" + b"\0" * 40, "image data starts before any frame header"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIEND" + b"\0" * 12, "not IHDR"),
+    ],
+)
 def test_corrupt_headers_name_what_is_wrong(tmp_path, content, message):
     path = tmp_path / "bad.png"
     path.write_bytes(content)

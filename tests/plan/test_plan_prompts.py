@@ -8,13 +8,20 @@ import pytest
 
 from loratrain.plan.prompts import load_prompt_file, parse_prompt_line
 
-GUIDE_LINE = ("score_9, solo, photo --n low quality, worst quality, blurry --w 1024 --h 1024 --d 1 --l 6.0 --s 40")
+GUIDE_LINE = "score_9, solo, photo --n low quality, worst quality, blurry --w 1024 --h 1024 --d 1 --l 6.0 --s 40"
 
 
 def test_guide_style_line_gives_prompt_and_every_option():
     found, notes = parse_prompt_line(GUIDE_LINE)
-    assert found == {"prompt": "score_9, solo, photo", "negative_prompt": "low quality, worst quality, blurry",
-                     "width": 1024, "height": 1024, "seed": 1, "scale": 6.0, "sample_steps": 40}
+    assert found == {
+        "prompt": "score_9, solo, photo",
+        "negative_prompt": "low quality, worst quality, blurry",
+        "width": 1024,
+        "height": 1024,
+        "seed": 1,
+        "scale": 6.0,
+        "sample_steps": 40,
+    }
     assert notes == []
 
 
@@ -55,15 +62,24 @@ def test_effective_size_is_floored_to_multiples_of_8_with_sd_scripts_defaults(tm
     path.write_text("a --w 1023 --h 20\nb\n", encoding="utf-8")
     first, second = load_prompt_file(path).prompts
     assert (first.effective()["width"], first.effective()["height"]) == (1016, 64)
-    assert second.effective("euler_a") == {"width": 512, "height": 512, "sample_steps": 30, "scale": 7.5,
-                                           "sample_sampler": "euler_a", "seed": None}
+    assert second.effective("euler_a") == {
+        "width": 512,
+        "height": 512,
+        "sample_steps": 30,
+        "scale": 7.5,
+        "sample_sampler": "euler_a",
+        "seed": None,
+    }
 
 
 def test_toml_subsets_inherit_the_shared_prompt_table(tmp_path):
     path = tmp_path / "p.toml"
-    path.write_text('[prompt]\nwidth = 1024\nheight = 1024\nsample_steps = 28\n'
-                    '[[prompt.subset]]\nprompt = "a cat"\nseed = 1\n'
-                    '[[prompt.subset]]\nprompt = "a dog"\nnegative_prompt = "blurry"\n', encoding="utf-8")
+    path.write_text(
+        "[prompt]\nwidth = 1024\nheight = 1024\nsample_steps = 28\n"
+        '[[prompt.subset]]\nprompt = "a cat"\nseed = 1\n'
+        '[[prompt.subset]]\nprompt = "a dog"\nnegative_prompt = "blurry"\n',
+        encoding="utf-8",
+    )
     result = load_prompt_file(path)
     assert not result.problems
     assert [p.prompt for p in result.prompts] == ["a cat", "a dog"]
@@ -83,16 +99,21 @@ def test_json_holds_prompt_objects_and_prompt_lines(tmp_path):
     path.write_text(json.dumps([{"prompt": "a cat", "width": 768}, "a dog --n blurry --s 20"]), encoding="utf-8")
     result = load_prompt_file(path)
     assert [(p.prompt, p.options) for p in result.prompts] == [
-        ("a cat", {"width": 768}), ("a dog", {"negative_prompt": "blurry", "sample_steps": 20})]
+        ("a cat", {"width": 768}),
+        ("a dog", {"negative_prompt": "blurry", "sample_steps": 20}),
+    ]
 
 
-@pytest.mark.parametrize("name,content,needle", [
-    ("p.yaml", "a cat\n", "only .txt, .toml or .json"),
-    ("p.toml", "[prompt]\nwidth = 1\n", "[[prompt.subset]]"),
-    ("p.toml", "prompt = \n", "TOML syntax error"),
-    ("p.json", "{\"prompt\": \"a\"}", "must hold a list"),
-    ("p.json", "[1]", "neither a prompt object nor a prompt line"),
-])
+@pytest.mark.parametrize(
+    "name,content,needle",
+    [
+        ("p.yaml", "a cat\n", "only .txt, .toml or .json"),
+        ("p.toml", "[prompt]\nwidth = 1\n", "[[prompt.subset]]"),
+        ("p.toml", "prompt = \n", "TOML syntax error"),
+        ("p.json", '{"prompt": "a"}', "must hold a list"),
+        ("p.json", "[1]", "neither a prompt object nor a prompt line"),
+    ],
+)
 def test_broken_prompt_files_are_errors_naming_the_file(tmp_path, name, content, needle):
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
@@ -116,8 +137,9 @@ def test_unknown_sampler_is_flagged_because_sd_scripts_falls_back_to_ddim(tmp_pa
 
 def test_toml_values_of_the_wrong_type_are_errors_because_the_sampler_would_crash(tmp_path):
     path = tmp_path / "p.toml"
-    path.write_text('[prompt]\nsample_steps = 20\n[[prompt.subset]]\nprompt = "a"\nwidth = "1024"\nscale = 7\n',
-                    encoding="utf-8")
+    path.write_text(
+        '[prompt]\nsample_steps = 20\n[[prompt.subset]]\nprompt = "a"\nwidth = "1024"\nscale = 7\n', encoding="utf-8"
+    )
     result = load_prompt_file(path)
     assert [p.message.split(";")[0] for p in result.problems] == ["prompt.subset[0]: width = '1024' is not an integer"]
     assert result.prompts[0].options == {"sample_steps": 20, "scale": 7}

@@ -41,8 +41,10 @@ def test_dataset_config_value_sd_scripts_cannot_use_exits_2_naming_file_line_and
     make_images(tmp_path / "a", [(1024, 1024)])
     resolution = "" if bad.startswith("resolution") else "resolution = 1024\n"
     config, ds = _with_dataset_config(
-        tmp_path, f'[[datasets]]\nenable_bucket = true\n{bad}\n{resolution}'
-                  f'  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n')
+        tmp_path,
+        f"[[datasets]]\nenable_bucket = true\n{bad}\n{resolution}"
+        f'  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n',
+    )
     result = run_cli("plan", str(config))
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
@@ -54,8 +56,10 @@ def test_dataset_config_value_sd_scripts_cannot_use_exits_2_naming_file_line_and
 def test_general_bucket_reso_steps_zero_is_named_under_general(tmp_path):
     make_images(tmp_path / "a", [(1024, 1024)])
     config, ds = _with_dataset_config(
-        tmp_path, f'[general]\nbucket_reso_steps = 0\nenable_bucket = true\n[[datasets]]\nresolution = 1024\n'
-                  f'  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n')
+        tmp_path,
+        f"[general]\nbucket_reso_steps = 0\nenable_bucket = true\n[[datasets]]\nresolution = 1024\n"
+        f'  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n',
+    )
     result = run_cli("plan", str(config))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{ds}:2: general.bucket_reso_steps: expected a positive int, got 0" in result.stderr
@@ -75,7 +79,8 @@ def test_dataset_config_made_only_of_fine_tuning_subsets_passes_plan(tmp_path):
     meta = tmp_path / "meta.json"
     meta.write_text("{}", encoding="utf-8")
     config, _ds = _with_dataset_config(
-        tmp_path, f'[[datasets]]\nresolution = 1024\n  [[datasets.subsets]]\n  metadata_file = "{meta}"\n')
+        tmp_path, f'[[datasets]]\nresolution = 1024\n  [[datasets.subsets]]\n  metadata_file = "{meta}"\n'
+    )
     result = run_cli("plan", str(config))
     assert result.returncode == 0, result.stderr
     assert "not scanned" in result.stderr and "no training images" not in result.stderr
@@ -91,11 +96,18 @@ def _fake_nvidia_smi(bin_dir: Path, count: int) -> dict[str, str]:
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
 
-@pytest.mark.parametrize(("accelerate", "visible", "expected"), [
-    ("", "1,3", 2),  # CUDA_VISIBLE_DEVICES hides two of the four GPUs
-    ('gpu_ids = "0,1,2"\n', None, 3),  # one process per listed GPU
-    ('num_machines = 2\nmain_process_ip = "10.0.0.1"\nmain_process_port = 29500\n', "0", 2),  # one per visible GPU on each machine
-])
+@pytest.mark.parametrize(
+    ("accelerate", "visible", "expected"),
+    [
+        ("", "1,3", 2),  # CUDA_VISIBLE_DEVICES hides two of the four GPUs
+        ('gpu_ids = "0,1,2"\n', None, 3),  # one process per listed GPU
+        (
+            'num_machines = 2\nmain_process_ip = "10.0.0.1"\nmain_process_port = 29500\n',
+            "0",
+            2,
+        ),  # one per visible GPU on each machine
+    ],
+)
 def test_auto_num_processes_counts_gpus_like_run(tmp_path, accelerate, visible, expected):
     make_images(tmp_path / "train" / "10_foo", [(1024, 1024)] * 4)
     config = plan_config(tmp_path, f'[accelerate]\nnum_processes = "auto"\n{accelerate}')
@@ -121,9 +133,11 @@ def test_auto_num_processes_without_a_gpu_count_plans_one_process_with_a_warning
 def test_no_upscale_dataset_with_max_bucket_reso_below_resolution_exits_2_without_saying_ignored(tmp_path):
     make_images(tmp_path / "a", [(1024, 1024)])
     config, _ds = _with_dataset_config(
-        tmp_path, f'[[datasets]]\nresolution = 1024\nenable_bucket = true\nbucket_no_upscale = true\n'
-                  f'bucket_reso_steps = 32\nmax_bucket_reso = 896\n'
-                  f'  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n')
+        tmp_path,
+        f"[[datasets]]\nresolution = 1024\nenable_bucket = true\nbucket_no_upscale = true\n"
+        f"bucket_reso_steps = 32\nmax_bucket_reso = 896\n"
+        f'  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n',
+    )
     result = run_cli("plan", str(config))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "max_bucket_reso 896 is smaller than the resolution's longer side 1024" in result.stderr
@@ -133,8 +147,10 @@ def test_no_upscale_dataset_with_max_bucket_reso_below_resolution_exits_2_withou
 def test_bucket_problems_from_a_dataset_config_name_its_file_line_and_key(tmp_path):
     make_images(tmp_path / "a", [(1024, 1024)])
     config, ds = _with_dataset_config(
-        tmp_path, f'[general]\nbucket_reso_steps = 48\n[[datasets]]\nresolution = 1024\nenable_bucket = true\n'
-                  f'max_bucket_reso = 896\n  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n')
+        tmp_path,
+        f"[general]\nbucket_reso_steps = 48\n[[datasets]]\nresolution = 1024\nenable_bucket = true\n"
+        f'max_bucket_reso = 896\n  [[datasets.subsets]]\n  image_dir = "{tmp_path / "a"}"\n',
+    )
     result = run_cli("plan", str(config))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{ds}:6: datasets[0].max_bucket_reso: max_bucket_reso 912 is smaller" in result.stderr

@@ -20,11 +20,16 @@ def test_reference_example_six_buckets_of_50_items_make_10_batches():
 
 
 def test_reference_example_grad_accum_6_and_400_steps_gives_200_epochs_with_saves_and_samples():
-    plan = schedule(10, gradient_accumulation_steps=6, max_train_steps=400, save_every_n_epochs=50,
-                    sample_every_n_steps=100)
+    plan = schedule(
+        10, gradient_accumulation_steps=6, max_train_steps=400, save_every_n_epochs=50, sample_every_n_steps=100
+    )
     assert (plan.steps_per_epoch, plan.epochs, plan.total_steps) == (2, 200, 400)
     assert [(s.epoch, s.step, s.kind) for s in plan.saves] == [
-        (50, 100, "epoch"), (100, 200, "epoch"), (150, 300, "epoch"), (200, 400, "final")]
+        (50, 100, "epoch"),
+        (100, 200, "epoch"),
+        (150, 300, "epoch"),
+        (200, 400, "final"),
+    ]
     assert [s.step for s in plan.samples] == [100, 200, 300, 400]
 
 
@@ -57,7 +62,12 @@ def test_save_last_n_epochs_marks_older_files_as_deleted():
 def test_save_every_n_steps_with_last_n_steps_keeps_the_recent_ones():
     plan = schedule(100, max_train_steps=50, save_every_n_steps=10, save_last_n_steps=30)
     assert [(s.step, s.kept) for s in plan.saves if s.kind == "step"] == [
-        (10, False), (20, True), (30, True), (40, True), (50, True)]
+        (10, False),
+        (20, True),
+        (30, True),
+        (40, True),
+        (50, True),
+    ]
 
 
 def test_save_n_epoch_ratio_sets_the_epoch_interval():
@@ -79,11 +89,14 @@ def test_empty_dataset_has_no_schedule():
         schedule(0)
 
 
-@pytest.mark.parametrize("train,reg,expected", [
-    (10, [1, 1, 1], [4, 3, 3]),  # three reg images repeated round-robin up to 10 items
-    (4, [2, 2, 2], [2, 2, 0]),  # more reg items than train items: the last image goes unused
-    (6, [5], [6]),
-    (0, [1, 1], [0, 0]),
-])
+@pytest.mark.parametrize(
+    "train,reg,expected",
+    [
+        (10, [1, 1, 1], [4, 3, 3]),  # three reg images repeated round-robin up to 10 items
+        (4, [2, 2, 2], [2, 2, 0]),  # more reg items than train items: the last image goes unused
+        (6, [5], [6]),
+        (0, [1, 1], [0, 0]),
+    ],
+)
 def test_regularisation_images_are_balanced_to_the_training_item_count(train, reg, expected):
     assert balance_regularisation(train, reg) == expected

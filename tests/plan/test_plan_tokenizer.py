@@ -10,12 +10,13 @@ import sys
 import ftfy
 import pytest
 import regex
+from helpers import GUIDE_PROMPT_1, GUIDE_PROMPT_2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import GUIDE_PROMPT_1, GUIDE_PROMPT_2
 from loratrain.plan import clip_tokenizer
 from loratrain.plan.clip_tokenizer import ClipTokenizer, VocabularyNotFound, find_vocabulary
+
 
 @pytest.fixture(scope="module")
 def tok() -> ClipTokenizer:
@@ -35,12 +36,15 @@ def test_the_guides_two_sample_prompts_count_65_and_75_tokens(tok):
     assert len(tok.encode(GUIDE_PROMPT_2)) == 77
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("ＡＢＣ１２３", ["abc", "1", "2", "3"]),  # ftfy folds fullwidth characters
-    ("ﬁne", ["fine"]),  # and ligatures
-    ("Tom&amp;Jerry", ["tom", "&", "jerry"]),  # and HTML entities in text without "<"
-    ("it's", ["it", "'s"]),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("ＡＢＣ１２３", ["abc", "1", "2", "3"]),  # ftfy folds fullwidth characters
+        ("ﬁne", ["fine"]),  # and ligatures
+        ("Tom&amp;Jerry", ["tom", "&", "jerry"]),  # and HTML entities in text without "<"
+        ("it's", ["it", "'s"]),
+    ],
+)
 def test_text_is_cleaned_like_the_slow_tokenizer_before_bpe(tok, text, expected):
     assert [t.removesuffix("</w>") for t in tok.tokens(text)] == expected
 
@@ -52,8 +56,13 @@ def test_literal_special_tokens_count_once_and_split_the_text_for_ftfy(tok):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E).filter(lambda c: c != "&")
-               | st.sampled_from(["\t", "\n", "\r"]), max_size=60))
+@given(
+    st.text(
+        alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E).filter(lambda c: c != "&")
+        | st.sampled_from(["\t", "\n", "\r"]),
+        max_size=60,
+    )
+)
 def test_plain_ascii_shortcut_is_what_ftfy_would_return(text):
     cleaned = regex.sub(r"\s+", " ", ftfy.fix_text(text)).strip()
     assert cleaned == " ".join(text.split())
@@ -68,8 +77,9 @@ def test_fast_count_equals_the_token_list_length_for_any_text(tok, text):
 def test_hugging_face_vocab_json_and_merges_txt_give_the_same_counts(tok, tmp_path):
     (tmp_path / "vocab.json").write_text(json.dumps(tok.encoder), encoding="utf-8")
     merges = sorted(tok.ranks, key=tok.ranks.get)
-    (tmp_path / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n",
-                                         encoding="utf-8")
+    (tmp_path / "merges.txt").write_text(
+        "#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n", encoding="utf-8"
+    )
     other = ClipTokenizer(clip_tokenizer.VocabSource("json", tmp_path, "test"))
     for text in ("a photo of a cat", GUIDE_PROMPT_1, "日本語 ﬁne ＡＢＣ"):
         assert other.encode(text) == tok.encode(text)
@@ -101,7 +111,9 @@ def test_a_wrong_vocabulary_path_in_the_environment_says_what_it_wants(tmp_path,
 
 
 def test_counting_tokens_imports_neither_torch_nor_transformers(tok):
-    code = ("import sys; from loratrain.plan.clip_tokenizer import load_tokenizer; load_tokenizer().count('a cat'); "
-            "print(sorted(m for m in ('torch', 'transformers', 'clip', 'open_clip') if m in sys.modules))")
+    code = (
+        "import sys; from loratrain.plan.clip_tokenizer import load_tokenizer; load_tokenizer().count('a cat'); "
+        "print(sorted(m for m in ('torch', 'transformers', 'clip', 'open_clip') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

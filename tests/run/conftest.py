@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import SDXL_KEYS, write_safetensors
+
 from loratrain.launch import preflight
 
 

@@ -36,8 +36,8 @@ def test_minimal_config_trains_a_few_steps_for_real(tmp_path):
     config.write_text(f"""# a few real steps of the minimal config
 python = "{python}"
 [model]
-pretrained_model_name_or_path = "{os.environ['LORATRAIN_TEST_MODEL']}"
-{f'tokenizer_cache_dir = "{tokenizers}"' if tokenizers else ''}
+pretrained_model_name_or_path = "{os.environ["LORATRAIN_TEST_MODEL"]}"
+{f'tokenizer_cache_dir = "{tokenizers}"' if tokenizers else ""}
 [dataset]
 train_data_dir = "{data}"
 resolution = "1024,1024"
@@ -57,17 +57,24 @@ train_batch_size = 1
 gradient_checkpointing = true
 sdpa = true
 [saving]
-output_dir = "{tmp_path / 'out'}"
+output_dir = "{tmp_path / "out"}"
 output_name = "gpu-test"
 save_precision = "fp16"
 [precision]
 mixed_precision = "fp16"
 """)
-    done = subprocess.run([sys.executable, "-m", "loratrain", "run", str(config), "--plain"], cwd=tmp_path,
-                          capture_output=True, text=True, env=cli_env(LORATRAIN_SD_SCRIPTS=os.environ["LORATRAIN_SD_SCRIPTS"]),
-                          timeout=3600)
+    done = subprocess.run(
+        [sys.executable, "-m", "loratrain", "run", str(config), "--plain"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=cli_env(LORATRAIN_SD_SCRIPTS=os.environ["LORATRAIN_SD_SCRIPTS"]),
+        timeout=3600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     lora = tmp_path / "out" / "gpu-test.safetensors"
-    assert safetensors_header.model_family(safetensors_header.tensor_names(safetensors_header.read_header(lora))) == "lora"
+    assert (
+        safetensors_header.model_family(safetensors_header.tensor_names(safetensors_header.read_header(lora))) == "lora"
+    )
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "out" / "loratrain-runs").glob("*/record.json")]
     assert record["status"] == "succeeded" and record["gpus"] and record["versions"]["torch"]

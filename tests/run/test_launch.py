@@ -6,15 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import FIXTURE_SD_SCRIPTS, loratrain, make_project
 
-from loratrain.launch import prepare as launch
-from loratrain.errors import ConfigError
-from loratrain.launch.gpus import Gpu, GpuScan
 from loratrain.config.loader import load_config
+from loratrain.errors import ConfigError
+from loratrain.launch import prepare as launch
+from loratrain.launch.gpus import Gpu, GpuScan
 from loratrain.launch.runner import RunResult
-
-from helpers import FIXTURE_SD_SCRIPTS
-from helpers import loratrain, make_project
 
 ONE_GPU = GpuScan([Gpu(0, "NVIDIA A100-SXM4-40GB", 8.0)], "test")
 
@@ -26,8 +24,7 @@ class RecordingRunner:
         self.calls: list[dict] = []
         self.exit_code = exit_code
 
-    def __call__(self, argv, env, *, log_path=None, sink=None, cwd=None, grace_s=30.0, on_signal=None,
-                 watch=None):
+    def __call__(self, argv, env, *, log_path=None, sink=None, cwd=None, grace_s=30.0, on_signal=None, watch=None):
         self.calls.append({"argv": list(argv), "env": dict(env), "cwd": cwd, "log_path": log_path})
         Path(cwd, "out", "mychar.safetensors").write_bytes(b"lora")
         Path(log_path).write_text("steps: 100%|##########| 5/5 [00:01<00:00, 1.00it/s, avr_loss=0.1]\n")

@@ -7,12 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import FIXTURE_SD_SCRIPTS, SD1_KEYS, SDXL_KEYS, make_dataset, write_image, write_safetensors
 
 from loratrain.launch import gpus, preflight
 from loratrain.launch.gpus import Gpu, GpuScan
 from loratrain.launch.preflight import PreflightInput, run_preflight
-
-from helpers import FIXTURE_SD_SCRIPTS, SD1_KEYS, SDXL_KEYS, make_dataset, write_image, write_safetensors
 
 A100 = Gpu(0, "NVIDIA A100-SXM4-40GB", 8.0)
 T4 = Gpu(0, "Tesla T4", 7.5)
@@ -51,8 +50,13 @@ def good_setup(tmp_path: Path) -> PreflightInput:
         "resolution": "1024,1024",
     }
     return PreflightInput(
-        args=args, accelerate={}, python=sys.executable, sd_scripts=FIXTURE_SD_SCRIPTS,
-        env={"PATH": os.environ.get("PATH", "")}, cwd=tmp_path, config_file="run.toml",
+        args=args,
+        accelerate={},
+        python=sys.executable,
+        sd_scripts=FIXTURE_SD_SCRIPTS,
+        env={"PATH": os.environ.get("PATH", "")},
+        cwd=tmp_path,
+        config_file="run.toml",
         gpu_scanner=lambda: scan_of(A100),
     )
 
@@ -183,7 +187,9 @@ def test_images_placed_directly_in_train_data_dir_are_an_error(good, tmp_path):
 def test_images_without_captions_are_a_warning_naming_the_extension(good):
     with_args(good, caption_extension=".caption")  # the dataset has .txt captions
     warnings = warnings_of(good)
-    assert any("2 of 2 images have no .caption caption" in m and 'set caption_extension = ".txt"' in m for m in warnings)
+    assert any(
+        "2 of 2 images have no .caption caption" in m and 'set caption_extension = ".txt"' in m for m in warnings
+    )
     assert errors_of(good) == []
 
 
@@ -196,8 +202,10 @@ def test_an_empty_caption_file_is_an_error(good):
 def test_dataset_config_with_an_unknown_key_is_an_error_with_a_suggestion(good, tmp_path):
     images = Path(good.args["train_data_dir"]) / "10_mychar"
     cfg = tmp_path / "dataset.toml"
-    cfg.write_text(f'[general]\ncaption_extension = ".txt"\n[[datasets]]\nresolution = 1024\nbatch_sise = 2\n'
-                   f'  [[datasets.subsets]]\n  image_dir = "{images}"\n  num_repeats = 3\n')
+    cfg.write_text(
+        f'[general]\ncaption_extension = ".txt"\n[[datasets]]\nresolution = 1024\nbatch_sise = 2\n'
+        f'  [[datasets.subsets]]\n  image_dir = "{images}"\n  num_repeats = 3\n'
+    )
     with_args(good, dataset_config=str(cfg), train_data_dir=None)
     (msg,) = errors_of(good)
     assert "datasets[0].batch_sise: unknown key" in msg and "did you mean 'batch_size'" in msg
@@ -213,8 +221,10 @@ def test_dataset_config_pointing_at_a_missing_image_dir_is_an_error(good, tmp_pa
 def test_a_valid_dataset_config_passes(good, tmp_path):
     images = Path(good.args["train_data_dir"]) / "10_mychar"
     cfg = tmp_path / "dataset.toml"
-    cfg.write_text(f'[general]\ncaption_extension = ".txt"\nshuffle_caption = true\n[[datasets]]\nresolution = 1024\nbatch_size = 2\n'
-                   f'  [[datasets.subsets]]\n  image_dir = "{images}"\n  num_repeats = 3\n')
+    cfg.write_text(
+        f'[general]\ncaption_extension = ".txt"\nshuffle_caption = true\n[[datasets]]\nresolution = 1024\nbatch_size = 2\n'
+        f'  [[datasets.subsets]]\n  image_dir = "{images}"\n  num_repeats = 3\n'
+    )
     with_args(good, dataset_config=str(cfg), train_data_dir=None)
     assert run_preflight(good) == []
 

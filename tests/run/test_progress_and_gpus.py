@@ -6,11 +6,10 @@ import io
 import os
 
 import pytest
+from helpers import write_fake_nvidia_smi
 
 from loratrain.launch import gpus
 from loratrain.launch.progress import ProgressDisplay, parse_progress
-
-from helpers import write_fake_nvidia_smi
 
 
 def test_a_training_step_line_gives_step_total_loss_speed_and_time_left():
@@ -25,7 +24,9 @@ def test_the_first_line_before_any_step_has_no_speed_loss_or_eta():
 
 
 def test_weight_norm_postfix_and_scientific_loss_are_read():
-    p = parse_progress("steps:  50%|█████     | 5/10 [00:05<00:05,  2.41it/s, Keys Scaled=3, Average key norm=0.12, avr_loss=1.2e-05]")
+    p = parse_progress(
+        "steps:  50%|█████     | 5/10 [00:05<00:05,  2.41it/s, Keys Scaled=3, Average key norm=0.12, avr_loss=1.2e-05]"
+    )
     assert p.avr_loss == 1.2e-05 and p.speed == "2.41it/s"
     assert abs(p.seconds_per_step - 1 / 2.41) < 1e-9
 
@@ -59,11 +60,15 @@ def _display() -> tuple[ProgressDisplay, io.StringIO]:
 
 def test_display_tracks_the_latest_step_across_carriage_return_redraws_and_chunk_splits():
     display, out = _display()
-    stream = ("prepare network\n" + "".join(
-        f"\rsteps: {i * 10:3d}%|#         | {i}/10 [00:0{i}<00:0{10 - i}, 1.00s/it, avr_loss={0.1 - i / 100:.3f}]" for i in range(0, 8)
-    )).encode()
+    stream = (
+        "prepare network\n"
+        + "".join(
+            f"\rsteps: {i * 10:3d}%|#         | {i}/10 [00:0{i}<00:0{10 - i}, 1.00s/it, avr_loss={0.1 - i / 100:.3f}]"
+            for i in range(0, 8)
+        )
+    ).encode()
     for start in range(0, len(stream), 7):  # arbitrary chunking, as a pipe delivers it
-        display.feed(stream[start:start + 7])
+        display.feed(stream[start : start + 7])
     assert display.last.step == 7 and display.last.total == 10 and display.last.avr_loss == 0.03
     display.feed("\nsaving checkpoint: out/mychar.safetensors\n".encode())
     display.close()

@@ -10,19 +10,25 @@ from pathlib import Path
 import pytest
 
 from loratrain import atomic
-
-from loratrain.launch import record
 from loratrain.errors import ConfigError
+from loratrain.launch import record
 
 
 def start_record(out: Path, **overrides) -> record.RunRecord:
     rec = record.RunRecord(out, "mychar")
     fields = dict(
-        argv=[sys.executable, "-c", "import os, sys; print(os.environ['MARK'], 'key' if os.environ.get('WANDB_API_KEY') else 'nokey'); sys.exit(0)"],
+        argv=[
+            sys.executable,
+            "-c",
+            "import os, sys; print(os.environ['MARK'], 'key' if os.environ.get('WANDB_API_KEY') else 'nokey'); sys.exit(0)",
+        ],
         env={"WANDB_API_KEY": "s3cret-value", "MARK": "rerun ok"},
         cwd=str(out),
-        config={"network": {"network_dim": 16}, "logging": {"log_with": "wandb", "wandb_api_key": "s3cret-value"},
-                "huggingface_token": "hf_secret"},
+        config={
+            "network": {"network_dim": 16},
+            "logging": {"log_with": "wandb", "wandb_api_key": "s3cret-value"},
+            "huggingface_token": "hf_secret",
+        },
         config_file="run.toml",
         versions={"torch": "2.13.0"},
         sd_scripts={"path": "/opt/sd-scripts", "commit": "abc"},
@@ -65,7 +71,9 @@ def test_command_script_reruns_the_command_and_demands_the_secret_from_the_envir
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     without = subprocess.run(["bash", str(script)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert without.returncode != 0 and "set WANDB_API_KEY in the environment" in without.stderr
-    with_key = subprocess.run(["bash", str(script)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "WANDB_API_KEY": "x"})
+    with_key = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "WANDB_API_KEY": "x"}
+    )
     assert with_key.returncode == 0 and with_key.stdout.strip() == "rerun ok key"
 
 
@@ -78,7 +86,10 @@ def test_finish_lists_the_files_the_run_wrote_and_its_exit_code(tmp_path):
     rec.finish(exit_code=0, duration_s=12.3456)
     data = json.loads((rec.folder / "record.json").read_text())
     assert data["status"] == "succeeded" and data["exit_code"] == 0 and data["duration_s"] == 12.346
-    assert data["files"] == [{"path": "mychar.safetensors", "bytes": 8}, {"path": "sample/mychar_000010_00.png", "bytes": 3}]
+    assert data["files"] == [
+        {"path": "mychar.safetensors", "bytes": 8},
+        {"path": "sample/mychar_000010_00.png", "bytes": 3},
+    ]
 
 
 def test_an_interrupted_run_is_recorded_as_such(tmp_path):
@@ -103,4 +114,9 @@ def test_atomic_write_into_a_missing_folder_is_a_config_error_naming_the_file(tm
 
 def test_secret_flags_in_argv_are_redacted_as_a_backstop():
     assert record.redact_argv(["x", "--wandb_api_key=abc", "--huggingface_token", "hf", "--max_token_length=225"]) == [
-        "x", "--wandb_api_key=<redacted>", "--huggingface_token", "<redacted>", "--max_token_length=225"]
+        "x",
+        "--wandb_api_key=<redacted>",
+        "--huggingface_token",
+        "<redacted>",
+        "--max_token_length=225",
+    ]

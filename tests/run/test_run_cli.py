@@ -17,16 +17,22 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import STEP_LINE, env_for, loratrain, make_project, records, write_fake_nvidia_smi
+
 
 def test_run_on_a_terminal_trains_shows_a_progress_bar_and_records_everything(tmp_path):
     root = tmp_path / "p"
     config = make_project(root)
     # A pseudo-terminal, so loratrain sees a TTY and draws its own progress bar.
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "loratrain", "run", config.name], cwd=root, stdin=slave,
-                            stdout=slave, stderr=subprocess.PIPE, env=env_for(root, COLUMNS="160"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loratrain", "run", config.name],
+        cwd=root,
+        stdin=slave,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        env=env_for(root, COLUMNS="160"),
+    )
     os.close(slave)
     screen = b""
     while True:
@@ -71,7 +77,11 @@ def test_existing_output_is_not_overwritten_without_force_and_is_with_it(tmp_pat
     (root / "out").mkdir()
     (root / "out" / "mychar.safetensors").write_bytes(b"last week's LoRA")
     refused = loratrain(root, "run", config.name)
-    assert refused.returncode == 2 and "mychar.safetensors already exists" in refused.stderr and "--force" in refused.stderr
+    assert (
+        refused.returncode == 2
+        and "mychar.safetensors already exists" in refused.stderr
+        and "--force" in refused.stderr
+    )
     assert (root / "out" / "mychar.safetensors").read_bytes() == b"last week's LoRA"
     assert not (root / "out" / "loratrain-runs").exists()  # nothing was launched or recorded
     forced = loratrain(root, "run", config.name, "--force", "--plain")
@@ -103,9 +113,16 @@ def test_a_failing_training_run_fails_loratrain_and_is_recorded_as_failed(tmp_pa
     assert rec["status"] == "failed" and rec["exit_code"] == 1
 
 
-def _start_and_wait_for_training(root: Path, config: Path, *extra: str, **env: str) -> tuple[subprocess.Popen, int, int]:
-    proc = subprocess.Popen([sys.executable, "-m", "loratrain", "run", config.name, "--plain", *extra], cwd=root,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(root, FIXTURE_STEP_S="0.2", **env))
+def _start_and_wait_for_training(
+    root: Path, config: Path, *extra: str, **env: str
+) -> tuple[subprocess.Popen, int, int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loratrain", "run", config.name, "--plain", *extra],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env_for(root, FIXTURE_STEP_S="0.2", **env),
+    )
     pid_file = root / "out" / "fixture.pid"
     deadline = time.monotonic() + 60
     while not pid_file.exists() or len(pid_file.read_text().split()) < 2:
@@ -125,8 +142,10 @@ def _group_gone(pgid: int) -> bool:
 
 
 # SIGHUP (an SSH session dropping) is handled like SIGTERM: the script is told SIGTERM, the record is closed.
-@pytest.mark.parametrize("sig, code, seen", [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM"),
-                                             (signal.SIGHUP, 143, "SIGTERM")])
+@pytest.mark.parametrize(
+    "sig, code, seen",
+    [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM"), (signal.SIGHUP, 143, "SIGTERM")],
+)
 def test_signal_to_loratrain_reaches_the_training_script_and_nothing_is_left(tmp_path, sig, code, seen):
     root = tmp_path / "p"
     config = make_project(root, steps=200)
@@ -174,13 +193,13 @@ def test_a_queue_stops_at_the_first_failed_run_and_keep_going_runs_the_rest(tmp_
     stopped = loratrain(root, "run", bad.name, good.name, "--plain", FIXTURE_FAIL_NAME="bad")
     assert stopped.returncode == 1
     assert not (root / "out" / "good.safetensors").exists()
-    summary = stopped.stderr[stopped.stderr.index("summary"):]
+    summary = stopped.stderr[stopped.stderr.index("summary") :]
     assert "failed" in summary and "not started" in summary
     # The failed run still wrote bad.safetensors (as sd-scripts may): --force lets it run again.
     kept = loratrain(root, "run", bad.name, good.name, "--plain", "--keep-going", "--force", FIXTURE_FAIL_NAME="bad")
     assert kept.returncode == 1
     assert (root / "out" / "good.safetensors").is_file()
-    summary = kept.stderr[kept.stderr.index("summary"):]
+    summary = kept.stderr[kept.stderr.index("summary") :]
     assert "failed" in summary and "succeeded" in summary
 
 
@@ -204,7 +223,9 @@ def test_check_reports_every_preflight_error_at_once_with_exit_2(tmp_path):
     result = loratrain(root, "check", config.name)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     line = config.read_text().splitlines().index('train_data_dir = "nowhere"') + 1
-    assert f"{config.name}:{line}: dataset.train_data_dir:" in result.stderr and "nowhere does not exist" in result.stderr
+    assert (
+        f"{config.name}:{line}: dataset.train_data_dir:" in result.stderr and "nowhere does not exist" in result.stderr
+    )
     assert "prompts.txt: sample_prompts: sample prompt file not found" in result.stderr
 
 
@@ -213,11 +234,15 @@ def test_training_python_without_accelerate_is_a_preflight_error(tmp_path):
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
     config = make_project(root)
-    config.write_text(config.read_text().replace(f'python = "{sys.executable}"', f'python = "{bare / "bin" / "python"}"'))
+    config.write_text(
+        config.read_text().replace(f'python = "{sys.executable}"', f'python = "{bare / "bin" / "python"}"')
+    )
     result = loratrain(root, "check", config.name)
     python = bare / "bin" / "python"
     assert result.returncode == 2
-    assert f"training needs torch, but torch is not installed in {python} ({python} -m pip install torch)" in result.stderr
+    assert (
+        f"training needs torch, but torch is not installed in {python} ({python} -m pip install torch)" in result.stderr
+    )
     assert f"the launch runs accelerate, but accelerate is not installed in {python}" in result.stderr
 
 
@@ -225,40 +250,64 @@ def test_slurm_prints_a_script_whose_node_commands_accelerate_accepts(tmp_path):
     from accelerate.commands.launch import launch_command_parser
 
     root = tmp_path / "p"
-    config = make_project(root, extra="[accelerate]\nnum_processes = 8\nnum_machines = 2\nmain_process_ip = \"placeholder\"\n")
+    config = make_project(
+        root, extra='[accelerate]\nnum_processes = 8\nnum_machines = 2\nmain_process_ip = "placeholder"\n'
+    )
     result = loratrain(root, "slurm", config.name, "--partition", "gpu", "--time", "04:00:00")
     assert result.returncode == 0, result.stderr
     script = result.stdout
     assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
-    assert "#SBATCH --nodes=2" in script and "#SBATCH --gpus-per-node=4" in script and "#SBATCH --partition=gpu" in script
+    assert (
+        "#SBATCH --nodes=2" in script and "#SBATCH --gpus-per-node=4" in script and "#SBATCH --partition=gpu" in script
+    )
     assert "placeholder" not in script  # the address comes from the job, not the config
     # Run it with stand-ins for srun (one call per node), scontrol and the training Python.
     bin_dir = tmp_path / "slurm-bin"
     bin_dir.mkdir()
-    (bin_dir / "srun").write_text('#!/bin/bash\nwhile [[ "$1" == --* ]]; do shift; done\nfor i in 0 1; do SLURM_NODEID=$i "$@" || exit $?; done\n')
+    (bin_dir / "srun").write_text(
+        '#!/bin/bash\nwhile [[ "$1" == --* ]]; do shift; done\nfor i in 0 1; do SLURM_NODEID=$i "$@" || exit $?; done\n'
+    )
     (bin_dir / "scontrol").write_text('#!/bin/bash\nprintf "node-a\\nnode-b\\n"\n')
     log = tmp_path / "calls.jsonl"
     fake = bin_dir / "python"
-    fake.write_text(f"#!{sys.executable}\nimport json, sys\nopen({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+    fake.write_text(
+        f"#!{sys.executable}\nimport json, sys\nopen({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
     for f in bin_dir.iterdir():
         f.chmod(0o755)
     runnable = script.replace(f"export LORATRAIN_PYTHON={sys.executable}", f"export LORATRAIN_PYTHON={fake}")
-    done = subprocess.run(["bash", "-c", runnable], capture_output=True, text=True, timeout=60,
-                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "SLURM_JOB_NODELIST": "node-[a-b]"})
+    done = subprocess.run(
+        ["bash", "-c", runnable],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "SLURM_JOB_NODELIST": "node-[a-b]"},
+    )
     assert done.returncode == 0, done.stderr
     for rank, line in enumerate(log.read_text().splitlines()):
         argv = json.loads(line)
         assert argv[:2] == ["-m", "accelerate.commands.launch"]
         args = launch_command_parser().parse_args(argv[2:])
-        assert (args.machine_rank, args.main_process_ip, args.num_machines, args.num_processes) == (rank, "node-a", 2, 8)
-        assert args.training_script.endswith("sdxl_train_network.py") and "--output_name=mychar" in args.training_script_args
+        assert (args.machine_rank, args.main_process_ip, args.num_machines, args.num_processes) == (
+            rank,
+            "node-a",
+            2,
+            8,
+        )
+        assert (
+            args.training_script.endswith("sdxl_train_network.py")
+            and "--output_name=mychar" in args.training_script_args
+        )
 
 
 def test_check_with_preflight_and_slurm_import_no_heavy_package_in_loratrains_process(tmp_path):
     """torch, accelerate, lycoris and transformers are only ever imported by the training interpreter."""
     root = tmp_path / "p"
-    config = make_project(root, extra="[accelerate]\nnum_processes = 2\nnum_machines = 2\n"
-                                      "main_process_ip = \"10.0.0.1\"\nmain_process_port = 29500\n")
+    config = make_project(
+        root,
+        extra="[accelerate]\nnum_processes = 2\nnum_machines = 2\n"
+        'main_process_ip = "10.0.0.1"\nmain_process_port = 29500\n',
+    )
     probe = (
         "import sys, runpy\n"
         "sys.argv = ['loratrain'] + sys.argv[1:]\n"
@@ -270,9 +319,18 @@ def test_check_with_preflight_and_slurm_import_no_heavy_package_in_loratrains_pr
         "print('HEAVY:' + ','.join(heavy), file=sys.stderr)\n"
     )
     for args in (["check", config.name], ["slurm", config.name], ["setup", "--help"]):
-        done = subprocess.run([sys.executable, "-c", probe, *args], cwd=root, capture_output=True, text=True,
-                              env=env_for(root), timeout=120)
-        assert [ln for ln in done.stderr.splitlines() if ln.startswith("HEAVY:")] == ["HEAVY:"], (args, done.stderr[-2000:])
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env=env_for(root),
+            timeout=120,
+        )
+        assert [ln for ln in done.stderr.splitlines() if ln.startswith("HEAVY:")] == ["HEAVY:"], (
+            args,
+            done.stderr[-2000:],
+        )
 
 
 def test_dry_run_counts_auto_processes_like_the_launch_without_touching_the_gpus(tmp_path):

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from loratrain.launch import runner
 from loratrain.errors import RuntimeFailure
+from loratrain.launch import runner
 
 
 def test_exit_code_log_and_explicit_environment(tmp_path):

@@ -8,16 +8,21 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from loratrain.sdscripts import install as sdscripts
-from loratrain.errors import ConfigError
-
 from helpers import FIXTURE_SD_SCRIPTS, cli_env
+
+from loratrain.errors import ConfigError
+from loratrain.sdscripts import install as sdscripts
 
 
 def git(*args: str, cwd: Path) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.org", "PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(cwd)}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+        "HOME": str(cwd),
+    }
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env=env).stdout.strip()
 
 
@@ -68,13 +73,22 @@ def test_a_commit_other_than_the_flag_tables_gives_a_warning(upstream):
 
 
 def test_the_installed_parser_accepts_a_valid_command(python):
-    argv = ["--pretrained_model_name_or_path=m.safetensors", "--network_module=networks.lora", "--network_dim=16",
-            "--network_args", "conv_dim=4", "algo=locon", "--max_train_steps=10"]
+    argv = [
+        "--pretrained_model_name_or_path=m.safetensors",
+        "--network_module=networks.lora",
+        "--network_dim=16",
+        "--network_args",
+        "conv_dim=4",
+        "algo=locon",
+        "--max_train_steps=10",
+    ]
     assert sdscripts.verify_parser(python, FIXTURE_SD_SCRIPTS, argv) == []
 
 
 def test_the_installed_parser_reports_each_flag_it_does_not_know(python):
-    problems = sdscripts.verify_parser(python, FIXTURE_SD_SCRIPTS, ["--network_dim=16", "--fp8_base", "--blocks_to_swap=4"])
+    problems = sdscripts.verify_parser(
+        python, FIXTURE_SD_SCRIPTS, ["--network_dim=16", "--fp8_base", "--blocks_to_swap=4"]
+    )
     assert [p.key for p in problems] == ["fp8_base", "blocks_to_swap"]
     assert "not accepted by the installed sdxl_train_network.py" in problems[0].message
 
@@ -88,13 +102,33 @@ def test_setup_clones_the_wanted_commit_and_installs_into_the_chosen_python(tmp_
     repo, first, _ = upstream
     target = tmp_path / "installed"
     done = subprocess.run(
-        [sys.executable, "-m", "loratrain", "setup", str(target), "--repo", str(repo), "--ref", first, "--python", python],
-        capture_output=True, text=True, env=cli_env(), timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "loratrain",
+            "setup",
+            str(target),
+            "--repo",
+            str(repo),
+            "--ref",
+            first,
+            "--python",
+            python,
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert sdscripts.read_commit(target) == first
     assert (target / "sdxl_train_network.py").is_file()
-    for step in ("[1/4] clone", "[2/4] check out", "[3/4] install sd-scripts' requirements", "[4/4] install lycoris_lora==4.1.3"):
+    for step in (
+        "[1/4] clone",
+        "[2/4] check out",
+        "[3/4] install sd-scripts' requirements",
+        "[4/4] install lycoris_lora==4.1.3",
+    ):
         assert step in done.stderr
     assert f"LORATRAIN_SD_SCRIPTS={target.resolve()}" in done.stdout
 
@@ -104,8 +138,13 @@ def test_setup_refuses_a_folder_that_holds_something_else(tmp_path, upstream):
     target = tmp_path / "busy"
     target.mkdir()
     (target / "notes.txt").write_text("mine")
-    done = subprocess.run([sys.executable, "-m", "loratrain", "setup", str(target), "--repo", str(repo), "--no-install"],
-                          capture_output=True, text=True, env=cli_env(), timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "loratrain", "setup", str(target), "--repo", str(repo), "--no-install"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "not empty and is not a git checkout" in done.stderr and "Traceback" not in done.stderr
     assert (target / "notes.txt").read_text() == "mine"
@@ -114,8 +153,13 @@ def test_setup_refuses_a_folder_that_holds_something_else(tmp_path, upstream):
 def test_setup_into_a_path_that_is_a_file_is_exit_2_naming_it(tmp_path):
     target = tmp_path / "run.toml"
     target.write_text("# a config, not a folder\n")
-    done = subprocess.run([sys.executable, "-m", "loratrain", "setup", str(target), "--no-install"],
-                          capture_output=True, text=True, env=cli_env(), timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "loratrain", "setup", str(target), "--no-install"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert str(target) in done.stderr and "not a folder" in done.stderr
@@ -124,8 +168,24 @@ def test_setup_into_a_path_that_is_a_file_is_exit_2_naming_it(tmp_path):
 
 def test_setup_with_an_unknown_ref_fails_at_that_step(tmp_path, upstream):
     repo, _, _ = upstream
-    done = subprocess.run([sys.executable, "-m", "loratrain", "setup", str(tmp_path / "x"), "--repo", str(repo), "--ref", "no-such-ref", "--no-install"],
-                          capture_output=True, text=True, env=cli_env(), timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loratrain",
+            "setup",
+            str(tmp_path / "x"),
+            "--repo",
+            str(repo),
+            "--ref",
+            "no-such-ref",
+            "--no-install",
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+    )
     assert done.returncode == 1
     assert "step 2 (check out no-such-ref) failed" in done.stderr
 

@@ -18,9 +18,26 @@ SCRIPT = "/opt/sd-scripts/sdxl_train_network.py"
 def job(**changes) -> slurm.SlurmJob:
     fields = dict(
         python=sys.executable,
-        options=["--multi_gpu", "--num_processes=8", "--num_machines=2", "--mixed_precision=bf16", "--dynamo_backend=no"],
-        script_argv=[SCRIPT, "--output_name=my char's lora", "--network_args", "conv_dim=4", "algo=locon", "--max_train_steps=400"],
-        nodes=2, cwd="/work/runs", job_name="mychar", gpus_per_node=4, env={"WANDB_API_KEY": "s3cret-value", "HF_HUB_OFFLINE": "1"},
+        options=[
+            "--multi_gpu",
+            "--num_processes=8",
+            "--num_machines=2",
+            "--mixed_precision=bf16",
+            "--dynamo_backend=no",
+        ],
+        script_argv=[
+            SCRIPT,
+            "--output_name=my char's lora",
+            "--network_args",
+            "conv_dim=4",
+            "algo=locon",
+            "--max_train_steps=400",
+        ],
+        nodes=2,
+        cwd="/work/runs",
+        job_name="mychar",
+        gpus_per_node=4,
+        env={"WANDB_API_KEY": "s3cret-value", "HF_HUB_OFFLINE": "1"},
     )
     fields.update(changes)
     return slurm.SlurmJob(**fields)
@@ -51,7 +68,14 @@ def test_node_commands_for_ranks_0_and_1_are_accepted_by_accelerates_launch_pars
 
 
 def test_rank_and_address_options_of_the_rendered_command_are_replaced_by_the_scripts():
-    options = ["--num_processes=8", "--machine_rank=0", "--main_process_ip", "10.0.0.1", "--main-process-port=1234", "--gpu_ids=all"]
+    options = [
+        "--num_processes=8",
+        "--machine_rank=0",
+        "--main_process_ip",
+        "10.0.0.1",
+        "--main-process-port=1234",
+        "--gpu_ids=all",
+    ]
     assert slurm.drop_options(options, slurm.PER_NODE_OPTIONS) == ["--num_processes=8", "--gpu_ids=all"]
 
 
@@ -66,12 +90,20 @@ def test_the_script_run_under_fake_srun_starts_accelerate_on_every_node_with_its
     bin_dir.mkdir()
     log = tmp_path / "argv.jsonl"
     # srun: run the command once per node, as SLURM would, with that node's SLURM_NODEID.
-    _executable(bin_dir / "srun", '#!/bin/bash\nwhile [[ "$1" == --* ]]; do shift; done\n'
-                'for i in 0 1; do SLURM_NODEID=$i "$@" || exit $?; done\n')
-    _executable(bin_dir / "scontrol", '#!/bin/bash\n[ "$1 $2" = "show hostnames" ] && printf "gpu-node-07\\ngpu-node-08\\n"\n')
+    _executable(
+        bin_dir / "srun",
+        '#!/bin/bash\nwhile [[ "$1" == --* ]]; do shift; done\n'
+        'for i in 0 1; do SLURM_NODEID=$i "$@" || exit $?; done\n',
+    )
+    _executable(
+        bin_dir / "scontrol", '#!/bin/bash\n[ "$1 $2" = "show hostnames" ] && printf "gpu-node-07\\ngpu-node-08\\n"\n'
+    )
     fake_python = tmp_path / "python"
-    _executable(fake_python, f"#!{sys.executable}\nimport json, os, sys\n"
-                f"open({str(log)!r}, 'a').write(json.dumps([sys.argv[0]] + sys.argv[1:] + [os.environ.get('WANDB_API_KEY')]) + '\\n')\n")
+    _executable(
+        fake_python,
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        f"open({str(log)!r}, 'a').write(json.dumps([sys.argv[0]] + sys.argv[1:] + [os.environ.get('WANDB_API_KEY')]) + '\\n')\n",
+    )
     work = tmp_path / "work"
     work.mkdir()
     script = tmp_path / "job.sbatch"
@@ -91,5 +123,7 @@ def test_the_script_run_under_fake_srun_starts_accelerate_on_every_node_with_its
 def test_the_script_refuses_to_start_without_the_secret_in_the_environment(tmp_path):
     script = tmp_path / "job.sbatch"
     script.write_text(slurm.render(job(cwd=str(tmp_path))))
-    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60)
+    done = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60
+    )
     assert done.returncode != 0 and "export WANDB_API_KEY before sbatch" in done.stderr

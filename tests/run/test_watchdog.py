@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from helpers import loratrain, make_project, records
 
 from loratrain.launch.watchdog import Watchdog, WatchSettings, last_progress_in_log

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import helpers as synth
+import pytest
 from helpers import run_cli as shared_run_cli
 
 

@@ -6,12 +6,11 @@ import json
 import subprocess
 import sys
 
+import helpers as synth
 import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
-
-import helpers as synth
 
 
 def outputs(folder):
@@ -110,9 +109,14 @@ def test_an_existing_output_is_not_overwritten_without_force(cli, lora_path, tmp
 
 @pytest.mark.parametrize(
     "recipe,needle",
-    [("fro_ckpt=1,thr=abc", "is not a number"), ("fro_ckpt=1", "neither thr= nor size="),
-     ("frob=1,thr=-3", "unknown item 'frob'"), ("thr=-3", "no score weight is non-zero"),
-     ("fro_lora=1,thr", "thr needs a value"), ("fro_lora=1,thr=-1::spn_lora=1,thr=-1", "empty recipe")],
+    [
+        ("fro_ckpt=1,thr=abc", "is not a number"),
+        ("fro_ckpt=1", "neither thr= nor size="),
+        ("frob=1,thr=-3", "unknown item 'frob'"),
+        ("thr=-3", "no score weight is non-zero"),
+        ("fro_lora=1,thr", "thr needs a value"),
+        ("fro_lora=1,thr=-1::spn_lora=1,thr=-1", "empty recipe"),
+    ],
 )
 def test_bad_recipe_text_is_refused_with_what_is_wrong(cli, lora_path, recipe, needle):
     assert_refused(cli(lora_path, "-r", recipe), needle)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 
+import helpers as synth
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as st_save
 
-import helpers as synth
 from loratrain.shrink.lorafile import read_lora, write_lora
 from loratrain.shrink.recipes import parse_recipe, sd_method
 from loratrain.shrink.resize import analyse, build
@@ -225,4 +225,3 @@ def test_loha_layers_are_recognised_as_loha_and_copied_unchanged_only_when_asked
     tensors = load_file(str(out))
     for suffix, tensor in loha.items():
         assert torch.equal(tensors[f"{synth.LINEAR_FF}.{suffix}"], tensor)
-

@@ -11,11 +11,11 @@ import math
 import os
 import time
 
+import helpers as synth
 import pytest
 import torch
 from safetensors import safe_open
 
-import helpers as synth
 from loratrain.shrink.base import BaseCheckpoint
 from loratrain.shrink.lorafile import read_lora
 from loratrain.shrink.recipes import parse_recipe, sd_method
@@ -91,9 +91,16 @@ def test_sd_scripts_quirks_measured_in_the_reference_are_reproduced(lora):
 
 @pytest.mark.parametrize(
     "method,param,cap,conv_cap",
-    [("sv_ratio", 2.0, None, None), ("sv_ratio", 9.0, None, None), ("sv_ratio", 30.0, 6, None),
-     ("sv_ratio", 30.0, 6, 2), ("sv_fro", 0.5, None, None), ("sv_fro", 0.99, None, None),
-     ("sv_cumulative", 0.7, None, None), ("sv_cumulative", 0.95, 5, 3)],
+    [
+        ("sv_ratio", 2.0, None, None),
+        ("sv_ratio", 9.0, None, None),
+        ("sv_ratio", 30.0, 6, None),
+        ("sv_ratio", 30.0, 6, 2),
+        ("sv_fro", 0.5, None, None),
+        ("sv_fro", 0.99, None, None),
+        ("sv_cumulative", 0.7, None, None),
+        ("sv_cumulative", 0.95, 5, 3),
+    ],
 )
 def test_dynamic_methods_pick_sd_scripts_rank_and_rebuild_the_truncated_svd(lora, method, param, cap, conv_cap):
     out = run(lora, sd_method(cap, conv_cap, method, param))
@@ -157,8 +164,16 @@ def base_norms(base_path):
 
 @pytest.mark.parametrize(
     "text",
-    ["fro_ckpt=1,thr=-1.3", "fro_ckpt=1,thr=-3.55", "spn_ckpt=1,thr=-1.1", "fro_lora=1,thr=-1.2",
-     "spn_lora=1,thr=-0.7", "params=1,thr=-2.9", "fro_ckpt=3,spn_lora=1,thr=-1.4", "fro_ckpt=1,thr=-1.3,rescale=1.5"],
+    [
+        "fro_ckpt=1,thr=-1.3",
+        "fro_ckpt=1,thr=-3.55",
+        "spn_ckpt=1,thr=-1.1",
+        "fro_lora=1,thr=-1.2",
+        "spn_lora=1,thr=-0.7",
+        "params=1,thr=-2.9",
+        "fro_ckpt=3,spn_lora=1,thr=-1.4",
+        "fro_ckpt=1,thr=-1.3,rescale=1.5",
+    ],
 )
 def test_recipe_keeps_exactly_the_directions_whose_score_reaches_the_threshold(lora, base_path, text):
     recipe = parse_recipe(text)

@@ -17,26 +17,47 @@ def _console():
 def _short(items: list[int], head: int = 6, tail: int = 2) -> str:
     if len(items) <= head + tail:
         return ", ".join(map(str, items))
-    return ", ".join(map(str, items[:head])) + f", … ({len(items) - head - tail} more) …, " + ", ".join(map(str, items[-tail:]))
+    return (
+        ", ".join(map(str, items[:head]))
+        + f", … ({len(items) - head - tail} more) …, "
+        + ", ".join(map(str, items[-tail:]))
+    )
 
 
 def show_plan(data: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = _console()
-    mode = {"dataset_config": "dataset_config", "in_json": "in_json metadata, not scanned"}.get(data["mode"], "N_name folders")
+    mode = {"dataset_config": "dataset_config", "in_json": "in_json metadata, not scanned"}.get(
+        data["mode"], "N_name folders"
+    )
     from rich import box
 
     table = Table(title=f"Dataset ({mode})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col, justify in (("folder", "left"), ("repeats", "right"), ("images", "right"), ("captions", "right"),
-                         ("missing", "right"), ("items/epoch", "right"), ("longest caption", "right")):
+    for col, justify in (
+        ("folder", "left"),
+        ("repeats", "right"),
+        ("images", "right"),
+        ("captions", "right"),
+        ("missing", "right"),
+        ("items/epoch", "right"),
+        ("longest caption", "right"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for d in data["datasets"]:
         name = os.path.basename(os.path.normpath(d["dir"])) + (" (reg)" if d["is_reg"] else "")
         longest = d["longest_caption_tokens"]
-        table.add_row(name, str(d["repeats"]), str(d["images"]), str(d["captions"]), str(d["missing_captions"]),
-                      "" if d["is_reg"] else str(d["readable_images"] * max(d["repeats"], 0)),
-                      f"{longest} tokens" if longest is not None else (f"<= {data['caption_token_limit']}" if d["captions"] else ""))
+        table.add_row(
+            name,
+            str(d["repeats"]),
+            str(d["images"]),
+            str(d["captions"]),
+            str(d["missing_captions"]),
+            "" if d["is_reg"] else str(d["readable_images"] * max(d["repeats"], 0)),
+            f"{longest} tokens"
+            if longest is not None
+            else (f"<= {data['caption_token_limit']}" if d["captions"] else ""),
+        )
     console.print(table)
     if data["reg_items"]:
         console.print(f"regularisation items per epoch (balanced to the training items): {data['reg_items']}")
@@ -53,8 +74,10 @@ def show_plan(data: dict[str, Any]) -> None:
             if several:
                 label = f"[{b['dataset']}] " + label
             flag = " [yellow]< batch[/yellow]" if b["short"] else ""
-            console.print(f"  {label} {bar:<{BAR_WIDTH}} {b['images']:>6} img {b['items']:>7} items "
-                          f"{b['batches']:>5} batches{flag}")
+            console.print(
+                f"  {label} {bar:<{BAR_WIDTH}} {b['images']:>6} img {b['items']:>7} items "
+                f"{b['batches']:>5} batches{flag}"
+            )
 
     console.print()
     if not data["total_steps"] and data.get("unscanned"):
@@ -64,10 +87,14 @@ def show_plan(data: dict[str, Any]) -> None:
     else:
         procs, accum = data["num_processes"], data["gradient_accumulation_steps"]
         console.print("[bold]Schedule[/bold]")
-        console.print(f"  batches per epoch   {data['batches_per_epoch']}"
-                      + (f" ({data['batches_per_process']} per process x {procs} processes)" if procs > 1 else ""))
-        console.print(f"  steps per epoch     {data['steps_per_epoch']}"
-                      + (f" (gradient_accumulation_steps {accum})" if accum > 1 else ""))
+        console.print(
+            f"  batches per epoch   {data['batches_per_epoch']}"
+            + (f" ({data['batches_per_process']} per process x {procs} processes)" if procs > 1 else "")
+        )
+        console.print(
+            f"  steps per epoch     {data['steps_per_epoch']}"
+            + (f" (gradient_accumulation_steps {accum})" if accum > 1 else "")
+        )
         source = "max_train_epochs" if data["steps_from_epochs"] else "max_train_steps"
         console.print(f"  total               {data['total_steps']} steps, {data['epochs']} epochs (from {source})")
         saves = data["saves"]
@@ -86,8 +113,10 @@ def show_plan(data: dict[str, Any]) -> None:
             console.print(f"  saves               the final model only, at step {data['total_steps']}")
         samples = data["samples"]
         if samples:
-            console.print(f"  samples             at steps {_short([s['step'] for s in samples])}"
-                          f" ({len(data['prompts'])} prompt(s) each)")
+            console.print(
+                f"  samples             at steps {_short([s['step'] for s in samples])}"
+                f" ({len(data['prompts'])} prompt(s) each)"
+            )
         else:
             console.print("  samples             none")
     if data["prompts"]:

@@ -11,16 +11,25 @@ from loratrain.errors import EXIT_CONFIG
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("check", help="Validate a config and check files, GPUs and the training environment: every error and "
-                               "warning at once. Exit 0 when it can run, 2 when not.")
+    @app.command(
+        "check",
+        help="Validate a config and check files, GPUs and the training environment: every error and "
+        "warning at once. Exit 0 when it can run, 2 when not.",
+    )
     def check(
         config: str = typer.Argument(..., help="The run's TOML file."),
         set_: Optional[list[str]] = SetOption,
         strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print {ok, warnings} as JSON."),
-        no_preflight: bool = typer.Option(False, "--no-preflight", help="Only validate the config; touch no file, GPU or interpreter."),
-        verify_parser: bool = typer.Option(False, "--verify-parser", help="Also parse the rendered arguments with the installed "
-                                           "sd-scripts' own parser (imports sd-scripts in the training interpreter: slow)."),
+        no_preflight: bool = typer.Option(
+            False, "--no-preflight", help="Only validate the config; touch no file, GPU or interpreter."
+        ),
+        verify_parser: bool = typer.Option(
+            False,
+            "--verify-parser",
+            help="Also parse the rendered arguments with the installed "
+            "sd-scripts' own parser (imports sd-scripts in the training interpreter: slow).",
+        ),
         sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help=SD_SCRIPTS_HELP),
         force: bool = typer.Option(False, "--force", help="Do not report an existing output file (as `run --force`)."),
         machine_rank: Optional[int] = typer.Option(None, "--machine-rank", min=0, help="Check as this machine's rank."),
@@ -29,15 +38,21 @@ def register(app: typer.Typer) -> None:
         from loratrain.errors import ConfigError
 
         try:
-            return _check_body(config, set_, strict, as_json, no_preflight, verify_parser, sd_scripts, force,
-                               machine_rank)
+            return _check_body(
+                config, set_, strict, as_json, no_preflight, verify_parser, sd_scripts, force, machine_rank
+            )
         except ConfigError as exc:
             if not as_json:
                 raise
             # Scripts reading --json get the verdict on stdout too, not only a message on stderr.
             errors = [p.render() for p in exc.problems if p.severity != "warning"]
-            print_json({"ok": False, "errors": errors,
-                        "warnings": [p.render() for p in exc.problems if p.severity == "warning"]})
+            print_json(
+                {
+                    "ok": False,
+                    "errors": errors,
+                    "warnings": [p.render() for p in exc.problems if p.severity == "warning"],
+                }
+            )
             return EXIT_CONFIG
 
 
@@ -53,13 +68,15 @@ def _check_body(config, set_, strict, as_json, no_preflight, verify_parser, sd_s
         from loratrain.launch import prepare as launch
         from loratrain.sdscripts import install as sdscripts
 
-        opts = launch.LaunchOptions(sd_scripts=sd_scripts, force=force, preflight=not no_preflight,
-                                    machine_rank=machine_rank)
+        opts = launch.LaunchOptions(
+            sd_scripts=sd_scripts, force=force, preflight=not no_preflight, machine_rank=machine_rank
+        )
         prepared = launch.prepare(loaded, opts)
         extra = [w for w in prepared.warnings if w not in loaded.warnings]
         if verify_parser:
-            rejected = sdscripts.verify_parser(prepared.python, prepared.sd_scripts,
-                                               sdscripts.script_args_of(prepared.command.argv))
+            rejected = sdscripts.verify_parser(
+                prepared.python, prepared.sd_scripts, sdscripts.script_args_of(prepared.command.argv)
+            )
             rejected = [dataclasses.replace(p, file=config) for p in rejected]
             if rejected:
                 raise ConfigError(rejected + extra)

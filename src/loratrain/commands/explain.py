@@ -18,8 +18,11 @@ def register(app: typer.Typer) -> None:
         flag: str = typer.Option(None, "--flag", help="Flag or key to explain (same as NAME)."),
         list_all: bool = typer.Option(False, "--list", help="List every flag and key by table."),
         as_json: bool = typer.Option(False, "--json", help="Print the entries as JSON."),
-        optimizer: str = typer.Option(None, "--optimizer", help="Document optimizer_args keys for this "
-                                      "optimizer_type only (types and defaults of its constructor)."),
+        optimizer: str = typer.Option(
+            None,
+            "--optimizer",
+            help="Document optimizer_args keys for this optimizer_type only (types and defaults of its constructor).",
+        ),
         config: str = typer.Option(None, "--config", help="Take --optimizer from this config's optimizer_type."),
     ) -> int:
         from loratrain.commands._output import print_json

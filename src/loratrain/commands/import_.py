@@ -20,7 +20,9 @@ def _read_source(source: str) -> tuple[str, str, str]:
     try:
         return path.read_text(encoding="utf-8"), source, str(path.parent)
     except FileNotFoundError:
-        raise ConfigError([Problem("file not found", file=source, fix="give a file path, or - to read stdin")]) from None
+        raise ConfigError(
+            [Problem("file not found", file=source, fix="give a file path, or - to read stdin")]
+        ) from None
     except UnicodeDecodeError:
         raise ConfigError([Problem("not a UTF-8 text file", file=source)]) from None
     except OSError as exc:
@@ -47,8 +49,12 @@ def _variables(pairs: list[str], from_environment: bool) -> Mapping[str, str] | 
     values = dict(os.environ) if from_environment else {}
     bad = [p for p in pairs if "=" not in p or not p.partition("=")[0]]
     if bad:
-        raise UsageError([Problem(f"--env {p!r} is not NAME=VALUE", fix="write it as --env MODEL=/models/sdxl.safetensors")
-                          for p in bad])
+        raise UsageError(
+            [
+                Problem(f"--env {p!r} is not NAME=VALUE", fix="write it as --env MODEL=/models/sdxl.safetensors")
+                for p in bad
+            ]
+        )
     values.update(p.partition("=")[::2] for p in pairs)
     return values
 
@@ -72,11 +78,15 @@ def register(app: typer.Typer) -> None:
             help="What SOURCE is: command, toml (sd-scripts --config_file) or kohya-json. Guessed by default.",
         ),
         env_values: Optional[list[str]] = typer.Option(
-            None, "--env", metavar="NAME=VALUE",
+            None,
+            "--env",
+            metavar="NAME=VALUE",
             help="A value for a shell variable in the command ($NAME, ${NAME}, %NAME%, $env:NAME); repeatable.",
         ),
         expand_env: bool = typer.Option(
-            False, "--expand-env", help="Take the command's shell variables from the current environment.",
+            False,
+            "--expand-env",
+            help="Take the command's shell variables from the current environment.",
         ),
     ) -> int:
         from loratrain.commands._output import print_problems

@@ -15,16 +15,25 @@ PROGRESS_AFTER_S = 0.4
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("plan", help="Scan the dataset and show how sd-scripts will bucket it, how many steps and epochs "
-                              "the run takes, when it saves and samples, and whether every sample prompt fits. "
-                              "Exit 0, or 2 when sd-scripts would fail or cut something.")
+    @app.command(
+        "plan",
+        help="Scan the dataset and show how sd-scripts will bucket it, how many steps and epochs "
+        "the run takes, when it saves and samples, and whether every sample prompt fits. "
+        "Exit 0, or 2 when sd-scripts would fail or cut something.",
+    )
     def plan(
         config: str = typer.Argument(..., help="The run's TOML file."),
         set_: Optional[list[str]] = SetOption,
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
-        resume: bool = typer.Option(False, "--resume", help="Show what `run CONFIG --resume [STATE_DIR]` would train: the "
-                                    "state it starts from and the steps, epochs, saves and samples still to come."),
-        state_dir: Optional[str] = typer.Argument(None, help="With --resume: the state folder (default: the newest).", show_default=False),
+        resume: bool = typer.Option(
+            False,
+            "--resume",
+            help="Show what `run CONFIG --resume [STATE_DIR]` would train: the "
+            "state it starts from and the steps, epochs, saves and samples still to come.",
+        ),
+        state_dir: Optional[str] = typer.Argument(
+            None, help="With --resume: the state folder (default: the newest).", show_default=False
+        ),
     ) -> int:
         from loratrain.commands._config import load
         from loratrain.commands._output import print_json, print_problems
@@ -37,8 +46,17 @@ def register(app: typer.Typer) -> None:
             report = build_plan(cfg.script_args(), num_processes=processes, progress=bar.update, config_file=config)
         if note:
             report.problems.insert(0, note)
-            report.data["problems"].insert(0, {"severity": "warning", "message": note.message, "key": note.key,
-                                               "file": note.file, "line": None, "fix": note.fix})
+            report.data["problems"].insert(
+                0,
+                {
+                    "severity": "warning",
+                    "message": note.message,
+                    "key": note.key,
+                    "file": note.file,
+                    "line": None,
+                    "fix": note.fix,
+                },
+            )
         if resume:
             report.data["resume"] = _resume_section(cfg, config, report.data, state_dir)
         elif state_dir:
@@ -99,16 +117,22 @@ def _show_resume(r: dict) -> None:
     console = Console(highlight=False, soft_wrap=False)
     console.print(f"[bold]Resume[/bold] from {r['state_dir']} ({r['cumulative_source']})")
     console.print(f"  state at step       {r['cumulative_step']} of {r['planned_total']}")
-    console.print(f"  this launch         steps {r['start_step'] + 1}-{r['predicted_total']}: {r['remaining_steps']} steps, "
-                  f"epochs {r['epoch_to_start']}-{r['epoch_to_start'] + r['remaining_epochs'] - 1} ({r['remaining_epochs']} left)")
+    console.print(
+        f"  this launch         steps {r['start_step'] + 1}-{r['predicted_total']}: {r['remaining_steps']} steps, "
+        f"epochs {r['epoch_to_start']}-{r['epoch_to_start'] + r['remaining_epochs'] - 1} ({r['remaining_epochs']} left)"
+    )
     if r["repeated_steps"]:
-        console.print(f"  trained again       {r['repeated_steps']} steps (the start of epoch {r['epoch_to_start']} is repeated)")
+        console.print(
+            f"  trained again       {r['repeated_steps']} steps (the start of epoch {r['epoch_to_start']} is repeated)"
+        )
     saves = [s["step"] for s in r["remaining_saves"]]
     samples = [s["step"] for s in r["remaining_samples"]]
     console.print(f"  saves still to come {', '.join(map(str, saves)) if saves else 'none'}")
     console.print(f"  samples to come     {', '.join(map(str, samples)) if samples else 'none'}")
-    console.print(f"  sd-scripts gets     --resume {r['state_dir']} --initial_step {r['initial_step']}"
-                  + (" --skip_until_initial_step" if r["skip_until_initial_step"] else ""))
+    console.print(
+        f"  sd-scripts gets     --resume {r['state_dir']} --initial_step {r['initial_step']}"
+        + (" --skip_until_initial_step" if r["skip_until_initial_step"] else "")
+    )
 
 
 def schedule_for(cfg: Any, config_file: str = ""):
@@ -120,16 +144,23 @@ def schedule_for(cfg: Any, config_file: str = ""):
     processes, _ = _processes(cfg)
     report = build_plan(cfg.script_args(), num_processes=processes, config_file=config_file)
     if not report.data.get("steps_per_epoch"):
-        raise ConfigError([Problem("cannot work out the steps to resume: the dataset has no batches", key="--resume",
-                                   fix="run `loratrain plan CONFIG` to see why")])
+        raise ConfigError(
+            [
+                Problem(
+                    "cannot work out the steps to resume: the dataset has no batches",
+                    key="--resume",
+                    fix="run `loratrain plan CONFIG` to see why",
+                )
+            ]
+        )
     return schedule_from_plan(report.data)
 
 
 def _processes(cfg: Any):
     """Training processes for the arithmetic, counted as `run` counts them (CUDA_VISIBLE_DEVICES, gpu_ids and
     num_machines included); 1 with a warning when "auto" meets no countable GPU."""
-    from loratrain.launch import gpus
     from loratrain.errors import Problem
+    from loratrain.launch import gpus
     from loratrain.launch.gpus import total_processes
 
     accelerate = cfg.accelerate.model_dump()
@@ -140,8 +171,12 @@ def _processes(cfg: Any):
     total = total_processes(accelerate, scan) if scan.gpus is not None else None
     if total:
         return total, None
-    return 1, Problem('num_processes = "auto" but no GPU could be counted here; the plan assumes 1 process',
-                      key="accelerate.num_processes", severity="warning", fix="set a number to plan for it")
+    return 1, Problem(
+        'num_processes = "auto" but no GPU could be counted here; the plan assumes 1 process',
+        key="accelerate.num_processes",
+        severity="warning",
+        fix="set a number to plan for it",
+    )
 
 
 class _ProgressBar:
@@ -166,8 +201,14 @@ class _ProgressBar:
             if not console.is_terminal:
                 self.start = float("inf")  # never: keep logs and pipes clean
                 return
-            self.progress = Progress(TextColumn("scanning images"), BarColumn(), MofNCompleteColumn(),
-                                     TimeRemainingColumn(), console=console, transient=True)
+            self.progress = Progress(
+                TextColumn("scanning images"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
             self.progress.start()
             self.task = self.progress.add_task("scan", total=total)
         self.progress.update(self.task, completed=done, total=total)

@@ -51,17 +51,19 @@ def _summary(outcomes: list[Outcome]) -> None:
     for column in ("config", "status", "exit", "time", "record"):
         table.add_column(column)
     for o in outcomes:
-        table.add_row(o.config, o.status, "-" if o.exit_code is None else str(o.exit_code), _duration(o.duration_s), o.record)
+        table.add_row(
+            o.config, o.status, "-" if o.exit_code is None else str(o.exit_code), _duration(o.duration_s), o.record
+        )
     Console(stderr=True, highlight=False).print(table)
 
 
 def _dry_run(configs: list[str], as_json: bool, set_, sd_scripts, strict, machine_rank) -> int:
     # Light path: no preflight, no GPU scan through torch, no heavy import.
-    from loratrain.launch import gpus as gpu_mod
-    from loratrain.sdscripts import install as sdscripts
     from loratrain.commands._output import print_json
+    from loratrain.launch import gpus as gpu_mod
     from loratrain.launch.gpus import total_processes
     from loratrain.render import build_command, display
+    from loratrain.sdscripts import install as sdscripts
 
     documents = []
     for config in configs:
@@ -90,7 +92,9 @@ def _dry_run(configs: list[str], as_json: bool, set_, sd_scripts, strict, machin
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("run", help="Check and launch training for one or more configs (in order), or print the command with --dry-run.")
+    @app.command(
+        "run", help="Check and launch training for one or more configs (in order), or print the command with --dry-run."
+    )
     def run(
         configs: list[str] = typer.Argument(..., help="The runs' TOML files; several run one after another."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the command, shell-quoted, and launch nothing."),
@@ -98,17 +102,39 @@ def register(app: typer.Typer) -> None:
         set_: Optional[list[str]] = SetOption,
         sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help=SD_SCRIPTS_HELP),
         strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
-        machine_rank: Optional[int] = typer.Option(None, "--machine-rank", min=0, help="This machine's rank in a multi-machine run (0 = main)."),
+        machine_rank: Optional[int] = typer.Option(
+            None, "--machine-rank", min=0, help="This machine's rank in a multi-machine run (0 = main)."
+        ),
         force: bool = typer.Option(False, "--force", help="Overwrite an existing <output_name> file in output_dir."),
         plain: bool = typer.Option(False, "--plain", help="Pass the training output through as is (no progress bar)."),
-        no_preflight: bool = typer.Option(False, "--no-preflight", help="Skip the checks of files, GPUs and the training environment."),
+        no_preflight: bool = typer.Option(
+            False, "--no-preflight", help="Skip the checks of files, GPUs and the training environment."
+        ),
         keep_going: bool = typer.Option(False, "--keep-going", help="With several configs: go on after a failed run."),
-        grace: float = typer.Option(30.0, "--grace", min=0.0, help="Seconds to wait after Ctrl-C/SIGTERM before escalating (SIGTERM, then SIGKILL)."),
-        on_nan: str = typer.Option("stop", "--on-nan", help="When the loss becomes NaN or inf: stop the run (stop, the default) or warn and go on (warn)."),
-        stall_after: float = typer.Option(900.0, "--stall-after", min=0.0, help="Warn once when no progress line came for this many seconds (0: never)."),
-        resume: bool = typer.Option(False, "--resume", help="Resume from a state folder sd-scripts saved (save_state): "
-                                    "`run CONFIG --resume [STATE_DIR]`, no folder = the newest one in output_dir. "
-                                    "Passes --resume/--initial_step so all launches add up to the planned steps."),
+        grace: float = typer.Option(
+            30.0,
+            "--grace",
+            min=0.0,
+            help="Seconds to wait after Ctrl-C/SIGTERM before escalating (SIGTERM, then SIGKILL).",
+        ),
+        on_nan: str = typer.Option(
+            "stop",
+            "--on-nan",
+            help="When the loss becomes NaN or inf: stop the run (stop, the default) or warn and go on (warn).",
+        ),
+        stall_after: float = typer.Option(
+            900.0,
+            "--stall-after",
+            min=0.0,
+            help="Warn once when no progress line came for this many seconds (0: never).",
+        ),
+        resume: bool = typer.Option(
+            False,
+            "--resume",
+            help="Resume from a state folder sd-scripts saved (save_state): "
+            "`run CONFIG --resume [STATE_DIR]`, no folder = the newest one in output_dir. "
+            "Passes --resume/--initial_step so all launches add up to the planned steps.",
+        ),
     ) -> int:
         if on_nan not in ("stop", "warn"):
             from loratrain.errors import ConfigError, Problem
@@ -121,12 +147,19 @@ def register(app: typer.Typer) -> None:
             if resume:
                 set_ = list(set_ or []) + _resume_plan(configs[0], set_, strict, state_dir, quiet=True).set_overrides()
             return _dry_run(configs, as_json, set_, sd_scripts, strict, machine_rank)
-        from loratrain.launch import prepare as launch
         from loratrain.commands._output import print_problems
         from loratrain.errors import LoratrainError
+        from loratrain.launch import prepare as launch
 
-        opts = launch.LaunchOptions(sd_scripts=sd_scripts, force=force, preflight=not no_preflight,
-                                    machine_rank=machine_rank, grace_s=grace, on_nan=on_nan, stall_s=stall_after or None)
+        opts = launch.LaunchOptions(
+            sd_scripts=sd_scripts,
+            force=force,
+            preflight=not no_preflight,
+            machine_rank=machine_rank,
+            grace_s=grace,
+            on_nan=on_nan,
+            stall_s=stall_after or None,
+        )
         if resume:
             opts.resume = _resume_plan(configs[0], set_, strict, state_dir)
             set_ = list(set_ or []) + opts.resume.set_overrides()
@@ -189,7 +222,9 @@ def register(app: typer.Typer) -> None:
                 continue
             o = outcomes[i]
             o.exit_code, o.duration_s, o.record = result.exit_code, result.duration_s, _short(rec.folder)
-            o.status = rec.data.get("status") or ("interrupted" if result.interrupted else ("succeeded" if result.exit_code == 0 else "failed"))
+            o.status = rec.data.get("status") or (
+                "interrupted" if result.interrupted else ("succeeded" if result.exit_code == 0 else "failed")
+            )
             if result.interrupted:
                 first_failure = result.exit_code
                 break  # the user or the scheduler wants everything to stop
@@ -210,8 +245,16 @@ def _split_state_dir(configs: list[str]) -> tuple[list[str], str | None]:
     folders = [c for c in configs if os.path.isdir(c)]
     rest = [c for c in configs if c not in folders]
     if len(folders) > 1 or len(rest) != 1:
-        raise ConfigError([Problem("--resume takes one config and at most one state folder", key="--resume",
-                                   value=" ".join(configs), fix="loratrain run CONFIG --resume [STATE_DIR]")])
+        raise ConfigError(
+            [
+                Problem(
+                    "--resume takes one config and at most one state folder",
+                    key="--resume",
+                    value=" ".join(configs),
+                    fix="loratrain run CONFIG --resume [STATE_DIR]",
+                )
+            ]
+        )
     return rest, (folders[0] if folders else None)
 
 
@@ -233,8 +276,10 @@ def _resume_plan(config: str, set_, strict: bool, state_dir: str | None, quiet: 
     folder = Path(state_dir) if state_dir else resume_mod.newest_state(output_dir, args.get("output_name"))
     plan = resume_mod.plan_resume(folder, cfg.model_dump(mode="json", exclude_none=True), sched, output_dir, config)
     if not quiet:
-        _say(f"resuming from {_short(plan.state_dir)} at step {plan.cumulative_step} of {plan.total_steps} "
-             f"({plan.source}); this launch trains steps {plan.start_step + 1}-{plan.predicted_total}")
+        _say(
+            f"resuming from {_short(plan.state_dir)} at step {plan.cumulative_step} of {plan.total_steps} "
+            f"({plan.source}); this launch trains steps {plan.start_step + 1}-{plan.predicted_total}"
+        )
     print_problems(plan.warnings)
     return plan
 
@@ -260,11 +305,19 @@ def _launch(prepared, opts, plain: bool):
         _say(f"warning: {event['message']}")
         _say(f"  {event['advice']}")
 
-    result, rec = launch.run_prepared(prepared, opts, sink=sink, on_signal=on_signal, on_event=on_event,
-                                      on_launch=lambda: _say("launching:\n" + display(prepared.command)))
+    result, rec = launch.run_prepared(
+        prepared,
+        opts,
+        sink=sink,
+        on_signal=on_signal,
+        on_event=on_event,
+        on_launch=lambda: _say("launching:\n" + display(prepared.command)),
+    )
     if result.stopped_by:
-        _say(f"stopped by loratrain ({result.stopped_by}) after {_duration(result.duration_s)}; "
-             "the files saved before that step are the last good ones")
+        _say(
+            f"stopped by loratrain ({result.stopped_by}) after {_duration(result.duration_s)}; "
+            "the files saved before that step are the last good ones"
+        )
     elif result.interrupted:
         _say(f"interrupted; stopped after {_duration(result.duration_s)} (exit {result.exit_code})")
     elif result.exit_code == 0:
@@ -277,10 +330,11 @@ def _launch(prepared, opts, plain: bool):
         if failure:
             from loratrain.launch.failures import Diagnosis
 
-            d = Diagnosis(failure["cause_id"], failure["cause"], failure["fix"], failure["evidence"], failure["last_lines"])
+            d = Diagnosis(
+                failure["cause_id"], failure["cause"], failure["fix"], failure["evidence"], failure["last_lines"]
+            )
             for line in d.render():
                 _say(line)
     _say(f"log: {_short(rec.log_path)}")
     _say(f"record: {_short(rec.folder / 'record.json')}")
     return result, rec
-

@@ -53,8 +53,20 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing output files."),
     ) -> int:
         return run_shrink(
-            lora, base, output, recipe, rank, conv_rank, dynamic_method, dynamic_param,
-            save_precision, device, keep_other, json_out, plot, force,
+            lora,
+            base,
+            output,
+            recipe,
+            rank,
+            conv_rank,
+            dynamic_method,
+            dynamic_param,
+            save_precision,
+            device,
+            keep_other,
+            json_out,
+            plot,
+            force,
         )
 
 
@@ -64,8 +76,14 @@ def _selections(recipe, rank, conv_rank, dynamic_method, dynamic_param):
     sd_given = any(v is not None for v in (rank, conv_rank, dynamic_method, dynamic_param))
     if recipe is not None and sd_given:
         raise ConfigError(
-            [Problem("--recipe cannot be combined with --rank/--conv-rank/--dynamic-method", key="--recipe",
-                     fix="use a recipe, or sd-scripts' methods, not both", file=CLI)]
+            [
+                Problem(
+                    "--recipe cannot be combined with --rank/--conv-rank/--dynamic-method",
+                    key="--recipe",
+                    fix="use a recipe, or sd-scripts' methods, not both",
+                    file=CLI,
+                )
+            ]
         )
     if sd_given:
         return [sd_method(rank, conv_rank, dynamic_method, dynamic_param)]
@@ -79,16 +97,28 @@ def _output_paths(lora: Path, output: Optional[Path], selections) -> list[Path]:
     if output.suffix == ".safetensors" and not output.is_dir():
         if len(selections) > 1:
             raise ConfigError(
-                [Problem(f"{len(selections)} recipes give {len(selections)} files, but -o names one file",
-                         key="--output", file=str(output), fix="give a folder to -o")]
+                [
+                    Problem(
+                        f"{len(selections)} recipes give {len(selections)} files, but -o names one file",
+                        key="--output",
+                        file=str(output),
+                        fix="give a folder to -o",
+                    )
+                ]
             )
         if not output.parent.is_dir():
             raise ConfigError([Problem("the output folder does not exist", key="--output", file=str(output))])
         return [output]
     if not output.is_dir():
         raise ConfigError(
-            [Problem("not an existing folder nor a .safetensors file name", key="--output", file=str(output),
-                     fix="create the folder, or name the output file *.safetensors")]
+            [
+                Problem(
+                    "not an existing folder nor a .safetensors file name",
+                    key="--output",
+                    file=str(output),
+                    fix="create the folder, or name the output file *.safetensors",
+                )
+            ]
         )
     return [output / n for n in names]
 
@@ -99,17 +129,45 @@ def _plot_paths(plot: Path, selections) -> list[Path]:
     return [plot.with_name(f"{plot.stem}_{sel.tag()}{plot.suffix or '.png'}") for sel in selections]
 
 
-def run_shrink(lora, base, output, recipe, rank, conv_rank, dynamic_method, dynamic_param,
-               save_precision, device, keep_other, json_out, plot, force) -> int:
+def run_shrink(
+    lora,
+    base,
+    output,
+    recipe,
+    rank,
+    conv_rank,
+    dynamic_method,
+    dynamic_param,
+    save_precision,
+    device,
+    keep_other,
+    json_out,
+    plot,
+    force,
+) -> int:
     selections = _selections(recipe, rank, conv_rank, dynamic_method, dynamic_param)
     if save_precision is not None and save_precision not in PRECISIONS:
-        raise ConfigError([Problem(f"unknown precision {save_precision!r}", key="--save-precision",
-                                   fix="one of fp16, bf16, float", file=CLI)])
+        raise ConfigError(
+            [
+                Problem(
+                    f"unknown precision {save_precision!r}",
+                    key="--save-precision",
+                    fix="one of fp16, bf16, float",
+                    file=CLI,
+                )
+            ]
+        )
     if base is None and any(sel.needs_base for sel in selections):
         needing = [sel.text for sel in selections if sel.needs_base]
         raise ConfigError(
-            [Problem(f"recipe {needing[0]} scores against the base checkpoint (*_ckpt or subspace)", key="--base",
-                     fix="add --base SDXL_CHECKPOINT.safetensors, or use fro_lora/spn_lora/params or --rank", file=CLI)]
+            [
+                Problem(
+                    f"recipe {needing[0]} scores against the base checkpoint (*_ckpt or subspace)",
+                    key="--base",
+                    fix="add --base SDXL_CHECKPOINT.safetensors, or use fro_lora/spn_lora/params or --rank",
+                    file=CLI,
+                )
+            ]
         )
     outs = _output_paths(lora, output, selections)
     plots = _plot_paths(plot, selections) if plot is not None else []
@@ -117,19 +175,44 @@ def run_shrink(lora, base, output, recipe, rank, conv_rank, dynamic_method, dyna
         import importlib.util
 
         if importlib.util.find_spec("PIL") is None:
-            raise ConfigError([Problem("--plot needs pillow, which is not installed", key="--plot",
-                                       fix="pip install pillow, or leave out --plot", file=CLI)])
+            raise ConfigError(
+                [
+                    Problem(
+                        "--plot needs pillow, which is not installed",
+                        key="--plot",
+                        fix="pip install pillow, or leave out --plot",
+                        file=CLI,
+                    )
+                ]
+            )
         if not plots[0].parent.is_dir():
             raise ConfigError([Problem("the plot's folder does not exist", key="--plot", file=str(plots[0]))])
         folders = [p for p in plots if p.is_dir()]
         if folders:  # checked before any work: --force must not write the LoRA and then fail on the plot
-            raise ConfigError([Problem("--plot names a folder; give the PNG file to write", key="--plot",
-                                       file=str(p), fix="e.g. --plot spectra.png") for p in folders])
+            raise ConfigError(
+                [
+                    Problem(
+                        "--plot names a folder; give the PNG file to write",
+                        key="--plot",
+                        file=str(p),
+                        fix="e.g. --plot spectra.png",
+                    )
+                    for p in folders
+                ]
+            )
     for target in outs:
         effective = os.access in os.supports_effective_ids  # as the user the process acts as
         if not target.parent.is_dir() or not os.access(target.parent, os.W_OK | os.X_OK, effective_ids=effective):
-            raise ConfigError([Problem("the output's folder does not exist or cannot be written", key="--output",
-                                       file=str(target), fix="pick a folder you can write to")])
+            raise ConfigError(
+                [
+                    Problem(
+                        "the output's folder does not exist or cannot be written",
+                        key="--output",
+                        file=str(target),
+                        fix="pick a folder you can write to",
+                    )
+                ]
+            )
     if not force:
         existing = [p for p in outs + plots if p.exists()]
         if existing:
@@ -148,12 +231,14 @@ def run_shrink(lora, base, output, recipe, rank, conv_rank, dynamic_method, dyna
     if others and not keep_other:
         algos = sorted({o.algo for o in others})
         raise ConfigError(
-            [Problem(
-                f"{len(others)} layers are not LoRA/LoCon ({', '.join(algos)}; first: {others[0].name}); "
-                "shrink resizes only down/up (optionally Tucker, DoRA) layers",
-                file=str(lora),
-                fix="pass --keep-other to copy those layers unchanged",
-            )]
+            [
+                Problem(
+                    f"{len(others)} layers are not LoRA/LoCon ({', '.join(algos)}; first: {others[0].name}); "
+                    "shrink resizes only down/up (optionally Tucker, DoRA) layers",
+                    file=str(lora),
+                    fix="pass --keep-other to copy those layers unchanged",
+                )
+            ]
         )
     checkpoint = None
     if base is not None:

@@ -14,34 +14,59 @@ def register(app: typer.Typer) -> None:
     @app.command("slurm")
     def slurm_command(
         config: Path = typer.Argument(..., help="The run's TOML config."),
-        nodes: Optional[int] = typer.Option(None, "--nodes", min=1, help="Machines to use. Default: accelerate.num_machines of the config."),
-        gpus_per_node: Optional[int] = typer.Option(None, "--gpus-per-node", min=1, help="GPUs per machine. Default: num_processes / nodes."),
+        nodes: Optional[int] = typer.Option(
+            None, "--nodes", min=1, help="Machines to use. Default: accelerate.num_machines of the config."
+        ),
+        gpus_per_node: Optional[int] = typer.Option(
+            None, "--gpus-per-node", min=1, help="GPUs per machine. Default: num_processes / nodes."
+        ),
         partition: Optional[str] = typer.Option(None, "--partition", help="SLURM partition (#SBATCH --partition)."),
         time: Optional[str] = typer.Option(None, "--time", help="Time limit, e.g. 12:00:00 (#SBATCH --time)."),
-        job_name: Optional[str] = typer.Option(None, "--job-name", help="Job name. Default: the config's output_name or file name."),
-        port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="Port of the main process. Default: accelerate.main_process_port or 29500."),
-        sbatch: List[str] = typer.Option([], "--sbatch", help="Another #SBATCH option, e.g. --sbatch=--account=abc (repeatable)."),
+        job_name: Optional[str] = typer.Option(
+            None, "--job-name", help="Job name. Default: the config's output_name or file name."
+        ),
+        port: Optional[int] = typer.Option(
+            None,
+            "--port",
+            min=1,
+            max=65535,
+            help="Port of the main process. Default: accelerate.main_process_port or 29500.",
+        ),
+        sbatch: List[str] = typer.Option(
+            [], "--sbatch", help="Another #SBATCH option, e.g. --sbatch=--account=abc (repeatable)."
+        ),
         sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts folder as the nodes see it."),
         set_: Optional[List[str]] = SetOption,
     ) -> int:
         """Print an sbatch script that runs `accelerate launch` on every node (rank and main address from SLURM)."""
-        from loratrain.launch import prepare as launch
-        from loratrain.sdscripts import install as sdscripts
-        from loratrain.launch import slurm
-        from loratrain.schema.accelerate import launch_default
+        from loratrain.config.loader import load_config, read_toml
         from loratrain.errors import ConfigError, Problem
-        from loratrain.config.loader import load_config
+        from loratrain.launch import prepare as launch
+        from loratrain.launch import slurm
         from loratrain.render import build_command
+        from loratrain.schema.accelerate import launch_default
+        from loratrain.sdscripts import install as sdscripts
 
-        from loratrain.config.loader import read_toml
-
-        given = [("--partition", partition), ("--time", time), ("--job-name", job_name), ("--sd-scripts", sd_scripts),
-                 *(("--sbatch", item) for item in sbatch)]
+        given = [
+            ("--partition", partition),
+            ("--time", time),
+            ("--job-name", job_name),
+            ("--sd-scripts", sd_scripts),
+            *(("--sbatch", item) for item in sbatch),
+        ]
         unsafe = [(name, value) for name, value in given if value is not None and slurm.CONTROL.search(value)]
         if unsafe:
-            raise ConfigError([Problem(f"{name} {value!r} holds a control character (newline, tab, ESC, ...), which "
-                                       "bash would read as a line break or command in the script", file=name,
-                                       fix="remove it") for name, value in unsafe])
+            raise ConfigError(
+                [
+                    Problem(
+                        f"{name} {value!r} holds a control character (newline, tab, ESC, ...), which "
+                        "bash would read as a line break or command in the script",
+                        file=name,
+                        fix="remove it",
+                    )
+                    for name, value in unsafe
+                ]
+            )
         # Each node's rank and the main address come from the job, so the config need not name them;
         # placeholders satisfy validation and are dropped from the rendered command below.
         raw, _ = read_toml(config)
@@ -61,20 +86,41 @@ def register(app: typer.Typer) -> None:
         processes = acc.num_processes
         if processes == "auto" or processes is None:
             if gpus_per_node is None and processes == "auto":
-                raise ConfigError([Problem("num_processes = \"auto\" cannot be counted from the login node",
-                                           key="accelerate.num_processes", file=str(config),
-                                           fix="pass --gpus-per-node N (or set num_processes to the total over all nodes)")])
+                raise ConfigError(
+                    [
+                        Problem(
+                            'num_processes = "auto" cannot be counted from the login node',
+                            key="accelerate.num_processes",
+                            file=str(config),
+                            fix="pass --gpus-per-node N (or set num_processes to the total over all nodes)",
+                        )
+                    ]
+                )
             total = (gpus_per_node or 1) * machines
         else:
             total = processes
             if gpus_per_node is not None and total != gpus_per_node * machines:
-                raise ConfigError([Problem(f"num_processes {total} is not --gpus-per-node {gpus_per_node} x {machines} node(s)",
-                                           key="accelerate.num_processes", file=str(config),
-                                           fix=f"set num_processes = {gpus_per_node * machines} or drop --gpus-per-node")])
+                raise ConfigError(
+                    [
+                        Problem(
+                            f"num_processes {total} is not --gpus-per-node {gpus_per_node} x {machines} node(s)",
+                            key="accelerate.num_processes",
+                            file=str(config),
+                            fix=f"set num_processes = {gpus_per_node * machines} or drop --gpus-per-node",
+                        )
+                    ]
+                )
             if total % machines:
-                raise ConfigError([Problem(f"num_processes {total} (the total over all nodes) does not divide by {machines} node(s)",
-                                           key="accelerate.num_processes", file=str(config),
-                                           fix="use the same number of GPUs on every node")])
+                raise ConfigError(
+                    [
+                        Problem(
+                            f"num_processes {total} (the total over all nodes) does not divide by {machines} node(s)",
+                            key="accelerate.num_processes",
+                            file=str(config),
+                            fix="use the same number of GPUs on every node",
+                        )
+                    ]
+                )
         per_node = gpus_per_node or total // machines
         python = launch.training_python(cfg)
         folder = sdscripts.locate(sd_scripts, cfg.sd_scripts)
@@ -83,17 +129,45 @@ def register(app: typer.Typer) -> None:
         options = slurm.drop_options(options, slurm.PER_NODE_OPTIONS)
         name = job_name or cfg.script_args().get("output_name") or config.stem
         job = slurm.SlurmJob(
-            python=python, options=options, script_argv=script_argv, nodes=machines, cwd=str(Path.cwd()),
-            job_name=str(name), gpus_per_node=per_node, port=port or acc.main_process_port or slurm.DEFAULT_PORT,
-            partition=partition, time=time, sbatch_extra=list(sbatch), env=dict(command.env), source=str(config),
+            python=python,
+            options=options,
+            script_argv=script_argv,
+            nodes=machines,
+            cwd=str(Path.cwd()),
+            job_name=str(name),
+            gpus_per_node=per_node,
+            port=port or acc.main_process_port or slurm.DEFAULT_PORT,
+            partition=partition,
+            time=time,
+            sbatch_extra=list(sbatch),
+            env=dict(command.env),
+            source=str(config),
         )
-        unsafe = slurm.unsafe_fields(job, {"partition": "--partition", "time": "--time", "job_name": "--job-name",
-                                           "sbatch_extra": "--sbatch", "script_argv": "the config's arguments",
-                                           "options": "the config's [accelerate] options", "python": "python",
-                                           "cwd": "the current folder", "source": "the config's path"})
+        unsafe = slurm.unsafe_fields(
+            job,
+            {
+                "partition": "--partition",
+                "time": "--time",
+                "job_name": "--job-name",
+                "sbatch_extra": "--sbatch",
+                "script_argv": "the config's arguments",
+                "options": "the config's [accelerate] options",
+                "python": "python",
+                "cwd": "the current folder",
+                "source": "the config's path",
+            },
+        )
         if unsafe:
-            raise ConfigError([Problem(f"{where}: {value!r} holds a control character (newline, tab, ESC, ...), which "
-                                       "bash would read as a line break or command in the script", file=str(config),
-                                       fix="remove it") for where, value in unsafe])
+            raise ConfigError(
+                [
+                    Problem(
+                        f"{where}: {value!r} holds a control character (newline, tab, ESC, ...), which "
+                        "bash would read as a line break or command in the script",
+                        file=str(config),
+                        fix="remove it",
+                    )
+                    for where, value in unsafe
+                ]
+            )
         typer.echo(slurm.render(job), nl=False)
         return 0

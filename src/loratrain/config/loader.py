@@ -26,9 +26,17 @@ from loratrain.schema.root import MODELLED, TrainConfig
 
 ARGS_MODELS: dict[str, type[BaseModel]] = {"lycoris": LycorisArgs, "lora": LoraArgs, "other": OtherArgs}
 TYPE_WORDS = {
-    "float_type": "a number", "float_parsing": "a number", "int_type": "an integer", "int_parsing": "an integer",
-    "int_from_float": "an integer", "bool_type": "true or false", "bool_parsing": "true or false",
-    "string_type": "a string (in quotes)", "list_type": "a list", "dict_type": "a table", "model_type": "a table",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string (in quotes)",
+    "list_type": "a list",
+    "dict_type": "a table",
+    "model_type": "a table",
     "model_attributes_type": "a table",
 }
 
@@ -62,8 +70,13 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
         line = int(match.group(1)) if match else None
         if match:
             message = message[: match.start()].strip() + f" (column {match.group(2)})"
-        raise ConfigError([Problem(f"TOML syntax error: {message}", file=str(path), line=line,
-                                   fix="fix the TOML syntax at that line")]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    f"TOML syntax error: {message}", file=str(path), line=line, fix="fix the TOML syntax at that line"
+                )
+            ]
+        ) from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -77,13 +90,29 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value = untrusted.toml_loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError as exc:
-        literal = raw.strip()[:1] in ("\"", "'", "[", "{")
+        literal = raw.strip()[:1] in ('"', "'", "[", "{")
         if literal or "nested too deeply" in str(exc):
-            raise ConfigError([Problem(f"--set {text!r}: not a TOML value: {exc}", key=".".join(path), file="--set",
-                                       fix="close the quote or bracket, or quote the whole text")]) from None
+            raise ConfigError(
+                [
+                    Problem(
+                        f"--set {text!r}: not a TOML value: {exc}",
+                        key=".".join(path),
+                        file="--set",
+                        fix="close the quote or bracket, or quote the whole text",
+                    )
+                ]
+            ) from None
         if any(q in raw for q in "\"'"):
-            raise ConfigError([Problem(f"--set {text!r}: unbalanced quote in the value", key=".".join(path),
-                                       file="--set", fix=f"quote the whole value, e.g. {key.strip()}='text'")])
+            raise ConfigError(
+                [
+                    Problem(
+                        f"--set {text!r}: unbalanced quote in the value",
+                        key=".".join(path),
+                        file="--set",
+                        fix=f"quote the whole value, e.g. {key.strip()}='text'",
+                    )
+                ]
+            )
         value = raw
     return path, value
 
@@ -126,18 +155,26 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> LoadedConfig
     return dataclasses.replace(loaded, lines=lines)
 
 
-def validate(data: dict[str, Any], file: str, lines: dict[str, int] | None = None,
-             path: Path | None = None, overridden: set[str] | None = None) -> LoadedConfig:
+def validate(
+    data: dict[str, Any],
+    file: str,
+    lines: dict[str, int] | None = None,
+    path: Path | None = None,
+    overridden: set[str] | None = None,
+) -> LoadedConfig:
     lines = _without(lines or {}, overridden or set())
-    hostile = [Problem(message, key=key, file=file, line=toml_positions.line_of(lines, key), fix=fix)
-               for key, message, fix in untrusted.hostile_values(data)]
+    hostile = [
+        Problem(message, key=key, file=file, line=toml_positions.line_of(lines, key), fix=fix)
+        for key, message, fix in untrusted.hostile_values(data)
+    ]
     if hostile:
         raise ConfigError([_blame_overrides(p, overridden, lines) for p in hostile])
     try:
         cfg = TrainConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_blame_overrides(p, overridden, lines)
-                           for p in pydantic_problems(exc, data, file, lines)]) from None
+        raise ConfigError(
+            [_blame_overrides(p, overridden, lines) for p in pydantic_problems(exc, data, file, lines)]
+        ) from None
     from loratrain.config import rules
 
     found = [_blame_overrides(_place(p, file, lines), overridden, lines) for p in rules.check(cfg)]
@@ -204,8 +241,16 @@ def pydantic_problems(exc: ValidationError, data: dict[str, Any], file: str, lin
             continue  # one message per key (a union reports each branch)
         seen.add(key)
         message, fix = _describe(err, key, owner)
-        problems.append(Problem(message=message, key=key, file=file, line=toml_positions.line_of(lines, key),
-                                fix=fix, value=err.get("input")))
+        problems.append(
+            Problem(
+                message=message,
+                key=key,
+                file=file,
+                line=toml_positions.line_of(lines, key),
+                fix=fix,
+                value=err.get("input"),
+            )
+        )
     return problems
 
 

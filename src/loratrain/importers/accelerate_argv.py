@@ -14,9 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from loratrain.errors import Problem
-from loratrain.schema.accelerate import LAUNCH_OPTIONS
 from loratrain.render import GPUS_PLACEHOLDER  # what `run --dry-run` prints for num_processes = "auto"
-
+from loratrain.schema.accelerate import LAUNCH_OPTIONS
 
 # The options the [accelerate] table carries (dest = key in the table): the one table in schema/accelerate.py.
 CARRIED = LAUNCH_OPTIONS
@@ -24,10 +23,28 @@ CARRIED = LAUNCH_OPTIONS
 # accelerate's other on/off options (they take no value); needed to find where the script starts.
 OTHER_SWITCHES = frozenset(
     {
-        "quiet", "q", "cpu", "tpu", "enable_cpu_affinity", "dynamo_use_fullgraph", "dynamo_use_dynamic",
-        "dynamo_use_regional_compilation", "use_deepspeed", "use_fsdp", "use_parallelism_config",
-        "use_megatron_lm", "same_network", "module", "m", "no_python", "tpu_cluster", "no_tpu_cluster",
-        "tpu_use_sudo", "downcast_bf16", "fp8_use_autocast_during_eval", "debug",
+        "quiet",
+        "q",
+        "cpu",
+        "tpu",
+        "enable_cpu_affinity",
+        "dynamo_use_fullgraph",
+        "dynamo_use_dynamic",
+        "dynamo_use_regional_compilation",
+        "use_deepspeed",
+        "use_fsdp",
+        "use_parallelism_config",
+        "use_megatron_lm",
+        "same_network",
+        "module",
+        "m",
+        "no_python",
+        "tpu_cluster",
+        "no_tpu_cluster",
+        "tpu_use_sudo",
+        "downcast_bf16",
+        "fp8_use_autocast_during_eval",
+        "debug",
     }
 )
 

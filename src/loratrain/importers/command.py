@@ -6,12 +6,12 @@ import dataclasses
 from pathlib import Path
 from typing import Mapping
 
-from loratrain.importers.accelerate_argv import CARRIED, parse_accelerate
 from loratrain.errors import ConfigError, Problem
 from loratrain.importers import Imported
-from loratrain.render import SCRIPT_PLACEHOLDER
+from loratrain.importers.accelerate_argv import CARRIED, parse_accelerate
 from loratrain.importers.sd_argv import parse_script_argv
 from loratrain.importers.shell_command import basename, dirname, parse_command
+from loratrain.render import SCRIPT_PLACEHOLDER
 from loratrain.sdscripts import flags
 
 SCRIPT = flags.SCRIPT_NAME

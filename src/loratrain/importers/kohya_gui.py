@@ -41,24 +41,116 @@ from loratrain.sdscripts import flags
 # LyCORIS algorithms by GUI LoRA_type, and the network_args the GUI passes for each (its order). Names are
 # the network_args keys; kohya_gui_fields names the GUI field where it differs (_GUI_FIELD).
 _LYCORIS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "LyCORIS/LoCon": ("locon", ("preset", "conv_dim", "conv_alpha", "use_tucker", "rank_dropout", "bypass_mode",
-                                "dora_wd", "module_dropout", "use_scalar", "rank_dropout_scale", "train_norm")),
-    "LyCORIS/LoHa": ("loha", ("preset", "conv_dim", "conv_alpha", "use_tucker", "rank_dropout", "bypass_mode",
-                              "dora_wd", "module_dropout", "use_scalar", "rank_dropout_scale", "train_norm")),
-    "LyCORIS/LoKr": ("lokr", ("preset", "conv_dim", "conv_alpha", "use_tucker", "rank_dropout", "bypass_mode",
-                              "dora_wd", "module_dropout", "factor", "use_cp", "use_scalar", "decompose_both",
-                              "rank_dropout_scale", "train_norm")),
+    "LyCORIS/LoCon": (
+        "locon",
+        (
+            "preset",
+            "conv_dim",
+            "conv_alpha",
+            "use_tucker",
+            "rank_dropout",
+            "bypass_mode",
+            "dora_wd",
+            "module_dropout",
+            "use_scalar",
+            "rank_dropout_scale",
+            "train_norm",
+        ),
+    ),
+    "LyCORIS/LoHa": (
+        "loha",
+        (
+            "preset",
+            "conv_dim",
+            "conv_alpha",
+            "use_tucker",
+            "rank_dropout",
+            "bypass_mode",
+            "dora_wd",
+            "module_dropout",
+            "use_scalar",
+            "rank_dropout_scale",
+            "train_norm",
+        ),
+    ),
+    "LyCORIS/LoKr": (
+        "lokr",
+        (
+            "preset",
+            "conv_dim",
+            "conv_alpha",
+            "use_tucker",
+            "rank_dropout",
+            "bypass_mode",
+            "dora_wd",
+            "module_dropout",
+            "factor",
+            "use_cp",
+            "use_scalar",
+            "decompose_both",
+            "rank_dropout_scale",
+            "train_norm",
+        ),
+    ),
     "LyCORIS/iA3": ("ia3", ("preset", "conv_dim", "conv_alpha", "train_on_input")),
-    "LyCORIS/DyLoRA": ("dylora", ("preset", "conv_dim", "conv_alpha", "use_tucker", "block_size", "rank_dropout",
-                                  "module_dropout", "train_norm")),
-    "LyCORIS/GLoRA": ("glora", ("preset", "conv_dim", "conv_alpha", "use_tucker", "rank_dropout", "module_dropout",
-                                "rank_dropout_scale", "train_norm")),
-    "LyCORIS/BOFT": ("boft", ("preset", "conv_dim", "conv_alpha", "module_dropout", "use_tucker", "rank_dropout",
-                              "rank_dropout_scale", "train_norm")),
-    "LyCORIS/Diag-OFT": ("diag-oft", ("preset", "conv_dim", "conv_alpha", "module_dropout", "use_tucker",
-                                      "rank_dropout", "rank_dropout_scale", "constraint", "rescaled", "train_norm")),
-    "LyCORIS/Native Fine-Tuning": ("full", ("preset", "rank_dropout", "module_dropout", "rank_dropout_scale",
-                                            "train_norm")),
+    "LyCORIS/DyLoRA": (
+        "dylora",
+        (
+            "preset",
+            "conv_dim",
+            "conv_alpha",
+            "use_tucker",
+            "block_size",
+            "rank_dropout",
+            "module_dropout",
+            "train_norm",
+        ),
+    ),
+    "LyCORIS/GLoRA": (
+        "glora",
+        (
+            "preset",
+            "conv_dim",
+            "conv_alpha",
+            "use_tucker",
+            "rank_dropout",
+            "module_dropout",
+            "rank_dropout_scale",
+            "train_norm",
+        ),
+    ),
+    "LyCORIS/BOFT": (
+        "boft",
+        (
+            "preset",
+            "conv_dim",
+            "conv_alpha",
+            "module_dropout",
+            "use_tucker",
+            "rank_dropout",
+            "rank_dropout_scale",
+            "train_norm",
+        ),
+    ),
+    "LyCORIS/Diag-OFT": (
+        "diag-oft",
+        (
+            "preset",
+            "conv_dim",
+            "conv_alpha",
+            "module_dropout",
+            "use_tucker",
+            "rank_dropout",
+            "rank_dropout_scale",
+            "constraint",
+            "rescaled",
+            "train_norm",
+        ),
+    ),
+    "LyCORIS/Native Fine-Tuning": (
+        "full",
+        ("preset", "rank_dropout", "module_dropout", "rank_dropout_scale", "train_norm"),
+    ),
 }
 # network_args the GUI passes that LyCORIS 4.1.3's create_network never reads
 _LYCORIS_UNREAD = {
@@ -67,54 +159,208 @@ _LYCORIS_UNREAD = {
 }
 _GUI_FIELD = {"preset": "LyCORIS_preset", "block_size": "unit", "constraint": "constrain"}
 # kohya's own network modules, and the block fields the GUI passes for them when set
-_KOHYA_MODULES = {"Standard": "networks.lora", "Kohya LoCon": "networks.lora", "LoRA-FA": "networks.lora_fa",
-                  "Kohya DyLoRA": "networks.dylora", "Kohya LoHa": "networks.loha", "Kohya LoKr": "networks.lokr"}
-_BLOCK_FIELDS = ("down_lr_weight", "mid_lr_weight", "up_lr_weight", "block_lr_zero_threshold", "block_dims",
-                 "block_alphas", "conv_block_dims", "conv_block_alphas", "rank_dropout", "module_dropout")
+_KOHYA_MODULES = {
+    "Standard": "networks.lora",
+    "Kohya LoCon": "networks.lora",
+    "LoRA-FA": "networks.lora_fa",
+    "Kohya DyLoRA": "networks.dylora",
+    "Kohya LoHa": "networks.loha",
+    "Kohya LoKr": "networks.lokr",
+}
+_BLOCK_FIELDS = (
+    "down_lr_weight",
+    "mid_lr_weight",
+    "up_lr_weight",
+    "block_lr_zero_threshold",
+    "block_dims",
+    "block_alphas",
+    "conv_block_dims",
+    "conv_block_alphas",
+    "rank_dropout",
+    "module_dropout",
+)
 _LORAPLUS = ("loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio")
 
 # GUI fields written under the same name into the GUI's sd-scripts config (then filtered like every value)
 _SAME_NAME = (
-    "async_upload", "bucket_no_upscale", "bucket_reso_steps", "cache_latents", "cache_latents_to_disk",
-    "caption_dropout_rate", "caption_extension", "color_aug", "dataset_config", "debiased_estimation_loss",
-    "dim_from_weights", "enable_bucket", "flip_aug", "fp8_base", "full_bf16", "full_fp16", "gradient_checkpointing",
-    "highvram", "huber_c", "huber_scale", "huber_schedule", "huggingface_repo_id", "huggingface_token",
-    "huggingface_repo_type", "huggingface_repo_visibility", "huggingface_path_in_repo", "ip_noise_gamma",
-    "ip_noise_gamma_random_strength", "logging_dir", "log_config", "log_tracker_name", "log_tracker_config",
-    "loss_type", "lr_scheduler", "lr_scheduler_power", "lr_scheduler_type", "masked_loss", "max_bucket_reso",
-    "max_grad_norm", "max_timestep", "mem_eff_attn", "metadata_author", "metadata_description", "metadata_license",
-    "metadata_tags", "metadata_title", "min_snr_gamma", "min_timestep", "mixed_precision", "network_alpha",
-    "network_dim", "network_dropout", "network_weights", "output_dir", "output_name",
-    "pretrained_model_name_or_path", "prior_loss_weight", "random_crop", "reg_data_dir", "resume",
-    "resume_from_huggingface", "sample_every_n_epochs", "sample_every_n_steps", "sample_sampler",
-    "save_every_n_epochs", "save_every_n_steps", "save_last_n_steps", "save_last_n_steps_state",
-    "save_last_n_epochs", "save_last_n_epochs_state", "save_model_as", "save_precision", "save_state",
-    "save_state_on_train_end", "save_state_to_huggingface", "scale_v_pred_loss_like_noise_pred",
-    "scale_weight_norms", "shuffle_caption", "skip_cache_check", "train_batch_size", "train_data_dir",
-    "training_comment", "log_with", "v_parameterization", "v_pred_like_loss", "vae", "vae_batch_size",
-    "wandb_api_key", "weighted_captions", "gradient_accumulation_steps", "keep_tokens",
-    "caption_dropout_every_n_epochs", "min_bucket_reso", "persistent_data_loader_workers", "seed",
+    "async_upload",
+    "bucket_no_upscale",
+    "bucket_reso_steps",
+    "cache_latents",
+    "cache_latents_to_disk",
+    "caption_dropout_rate",
+    "caption_extension",
+    "color_aug",
+    "dataset_config",
+    "debiased_estimation_loss",
+    "dim_from_weights",
+    "enable_bucket",
+    "flip_aug",
+    "fp8_base",
+    "full_bf16",
+    "full_fp16",
+    "gradient_checkpointing",
+    "highvram",
+    "huber_c",
+    "huber_scale",
+    "huber_schedule",
+    "huggingface_repo_id",
+    "huggingface_token",
+    "huggingface_repo_type",
+    "huggingface_repo_visibility",
+    "huggingface_path_in_repo",
+    "ip_noise_gamma",
+    "ip_noise_gamma_random_strength",
+    "logging_dir",
+    "log_config",
+    "log_tracker_name",
+    "log_tracker_config",
+    "loss_type",
+    "lr_scheduler",
+    "lr_scheduler_power",
+    "lr_scheduler_type",
+    "masked_loss",
+    "max_bucket_reso",
+    "max_grad_norm",
+    "max_timestep",
+    "mem_eff_attn",
+    "metadata_author",
+    "metadata_description",
+    "metadata_license",
+    "metadata_tags",
+    "metadata_title",
+    "min_snr_gamma",
+    "min_timestep",
+    "mixed_precision",
+    "network_alpha",
+    "network_dim",
+    "network_dropout",
+    "network_weights",
+    "output_dir",
+    "output_name",
+    "pretrained_model_name_or_path",
+    "prior_loss_weight",
+    "random_crop",
+    "reg_data_dir",
+    "resume",
+    "resume_from_huggingface",
+    "sample_every_n_epochs",
+    "sample_every_n_steps",
+    "sample_sampler",
+    "save_every_n_epochs",
+    "save_every_n_steps",
+    "save_last_n_steps",
+    "save_last_n_steps_state",
+    "save_last_n_epochs",
+    "save_last_n_epochs_state",
+    "save_model_as",
+    "save_precision",
+    "save_state",
+    "save_state_on_train_end",
+    "save_state_to_huggingface",
+    "scale_v_pred_loss_like_noise_pred",
+    "scale_weight_norms",
+    "shuffle_caption",
+    "skip_cache_check",
+    "train_batch_size",
+    "train_data_dir",
+    "training_comment",
+    "log_with",
+    "v_parameterization",
+    "v_pred_like_loss",
+    "vae",
+    "vae_batch_size",
+    "wandb_api_key",
+    "weighted_captions",
+    "gradient_accumulation_steps",
+    "keep_tokens",
+    "caption_dropout_every_n_epochs",
+    "min_bucket_reso",
+    "persistent_data_loader_workers",
+    "seed",
 )
 # GUI fields the import reads in its own steps (network, rates, schedule, noise, model choice, accelerate)
 _READ_ELSEWHERE = {
-    "LoRA_type", "LyCORIS_preset", "conv_dim", "conv_alpha", "unit", "factor", "bypass_mode", "dora_wd", "use_cp",
-    "use_tucker", "use_scalar", "rank_dropout_scale", "constrain", "rescaled", "train_norm", "decompose_both",
-    "train_on_input", *_BLOCK_FIELDS, *_LORAPLUS, "text_encoder_lr", "unet_lr", "t5xxl_lr", "learning_rate",
-    "optimizer", "optimizer_args", "lr_scheduler_args", "max_resolution", "lr_warmup", "lr_warmup_steps", "epoch",
-    "max_train_epochs", "max_train_steps", "lr_scheduler_num_cycles", "stop_text_encoder_training",
-    "noise_offset_type", "noise_offset", "adaptive_noise_scale", "noise_offset_random_strength",
-    "multires_noise_iterations", "multires_noise_discount", "xformers", "sdxl", "sdxl_no_half_vae",
-    "sdxl_cache_text_encoder_outputs", "max_token_length", "clip_skip", "sample_prompts", "wandb_run_name",
-    "additional_parameters", "max_data_loader_n_workers", "v2", "train_inpainting", *OTHER_MODEL_SCRIPTS,
-    "num_cpu_threads_per_process", "num_processes", "num_machines", "multi_gpu", "gpu_ids", "main_process_port",
-    "dynamo_backend", "dynamo_mode", "dynamo_use_fullgraph", "dynamo_use_dynamic", "extra_accelerate_launch_args",
+    "LoRA_type",
+    "LyCORIS_preset",
+    "conv_dim",
+    "conv_alpha",
+    "unit",
+    "factor",
+    "bypass_mode",
+    "dora_wd",
+    "use_cp",
+    "use_tucker",
+    "use_scalar",
+    "rank_dropout_scale",
+    "constrain",
+    "rescaled",
+    "train_norm",
+    "decompose_both",
+    "train_on_input",
+    *_BLOCK_FIELDS,
+    *_LORAPLUS,
+    "text_encoder_lr",
+    "unet_lr",
+    "t5xxl_lr",
+    "learning_rate",
+    "optimizer",
+    "optimizer_args",
+    "lr_scheduler_args",
+    "max_resolution",
+    "lr_warmup",
+    "lr_warmup_steps",
+    "epoch",
+    "max_train_epochs",
+    "max_train_steps",
+    "lr_scheduler_num_cycles",
+    "stop_text_encoder_training",
+    "noise_offset_type",
+    "noise_offset",
+    "adaptive_noise_scale",
+    "noise_offset_random_strength",
+    "multires_noise_iterations",
+    "multires_noise_discount",
+    "xformers",
+    "sdxl",
+    "sdxl_no_half_vae",
+    "sdxl_cache_text_encoder_outputs",
+    "max_token_length",
+    "clip_skip",
+    "sample_prompts",
+    "wandb_run_name",
+    "additional_parameters",
+    "max_data_loader_n_workers",
+    "v2",
+    "train_inpainting",
+    *OTHER_MODEL_SCRIPTS,
+    "num_cpu_threads_per_process",
+    "num_processes",
+    "num_machines",
+    "multi_gpu",
+    "gpu_ids",
+    "main_process_port",
+    "dynamo_backend",
+    "dynamo_mode",
+    "dynamo_use_fullgraph",
+    "dynamo_use_dynamic",
+    "extra_accelerate_launch_args",
 }
 # LoRA-tab fields the GUI does not pass for an SDXL LoRA (other model families, or nothing at all)
-_NOT_PASSED_FOR_SDXL = {"lowvram": "the GUI no longer passes it (sd-scripts removed --lowvram)",
-                        "train_lora_ggpo": "the GUI passes GGPO only for Flux.1"}
+_NOT_PASSED_FOR_SDXL = {
+    "lowvram": "the GUI no longer passes it (sd-scripts removed --lowvram)",
+    "train_lora_ggpo": "the GUI passes GGPO only for Flux.1",
+}
 # keys of the GUI's own bookkeeping (which preset, model list, the file itself)
-_BOOKKEEPING = {"model_list", "training_preset", "save_as_bool", "file_path", "use_8bit_adam", "use_wandb",
-                "config_file_name"}
+_BOOKKEEPING = {
+    "model_list",
+    "training_preset",
+    "save_as_bool",
+    "file_path",
+    "use_8bit_adam",
+    "use_wandb",
+    "config_file_name",
+}
 _OFF = ("", None, False)
 
 
@@ -156,8 +402,11 @@ def _refuse(source: str, message: str, fix: str = "") -> ConfigError:
 def check_tab(data: dict[str, Any], source: str) -> None:
     """Refuse a JSON that is not a kohya_ss LoRA-tab config, naming the tab and script it belongs to."""
     if not data:
-        raise _refuse(source, "the JSON object is empty: no GUI settings to import",
-                      "save the config from the kohya_ss GUI's LoRA tab, or import the command it prints")
+        raise _refuse(
+            source,
+            "the JSON object is empty: no GUI settings to import",
+            "save the config from the kohya_ss GUI's LoRA tab, or import the command it prints",
+        )
     keys = set(data)
     known = set(FIELD_DEFAULTS) | set(RENAMED_ON_LOAD) | _BOOKKEEPING
     for tab, (markers, script, sdxl_script) in TABS.items():
@@ -174,9 +423,12 @@ def check_tab(data: dict[str, Any], source: str) -> None:
             "loratrain imports LoRA/LyCORIS configs from the GUI's LoRA tab",
         )
     if not keys & known:
-        raise _refuse(source, f"{FOREIGN}: none of its keys is a kohya_ss GUI setting "
-                              f"({', '.join(sorted(keys)[:3])}{', ...' if len(keys) > 3 else ''})",
-                      "import a kohya_ss LoRA JSON, an sd-scripts --config_file TOML or a training command")
+        raise _refuse(
+            source,
+            f"{FOREIGN}: none of its keys is a kohya_ss GUI setting "
+            f"({', '.join(sorted(keys)[:3])}{', ...' if len(keys) > 3 else ''})",
+            "import a kohya_ss LoRA JSON, an sd-scripts --config_file TOML or a training command",
+        )
     sdxl = data.get("sdxl") is True
     raise _refuse(
         source,
@@ -232,8 +484,11 @@ class _Reader:
         try:
             number = kind(value)
         except (ValueError, OverflowError):  # OverflowError: int() of an Infinity or 1e400
-            self.error(key, f"must be a number, not {value!r}",
-                       f"the GUI would quietly use {fallback}; write {'a whole number' if kind is int else 'a number'}")
+            self.error(
+                key,
+                f"must be a number, not {value!r}",
+                f"the GUI would quietly use {fallback}; write {'a whole number' if kind is int else 'a number'}",
+            )
             return fallback
         if isinstance(number, float) and not math.isfinite(number):
             self.error(key, f"{value!r} is not a number sd-scripts can use", "write a finite number")
@@ -321,22 +576,33 @@ def _model_family(r: _Reader) -> None:
     others = [k for k in OTHER_MODEL_SCRIPTS if f[k] is True]
     if f["sdxl"] is not True:
         script = OTHER_MODEL_SCRIPTS[others[0]] if others else "train_network.py"
-        why = "has no 'sdxl' key (the GUI's SDXL checkbox starts off)" if "sdxl" in r.defaulted else \
-            f"has sdxl = {r.data.get('sdxl')!r}"
+        why = (
+            "has no 'sdxl' key (the GUI's SDXL checkbox starts off)"
+            if "sdxl" in r.defaulted
+            else f"has sdxl = {r.data.get('sdxl')!r}"
+        )
         family = "" if others else " (Stable Diffusion 1.x/2.x)"
-        r.error("sdxl", f"this GUI config {why}, so the GUI runs {script}{family} for it, not sdxl_train_network.py",
-                "loratrain trains SDXL only; tick SDXL in the GUI and save again, or set \"sdxl\": true if the "
-                "config really is for an SDXL model")
+        r.error(
+            "sdxl",
+            f"this GUI config {why}, so the GUI runs {script}{family} for it, not sdxl_train_network.py",
+            'loratrain trains SDXL only; tick SDXL in the GUI and save again, or set "sdxl": true if the '
+            "config really is for an SDXL model",
+        )
         return
     if others:
-        r.error(others[0], f"the config ticks SDXL and {', '.join(others)} at once; the GUI's checks do not "
-                           "let it train like that", "keep only the SDXL checkbox")
+        r.error(
+            others[0],
+            f"the config ticks SDXL and {', '.join(others)} at once; the GUI's checks do not let it train like that",
+            "keep only the SDXL checkbox",
+        )
     if lora_type in NON_SDXL_LORA_TYPES:
-        r.error("LoRA_type", f"LoRA_type {lora_type!r} is for another model family; the GUI refuses it with SDXL",
-                "pick an SDXL LoRA type (Standard, LyCORIS/..., Kohya LoCon, ...)")
+        r.error(
+            "LoRA_type",
+            f"LoRA_type {lora_type!r} is for another model family; the GUI refuses it with SDXL",
+            "pick an SDXL LoRA type (Standard, LyCORIS/..., Kohya LoCon, ...)",
+        )
     if f["v2"] is True:
-        r.error("v2", "v2 (Stable Diffusion 2.x) with SDXL: sd-scripts' SDXL training stops on --v2",
-                "set v2 to false")
+        r.error("v2", "v2 (Stable Diffusion 2.x) with SDXL: sd-scripts' SDXL training stops on --v2", "set v2 to false")
 
 
 def _network(r: _Reader, config: dict[str, Any]) -> None:
@@ -358,16 +624,22 @@ def _network(r: _Reader, config: dict[str, Any]) -> None:
                 # LyCORIS 4.1.3 copies use_cp onto use_tucker (a deprecated spelling), so use_cp decides
                 tucker = passed["use_cp"] is True
                 if tucker != (value is True):
-                    r.note(f"the GUI passes use_cp={passed['use_cp']} and use_tucker={value}; LyCORIS 4.1.3 reads "
-                           f"use_cp as use_tucker, so the run had Tucker {'on' if tucker else 'off'} for the convs: "
-                           f"imported as use_tucker = {str(tucker).lower()}", key="use_cp")
+                    r.note(
+                        f"the GUI passes use_cp={passed['use_cp']} and use_tucker={value}; LyCORIS 4.1.3 reads "
+                        f"use_cp as use_tucker, so the run had Tucker {'on' if tucker else 'off'} for the convs: "
+                        f"imported as use_tucker = {str(tucker).lower()}",
+                        key="use_cp",
+                    )
                 items.append(f"use_tucker={tucker}")
                 continue
             if name == "decompose_both":
                 if value is not True:
-                    r.note("the GUI passes decompose_both=False, which LyCORIS 4.1.3 reads as on (any text is on), "
-                           "so the GUI's run had it on: imported as decompose_both = true",
-                           key="decompose_both", fix="set it to false to really turn it off")
+                    r.note(
+                        "the GUI passes decompose_both=False, which LyCORIS 4.1.3 reads as on (any text is on), "
+                        "so the GUI's run had it on: imported as decompose_both = true",
+                        key="decompose_both",
+                        fix="set it to false to really turn it off",
+                    )
                 items.append("decompose_both=True")
                 continue
             items.append(f"{name}={_text(value)}")
@@ -397,8 +669,9 @@ def _network(r: _Reader, config: dict[str, Any]) -> None:
                 if not _off(f[name]):
                     items.append(f"{name}={_text(f[name])}")
     else:
-        r.error("LoRA_type", f"unknown LoRA_type {lora_type!r}",
-                "use one of: " + ", ".join([*_KOHYA_MODULES, *_LYCORIS]))
+        r.error(
+            "LoRA_type", f"unknown LoRA_type {lora_type!r}", "use one of: " + ", ".join([*_KOHYA_MODULES, *_LYCORIS])
+        )
         return
     for name in _LORAPLUS:
         if not _off(f[name]):
@@ -411,16 +684,22 @@ def _rates(r: _Reader, config: dict[str, Any]) -> None:
     te, unet, t5 = r.num("text_encoder_lr"), r.num("unet_lr"), r.num("t5xxl_lr")
     lr = r.num("learning_rate")
     if te == 0 and t5 > 0:
-        r.error("t5xxl_lr", "the GUI refuses a T5XXL learning rate without a text encoder rate",
-                "set text_encoder_lr too, or t5xxl_lr to 0")
+        r.error(
+            "t5xxl_lr",
+            "the GUI refuses a T5XXL learning rate without a text encoder rate",
+            "set text_encoder_lr too, or t5xxl_lr to 0",
+        )
     if lr == 0 and te == 0 and unet == 0:
         r.error("learning_rate", "all learning rates are 0; the GUI refuses to start", "set learning_rate")
     if te > 0:
         # one rate per SDXL text encoder; the GUI gives the second one t5xxl_lr when that is set
         config["text_encoder_lr"] = [float(te), float(t5 if t5 > 0 else te)]
         if t5 > 0:
-            r.note(f"t5xxl_lr = {t5}: the GUI passes it as the second text encoder's rate (text_encoder_lr = "
-                   f"[{float(te)}, {float(t5)}])", key="t5xxl_lr")
+            r.note(
+                f"t5xxl_lr = {t5}: the GUI passes it as the second text encoder's rate (text_encoder_lr = "
+                f"[{float(te)}, {float(t5)}])",
+                key="t5xxl_lr",
+            )
     config["unet_lr"] = float(unet) if unet else None
     config["learning_rate"] = float(lr)
     config["network_train_unet_only"] = te == 0 and unet != 0
@@ -434,15 +713,20 @@ def _schedule(r: _Reader, config: dict[str, Any]) -> None:
     max_epochs = int(r.num("max_train_epochs"))
     percent, steps = r.num("lr_warmup"), r.num("lr_warmup_steps")
     if f["lr_scheduler"] == "constant" and (percent or steps):
-        r.drop("lr_warmup" if percent else "lr_warmup_steps",
-               "the GUI sets the warm-up to 0 when lr_scheduler is constant (sd-scripts refuses warm-up there)")
+        r.drop(
+            "lr_warmup" if percent else "lr_warmup_steps",
+            "the GUI sets the warm-up to 0 when lr_scheduler is constant (sd-scripts refuses warm-up there)",
+        )
         percent = steps = 0
     if f["stop_text_encoder_training"] not in (0, "", None):
-        r.drop("stop_text_encoder_training", "the GUI ignores it (\"not yet supported\")")
+        r.drop("stop_text_encoder_training", 'the GUI ignores it ("not yet supported")')
     config["max_train_epochs"] = max_epochs or None
     if max_epochs:
-        r.note(f"max_train_epochs = {max_epochs}: sd-scripts trains that many epochs (it overrides any step count "
-               "the GUI passes)", key="max_train_epochs")
+        r.note(
+            f"max_train_epochs = {max_epochs}: sd-scripts trains that many epochs (it overrides any step count "
+            "the GUI passes)",
+            key="max_train_epochs",
+        )
     if f["dataset_config"]:
         config["max_train_steps"] = max_steps or None
         if max_steps > 0 and steps <= 0 and percent:
@@ -450,32 +734,44 @@ def _schedule(r: _Reader, config: dict[str, Any]) -> None:
         elif max_steps <= 0:
             steps = 0
         if not max_epochs:
-            r.note(("the GUI passes max_train_steps = " + str(max_steps)) if max_steps else
-                   "with a dataset_config the GUI passes no step count and ignores epoch, so sd-scripts trains "
-                   f"its default {flags.default('max_train_steps')} steps", key="max_train_steps")
+            r.note(
+                ("the GUI passes max_train_steps = " + str(max_steps))
+                if max_steps
+                else "with a dataset_config the GUI passes no step count and ignores epoch, so sd-scripts trains "
+                f"its default {flags.default('max_train_steps')} steps",
+                key="max_train_steps",
+            )
     elif max_steps > 0:
         config["max_train_steps"] = max_steps
         if not max_epochs:
             if "max_train_steps" in r.defaulted:
-                r.note(f"the JSON has no max_train_steps, so the GUI passes its field's default, {max_steps} steps; "
-                       f"epoch = {epoch} is not used", key="max_train_steps",
-                       fix="set training.max_train_epochs instead to train by epochs")
+                r.note(
+                    f"the JSON has no max_train_steps, so the GUI passes its field's default, {max_steps} steps; "
+                    f"epoch = {epoch} is not used",
+                    key="max_train_steps",
+                    fix="set training.max_train_epochs instead to train by epochs",
+                )
             else:
-                r.note(f"the GUI passes max_train_steps = {max_steps}; epoch = {epoch} is not used",
-                       key="max_train_steps")
+                r.note(
+                    f"the GUI passes max_train_steps = {max_steps}; epoch = {epoch} is not used", key="max_train_steps"
+                )
     elif not max_epochs:
         if epoch > 0:
             # the GUI counts images x repeats in train_data_dir's N_name folders and passes
             # ceil(images / batch / gradient accumulation * epoch * (2 with reg images)) steps;
             # sd-scripts derives the same step count from max_train_epochs over the same folders
             config["max_train_epochs"] = epoch
-            r.note(f"max_train_steps is {'empty' if 'max_train_steps' not in r.defaulted else 'unset'}, so the GUI "
-                   f"counts the images in train_data_dir and passes {epoch} epoch(s) as a step count; imported "
-                   f"as max_train_epochs = {epoch}, which sd-scripts turns into steps from the same folders",
-                   key="epoch")
+            r.note(
+                f"max_train_steps is {'empty' if 'max_train_steps' not in r.defaulted else 'unset'}, so the GUI "
+                f"counts the images in train_data_dir and passes {epoch} epoch(s) as a step count; imported "
+                f"as max_train_epochs = {epoch}, which sd-scripts turns into steps from the same folders",
+                key="epoch",
+            )
         else:
-            r.note(f"no step or epoch count: sd-scripts trains its default {flags.default('max_train_steps')} steps",
-                   key="epoch")
+            r.note(
+                f"no step or epoch count: sd-scripts trains its default {flags.default('max_train_steps')} steps",
+                key="epoch",
+            )
     if steps > 0:
         config["lr_warmup_steps"] = int(steps)
         if percent > 0:
@@ -543,8 +839,18 @@ def gui_config(r: _Reader) -> dict[str, Any]:
 # -- step 3: into loratrain's terms ---------------------------------------------------------------------------
 
 # what becomes of values the GUI passes that loratrain does not carry as they are
-_PATH_KEYS = {"pretrained_model_name_or_path", "train_data_dir", "output_dir", "logging_dir", "reg_data_dir",
-              "vae", "network_weights", "resume", "dataset_config", "log_tracker_config"}
+_PATH_KEYS = {
+    "pretrained_model_name_or_path",
+    "train_data_dir",
+    "output_dir",
+    "logging_dir",
+    "reg_data_dir",
+    "vae",
+    "network_weights",
+    "resume",
+    "dataset_config",
+    "log_tracker_config",
+}
 
 
 def _carry(r: _Reader, config: dict[str, Any]) -> None:
@@ -552,12 +858,16 @@ def _carry(r: _Reader, config: dict[str, Any]) -> None:
     default_equal: list[str] = []
     for dest, value in config.items():
         if dest == "pretrained_model_name_or_path" and "pretrained_model_name_or_path" in r.defaulted:
-            r.drop(dest, f"the JSON has none, so the GUI would pass its field's default {value!r} (an SD 1.5 "
-                         "model); set the SDXL model yourself")
+            r.drop(
+                dest,
+                f"the JSON has none, so the GUI would pass its field's default {value!r} (an SD 1.5 "
+                "model); set the SDXL model yourself",
+            )
             continue
         if dest == "clip_skip":
-            r.drop("clip_skip", f"the GUI passes clip_skip = {value}, which SDXL training ignores (sd-scripts only "
-                                "warns)")
+            r.drop(
+                "clip_skip", f"the GUI passes clip_skip = {value}, which SDXL training ignores (sd-scripts only warns)"
+            )
             continue
         if dest == "max_token_length" and value == 75:
             continue  # the GUI's 75 tokens are sd-scripts' default length (and 75 is no valid flag value)
@@ -580,16 +890,21 @@ def _carry(r: _Reader, config: dict[str, Any]) -> None:
             continue  # sd-scripts' own default: the run is the same without it
         args[dest] = converted
     if default_equal:
-        r.note("passed by the GUI with sd-scripts' own default value, so left out (the same run): "
-               + ", ".join(default_equal))
+        r.note(
+            "passed by the GUI with sd-scripts' own default value, so left out (the same run): "
+            + ", ".join(default_equal)
+        )
 
 
 def _sample_prompts(r: _Reader) -> None:
     text = r.fields["sample_prompts"]
     if isinstance(text, str) and text.strip():
         r.drop("sample_prompts", "prompt text, not a file (the GUI writes it to OUTPUT_DIR/sample/prompt.txt)")
-        r.note("the GUI stores sample prompts as text; loratrain needs a prompt file", key="sample_prompts",
-               fix="save the prompts to a file and set sampling.sample_prompts to its path")
+        r.note(
+            "the GUI stores sample prompts as text; loratrain needs a prompt file",
+            key="sample_prompts",
+            fix="save the prompts to a file and set sampling.sample_prompts to its path",
+        )
 
 
 def _unused_keys(r: _Reader) -> None:
@@ -624,8 +939,10 @@ def _additional(r: _Reader) -> None:
     if not extra.strip():
         return
     if "'" in extra:
-        r.note("additional_parameters holds single quotes; the GUI passes them on as part of the words",
-               key="additional_parameters")
+        r.note(
+            "additional_parameters holds single quotes; the GUI passes them on as part of the words",
+            key="additional_parameters",
+        )
     tokens = extra.replace('"', "").split()  # how the GUI splits it
     try:
         parsed = parse_script_argv(tokens, f"{r.source}: additional_parameters")
@@ -646,7 +963,7 @@ def _accelerate(r: _Reader) -> None:
     if r.boolean("multi_gpu"):
         acc["multi_gpu"] = True
     if not isinstance(f["gpu_ids"], str):
-        r.error("gpu_ids", f"must be text such as \"0,1\", not {f['gpu_ids']!r}")
+        r.error("gpu_ids", f'must be text such as "0,1", not {f["gpu_ids"]!r}')
     elif f["gpu_ids"].strip():
         acc["gpu_ids"] = f["gpu_ids"].strip()
     if f["mixed_precision"]:
@@ -694,7 +1011,13 @@ def from_kohya_json(text: str, source: str) -> Imported:
     _unused_keys(r)
     if r.errors:
         raise ConfigError(r.errors)
-    r.imported.notes.insert(0, Problem(f"read as the kohya_ss GUI (LoRA tab, commit {GUI_COMMIT[:8]}) passes it to "
-                                       "sdxl_train_network.py; keys the JSON lacks take the GUI's field defaults",
-                                       file=source, severity="warning"))
+    r.imported.notes.insert(
+        0,
+        Problem(
+            f"read as the kohya_ss GUI (LoRA tab, commit {GUI_COMMIT[:8]}) passes it to "
+            "sdxl_train_network.py; keys the JSON lacks take the GUI's field defaults",
+            file=source,
+            severity="warning",
+        ),
+    )
     return r.imported

@@ -12,14 +12,17 @@ from loratrain.importers import Imported
 from loratrain.schema.accelerate import launch_default
 
 
-
 def table_order() -> tuple[str, ...]:
     """The config's tables in the order TrainConfig declares them (script tables in render order, then
     accelerate and extra): the one table order, shared with `run` and `schema`."""
     from loratrain.schema.root import TrainConfig
 
-    return tuple(name for name, info in TrainConfig.model_fields.items() if isinstance(info.annotation, type)
-                 and issubclass(info.annotation, BaseModel))
+    return tuple(
+        name
+        for name, info in TrainConfig.model_fields.items()
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+    )
+
 
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$|^[+-]?\d+[eE][+-]?\d+$")
@@ -33,8 +36,8 @@ def group_of(dest: str) -> str:
 
 def _field_order(table: str) -> list[str]:
     """Keys of a table in the order the config models declare them (the order `run` renders them)."""
-    from loratrain.sdscripts import flags
     from loratrain.schema.root import SCRIPT_GROUPS, TrainConfig
+    from loratrain.sdscripts import flags
 
     if table in SCRIPT_GROUPS:
         return list(SCRIPT_GROUPS[table].model_fields)
@@ -177,9 +180,7 @@ def header_lines(imported: Imported) -> list[str]:
     return lines
 
 
-def toml_text(
-    doc: dict[str, Any], imported: Imported, warnings: list[Problem], missing: Sequence[Problem] = ()
-) -> str:
+def toml_text(doc: dict[str, Any], imported: Imported, warnings: list[Problem], missing: Sequence[Problem] = ()) -> str:
     """The config as TOML: header comment (with what is still missing), and each validation warning as a
     comment above its key."""
     from loratrain.importers.toml_text import dumps

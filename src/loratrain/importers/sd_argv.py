@@ -58,7 +58,13 @@ def int_or_float(text: str) -> int | float:
     return parse_int_or_float(text)
 
 
-_CONVERTERS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "int_or_float": int_or_float, "str": str, "Path": str}
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "int": int,
+    "float": float,
+    "int_or_float": int_or_float,
+    "str": str,
+    "Path": str,
+}
 
 _TYPE_WORDS = {
     "int": "a whole number",

@@ -13,8 +13,8 @@ from typing import Any
 from loratrain import untrusted
 from loratrain.errors import ConfigError, Problem
 from loratrain.importers import FOREIGN, Imported
-from loratrain.importers.values import check_typed
 from loratrain.importers.sd_argv import flag_table, suggest
+from loratrain.importers.values import check_typed
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -116,13 +116,26 @@ def from_sd_toml(text: str, source: str) -> Imported:
     flat = flatten(data, source, imported.notes)
     flags = flag_table()
     if not flat:
-        raise ConfigError([Problem("the file holds no settings", file=source,
-                                   fix="import an sd-scripts --config_file with its arguments")])
+        raise ConfigError(
+            [
+                Problem(
+                    "the file holds no settings",
+                    file=source,
+                    fix="import an sd-scripts --config_file with its arguments",
+                )
+            ]
+        )
     if not any(key in flags for key in flat):
         names = ", ".join(sorted(flat)[:3]) + (", ..." if len(flat) > 3 else "")
-        raise ConfigError([Problem(f"{FOREIGN}: none of its keys ({names}) is an sd-scripts argument", file=source,
-                                   fix="import an sd-scripts --config_file TOML, a kohya_ss GUI JSON or a "
-                                       "training command")])
+        raise ConfigError(
+            [
+                Problem(
+                    f"{FOREIGN}: none of its keys ({names}) is an sd-scripts argument",
+                    file=source,
+                    fix="import an sd-scripts --config_file TOML, a kohya_ss GUI JSON or a training command",
+                )
+            ]
+        )
     errors = args_from_flat(flat, source, imported)
     if errors:
         raise ConfigError(errors)

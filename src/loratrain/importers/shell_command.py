@@ -171,9 +171,7 @@ def _scan(text: str, source: str, notes: list[Problem]) -> list[_Line]:
         )
     lines.append(_Line("".join(out), start_line))
     if windows_continuation:
-        notes.append(
-            Problem("a line-ending ^ or ` was read as a line continuation", file=source, severity="warning")
-        )
+        notes.append(Problem("a line-ending ^ or ` was read as a line continuation", file=source, severity="warning"))
     return lines
 
 
@@ -225,18 +223,27 @@ def expand_variables(
         expanded = expanded.replace(_QUOTED_DOLLAR, "$")
         if missing:
             names = ", ".join(dict.fromkeys(missing))
-            notes.append(Problem(
-                f"{expanded!r} holds {names}, which the shell would have expanded; imported as written",
-                file=source, value=expanded, severity="warning",
-                fix="give the value with --env NAME=VALUE, or add --expand-env to take it from your environment",
-            ))
+            notes.append(
+                Problem(
+                    f"{expanded!r} holds {names}, which the shell would have expanded; imported as written",
+                    file=source,
+                    value=expanded,
+                    severity="warning",
+                    fix="give the value with --env NAME=VALUE, or add --expand-env to take it from your environment",
+                )
+            )
         if substituted:
-            notes.append(Problem(
-                f"{expanded!r} holds a command substitution ({'$(...)' if substituted[0] == '$(' else substituted[0]}), "
-                "which the shell would have "
-                "replaced by the command's output; loratrain never runs it, so it is imported as written",
-                file=source, value=expanded, severity="warning", fix="write the value it stands for instead",
-            ))
+            notes.append(
+                Problem(
+                    f"{expanded!r} holds a command substitution ({'$(...)' if substituted[0] == '$(' else substituted[0]}), "
+                    "which the shell would have "
+                    "replaced by the command's output; loratrain never runs it, so it is imported as written",
+                    file=source,
+                    value=expanded,
+                    severity="warning",
+                    fix="write the value it stands for instead",
+                )
+            )
         out.append(expanded)
     return out
 
@@ -340,9 +347,7 @@ def parse_command(text: str, source: str = "<command>", env: Mapping[str, str] |
     words = list(candidates[0])
     for other in commands:
         if other is not candidates[0]:
-            notes.append(
-                Problem(f"skipped the command {shlex.join(other)!r}", file=source, severity="warning")
-            )
+            notes.append(Problem(f"skipped the command {shlex.join(other)!r}", file=source, severity="warning"))
 
     settings: dict[str, str] = {}  # the command's own leading NAME=VALUE words (not the values given in `env`)
     if words and basename(words[0]) == "env":
@@ -360,9 +365,7 @@ def parse_command(text: str, source: str = "<command>", env: Mapping[str, str] |
     rest = words
     if head in ("accelerate", "accelerate.exe"):
         if len(words) < 2 or words[1] != "launch":
-            raise ConfigError(
-                [Problem(f"expected `accelerate launch`, got {shlex.join(words[:2])!r}", file=source)]
-            )
+            raise ConfigError([Problem(f"expected `accelerate launch`, got {shlex.join(words[:2])!r}", file=source)])
         launcher, rest = "accelerate", words[2:]
     elif head in ("accelerate-launch", "accelerate-launch.exe"):
         launcher, rest = "accelerate", words[1:]
@@ -412,9 +415,7 @@ def parse_command(text: str, source: str = "<command>", env: Mapping[str, str] |
         raise ConfigError([Problem("no script after the python interpreter", file=source)])
     script, script_argv = rest[0], rest[1:]
     if not _is_script(script):
-        raise ConfigError(
-            [Problem(f"expected a .py training script here, got {script!r}", file=source)]
-        )
+        raise ConfigError([Problem(f"expected a .py training script here, got {script!r}", file=source)])
     return ShellCommand(
         launcher=launcher,
         interpreter=interpreter,

@@ -50,7 +50,10 @@ def check_typed(spec: Any, value: Any) -> tuple[Any, str]:
             return None, f"list items must be {_EXPECTED[spec.type]}s; got {bad[0]!r}"
         return list(value), ""
     if isinstance(value, (dict, list)):
-        return None, f"must be {_EXPECTED.get(spec.type, spec.type)}, not a {'table' if isinstance(value, dict) else 'list'}"
+        return (
+            None,
+            f"must be {_EXPECTED.get(spec.type, spec.type)}, not a {'table' if isinstance(value, dict) else 'list'}",
+        )
     if not _scalar_ok(spec.type, value):
         hint = ""
         if isinstance(value, str) and spec.type in ("int", "float", "int_or_float"):

@@ -219,8 +219,14 @@ def memory_totals(env: Mapping[str, str] | None = None) -> list[tuple[Gpu, float
     smi = scan_nvidia_smi(env)
     if smi is None:
         return None
-    done = _run([shutil.which("nvidia-smi", path=env.get("PATH")) or "nvidia-smi",
-                 "--query-gpu=uuid,name,memory.total", "--format=csv,noheader,nounits"], env)
+    done = _run(
+        [
+            shutil.which("nvidia-smi", path=env.get("PATH")) or "nvidia-smi",
+            "--query-gpu=uuid,name,memory.total",
+            "--format=csv,noheader,nounits",
+        ],
+        env,
+    )
     if done is None or done.returncode != 0:
         return None
     mib = {uuid: total for uuid, _, total in parse_memory_totals(done.stdout)}

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from loratrain.launch import gpus as gpu_mod
-from loratrain.launch.gpus import gpu_id_list
-from loratrain.launch.gpus import local_process_count, total_processes
 from loratrain import safetensors_header
 from loratrain.errors import ConfigError, Problem, Severity
+from loratrain.launch import gpus as gpu_mod
+from loratrain.launch.gpus import gpu_id_list, local_process_count, total_processes
 from loratrain.schema.accelerate import launch_default
 from loratrain.sdscripts import flags
 
@@ -79,10 +78,18 @@ class PreflightInput:
         from loratrain.launch import doctor
 
         scan = self.gpu_scan()
-        return doctor.DoctorInput(args=self.args, python=self.python, sd_scripts=self.sd_scripts, env=self.env,
-                                  config_file=self.config_file, gpus_listed=scan.count if scan.source == "nvidia-smi" else None)
+        return doctor.DoctorInput(
+            args=self.args,
+            python=self.python,
+            sd_scripts=self.sd_scripts,
+            env=self.env,
+            config_file=self.config_file,
+            gpus_listed=scan.count if scan.source == "nvidia-smi" else None,
+        )
 
-    def problem(self, message: str, key: str = "", fix: str = "", value: Any = None, severity: Severity = "error") -> Problem:
+    def problem(
+        self, message: str, key: str = "", fix: str = "", value: Any = None, severity: Severity = "error"
+    ) -> Problem:
         return Problem(message=message, key=key, file=self.config_file, fix=fix, value=value, severity=severity)
 
 
@@ -93,41 +100,91 @@ def check_model(inp: PreflightInput) -> list[Problem]:
     key = "pretrained_model_name_or_path"
     value = inp.args.get(key)
     if not value:
-        return [inp.problem("no base model given", key, "set pretrained_model_name_or_path to an SDXL .safetensors file or diffusers folder")]
+        return [
+            inp.problem(
+                "no base model given",
+                key,
+                "set pretrained_model_name_or_path to an SDXL .safetensors file or diffusers folder",
+            )
+        ]
     path = inp.path(value)
     problems = []
     if not path.exists():
         text = str(value)
         if _REPO_ID.match(text) and not text.endswith((".safetensors", ".ckpt")) and not text.startswith("."):
-            return [inp.problem(f"{text} is not a local path; sd-scripts will try to download it as a Hugging Face repo",
-                                key, "download the model once and point at the file for offline runs", value, "warning")]
-        return [inp.problem(f"model {path} does not exist", key, "check the path (relative paths start from the folder you run loratrain in)", str(value))]
+            return [
+                inp.problem(
+                    f"{text} is not a local path; sd-scripts will try to download it as a Hugging Face repo",
+                    key,
+                    "download the model once and point at the file for offline runs",
+                    value,
+                    "warning",
+                )
+            ]
+        return [
+            inp.problem(
+                f"model {path} does not exist",
+                key,
+                "check the path (relative paths start from the folder you run loratrain in)",
+                str(value),
+            )
+        ]
     if path.is_dir():
         index = path / "model_index.json"
         if not index.is_file():
-            return [inp.problem(f"model folder {path} has no model_index.json; it is not a diffusers model", key,
-                                "point at a .safetensors checkpoint or a diffusers SDXL folder", str(value))]
+            return [
+                inp.problem(
+                    f"model folder {path} has no model_index.json; it is not a diffusers model",
+                    key,
+                    "point at a .safetensors checkpoint or a diffusers SDXL folder",
+                    str(value),
+                )
+            ]
         try:
             pipeline = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "")
         except (OSError, ValueError):
             pipeline = ""
         if pipeline and "XL" not in pipeline:
-            problems.append(inp.problem(f"diffusers model {path} is a {pipeline}, not an SDXL pipeline", key,
-                                        "sdxl_train_network.py needs an SDXL base model", str(value)))
+            problems.append(
+                inp.problem(
+                    f"diffusers model {path} is a {pipeline}, not an SDXL pipeline",
+                    key,
+                    "sdxl_train_network.py needs an SDXL base model",
+                    str(value),
+                )
+            )
         return problems
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
         try:
-            family = safetensors_header.model_family(safetensors_header.tensor_names(safetensors_header.read_header(path)))
+            family = safetensors_header.model_family(
+                safetensors_header.tensor_names(safetensors_header.read_header(path))
+            )
         except (safetensors_header.HeaderError, OSError) as exc:
-            return [inp.problem(f"{path} is not a readable safetensors file: {exc}", key, "re-download the model", str(value))]
+            return [
+                inp.problem(
+                    f"{path} is not a readable safetensors file: {exc}", key, "re-download the model", str(value)
+                )
+            ]
         names = {"sd1": "Stable Diffusion 1.x", "sd2": "Stable Diffusion 2.x", "lora": "LoRA/LyCORIS adapter"}
         if family in names:
-            problems.append(inp.problem(f"{path} is a {names[family]} file, not an SDXL checkpoint", key,
-                                        "sdxl_train_network.py trains on SDXL base models; pick an SDXL checkpoint", str(value)))
+            problems.append(
+                inp.problem(
+                    f"{path} is a {names[family]} file, not an SDXL checkpoint",
+                    key,
+                    "sdxl_train_network.py trains on SDXL base models; pick an SDXL checkpoint",
+                    str(value),
+                )
+            )
     elif suffix != ".ckpt":
-        problems.append(inp.problem(f"model {path} is neither .safetensors nor .ckpt", key,
-                                    "use a .safetensors/.ckpt checkpoint or a diffusers folder", str(value)))
+        problems.append(
+            inp.problem(
+                f"model {path} is neither .safetensors nor .ckpt",
+                key,
+                "use a .safetensors/.ckpt checkpoint or a diffusers folder",
+                str(value),
+            )
+        )
     return problems
 
 
@@ -200,14 +257,29 @@ def output_file(inp: PreflightInput) -> Path | None:
 def check_output(inp: PreflightInput) -> list[Problem]:
     value = inp.args.get("output_dir")
     if not value:
-        return [inp.problem("no output_dir given; sd-scripts needs one to save the LoRA", "output_dir", "set output_dir")]
+        return [
+            inp.problem("no output_dir given; sd-scripts needs one to save the LoRA", "output_dir", "set output_dir")
+        ]
     ok, why = _writable_target(inp.path(value))
     if not ok:
-        return [inp.problem(f"output_dir {inp.path(value)} cannot be written: {why}", "output_dir", "pick a folder you can write to", str(value))]
+        return [
+            inp.problem(
+                f"output_dir {inp.path(value)} cannot be written: {why}",
+                "output_dir",
+                "pick a folder you can write to",
+                str(value),
+            )
+        ]
     target = output_file(inp)
     if target is not None and target.exists() and not inp.force:
-        return [inp.problem(f"{target} already exists and the run would overwrite it", "output_name",
-                            "change output_name, move the file away, or pass --force to overwrite it", str(target))]
+        return [
+            inp.problem(
+                f"{target} already exists and the run would overwrite it",
+                "output_name",
+                "change output_name, move the file away, or pass --force to overwrite it",
+                str(target),
+            )
+        ]
     return []
 
 
@@ -217,7 +289,14 @@ def check_logging_dir(inp: PreflightInput) -> list[Problem]:
         return []
     ok, why = _writable_target(inp.path(value))
     if not ok:
-        return [inp.problem(f"logging_dir {inp.path(value)} cannot be written: {why}", "logging_dir", "pick a folder you can write to", str(value))]
+        return [
+            inp.problem(
+                f"logging_dir {inp.path(value)} cannot be written: {why}",
+                "logging_dir",
+                "pick a folder you can write to",
+                str(value),
+            )
+        ]
     return []
 
 
@@ -226,15 +305,28 @@ def check_tokenizers(inp: PreflightInput) -> list[Problem]:
     offline = inp.env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     severity: Severity = "error" if offline else "warning"
     if not value:
-        return [inp.problem("no tokenizer_cache_dir: the first run downloads the two SDXL tokenizers from the Hugging Face Hub"
-                            + (" but HF_HUB_OFFLINE is set, so it will fail" if offline else ""),
-                            "tokenizer_cache_dir", "set tokenizer_cache_dir to a folder; it is filled on the first online run", severity=severity)]
+        return [
+            inp.problem(
+                "no tokenizer_cache_dir: the first run downloads the two SDXL tokenizers from the Hugging Face Hub"
+                + (" but HF_HUB_OFFLINE is set, so it will fail" if offline else ""),
+                "tokenizer_cache_dir",
+                "set tokenizer_cache_dir to a folder; it is filled on the first online run",
+                severity=severity,
+            )
+        ]
     folder = inp.path(value)
     missing = [name for name in TOKENIZER_FOLDERS if not (folder / name).is_dir()]
     if missing:
-        return [inp.problem(f"tokenizer_cache_dir {folder} lacks {', '.join(missing)}: the first run downloads them"
-                            + (" but HF_HUB_OFFLINE is set, so it will fail" if offline else ""),
-                            "tokenizer_cache_dir", "run once with network access to fill it", str(value), severity)]
+        return [
+            inp.problem(
+                f"tokenizer_cache_dir {folder} lacks {', '.join(missing)}: the first run downloads them"
+                + (" but HF_HUB_OFFLINE is set, so it will fail" if offline else ""),
+                "tokenizer_cache_dir",
+                "run once with network access to fill it",
+                str(value),
+                severity,
+            )
+        ]
     return []
 
 
@@ -250,7 +342,11 @@ def check_training_env(inp: PreflightInput) -> list[Problem]:
 def check_network_module(inp: PreflightInput) -> list[Problem]:
     if inp.args.get("network_module"):
         return []  # whether the interpreter finds it is check_training_env's
-    return [inp.problem("no network_module given", "network_module", "set network_module = \"networks.lora\" or \"lycoris.kohya\"")]
+    return [
+        inp.problem(
+            "no network_module given", "network_module", 'set network_module = "networks.lora" or "lycoris.kohya"'
+        )
+    ]
 
 
 def uses_bf16(inp: PreflightInput) -> bool:
@@ -269,43 +365,89 @@ def check_gpus(inp: PreflightInput) -> list[Problem]:
     try:
         ids = gpu_id_list(acc.get("gpu_ids"))
     except ValueError:
-        return [inp.problem(f"gpu_ids {acc.get('gpu_ids')!r} is not a comma-separated list of GPU numbers", "accelerate.gpu_ids", "write e.g. \"0,1\" or \"all\"")]
+        return [
+            inp.problem(
+                f"gpu_ids {acc.get('gpu_ids')!r} is not a comma-separated list of GPU numbers",
+                "accelerate.gpu_ids",
+                'write e.g. "0,1" or "all"',
+            )
+        ]
     if machines > 1 and isinstance(value, int) and value % machines:
-        problems.append(inp.problem(f"num_processes {value} (the total over all machines) does not divide by num_machines {machines}",
-                                    "accelerate.num_processes", "use the same number of processes on every machine"))
+        problems.append(
+            inp.problem(
+                f"num_processes {value} (the total over all machines) does not divide by num_machines {machines}",
+                "accelerate.num_processes",
+                "use the same number of processes on every machine",
+            )
+        )
     if machines > 1 and not acc.get("main_process_ip"):
-        problems.append(inp.problem("a multi-machine run needs main_process_ip (the address of the machine with rank 0)",
-                                    "accelerate.main_process_ip", "set accelerate.main_process_ip, or use `loratrain slurm` which fills it in"))
+        problems.append(
+            inp.problem(
+                "a multi-machine run needs main_process_ip (the address of the machine with rank 0)",
+                "accelerate.main_process_ip",
+                "set accelerate.main_process_ip, or use `loratrain slurm` which fills it in",
+            )
+        )
     if scan.gpus is None:
         if (isinstance(value, int) and value > 1) or ids or value == "auto" or uses_bf16(inp):
-            problems.append(inp.problem(f"could not count the GPUs ({scan.note}); the GPU settings are not checked",
-                                        "accelerate", severity="warning"))
+            problems.append(
+                inp.problem(
+                    f"could not count the GPUs ({scan.note}); the GPU settings are not checked",
+                    "accelerate",
+                    severity="warning",
+                )
+            )
         return problems
     count = len(scan.gpus)
     if count == 0:
-        problems.append(inp.problem("no CUDA GPU is visible; training would run on the CPU", "accelerate",
-                                    "check the driver (nvidia-smi) and CUDA_VISIBLE_DEVICES", severity="warning"))
+        problems.append(
+            inp.problem(
+                "no CUDA GPU is visible; training would run on the CPU",
+                "accelerate",
+                "check the driver (nvidia-smi) and CUDA_VISIBLE_DEVICES",
+                severity="warning",
+            )
+        )
     if ids is not None:
         bad = [i for i in ids if i >= count]
         if bad:
-            problems.append(inp.problem(f"gpu_ids {acc.get('gpu_ids')} names GPU {', '.join(map(str, bad))}, but this machine shows {count} GPU(s) (0..{count - 1})"
-                                        if count else f"gpu_ids {acc.get('gpu_ids')} names GPUs, but none is visible",
-                                        "accelerate.gpu_ids", "list only GPUs that exist (nvidia-smi -L)", acc.get("gpu_ids")))
+            problems.append(
+                inp.problem(
+                    f"gpu_ids {acc.get('gpu_ids')} names GPU {', '.join(map(str, bad))}, but this machine shows {count} GPU(s) (0..{count - 1})"
+                    if count
+                    else f"gpu_ids {acc.get('gpu_ids')} names GPUs, but none is visible",
+                    "accelerate.gpu_ids",
+                    "list only GPUs that exist (nvidia-smi -L)",
+                    acc.get("gpu_ids"),
+                )
+            )
     local = local_process_count(acc, scan)
     available = len(ids) if ids is not None else count
     # One process without any GPU is a CPU run (warned about above); more is never right.
     if local is not None and local > available and not (count == 0 and local == 1):
         where = f"gpu_ids {acc.get('gpu_ids')}" if ids is not None else f"{count} visible GPU(s)"
-        problems.append(inp.problem(f"{local} training process(es) per machine but only {where}; accelerate would start more processes than GPUs",
-                                    "accelerate.num_processes", f"set num_processes to at most {available}" + (" per machine" if machines > 1 else "") + " or \"auto\"", value))
+        problems.append(
+            inp.problem(
+                f"{local} training process(es) per machine but only {where}; accelerate would start more processes than GPUs",
+                "accelerate.num_processes",
+                f"set num_processes to at most {available}" + (" per machine" if machines > 1 else "") + ' or "auto"',
+                value,
+            )
+        )
     if uses_bf16(inp) and count:
         chosen = [g for g in scan.gpus if ids is None or g.index in ids]
         chosen = chosen[: local or len(chosen)] if ids is None else chosen
         old = [g for g in chosen if g.bf16 is False]
         if old:
             names = ", ".join(f"{g.index}: {g.name} (compute {g.compute_cap})" for g in old)
-            problems.append(inp.problem(f"bf16 needs a GPU of compute capability 8.0 or newer; GPU {names} is older", "mixed_precision",
-                                        "use mixed_precision = \"fp16\" on this GPU", "bf16"))
+            problems.append(
+                inp.problem(
+                    f"bf16 needs a GPU of compute capability 8.0 or newer; GPU {names} is older",
+                    "mixed_precision",
+                    'use mixed_precision = "fp16" on this GPU',
+                    "bf16",
+                )
+            )
     return problems
 
 
@@ -343,12 +485,22 @@ def check_disk(inp: PreflightInput) -> list[Problem]:
         need = cache_estimate(inp, n)
         free = shutil.disk_usage(folder).free
         if free < need:
-            problems.append(inp.problem(f"the disk caches for {folder} need about {_size(need)} but only {_size(free)} is free there",
-                                        "cache_latents_to_disk", "free some space, or cache in memory (cache_latents without _to_disk)",
-                                        severity="warning"))
+            problems.append(
+                inp.problem(
+                    f"the disk caches for {folder} need about {_size(need)} but only {_size(free)} is free there",
+                    "cache_latents_to_disk",
+                    "free some space, or cache in memory (cache_latents without _to_disk)",
+                    severity="warning",
+                )
+            )
         if not os.access(folder, os.W_OK):
-            problems.append(inp.problem(f"{folder} is not writable, but the disk caches are written next to the images",
-                                        "cache_latents_to_disk", "make the image folders writable or cache in memory"))
+            problems.append(
+                inp.problem(
+                    f"{folder} is not writable, but the disk caches are written next to the images",
+                    "cache_latents_to_disk",
+                    "make the image folders writable or cache in memory",
+                )
+            )
     return problems
 
 
@@ -390,4 +542,3 @@ def run_preflight(inp: PreflightInput) -> list[Problem]:
 
 def errors(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity != "warning"]
-

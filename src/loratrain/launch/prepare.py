@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from loratrain.errors import EXIT_RUNTIME, ConfigError, Problem
 from loratrain.launch import gpus as gpu_mod
 from loratrain.launch import preflight
 from loratrain.sdscripts import flags
 from loratrain.sdscripts import install as sdscripts
-from loratrain.errors import EXIT_RUNTIME, ConfigError, Problem
 
 
 @dataclass
@@ -44,7 +44,9 @@ class Prepared:
     cwd: Path
     gpu_scan: gpu_mod.GpuScan
     warnings: list[Problem] = field(default_factory=list)
-    probe: dict[str, Any] | None = None  # the doctor probe's answer when preflight ran it (the record reads its versions)
+    probe: dict[str, Any] | None = (
+        None  # the doctor probe's answer when preflight ran it (the record reads its versions)
+    )
 
     @property
     def args(self) -> dict[str, Any]:
@@ -88,8 +90,12 @@ def accelerate_settings(cfg: Any) -> dict[str, Any]:
     return cfg.accelerate.model_dump()
 
 
-def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = None,
-            gpu_scanner: Callable[[], gpu_mod.GpuScan] | None = None) -> Prepared:
+def prepare(
+    loaded: Any,
+    opts: LaunchOptions,
+    env: Mapping[str, str] | None = None,
+    gpu_scanner: Callable[[], gpu_mod.GpuScan] | None = None,
+) -> Prepared:
     """Locate sd-scripts, count GPUs, render the command and (unless skipped) run preflight.
 
     Raises ConfigError with every preflight error (and the warnings) when something is wrong.
@@ -110,19 +116,46 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
     if opts.machine_rank is not None:
         acc = {**acc, "machine_rank": opts.machine_rank}
     if acc.get("num_processes") == "auto" and not scan.count:
-        raise ConfigError([Problem("num_processes = \"auto\" needs GPUs to count, but none were found"
-                                   + (f" ({scan.note})" if scan.note else ""),
-                                   key="accelerate.num_processes", file=str(loaded.path),
-                                   fix="set num_processes to a number, or check nvidia-smi / CUDA_VISIBLE_DEVICES")])
+        raise ConfigError(
+            [
+                Problem(
+                    'num_processes = "auto" needs GPUs to count, but none were found'
+                    + (f" ({scan.note})" if scan.note else ""),
+                    key="accelerate.num_processes",
+                    file=str(loaded.path),
+                    fix="set num_processes to a number, or check nvidia-smi / CUDA_VISIBLE_DEVICES",
+                )
+            ]
+        )
     # The renderer writes this number as --num_processes when the config says "auto".
-    command = build_command(cfg, str(folder), launcher=launcher(python),
-                            visible_gpus=gpu_mod.total_processes(acc, scan), machine_rank=opts.machine_rank)
-    prepared = Prepared(loaded=loaded, python=python, sd_scripts=folder, commit=commit, command=command,
-                        cwd=Path.cwd(), gpu_scan=scan, warnings=warnings)
+    command = build_command(
+        cfg,
+        str(folder),
+        launcher=launcher(python),
+        visible_gpus=gpu_mod.total_processes(acc, scan),
+        machine_rank=opts.machine_rank,
+    )
+    prepared = Prepared(
+        loaded=loaded,
+        python=python,
+        sd_scripts=folder,
+        commit=commit,
+        command=command,
+        cwd=Path.cwd(),
+        gpu_scan=scan,
+        warnings=warnings,
+    )
     if opts.preflight:
         inp = preflight.PreflightInput(
-            args=prepared.args, accelerate=acc, python=python, sd_scripts=folder, force=opts.force,
-            env=env, cwd=prepared.cwd, config_file=str(loaded.path), gpu_scanner=lambda: scan,
+            args=prepared.args,
+            accelerate=acc,
+            python=python,
+            sd_scripts=folder,
+            force=opts.force,
+            env=env,
+            cwd=prepared.cwd,
+            config_file=str(loaded.path),
+            gpu_scanner=lambda: scan,
         )
         found = place_problems(preflight.run_preflight(inp), loaded.path, loaded.lines)
         prepared.probe = inp.doctor_answer()
@@ -139,9 +172,16 @@ def prepare(loaded: Any, opts: LaunchOptions, env: Mapping[str, str] | None = No
         except OSError:  # a name the file system cannot hold: sd-scripts could not save there either
             exists = False
         if exists and not opts.force:
-            raise ConfigError([Problem(f"{target} already exists and the run would overwrite it", key="saving.output_name",
-                                       file=str(loaded.path), fix="change output_name, move the file away, or pass "
-                                       "--force to overwrite it")])
+            raise ConfigError(
+                [
+                    Problem(
+                        f"{target} already exists and the run would overwrite it",
+                        key="saving.output_name",
+                        file=str(loaded.path),
+                        fix="change output_name, move the file away, or pass --force to overwrite it",
+                    )
+                ]
+            )
     return prepared
 
 
@@ -201,17 +241,28 @@ def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]
         config=prepared.loaded.config.model_dump(mode="json", exclude_none=True),
         config_file=str(prepared.loaded.path),
         versions=training_versions(prepared, env),
-        sd_scripts={"path": str(prepared.sd_scripts), "commit": prepared.commit,
-                    "flag_table_commit": flags.source_commit()},
-        gpus=None if scan.gpus is None else [
-            {"index": g.index, "name": g.name, "compute_cap": g.compute_cap, "bf16": g.bf16} for g in scan.gpus],
+        sd_scripts={
+            "path": str(prepared.sd_scripts),
+            "commit": prepared.commit,
+            "flag_table_commit": flags.source_commit(),
+        },
+        gpus=None
+        if scan.gpus is None
+        else [{"index": g.index, "name": g.name, "compute_cap": g.compute_cap, "bf16": g.bf16} for g in scan.gpus],
     )
     return rec
 
 
-def run_prepared(prepared: Prepared, opts: LaunchOptions, sink=None, on_signal=None, runner=None,
-                 env: Mapping[str, str] | None = None, on_launch: Callable[[], None] | None = None,
-                 on_event: Callable[[dict], None] | None = None):
+def run_prepared(
+    prepared: Prepared,
+    opts: LaunchOptions,
+    sink=None,
+    on_signal=None,
+    runner=None,
+    env: Mapping[str, str] | None = None,
+    on_launch: Callable[[], None] | None = None,
+    on_event: Callable[[dict], None] | None = None,
+):
     """Write the record, launch (watched), complete the record. Returns (RunResult, RunRecord).
 
     `on_launch` is called once the record is written, right before the training process starts,
@@ -231,15 +282,27 @@ def run_prepared(prepared: Prepared, opts: LaunchOptions, sink=None, on_signal=N
     if on_launch is not None:
         on_launch()
     try:
-        result = run(prepared.command.argv, with_terminal_width(prepared.child_env(env)), log_path=rec.log_path, sink=dog,
-                     cwd=prepared.cwd, grace_s=opts.grace_s, on_signal=on_signal, watch=dog.poll)
+        result = run(
+            prepared.command.argv,
+            with_terminal_width(prepared.child_env(env)),
+            log_path=rec.log_path,
+            sink=dog,
+            cwd=prepared.cwd,
+            grace_s=opts.grace_s,
+            on_signal=on_signal,
+            watch=dog.poll,
+        )
     except BaseException:
         rec.finish(exit_code=EXIT_RUNTIME, duration_s=0.0, interrupted_by=None)
         raise
     dog.poll()  # deliver what came with the last lines
     interrupted = signal.Signals(result.received_signal).name if result.received_signal else None
-    rec.finish(exit_code=result.exit_code, duration_s=result.duration_s, interrupted_by=interrupted,
-               extra=outcome_details(prepared, opts, result, rec.log_path, dog))
+    rec.finish(
+        exit_code=result.exit_code,
+        duration_s=result.duration_s,
+        interrupted_by=interrupted,
+        extra=outcome_details(prepared, opts, result, rec.log_path, dog),
+    )
     return result, rec
 
 

@@ -76,15 +76,29 @@ def new_record_folder(base: Path, name: str, started: dt.datetime) -> Path:
     # (an output_name "sub/name" saves into a subfolder; its record folder is named "sub_name-...")
     stem = f"{name.replace(os.sep, '_')}-{started.strftime('%Y%m%d-%H%M%S')}"
     if len(os.fsencode(stem)) > 250:  # checked before anything is created
-        raise ConfigError([Problem(f"output_name {name[:40]!r}... is too long to name a run record folder",
-                                   key="saving.output_name", fix="use a shorter output_name")])
+        raise ConfigError(
+            [
+                Problem(
+                    f"output_name {name[:40]!r}... is too long to name a run record folder",
+                    key="saving.output_name",
+                    fix="use a shorter output_name",
+                )
+            ]
+        )
     try:
         runs.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         # Preflight finds this too; with --no-preflight the record folder is the first thing to touch output_dir.
-        raise ConfigError([Problem(f"cannot create the run record folder {runs}: {exc.strerror or exc}",
-                                   key="saving.output_dir", value=str(base),
-                                   fix="set saving.output_dir to a folder you can write to (not a file)")]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    f"cannot create the run record folder {runs}: {exc.strerror or exc}",
+                    key="saving.output_dir",
+                    value=str(base),
+                    fix="set saving.output_dir to a folder you can write to (not a file)",
+                )
+            ]
+        ) from None
     for n in range(1, 1000):
         folder = runs / (stem if n == 1 else f"{stem}-{n}")
         try:
@@ -94,8 +108,9 @@ def new_record_folder(base: Path, name: str, started: dt.datetime) -> Path:
         except OSError as exc:
             raise RuntimeFailure(f"cannot create the run record folder {folder}: {exc.strerror or exc}") from None
         return folder
-    raise RuntimeFailure(f"999 runs named {stem} started in the same second already have record folders in {runs}; "
-                         "move some away")
+    raise RuntimeFailure(
+        f"999 runs named {stem} started in the same second already have record folders in {runs}; move some away"
+    )
 
 
 def command_script(argv: Sequence[str], env: Mapping[str, str], cwd: str, header: Iterable[str] = ()) -> str:
@@ -105,7 +120,9 @@ def command_script(argv: Sequence[str], env: Mapping[str, str], cwd: str, header
     lines.append("set -euo pipefail")
     for name in sorted(env):
         if is_secret_env(name):
-            lines.append(f': "${{{name}:?set {name} in the environment first; loratrain never writes secrets to disk}}"')
+            lines.append(
+                f': "${{{name}:?set {name} in the environment first; loratrain never writes secrets to disk}}"'
+            )
             lines.append(f"export {name}")
         else:
             lines.append(f"export {name}={shlex.quote(env[name])}")
@@ -188,8 +205,14 @@ class RunRecord:
         write_text(self.folder / COMMAND_SCRIPT, command_script(argv, env, cwd, header), mode=0o755)
         self._write()
 
-    def finish(self, *, exit_code: int, duration_s: float, interrupted_by: str | None = None,
-               extra: Mapping[str, Any] | None = None) -> None:
+    def finish(
+        self,
+        *,
+        exit_code: int,
+        duration_s: float,
+        interrupted_by: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         """Complete the record; `extra` adds what the watchdog and the failure explanation found."""
         after = snapshot(self.output_dir, skip=self.output_dir / RUNS_FOLDER)
         extra = dict(extra or {})

@@ -9,8 +9,8 @@ re-parsed by a shell.
 
 from __future__ import annotations
 
-import shlex
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -79,9 +79,17 @@ class SlurmJob:
 def node_argv(job: SlurmJob, rank: int, main_ip: str) -> list[str]:
     """The exact argv the script runs on the node with `rank` (what the bash body expands to)."""
     return [
-        job.python, "-m", LAUNCH_MODULE,
-        "--machine_rank", str(rank), "--main_process_ip", main_ip, "--main_process_port", str(job.port),
-        *job.options, *job.script_argv,
+        job.python,
+        "-m",
+        LAUNCH_MODULE,
+        "--machine_rank",
+        str(rank),
+        "--main_process_ip",
+        main_ip,
+        "--main_process_port",
+        str(job.port),
+        *job.options,
+        *job.script_argv,
     ]
 
 
@@ -110,7 +118,12 @@ def unsafe_fields(job: SlurmJob, options: Mapping[str, str] | None = None) -> li
 
 def render(job: SlurmJob) -> str:
     q = shlex.quote
-    lines = ["#!/bin/bash", f"#SBATCH --job-name={q(job.job_name)}", f"#SBATCH --nodes={job.nodes}", "#SBATCH --ntasks-per-node=1"]
+    lines = [
+        "#!/bin/bash",
+        f"#SBATCH --job-name={q(job.job_name)}",
+        f"#SBATCH --nodes={job.nodes}",
+        "#SBATCH --ntasks-per-node=1",
+    ]
     if job.gpus_per_node:
         lines.append(f"#SBATCH --gpus-per-node={job.gpus_per_node}")
     if job.partition:

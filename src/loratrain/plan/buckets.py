@@ -41,18 +41,35 @@ def _resolution_failures(resolution: tuple[int, int], lo: int, hi: int, no_upsca
     width, height = resolution
     failures = []
     if min(width, height) < lo:
-        failures.append(("min_bucket_reso",
-                         f"min_bucket_reso {lo} is larger than the resolution's shorter side {min(width, height)}; "
-                         f"sd-scripts stops with an AssertionError{also}", "lower min_bucket_reso or raise resolution"))
+        failures.append(
+            (
+                "min_bucket_reso",
+                f"min_bucket_reso {lo} is larger than the resolution's shorter side {min(width, height)}; "
+                f"sd-scripts stops with an AssertionError{also}",
+                "lower min_bucket_reso or raise resolution",
+            )
+        )
     if max(width, height) > hi:
-        failures.append(("max_bucket_reso",
-                         f"max_bucket_reso {hi} is smaller than the resolution's longer side {max(width, height)}; "
-                         f"sd-scripts stops with an AssertionError{also}", "raise max_bucket_reso or lower resolution"))
+        failures.append(
+            (
+                "max_bucket_reso",
+                f"max_bucket_reso {hi} is smaller than the resolution's longer side {max(width, height)}; "
+                f"sd-scripts stops with an AssertionError{also}",
+                "raise max_bucket_reso or lower resolution",
+            )
+        )
     return failures
 
 
-def resolution_bucket_problem(resolution_w: int, resolution_h: int, enable_bucket: bool, bucket_no_upscale: bool,
-                              min_reso: int, max_reso: int, steps: int) -> str | None:
+def resolution_bucket_problem(
+    resolution_w: int,
+    resolution_h: int,
+    enable_bucket: bool,
+    bucket_no_upscale: bool,
+    min_reso: int,
+    max_reso: int,
+    steps: int,
+) -> str | None:
     """Why sd-scripts stops at its dataset's min/max bucket check for these settings, or None when it passes.
 
     With bucketing on, sd-scripts rounds min/max to `steps` and asserts the resolution lies between them;
@@ -78,15 +95,23 @@ def adjust_min_max(settings: BucketSettings) -> tuple[int, int, list[Problem]]:
     problems: list[Problem] = []
     if lo != settings.min_bucket_reso:
         problems.append(
-            Problem(f"sd-scripts rounds min_bucket_reso down to a multiple of bucket_reso_steps ({steps}): "
-                    f"{settings.min_bucket_reso} -> {lo}", key="min_bucket_reso", severity="warning",
-                    fix=f"set min_bucket_reso = {lo}")
+            Problem(
+                f"sd-scripts rounds min_bucket_reso down to a multiple of bucket_reso_steps ({steps}): "
+                f"{settings.min_bucket_reso} -> {lo}",
+                key="min_bucket_reso",
+                severity="warning",
+                fix=f"set min_bucket_reso = {lo}",
+            )
         )
     if hi != settings.max_bucket_reso:
         problems.append(
-            Problem(f"sd-scripts rounds max_bucket_reso up to a multiple of bucket_reso_steps ({steps}): "
-                    f"{settings.max_bucket_reso} -> {hi}", key="max_bucket_reso", severity="warning",
-                    fix=f"set max_bucket_reso = {hi}")
+            Problem(
+                f"sd-scripts rounds max_bucket_reso up to a multiple of bucket_reso_steps ({steps}): "
+                f"{settings.max_bucket_reso} -> {hi}",
+                key="max_bucket_reso",
+                severity="warning",
+                fix=f"set max_bucket_reso = {hi}",
+            )
         )
     for key, message, fix in _resolution_failures(settings.resolution, lo, hi, settings.bucket_no_upscale):
         problems.append(Problem(message, key=key, fix=fix))
@@ -126,9 +151,13 @@ class Bucketer:
             self.step = settings.bucket_reso_steps
             if settings.bucket_no_upscale:
                 self.problems.append(
-                    Problem("with bucket_no_upscale, min_bucket_reso and max_bucket_reso do not limit the bucket "
-                            "sizes (buckets follow each image's own size); sd-scripts still requires the resolution "
-                            "to lie between them", key="bucket_no_upscale", severity="warning")
+                    Problem(
+                        "with bucket_no_upscale, min_bucket_reso and max_bucket_reso do not limit the bucket "
+                        "sizes (buckets follow each image's own size); sd-scripts still requires the resolution "
+                        "to lie between them",
+                        key="bucket_no_upscale",
+                        severity="warning",
+                    )
                 )
             else:
                 self.predefined = bucket_resolutions(settings.resolution, lo, hi, self.step)

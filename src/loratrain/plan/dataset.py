@@ -65,8 +65,15 @@ def list_folder(subset: Subset) -> Listing | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:  # e.g. no permission: sd-scripts would fail the same way
-        raise ConfigError([Problem(f"cannot read the image folder: {exc.strerror or exc}", file=subset.image_dir,
-                                   fix="make it readable by the user who trains")]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    f"cannot read the image folder: {exc.strerror or exc}",
+                    file=subset.image_dir,
+                    fix="make it readable by the user who trains",
+                )
+            ]
+        ) from None
     images, skipped = [], []
     for name in names:
         dot = name.rfind(".")
@@ -91,8 +98,13 @@ def _listed(entry: os.DirEntry) -> bool:
         return True
 
 
-def scan_folder(subset: Subset, listing: Listing | None = None, progress: Progress | None = None,
-                report_every: int = 256, measure: Measure | None = None) -> FolderScan:
+def scan_folder(
+    subset: Subset,
+    listing: Listing | None = None,
+    progress: Progress | None = None,
+    report_every: int = 256,
+    measure: Measure | None = None,
+) -> FolderScan:
     """Read sizes and captions of every image in the subset's folder. Never raises for a bad file.
 
     `measure(caption)` (e.g. a token counter) is stored per image in `caption_tokens`.
@@ -105,8 +117,14 @@ def scan_folder(subset: Subset, listing: Listing | None = None, progress: Progre
     return finish_scan(subset, listing, [part])
 
 
-def scan_images(subset: Subset, listing: Listing, todo: list[str], progress: Progress | None = None,
-                report_every: int = 256, measure: Measure | None = None) -> FolderScan:
+def scan_images(
+    subset: Subset,
+    listing: Listing,
+    todo: list[str],
+    progress: Progress | None = None,
+    report_every: int = 256,
+    measure: Measure | None = None,
+) -> FolderScan:
     """Scan the images `todo` (names from `listing`) of one folder: a part that `finish_scan` completes."""
     scan = FolderScan(subset=subset)
     names = listing[1]
@@ -151,8 +169,18 @@ def finish_scan(subset: Subset, listing: Listing, parts: list[FolderScan]) -> Fo
     """Join the parts of one folder's scan (in image order) and add the folder-wide findings."""
     scan = parts[0]
     for part in parts[1:]:
-        for name in ("images", "captions", "caption_tokens", "rotated", "missing_captions", "empty_captions", "blank_captions",
-                     "not_utf8_captions", "unreadable", "unreadable_captions"):
+        for name in (
+            "images",
+            "captions",
+            "caption_tokens",
+            "rotated",
+            "missing_captions",
+            "empty_captions",
+            "blank_captions",
+            "not_utf8_captions",
+            "unreadable",
+            "unreadable_captions",
+        ):
             getattr(scan, name).extend(getattr(part, name))
         scan.captions_found += part.captions_found
         scan.used_captions |= part.used_captions

@@ -10,16 +10,15 @@ each value looked up subset -> dataset -> general -> command-line argument -> sd
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loratrain.plan.buckets import BucketSettings
 from loratrain import untrusted
 from loratrain.errors import Problem, did_you_mean
+from loratrain.plan.buckets import BucketSettings
 from loratrain.sdscripts import flags
 
 # Value kinds, named as voluptuous would report them.
@@ -29,29 +28,64 @@ BOOL, INT, FLOAT, STR, NUM, DICT, FLOAT2, RESO = "bool", "int", "float", "str", 
 POS_INT = "positive int"
 
 _SUBSET_ASCENDABLE = {
-    "color_aug": BOOL, "face_crop_aug_range": FLOAT2, "flip_aug": BOOL, "num_repeats": INT, "random_crop": BOOL,
-    "shuffle_caption": BOOL, "keep_tokens": INT, "keep_tokens_separator": STR, "secondary_separator": STR,
-    "caption_separator": STR, "enable_wildcard": BOOL, "token_warmup_min": INT, "token_warmup_step": NUM,
-    "caption_prefix": STR, "caption_suffix": STR, "custom_attributes": DICT, "resize_interpolation": STR,
+    "color_aug": BOOL,
+    "face_crop_aug_range": FLOAT2,
+    "flip_aug": BOOL,
+    "num_repeats": INT,
+    "random_crop": BOOL,
+    "shuffle_caption": BOOL,
+    "keep_tokens": INT,
+    "keep_tokens_separator": STR,
+    "secondary_separator": STR,
+    "caption_separator": STR,
+    "enable_wildcard": BOOL,
+    "token_warmup_min": INT,
+    "token_warmup_step": NUM,
+    "caption_prefix": STR,
+    "caption_suffix": STR,
+    "custom_attributes": DICT,
+    "resize_interpolation": STR,
 }
-_DROPOUT_ASCENDABLE = {"caption_dropout_every_n_epochs": INT, "caption_dropout_rate": NUM, "caption_tag_dropout_rate": NUM}
+_DROPOUT_ASCENDABLE = {
+    "caption_dropout_every_n_epochs": INT,
+    "caption_dropout_rate": NUM,
+    "caption_tag_dropout_rate": NUM,
+}
 _DREAMBOOTH_ASCENDABLE = {"caption_extension": STR, "class_tokens": STR, "cache_info": BOOL}
 _DREAMBOOTH_SUBSET_ONLY = {"image_dir": STR, "is_reg": BOOL, "alpha_mask": BOOL}
 _FINETUNE_SUBSET_ONLY = {"metadata_file": STR, "image_dir": STR, "alpha_mask": BOOL}
 _CONTROLNET_ASCENDABLE = {"caption_extension": STR, "cache_info": BOOL}
 _CONTROLNET_SUBSET_ONLY = {"image_dir": STR, "conditioning_data_dir": STR}
 _DATASET_ASCENDABLE = {
-    "batch_size": POS_INT, "bucket_no_upscale": BOOL, "bucket_reso_steps": POS_INT, "enable_bucket": BOOL,
-    "max_bucket_reso": POS_INT, "min_bucket_reso": POS_INT, "validation_seed": INT, "validation_split": FLOAT,
-    "resolution": RESO, "network_multiplier": FLOAT, "resize_interpolation": STR,
+    "batch_size": POS_INT,
+    "bucket_no_upscale": BOOL,
+    "bucket_reso_steps": POS_INT,
+    "enable_bucket": BOOL,
+    "max_bucket_reso": POS_INT,
+    "min_bucket_reso": POS_INT,
+    "validation_seed": INT,
+    "validation_split": FLOAT,
+    "resolution": RESO,
+    "network_multiplier": FLOAT,
+    "resize_interpolation": STR,
 }
 
 # Command-line names that differ from the dataset-config names.
 _ARG_NAMES = {"batch_size": "train_batch_size", "num_repeats": "dataset_repeats"}
 # The dataset-config keys the scan needs that have a command-line flag: their default is the flag's.
 _FLAG_BACKED = (
-    "num_repeats", "caption_extension", "enable_wildcard", "caption_prefix", "caption_suffix", "batch_size",
-    "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale", "resolution",
+    "num_repeats",
+    "caption_extension",
+    "enable_wildcard",
+    "caption_prefix",
+    "caption_suffix",
+    "batch_size",
+    "enable_bucket",
+    "min_bucket_reso",
+    "max_bucket_reso",
+    "bucket_reso_steps",
+    "bucket_no_upscale",
+    "resolution",
     "validation_split",
 )
 # Keys with no flag: sd-scripts' Params dataclass defaults.
@@ -127,8 +161,12 @@ def plan_datasets(args: dict[str, Any]) -> DatasetPlan:
         ignored = [k for k in ("train_data_dir", "reg_data_dir", "in_json") if args.get(k) is not None]
         if ignored:
             plan.problems.append(
-                Problem(f"ignored because dataset_config is set: {', '.join(ignored)}", key="dataset_config",
-                        severity="warning", fix="remove them or drop dataset_config")
+                Problem(
+                    f"ignored because dataset_config is set: {', '.join(ignored)}",
+                    key="dataset_config",
+                    severity="warning",
+                    fix="remove them or drop dataset_config",
+                )
             )
         return plan
     return _from_folders(args)
@@ -189,8 +227,11 @@ def _from_folders(args: dict[str, Any]) -> DatasetPlan:
     if args.get("in_json"):
         plan = DatasetPlan(mode="in_json", unscanned=["in_json"])
         plan.problems.append(
-            Problem("fine-tuning datasets (in_json metadata) are not scanned by loratrain plan", key="in_json",
-                    severity="warning")
+            Problem(
+                "fine-tuning datasets (in_json metadata) are not scanned by loratrain plan",
+                key="in_json",
+                severity="warning",
+            )
         )
         return plan
     plan = DatasetPlan(mode="folders")
@@ -207,13 +248,22 @@ def _from_folders(args: dict[str, Any]) -> DatasetPlan:
             continue
         subsets.extend(_folder_subsets(parent, is_reg, key, args, plan.problems))
     if args.get("train_data_dir") is None:
-        plan.problems.append(Problem("no train_data_dir and no dataset_config: there is nothing to train on",
-                                     key="train_data_dir", fix="set train_data_dir or dataset_config"))
+        plan.problems.append(
+            Problem(
+                "no train_data_dir and no dataset_config: there is nothing to train on",
+                key="train_data_dir",
+                fix="set train_data_dir or dataset_config",
+            )
+        )
     levels: list[dict[str, Any]] = []
     plan.datasets.append(
-        Dataset(subsets=subsets, batch_size=_lookup("batch_size", levels, args),
-                buckets=_bucket_settings(levels, args), where="train_data_dir",
-                validation_split=_lookup("validation_split", levels, args))
+        Dataset(
+            subsets=subsets,
+            batch_size=_lookup("batch_size", levels, args),
+            buckets=_bucket_settings(levels, args),
+            where="train_data_dir",
+            validation_split=_lookup("validation_split", levels, args),
+        )
     )
     return plan
 
@@ -233,37 +283,62 @@ def _folder_subsets(parent: str, is_reg: bool, key: str, args: dict[str, Any], p
             # images get the extra repeats when they are balanced against the training images.
             folders = [e for e in entries if _is_folder(e)]
     except OSError as exc:  # e.g. no permission: sd-scripts would fail the same way
-        problems.append(Problem(f"cannot read the folder: {exc.strerror or exc}", key=key, file=parent,
-                                fix="make it readable by the user who trains"))
+        problems.append(
+            Problem(
+                f"cannot read the folder: {exc.strerror or exc}",
+                key=key,
+                file=parent,
+                fix="make it readable by the user who trains",
+            )
+        )
         return found
     for entry in folders:
         try:
             entry.name.encode("utf-8")
         except UnicodeEncodeError:
-            problems.append(Problem(f"folder {ascii(entry.name)} has a name that is not UTF-8; its class token cannot "
-                                    "be read or shown", key=key, fix="rename the folder"))
+            problems.append(
+                Problem(
+                    f"folder {ascii(entry.name)} has a name that is not UTF-8; its class token cannot be read or shown",
+                    key=key,
+                    fix="rename the folder",
+                )
+            )
             continue
         head, _, rest = entry.name.partition("_")
         try:
             repeats = int(head)
         except ValueError:
             problems.append(
-                Problem(f"folder {entry.name!r} has no repeat count (N_name) and is ignored by sd-scripts",
-                        key=key, file=entry.path, severity="warning", fix=f"rename it to e.g. 10_{entry.name}")
+                Problem(
+                    f"folder {entry.name!r} has no repeat count (N_name) and is ignored by sd-scripts",
+                    key=key,
+                    file=entry.path,
+                    severity="warning",
+                    fix=f"rename it to e.g. 10_{entry.name}",
+                )
             )
             continue
         if repeats < 1:
             problems.append(
-                Problem(f"folder {entry.name!r} has {repeats} repeats and is ignored by sd-scripts", key=key,
-                        file=entry.path, severity="warning", fix="use a repeat count of 1 or more")
+                Problem(
+                    f"folder {entry.name!r} has {repeats} repeats and is ignored by sd-scripts",
+                    key=key,
+                    file=entry.path,
+                    severity="warning",
+                    fix="use a repeat count of 1 or more",
+                )
             )
             continue
         config = {"image_dir": entry.path, "num_repeats": repeats, "is_reg": is_reg, "class_tokens": rest}
         found.append(_subset(config, [], args, where=key))
     if not found:
         problems.append(
-            Problem(f"no N_name image folders in {parent}", key=key, severity="warning" if is_reg else "error",
-                    fix="sd-scripts wants the parent folder: put images in e.g. 10_mychar/ inside it")
+            Problem(
+                f"no N_name image folders in {parent}",
+                key=key,
+                severity="warning" if is_reg else "error",
+                fix="sd-scripts wants the parent folder: put images in e.g. 10_mychar/ inside it",
+            )
         )
     return found
 
@@ -288,8 +363,14 @@ def _from_dataset_config(args: dict[str, Any]) -> DatasetPlan:
         where = f"datasets[{i}]"
         subsets_cfg = ds.get("subsets", [])
         if subsets_cfg and all("metadata_file" in s for s in subsets_cfg):
-            plan.problems.append(Problem("fine-tuning subsets (metadata_file) are not scanned by loratrain plan",
-                                         key=where, file=str(path), severity="warning"))
+            plan.problems.append(
+                Problem(
+                    "fine-tuning subsets (metadata_file) are not scanned by loratrain plan",
+                    key=where,
+                    file=str(path),
+                    severity="warning",
+                )
+            )
             plan.unscanned.append(where)
             continue
         levels = [ds, general]
@@ -298,26 +379,45 @@ def _from_dataset_config(args: dict[str, Any]) -> DatasetPlan:
             sub = _subset(sub_cfg, levels, args, where=f"{where}.subsets[{j}]")
             first = next((s for s in subsets if s.image_dir == sub.image_dir and s.num_repeats >= 1), None)
             if first is not None:
-                plan.problems.append(Problem(f"image_dir {sub.image_dir!r} is already used by {first.where}; sd-scripts "
-                                             "ignores this second subset", key=sub.where, file=str(path),
-                                             severity="warning", fix="merge the two subsets"))
+                plan.problems.append(
+                    Problem(
+                        f"image_dir {sub.image_dir!r} is already used by {first.where}; sd-scripts "
+                        "ignores this second subset",
+                        key=sub.where,
+                        file=str(path),
+                        severity="warning",
+                        fix="merge the two subsets",
+                    )
+                )
                 continue
             subsets.append(sub)
         plan.datasets.append(
-            Dataset(subsets=subsets, batch_size=_lookup("batch_size", levels, args),
-                    buckets=_bucket_settings(levels, args), where=where,
-                    validation_split=_lookup("validation_split", levels, args),
-                    sources=_sources([(where, ds), ("general", general)], str(path), lines))
+            Dataset(
+                subsets=subsets,
+                batch_size=_lookup("batch_size", levels, args),
+                buckets=_bucket_settings(levels, args),
+                where=where,
+                validation_split=_lookup("validation_split", levels, args),
+                sources=_sources([(where, ds), ("general", general)], str(path), lines),
+            )
         )
     return plan
 
 
-_SOURCED = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
-            "bucket_no_upscale", "batch_size")
+_SOURCED = (
+    "resolution",
+    "enable_bucket",
+    "min_bucket_reso",
+    "max_bucket_reso",
+    "bucket_reso_steps",
+    "bucket_no_upscale",
+    "batch_size",
+)
 
 
-def _sources(levels: list[tuple[str, dict[str, Any]]], file: str,
-             lines: dict[str, int]) -> dict[str, tuple[str, str, int | None]]:
+def _sources(
+    levels: list[tuple[str, dict[str, Any]]], file: str, lines: dict[str, int]
+) -> dict[str, tuple[str, str, int | None]]:
     """Which dataset-config key each bucket/batch value came from, so problems with it can name that key."""
     found = {}
     for name in _SOURCED:
@@ -344,6 +444,7 @@ def _with_lines(problems: list[Problem], lines: dict[str, int]) -> list[Problem]
 
 def _load_user_config(path: Path, problems: list[Problem]) -> tuple[dict[str, Any], dict[str, int]] | None:
     """The dataset config's data and its keys' lines (TOML only), read from one read of the file."""
+
     def fail(message: str, fix: str = "") -> None:
         problems.append(Problem(message, key="dataset_config", file=str(path), fix=fix))
 
@@ -382,8 +483,13 @@ def _load_user_config(path: Path, problems: list[Problem]) -> tuple[dict[str, An
 
 
 def _schemas(masked_loss: bool) -> dict[str, dict[str, str]]:
-    general = {**_DATASET_ASCENDABLE, **_SUBSET_ASCENDABLE, **_DREAMBOOTH_ASCENDABLE,
-               **(_CONTROLNET_ASCENDABLE if masked_loss else {}), **_DROPOUT_ASCENDABLE}
+    general = {
+        **_DATASET_ASCENDABLE,
+        **_SUBSET_ASCENDABLE,
+        **_DREAMBOOTH_ASCENDABLE,
+        **(_CONTROLNET_ASCENDABLE if masked_loss else {}),
+        **_DROPOUT_ASCENDABLE,
+    }
     return {
         "general": general,
         "db_subset": {**_SUBSET_ASCENDABLE, **_DREAMBOOTH_SUBSET_ONLY, **_DREAMBOOTH_ASCENDABLE, **_DROPOUT_ASCENDABLE},
@@ -395,7 +501,11 @@ def _schemas(masked_loss: bool) -> dict[str, dict[str, str]]:
     }
 
 
-_REQUIRED = {"db_subset": ("image_dir",), "ft_subset": ("metadata_file",), "cn_subset": ("image_dir", "conditioning_data_dir")}
+_REQUIRED = {
+    "db_subset": ("image_dir",),
+    "ft_subset": ("metadata_file",),
+    "cn_subset": ("image_dir", "conditioning_data_dir"),
+}
 
 
 def validate_user_config(data: dict[str, Any], masked_loss: bool = False, file: str = "") -> list[Problem]:
@@ -430,8 +540,11 @@ def validate_user_config(data: dict[str, Any], masked_loss: bool = False, file: 
         elif all("metadata_file" not in s for s in tables):
             style = "db"
         else:
-            err(where, "DreamBooth subsets (image_dir) and fine-tuning subsets (metadata_file) cannot be mixed "
-                "in one dataset", fix="split them into two [[datasets]]")
+            err(
+                where,
+                "DreamBooth subsets (image_dir) and fine-tuning subsets (metadata_file) cannot be mixed in one dataset",
+                fix="split them into two [[datasets]]",
+            )
             continue
         _check_table({k: v for k, v in ds.items() if k != "subsets"}, schemas[f"{style}_dataset"], where, err)
         for j, sub in enumerate(subsets):
@@ -479,9 +592,14 @@ def _type_problem(kind: str, value: Any) -> str:
     }[kind]
     if ok(value):
         return ""
-    wanted = {FLOAT2: "a list of two floats", RESO: "a positive int or a list [width, height] of positive ints",
-              POS_INT: "a positive int",
-              NUM: "a number", "list": "a list", DICT: "a table"}.get(kind, kind)
+    wanted = {
+        FLOAT2: "a list of two floats",
+        RESO: "a positive int or a list [width, height] of positive ints",
+        POS_INT: "a positive int",
+        NUM: "a number",
+        "list": "a list",
+        DICT: "a table",
+    }.get(kind, kind)
     return f"expected {wanted}, got {value!r}"
 
 

@@ -9,7 +9,6 @@ tables or prompt lines. Any other extension makes sd-scripts crash at the first 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -41,12 +40,29 @@ _OPTIONS: list[tuple[re.Pattern[str], str, Any]] = [
     (re.compile(r"fs (.+)", re.IGNORECASE), "flow_shift", str),
 ]
 # Short names as written in .txt files, for the report.
-FLAG_OF = {"width": "w", "height": "h", "seed": "d", "sample_steps": "s", "scale": "l", "guidance_scale": "g",
-           "negative_prompt": "n", "sample_sampler": "ss", "controlnet_image": "cn", "cfg_trunc_ratio": "ctr",
-           "renorm_cfg": "rcfg", "flow_shift": "fs"}
+FLAG_OF = {
+    "width": "w",
+    "height": "h",
+    "seed": "d",
+    "sample_steps": "s",
+    "scale": "l",
+    "guidance_scale": "g",
+    "negative_prompt": "n",
+    "sample_sampler": "ss",
+    "controlnet_image": "cn",
+    "cfg_trunc_ratio": "ctr",
+    "renorm_cfg": "rcfg",
+    "flow_shift": "fs",
+}
 _TABLE_KEYS = frozenset({"prompt", *FLAG_OF})
-_VALUE_KINDS: dict[str, Any] = {"width": int, "height": int, "seed": int, "sample_steps": int, "scale": (int, float),
-                "guidance_scale": (int, float)}
+_VALUE_KINDS: dict[str, Any] = {
+    "width": int,
+    "height": int,
+    "seed": int,
+    "sample_steps": int,
+    "scale": (int, float),
+    "guidance_scale": (int, float),
+}
 
 
 @dataclass
@@ -98,8 +114,10 @@ def parse_prompt_line(line: str) -> tuple[dict[str, Any], list[str]]:
                 notes.append(f"--s {value} is clamped to {max(1, min(1000, value))} by sd-scripts")
                 value = max(1, min(1000, value))
             if i == 0:
-                notes.append(f"the prompt itself starts like an option (--{FLAG_OF[key]}) and sd-scripts reads it as one: "
-                             f"{key} = {value!r}")
+                notes.append(
+                    f"the prompt itself starts like an option (--{FLAG_OF[key]}) and sd-scripts reads it as one: "
+                    f"{key} = {value!r}"
+                )
             found[key] = value
             break
         else:
@@ -121,8 +139,10 @@ def load_prompt_file(path: str | Path) -> PromptFile:
         return error("sample prompt file not found", fix="check sample_prompts")
     suffix = path.name
     if not suffix.endswith((".txt", ".toml", ".json")):
-        return error("sd-scripts reads only .txt, .toml or .json prompt files (anything else crashes the first sample)",
-                     fix="rename the file")
+        return error(
+            "sd-scripts reads only .txt, .toml or .json prompt files (anything else crashes the first sample)",
+            fix="rename the file",
+        )
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as exc:
@@ -136,8 +156,14 @@ def load_prompt_file(path: str | Path) -> PromptFile:
     else:
         _from_json(text, result, error)
     if not result.problems and not result.prompts:
-        result.problems.append(Problem("the prompt file holds no prompts; sd-scripts samples nothing", key="sample_prompts",
-                                       file=str(path), severity="warning"))
+        result.problems.append(
+            Problem(
+                "the prompt file holds no prompts; sd-scripts samples nothing",
+                key="sample_prompts",
+                file=str(path),
+                severity="warning",
+            )
+        )
     return result
 
 
@@ -147,7 +173,11 @@ def _warn(result: PromptFile, message: str, line: int | None = None) -> None:
 
 def _from_txt(text: str, result: PromptFile) -> None:
     if text.startswith("\ufeff"):
-        _warn(result, "the file starts with a UTF-8 byte-order mark: sd-scripts keeps it as part of the first line", line=1)
+        _warn(
+            result,
+            "the file starts with a UTF-8 byte-order mark: sd-scripts keeps it as part of the first line",
+            line=1,
+        )
     # Text mode's newlines (\n, \r\n, \r) only; str.splitlines would also split on \x0c, \u2028 and more.
     for number, raw in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), start=1):
         line = raw.strip()
@@ -156,8 +186,15 @@ def _from_txt(text: str, result: PromptFile) -> None:
         if line.startswith("#"):
             _warn(result, "an indented '#' line is not a comment for sd-scripts: it is drawn as a prompt", line=number)
         if "\x00" in line:
-            result.problems.append(Problem("the line holds a NUL byte (\\0)", key="sample_prompts", file=result.path,
-                                           line=number, fix="remove it"))
+            result.problems.append(
+                Problem(
+                    "the line holds a NUL byte (\\0)",
+                    key="sample_prompts",
+                    file=result.path,
+                    line=number,
+                    fix="remove it",
+                )
+            )
             continue
         found, notes = parse_prompt_line(line)
         for note in notes:
@@ -183,8 +220,10 @@ def _from_toml(text: str, result: PromptFile, error) -> None:
         return
     shared = data.get("prompt")
     if not isinstance(shared, dict) or not isinstance(shared.get("subset"), list):
-        error("a .toml prompt file needs a [prompt] table with [[prompt.subset]] entries (sd-scripts: KeyError)",
-              fix='add [[prompt.subset]] tables, each with prompt = "..."')
+        error(
+            "a .toml prompt file needs a [prompt] table with [[prompt.subset]] entries (sd-scripts: KeyError)",
+            fix='add [[prompt.subset]] tables, each with prompt = "..."',
+        )
         return
     common = {k: v for k, v in shared.items() if k != "subset"}
     for i, subset in enumerate(shared["subset"]):
@@ -193,8 +232,10 @@ def _from_toml(text: str, result: PromptFile, error) -> None:
             continue
         clash = sorted(set(subset) & set(shared))
         if clash:
-            error(f"prompt.subset[{i}] repeats {', '.join(clash)} from [prompt]; sd-scripts stops with a TypeError",
-                  fix="set each key either in [prompt] or in the subsets, not both")
+            error(
+                f"prompt.subset[{i}] repeats {', '.join(clash)} from [prompt]; sd-scripts stops with a TypeError",
+                fix="set each key either in [prompt] or in the subsets, not both",
+            )
             continue
         _add_table(result, {**common, **subset}, f"prompt.subset[{i}]")
 
@@ -236,9 +277,14 @@ def _hostile(data: Any, error) -> bool:
 def _add_table(result: PromptFile, table: dict[str, Any], where: str) -> None:
     for key in ("prompt", "negative_prompt"):
         if key in table and not isinstance(table[key], str):
-            result.problems.append(Problem(
-                f"{where}: {key} = {table[key]!r} is not a string; sd-scripts fails when it samples",
-                key="sample_prompts", file=result.path, fix=f'write {key} = "..." in quotes'))
+            result.problems.append(
+                Problem(
+                    f"{where}: {key} = {table[key]!r} is not a string; sd-scripts fails when it samples",
+                    key="sample_prompts",
+                    file=result.path,
+                    fix=f'write {key} = "..." in quotes',
+                )
+            )
             return
     unknown = sorted(set(table) - _TABLE_KEYS)
     if unknown:
@@ -249,9 +295,15 @@ def _add_table(result: PromptFile, table: dict[str, Any], where: str) -> None:
     for key, value in list(options.items()):
         kind = _VALUE_KINDS.get(key)
         if kind and not (isinstance(value, kind) and not isinstance(value, bool)):
-            result.problems.append(Problem(
-                f"{where}: {key} = {value!r} is not {'an integer' if kind is int else 'a number'}; sd-scripts fails "
-                "when it samples", key="sample_prompts", file=result.path, fix=f"write {key} as a number"))
+            result.problems.append(
+                Problem(
+                    f"{where}: {key} = {value!r} is not {'an integer' if kind is int else 'a number'}; sd-scripts fails "
+                    "when it samples",
+                    key="sample_prompts",
+                    file=result.path,
+                    fix=f"write {key} as a number",
+                )
+            )
             del options[key]
     _check_sampler(result, options, None)
     result.prompts.append(SamplePrompt(len(result.prompts), str(table.get("prompt", "")), options))
@@ -261,8 +313,15 @@ def _hostile_options(result: PromptFile, options: dict[str, Any], line: int | No
     """Options of a prompt line that parsed to inf or nan (`--l inf`): errors; True when there were any."""
     bad = [(k, v) for k, v in options.items() if isinstance(v, float) and not math.isfinite(v)]
     for key, value in bad:
-        result.problems.append(Problem(f"{where}{key} = {value} is not a number sd-scripts can sample with",
-                                       key="sample_prompts", file=result.path, line=line, fix="write a finite number"))
+        result.problems.append(
+            Problem(
+                f"{where}{key} = {value} is not a number sd-scripts can sample with",
+                key="sample_prompts",
+                file=result.path,
+                line=line,
+                fix="write a finite number",
+            )
+        )
     return bool(bad)
 
 

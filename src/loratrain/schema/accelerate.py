@@ -42,8 +42,20 @@ LAUNCH_OPTIONS: dict[str, AccelOption] = {
             "dynamo_backend",
             "value",
             choices=(
-                "no", "eager", "aot_eager", "inductor", "aot_ts_nvfuser", "nvprims_nvfuser", "cudagraphs",
-                "ofi", "fx2trt", "onnxrt", "tensorrt", "aot_torchxla_trace_once", "torhchxla_trace_once", "tvm",
+                "no",
+                "eager",
+                "aot_eager",
+                "inductor",
+                "aot_ts_nvfuser",
+                "nvprims_nvfuser",
+                "cudagraphs",
+                "ofi",
+                "fx2trt",
+                "onnxrt",
+                "tensorrt",
+                "aot_torchxla_trace_once",
+                "torhchxla_trace_once",
+                "tvm",
             ),
             default="no",
         ),
@@ -63,8 +75,7 @@ DynamoBackend = Literal[LAUNCH_OPTIONS["dynamo_backend"].choices]
 
 class AccelerateArgs(Group):
     num_processes: conint(ge=1) | Literal["auto"] | None = flag(
-        "Training processes in total (one per GPU, across all machines). \"auto\" uses every visible GPU. "
-        "Default 1.",
+        'Training processes in total (one per GPU, across all machines). "auto" uses every visible GPU. Default 1.',
         advice="With several GPUs, make the number of sample prompts divisible by it.",
         interacts=("accelerate.gpu_ids", "accelerate.num_machines"),
         example=2,
@@ -81,7 +92,7 @@ class AccelerateArgs(Group):
         interacts=("accelerate.num_machines",),
     )
     gpu_ids: str | None = flag(
-        "Which GPUs of this machine to use: \"0,1\" or \"all\" (a TOML list [0, 1] works too).",
+        'Which GPUs of this machine to use: "0,1" or "all" (a TOML list [0, 1] works too).',
         advice="The guide's two-GPU example uses 0,1.",
         interacts=("accelerate.num_processes",),
         example="0,1",
@@ -106,7 +117,7 @@ class AccelerateArgs(Group):
         interacts=("precision.mixed_precision",),
     )
     dynamo_backend: DynamoBackend | None = flag(
-        "torch.compile backend for accelerate; loratrain passes \"no\" when unset.",
+        'torch.compile backend for accelerate; loratrain passes "no" when unset.',
     )
     multi_gpu: bool | None = flag(
         "Distributed data-parallel launch. loratrain turns it on by itself when more than one process is used.",
@@ -125,7 +136,7 @@ class AccelerateArgs(Group):
         if isinstance(value, str) and value != "all":
             parts = [p.strip() for p in value.split(",")]
             if not all(p.isdigit() for p in parts):
-                raise ValueError(f"{value!r}: write GPU ids as \"0,1\" or \"all\"")
+                raise ValueError(f'{value!r}: write GPU ids as "0,1" or "all"')
             if len(set(parts)) != len(parts):
                 raise ValueError(f"{value!r} names a GPU twice")
             return ",".join(parts)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import conint
 
-from loratrain.schema.dataset import MAX_SIDE
-
 from loratrain.schema.common import Group, flag
+from loratrain.schema.dataset import MAX_SIDE
 
 
 class BucketArgs(Group):

@@ -16,8 +16,17 @@ Sampler = Literal[flags.choices("sample_sampler")]
 # internal adafactor scheduler. reduce_lr_on_plateau and cosine_warmup_with_min_lr are in transformers' enum
 # but fail inside sd-scripts, so they are not offered.
 LrScheduler = Literal[
-    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
-    "inverse_sqrt", "cosine_with_min_lr", "warmup_stable_decay", "piecewise_constant", "adafactor",
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "cosine_with_min_lr",
+    "warmup_stable_decay",
+    "piecewise_constant",
+    "adafactor",
 ]
 BROKEN_SCHEDULERS = {
     "reduce_lr_on_plateau": "it needs a metric sd-scripts never passes and fails with a TypeError",
@@ -36,7 +45,14 @@ MaxTokenLength = Literal[flags.choices("max_token_length")]
 LYCORIS_ALGOS = ("lora", "locon", "loha", "lokr", "dylora", "glora", "full", "diag-oft", "boft", "ia3", "tlora")
 LycorisAlgo = Literal["lora", "locon", "loha", "lokr", "dylora", "glora", "full", "diag-oft", "boft", "ia3", "tlora"]
 LYCORIS_PRESETS = (
-    "full", "full-lin", "attn-mlp", "attn-only", "unet-only", "unet-transformer-only", "unet-convblock-only", "ia3",
+    "full",
+    "full-lin",
+    "attn-mlp",
+    "attn-only",
+    "unet-only",
+    "unet-transformer-only",
+    "unet-convblock-only",
+    "ia3",
 )
 
 # Modules whose network_args loratrain types; any other module gets a free key=value table (with a warning).

@@ -9,7 +9,6 @@ from pydantic import confloat, conint, field_validator
 from loratrain.schema.choices import MaxTokenLength
 from loratrain.schema.common import Group, flag
 
-
 # Largest image side loratrain accepts anywhere (resolution, bucket sizes): 16384 px is 8x SDXL's native
 # 2048 and already far beyond what a GPU can encode; larger values only make the bucket list huge.
 MAX_SIDE = 16384
@@ -18,20 +17,22 @@ MAX_SIDE = 16384
 def normalize_resolution(value: Any) -> str:
     """Accept 1024, "1024", "1024,1024" or [1024, 1024]; return sd-scripts' "W,H" text."""
     if isinstance(value, bool):
-        raise ValueError("expected a number, \"W,H\" or [W, H]")
+        raise ValueError('expected a number, "W,H" or [W, H]')
     if isinstance(value, int):
         sides = [value, value]
     elif isinstance(value, str):
         parts = [p.strip() for p in value.split(",")]
         if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
-            raise ValueError(f"{value!r} is not a resolution; write 1024, \"1024,1024\" or [1024, 1024]")
+            raise ValueError(f'{value!r} is not a resolution; write 1024, "1024,1024" or [1024, 1024]')
         sides = [int(p) for p in parts] * (2 if len(parts) == 1 else 1)
-    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+    elif (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         sides = list(value)
     else:
-        raise ValueError("expected a number, \"W,H\" or [W, H]")
+        raise ValueError('expected a number, "W,H" or [W, H]')
     if min(sides) < 64:
         raise ValueError(f"each side must be at least 64 pixels, got {sides[0]}x{sides[1]}")
     if max(sides) > MAX_SIDE:
@@ -64,7 +65,7 @@ class DatasetArgs(Group):
         interacts=("dataset.train_data_dir", "dataset.dataset_repeats"),
     )
     resolution: str | None = flag(
-        "Training resolution: one number for a square or \"W,H\". With buckets it sets the target pixel area.",
+        'Training resolution: one number for a square or "W,H". With buckets it sets the target pixel area.',
         advice="Match the model's native resolution: 1024x1024 for SDXL/Pony. Drop to 512,512 only as a last "
         "resort when VRAM is short.",
         interacts=("buckets.min_bucket_reso", "buckets.max_bucket_reso"),
@@ -83,8 +84,7 @@ class DatasetArgs(Group):
         example=",",
     )
     shuffle_caption: bool | None = flag(
-        "Shuffle the comma-separated caption pieces every time an image is used (after the first keep_tokens "
-        "pieces).",
+        "Shuffle the comma-separated caption pieces every time an image is used (after the first keep_tokens pieces).",
         advice="Separate both tags and sentences with commas so everything gets shuffled.",
         interacts=("dataset.keep_tokens", "dataset.cache_text_encoder_outputs"),
         example=True,
@@ -129,8 +129,11 @@ class DatasetArgs(Group):
         "Run both text encoders once before training and cache their outputs, saving VRAM. Captions then cannot "
         "change between epochs and the text encoders cannot be trained.",
         interacts=(
-            "network.network_train_unet_only", "dataset.shuffle_caption", "dataset.caption_dropout_rate",
-            "dataset.caption_tag_dropout_rate", "dataset.token_warmup_step",
+            "network.network_train_unet_only",
+            "dataset.shuffle_caption",
+            "dataset.caption_dropout_rate",
+            "dataset.caption_tag_dropout_rate",
+            "dataset.token_warmup_step",
         ),
     )
     cache_text_encoder_outputs_to_disk: bool | None = flag(

@@ -11,10 +11,10 @@ from typing import Any, Literal
 
 from pydantic import Field, create_model, field_validator
 
+from loratrain.schema.common import Group
 from loratrain.sdscripts import flags
 from loratrain.sdscripts.flag_docs import FLAG_DOCS
 from loratrain.sdscripts.flags import FlagSpec, parse_int_or_float
-from loratrain.schema.common import Group
 
 # Flags that make no sense in a loratrain config (they are left out of [extra], so setting one is an error
 # with this reason): loratrain is the config, and output_config writes a file and exits without training.
@@ -60,8 +60,11 @@ def extra_model(modelled: frozenset[str]) -> type[Group]:
         if dest in modelled or dest in NOT_ALLOWED:
             continue
         fields[dest] = (_annotation(spec), Field(default=None, description=FLAG_DOCS[dest]))
-    int_or_float = [d for d, s in flags.all_flags().items()
-                    if s.type == "int_or_float" and d not in modelled and d not in NOT_ALLOWED]
+    int_or_float = [
+        d
+        for d, s in flags.all_flags().items()
+        if s.type == "int_or_float" and d not in modelled and d not in NOT_ALLOWED
+    ]
     if int_or_float:
         validators["_int_or_float"] = field_validator(*int_or_float, mode="before")(
             classmethod(lambda cls, v: _int_or_float(v))
@@ -74,4 +77,3 @@ def extra_model(modelled: frozenset[str]) -> type[Group]:
         **fields,
     )
     return model
-

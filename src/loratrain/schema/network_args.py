@@ -55,7 +55,9 @@ def _ints_as_floats(value: Any) -> Any:
 class LycorisArgs(Group):
     """Every key `lycoris.kohya.create_network` (LyCORIS 4.1.3) reads, plus the guide's keys it ignores."""
 
-    kind: SkipJsonSchema[Literal["lycoris"]] = Field("lycoris", validation_alias=ARGS_TAG, exclude=True, description="internal tag")
+    kind: SkipJsonSchema[Literal["lycoris"]] = Field(
+        "lycoris", validation_alias=ARGS_TAG, exclude=True, description="internal tag"
+    )
     algo: LycorisAlgo | None = flag(
         "LyCORIS algorithm: lora/locon (low-rank, also on 3x3 convs), loha (Hadamard product), lokr (Kronecker "
         "product), dylora, glora, full (full-rank difference), diag-oft, boft, ia3, tlora. LyCORIS' default is "
@@ -198,7 +200,9 @@ BlockAlphas = conlist(confloat(ge=0.0), min_length=SDXL_BLOCKS, max_length=SDXL_
 class LoraArgs(Group):
     """Keys sd-scripts' own `networks.lora` reads."""
 
-    kind: SkipJsonSchema[Literal["lora"]] = Field("lora", validation_alias=ARGS_TAG, exclude=True, description="internal tag")
+    kind: SkipJsonSchema[Literal["lora"]] = Field(
+        "lora", validation_alias=ARGS_TAG, exclude=True, description="internal tag"
+    )
     conv_dim: conint(ge=1) | None = flag(
         "Rank for the 3x3 convolutions of ResNet, down- and up-sample blocks (LoCon-style). Without it "
         "networks.lora trains no 3x3 convs.",
@@ -234,8 +238,14 @@ class LoraArgs(Group):
     loraplus_text_encoder_lr_ratio: PositiveRatio | None = flag("LoRA+ ratio for the text encoders only.")
 
     @field_validator(
-        "block_dims", "block_alphas", "conv_block_dims", "conv_block_alphas",
-        "down_lr_weight", "mid_lr_weight", "up_lr_weight", mode="before",
+        "block_dims",
+        "block_alphas",
+        "conv_block_dims",
+        "conv_block_alphas",
+        "down_lr_weight",
+        "mid_lr_weight",
+        "up_lr_weight",
+        mode="before",
     )
     @classmethod
     def _lists(cls, value: Any, info) -> Any:
@@ -249,7 +259,9 @@ class OtherArgs(Group):
     """network_args for a module loratrain does not model: rendered as given, not checked."""
 
     model_config = ConfigDict(extra="allow", frozen=True, strict=True, defer_build=True)
-    kind: SkipJsonSchema[Literal["other"]] = Field("other", validation_alias=ARGS_TAG, exclude=True, description="internal tag")
+    kind: SkipJsonSchema[Literal["other"]] = Field(
+        "other", validation_alias=ARGS_TAG, exclude=True, description="internal tag"
+    )
 
     @model_validator(mode="after")
     def _plain_values(self) -> "OtherArgs":
@@ -277,7 +289,7 @@ LYCORIS_KEY_HINTS = {
     "neuron_dropout": "set network.network_dropout instead",
 }
 LORA_KEY_HINTS = {
-    "algo": "networks.lora has no algorithms; use network_module = \"lycoris.kohya\" for LoCon/LoHa/LoKr",
+    "algo": 'networks.lora has no algorithms; use network_module = "lycoris.kohya" for LoCon/LoHa/LoKr',
     "preset": "presets are a LyCORIS feature; networks.lora ignores them",
     "use_tucker": "a LyCORIS option; networks.lora ignores it",
     "dropout": "set network.network_dropout instead (networks.lora ignores this key)",

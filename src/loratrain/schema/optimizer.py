@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import confloat, conint, field_validator
 
-from loratrain.sdscripts.flags import parse_int_or_float
 from loratrain.schema.choices import BROKEN_SCHEDULERS, LrScheduler
 from loratrain.schema.common import Group, flag
+from loratrain.sdscripts.flags import parse_int_or_float
 
 Rate = confloat(ge=0.0)
 
@@ -50,7 +50,7 @@ class OptimizerArgs(Group):
     optimizer_args: dict[str, Any] | list[str] | None = flag(
         "Keyword arguments of the optimizer's constructor: a table of typed keys ([optimizer.optimizer_args] "
         "weight_decay = 0.01, betas = [0.9, 0.99], decouple = true), or the command line's key=value items "
-        "whose values are Python literals (\"decouple=True\"). The keys depend on optimizer_type; see `loratrain "
+        'whose values are Python literals ("decouple=True"). The keys depend on optimizer_type; see `loratrain '
         "explain optimizer_args.KEY`.",
         interacts=("optimizer.optimizer_type",),
     )
@@ -71,7 +71,7 @@ class OptimizerArgs(Group):
     )
     lr_warmup_steps: int | float | None = flag(
         "Warm-up length: whole steps (an integer), or a fraction of the run below 1 (0.05), or a percentage "
-        "text (\"5%\"). Not allowed with the constant scheduler.",
+        'text ("5%"). Not allowed with the constant scheduler.',
         interacts=("optimizer.lr_scheduler",),
         example=100,
     )

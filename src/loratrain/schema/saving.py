@@ -54,8 +54,10 @@ class SavingArgs(Group):
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
-            raise ValueError("output_name is empty: the final model would not be saved under a usable name; remove "
-                             "the key (sd-scripts then uses 'last') or give a name")
+            raise ValueError(
+                "output_name is empty: the final model would not be saved under a usable name; remove "
+                "the key (sd-scripts then uses 'last') or give a name"
+            )
         if value is not None and ("/" in value or "\\" in value):
             raise ValueError("output_name is a file name, not a path; put folders in output_dir")
         return value

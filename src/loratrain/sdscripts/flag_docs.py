@@ -44,7 +44,7 @@ FLAG_DOCS: dict[str, str] = {
         "display ModelSpec data."
     ),
     "metadata_license": "License name or identifier stored as modelspec.license in the saved .safetensors file.",
-    "metadata_tags": "Tags for modelspec.tags, given as one comma-separated string such as \"style,anime\".",
+    "metadata_tags": 'Tags for modelspec.tags, given as one comma-separated string such as "style,anime".',
     "metadata_usage_hint": (
         "A short tip for users of the adapter (suggested weight, trigger usage), stored as modelspec.usage_hint."
     ),
@@ -256,8 +256,7 @@ FLAG_DOCS: dict[str, str] = {
     ),
     # --- memory placement ---
     "highvram": (
-        "Skips the GPU cache clearing sd-scripts does while caching latents, which is quicker when VRAM is "
-        "plentiful."
+        "Skips the GPU cache clearing sd-scripts does while caching latents, which is quicker when VRAM is plentiful."
     ),
     # --- config files ---
     "prior_loss_weight": (
@@ -316,12 +315,9 @@ FLAG_DOCS: dict[str, str] = {
         "gradient_accumulation_steps 1 for it, but the LoRA trainer does not implement it, so it gains nothing "
         "in sdxl_train_network.py."
     ),
-    "lr_scheduler_timescale": (
-        "Timescale of the inverse_sqrt scheduler; unset uses the warmup step count."
-    ),
+    "lr_scheduler_timescale": ("Timescale of the inverse_sqrt scheduler; unset uses the warmup step count."),
     "lr_scheduler_min_lr_ratio": (
-        "Floor of the learning rate as a share of the initial one, for cosine_with_min_lr and "
-        "warmup_stable_decay."
+        "Floor of the learning rate as a share of the initial one, for cosine_with_min_lr and warmup_stable_decay."
     ),
     # --- loss weighting ---
     "min_snr_gamma": (
@@ -386,4 +382,3 @@ FLAG_DOCS: dict[str, str] = {
     "validate_every_n_epochs": "Runs the end-of-epoch validation only every N epochs instead of after each epoch.",
     "max_validation_steps": "Caps the number of validation batches per validation pass; unset uses the whole split.",
 }
-

@@ -31,11 +31,21 @@ def normalize(value: str | os.PathLike) -> Path:
     try:
         return Path(value).expanduser().resolve()
     except RuntimeError:  # `~name` of a user this machine does not know
-        raise ConfigError([Problem(f"the sd-scripts folder {value} names an unknown home folder", key="sd_scripts",
-                                   value=str(value), fix="write the folder's full path")]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    f"the sd-scripts folder {value} names an unknown home folder",
+                    key="sd_scripts",
+                    value=str(value),
+                    fix="write the folder's full path",
+                )
+            ]
+        ) from None
 
 
-def chosen(cli_value: str | None, config_value: str | None, env: Mapping[str, str] | None = None) -> tuple[str, Path] | None:
+def chosen(
+    cli_value: str | None, config_value: str | None, env: Mapping[str, str] | None = None
+) -> tuple[str, Path] | None:
     """(where it came from, normalized folder) of the first sd-scripts folder given; None when none is.
 
     `--sd-scripts` wins, then the config's `sd_scripts`, then LORATRAIN_SD_SCRIPTS: the config
@@ -53,19 +63,36 @@ def locate(cli_value: str | None, config_value: str | None, env: Mapping[str, st
     found = chosen(cli_value, config_value, env)
     if found is None:
         raise ConfigError(
-            [Problem("the sd-scripts folder is unknown", key="sd_scripts",
-                     fix=f"pass --sd-scripts DIR, set `sd_scripts = \"DIR\"` in the config or {ENV_VAR}; `loratrain setup DIR` installs one")]
+            [
+                Problem(
+                    "the sd-scripts folder is unknown",
+                    key="sd_scripts",
+                    fix=f'pass --sd-scripts DIR, set `sd_scripts = "DIR"` in the config or {ENV_VAR}; `loratrain setup DIR` installs one',
+                )
+            ]
         )
     origin, folder = found
     if not folder.is_dir():
         raise ConfigError(
-            [Problem(f"sd-scripts folder {folder} (from {origin}) does not exist", key="sd_scripts",
-                     value=str(folder), fix=f"install it with `loratrain setup {folder}` or point {origin} at your checkout")]
+            [
+                Problem(
+                    f"sd-scripts folder {folder} (from {origin}) does not exist",
+                    key="sd_scripts",
+                    value=str(folder),
+                    fix=f"install it with `loratrain setup {folder}` or point {origin} at your checkout",
+                )
+            ]
         )
     if not (folder / SCRIPT_NAME).is_file():
         raise ConfigError(
-            [Problem(f"{folder} (from {origin}) has no {SCRIPT_NAME}; it is not an sd-scripts checkout",
-                     key="sd_scripts", value=str(folder), fix="point it at the folder that holds sdxl_train_network.py")]
+            [
+                Problem(
+                    f"{folder} (from {origin}) has no {SCRIPT_NAME}; it is not an sd-scripts checkout",
+                    key="sd_scripts",
+                    value=str(folder),
+                    fix="point it at the folder that holds sdxl_train_network.py",
+                )
+            ]
         )
     return folder
 
@@ -77,8 +104,12 @@ def read_commit(folder: Path) -> str | None:
     checkout: that repository's HEAD says nothing about sd-scripts.
     """
     try:
-        done = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel", "HEAD"],
-                              capture_output=True, text=True, timeout=20)
+        done = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "--show-toplevel", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     lines = done.stdout.splitlines()
@@ -95,12 +126,15 @@ def commit_problem(commit: str | None, folder: Path) -> Problem | None:
     if commit is None:
         return Problem(
             f"cannot tell which sd-scripts commit {folder} is (not a git checkout); loratrain's flags were checked against {flags.source_commit()[:7]}",
-            key="sd_scripts", severity="warning", fix="`loratrain check --verify-parser` tests the flags against this install",
+            key="sd_scripts",
+            severity="warning",
+            fix="`loratrain check --verify-parser` tests the flags against this install",
         )
     if commit != flags.source_commit():
         return Problem(
             f"sd-scripts at {folder} is commit {commit[:7]}, loratrain's flag table is from {flags.source_commit()[:7]}",
-            key="sd_scripts", severity="warning",
+            key="sd_scripts",
+            severity="warning",
             fix=f"`loratrain check --verify-parser` tests the flags against this install; `git -C {folder} checkout {flags.source_commit()[:7]}` matches the table",
         )
     return None
@@ -110,7 +144,7 @@ def script_args_of(argv: Sequence[str]) -> list[str]:
     """The arguments after the training script in a rendered launch command."""
     for i, item in enumerate(argv):
         if Path(item).name == SCRIPT_NAME:
-            return list(argv[i + 1:])
+            return list(argv[i + 1 :])
     raise ValueError(f"{SCRIPT_NAME} is not in the command")
 
 
@@ -139,32 +173,45 @@ print("LORATRAIN-RESULT " + json.dumps(result))
 """
 
 
-def verify_parser(python: str, folder: Path, script_argv: Sequence[str], env: Mapping[str, str] | None = None) -> list[Problem]:
+def verify_parser(
+    python: str, folder: Path, script_argv: Sequence[str], env: Mapping[str, str] | None = None
+) -> list[Problem]:
     """Parse `script_argv` with the installed script's `setup_parser()`; one Problem per rejection."""
     script = folder / SCRIPT_NAME
     try:
         done = subprocess.run(
             [python, "-c", _VERIFY, str(folder), str(script), json.dumps(list(script_argv))],
-            capture_output=True, text=True, env=dict(env) if env else None, timeout=600,
+            capture_output=True,
+            text=True,
+            env=dict(env) if env else None,
+            timeout=600,
         )
     except OSError as exc:
         raise RuntimeFailure(f"could not run the training interpreter {python}: {exc.strerror or exc}") from exc
     lines = [line for line in done.stdout.splitlines() if line.startswith(_RESULT_MARK)]
     if done.returncode != 0 or not lines:
         tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise RuntimeFailure(
-            f"could not build the argument parser of {script} with {python}:\n" + "\n".join(tail)
-        )
-    result = json.loads(lines[-1][len(_RESULT_MARK):])
+        raise RuntimeFailure(f"could not build the argument parser of {script} with {python}:\n" + "\n".join(tail))
+    result = json.loads(lines[-1][len(_RESULT_MARK) :])
     problems = []
     if result["error"]:
-        problems.append(Problem(f"sd-scripts' parser rejects the command: {result['error']}", key="sd_scripts",
-                                fix="fix the value in the config, or install the sd-scripts commit loratrain knows"))
+        problems.append(
+            Problem(
+                f"sd-scripts' parser rejects the command: {result['error']}",
+                key="sd_scripts",
+                fix="fix the value in the config, or install the sd-scripts commit loratrain knows",
+            )
+        )
     unknown = [item for item in result["unknown"] if item.startswith("-")]
     for item in unknown:
         flag = item.split("=", 1)[0]
-        problems.append(Problem(f"{flag} is not accepted by the installed {SCRIPT_NAME}", key=flag.lstrip("-"),
-                                fix=f"remove it from the config, or install sd-scripts {flags.source_commit()[:7]} (`loratrain setup`)"))
+        problems.append(
+            Problem(
+                f"{flag} is not accepted by the installed {SCRIPT_NAME}",
+                key=flag.lstrip("-"),
+                fix=f"remove it from the config, or install sd-scripts {flags.source_commit()[:7]} (`loratrain setup`)",
+            )
+        )
     return problems
 
 
@@ -226,19 +273,42 @@ class Environment:
     modules: dict[str, bool] = field(default_factory=dict)
 
 
-def probe(python: str, folder: Path | None = None, modules: Sequence[str] = (), env: Mapping[str, str] | None = None) -> Environment:
+def probe(
+    python: str, folder: Path | None = None, modules: Sequence[str] = (), env: Mapping[str, str] | None = None
+) -> Environment:
     request = {"dists": list(TRAINING_DISTS), "modules": list(modules), "path": str(folder) if folder else None}
     try:
-        done = subprocess.run([python, "-c", _PROBE, json.dumps(request)], capture_output=True, text=True,
-                              env=dict(env) if env else None, timeout=120)
+        done = subprocess.run(
+            [python, "-c", _PROBE, json.dumps(request)],
+            capture_output=True,
+            text=True,
+            env=dict(env) if env else None,
+            timeout=120,
+        )
     except OSError as exc:
-        raise ConfigError([Problem(f"the training interpreter {python} cannot be run: {exc.strerror or exc}", key="python",
-                                   value=python, fix="set `python` in the config to the interpreter of your sd-scripts environment")]) from exc
+        raise ConfigError(
+            [
+                Problem(
+                    f"the training interpreter {python} cannot be run: {exc.strerror or exc}",
+                    key="python",
+                    value=python,
+                    fix="set `python` in the config to the interpreter of your sd-scripts environment",
+                )
+            ]
+        ) from exc
     lines = [line for line in done.stdout.splitlines() if line.startswith(_RESULT_MARK)]
     if done.returncode != 0 or not lines:
-        raise ConfigError([Problem(f"the training interpreter {python} failed to start: {done.stderr.strip()[-300:]}", key="python",
-                                   value=python, fix="set `python` in the config to a working Python 3 interpreter")])
-    data = json.loads(lines[-1][len(_RESULT_MARK):])
+        raise ConfigError(
+            [
+                Problem(
+                    f"the training interpreter {python} failed to start: {done.stderr.strip()[-300:]}",
+                    key="python",
+                    value=python,
+                    fix="set `python` in the config to a working Python 3 interpreter",
+                )
+            ]
+        )
+    data = json.loads(lines[-1][len(_RESULT_MARK) :])
     return Environment(python=python, executable=data["executable"], versions=data["versions"], modules=data["modules"])
 
 
@@ -256,25 +326,64 @@ def setup_steps(dest: Path, ref: str, python: str, repo: str = DEFAULT_REPO, ins
     """The commands that install sd-scripts at `ref` into `dest` and its requirements into `python`."""
     steps = []
     if dest.exists() and not dest.is_dir():
-        raise ConfigError([Problem(f"{dest} is a file, not a folder", value=str(dest),
-                                   fix="give the folder sd-scripts should go into (a new one, or an earlier checkout)")])
+        raise ConfigError(
+            [
+                Problem(
+                    f"{dest} is a file, not a folder",
+                    value=str(dest),
+                    fix="give the folder sd-scripts should go into (a new one, or an earlier checkout)",
+                )
+            ]
+        )
     try:
         occupied = dest.exists() and any(dest.iterdir())
     except OSError as exc:
-        raise ConfigError([Problem(f"{dest} cannot be read: {exc.strerror or exc}", value=str(dest),
-                                   fix="choose a folder you can write to")]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    f"{dest} cannot be read: {exc.strerror or exc}",
+                    value=str(dest),
+                    fix="choose a folder you can write to",
+                )
+            ]
+        ) from None
     if (dest / ".git").exists():
-        steps.append(Step(f"fetch {repo} into the existing checkout {dest}", ["git", "-C", str(dest), "fetch", "--quiet", repo, "+refs/heads/*:refs/remotes/origin/*", "--tags"]))
+        steps.append(
+            Step(
+                f"fetch {repo} into the existing checkout {dest}",
+                ["git", "-C", str(dest), "fetch", "--quiet", repo, "+refs/heads/*:refs/remotes/origin/*", "--tags"],
+            )
+        )
     elif occupied:
-        raise ConfigError([Problem(f"{dest} exists, is not empty and is not a git checkout", value=str(dest),
-                                   fix="choose a new folder for sd-scripts, or empty this one")])
+        raise ConfigError(
+            [
+                Problem(
+                    f"{dest} exists, is not empty and is not a git checkout",
+                    value=str(dest),
+                    fix="choose a new folder for sd-scripts, or empty this one",
+                )
+            ]
+        )
     else:
         steps.append(Step(f"clone {repo} into {dest}", ["git", "clone", "--quiet", "--no-checkout", repo, str(dest)]))
-    steps.append(Step(f"check out {ref}", ["git", "-C", str(dest), "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", ref]))
+    steps.append(
+        Step(
+            f"check out {ref}",
+            ["git", "-C", str(dest), "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", ref],
+        )
+    )
     if install:
         # requirements.txt ends with `-e .`, so pip must run inside the checkout.
-        steps.append(Step(f"install sd-scripts' requirements into {python}", [python, "-m", "pip", "install", "-r", "requirements.txt"], cwd=str(dest)))
-        steps.append(Step(f"install {LYCORIS_REQUIREMENT} into {python}", [python, "-m", "pip", "install", LYCORIS_REQUIREMENT]))
+        steps.append(
+            Step(
+                f"install sd-scripts' requirements into {python}",
+                [python, "-m", "pip", "install", "-r", "requirements.txt"],
+                cwd=str(dest),
+            )
+        )
+        steps.append(
+            Step(f"install {LYCORIS_REQUIREMENT} into {python}", [python, "-m", "pip", "install", LYCORIS_REQUIREMENT])
+        )
     return steps
 
 
@@ -286,7 +395,9 @@ def run_steps(steps: Sequence[Step], on_step: Callable[[int, Step], None] | None
         try:
             done = subprocess.run(step.argv, cwd=step.cwd)
         except OSError as exc:
-            raise RuntimeFailure(f"step {number} ({step.title}) could not start {step.argv[0]}: {exc.strerror or exc}") from exc
+            raise RuntimeFailure(
+                f"step {number} ({step.title}) could not start {step.argv[0]}: {exc.strerror or exc}"
+            ) from exc
         if done.returncode != 0:
             raise RuntimeFailure(f"step {number} ({step.title}) failed with exit status {done.returncode}")
 

@@ -153,9 +153,11 @@ def _masks_for(sel, infos, save_bytes: int):
     if sel.size_mib is not None:
         # Greedy by score: the threshold is the score at which the running size reaches the target.
         all_scores = torch.cat([layer_scores[i.name] for i in live]) if live else torch.zeros(0)
-        costs = torch.cat(
-            [torch.full((i.spectrum.S.numel(),), float((i.out + i.in_flat) * save_bytes)) for i in live]
-        ) if live else torch.zeros(0)
+        costs = (
+            torch.cat([torch.full((i.spectrum.S.numel(),), float((i.out + i.in_flat) * save_bytes)) for i in live])
+            if live
+            else torch.zeros(0)
+        )
         order = torch.argsort(all_scores, descending=True)
         running = torch.cumsum(costs[order].double(), 0)
         target = sel.size_mib * 2**20
@@ -218,8 +220,12 @@ def _build(lora, infos, sel, save_dtype, keep_other) -> Outcome:
             plain = k * (info.out + info.in_flat)
             if plain >= layer.param_count():
                 _copy_whole(tensors, layer, save_dtype, rescale)
-                result("whole", layer.rank, 1.0,
-                       f"Tucker layer kept whole: rank {k} as a plain conv ({plain} params) is not smaller")
+                result(
+                    "whole",
+                    layer.rank,
+                    1.0,
+                    f"Tucker layer kept whole: rank {k} as a plain conv ({plain} params) is not smaller",
+                )
                 continue
         _write_resized(tensors, layer, spec, mask, save_dtype, rescale)
         if layer.mid is not None:

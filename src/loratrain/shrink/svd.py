@@ -51,7 +51,7 @@ def low_rank_svd(A, B) -> Spectrum:
 
     Qa, Ra = torch.linalg.qr(A)
     Qb, Rb = torch.linalg.qr(B.T)
-    core = (Ra.double() @ Rb.double().T)
+    core = Ra.double() @ Rb.double().T
     u, s, vh = torch.linalg.svd(core, full_matrices=False)
     U = Qa @ u.to(Qa.dtype)
     Vh = vh.to(Qb.dtype) @ Qb.T
