@@ -21,6 +21,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("lycoris.kohya")
 pytest.importorskip("einops")
+pytest.importorskip("transformers")  # networks/lora.py imports it
 
 import loratrain.plan.fit as fit_model  # noqa: E402
 
