@@ -620,6 +620,9 @@ def diagnose(inp: DoctorInput, started: tuple[list[Requirement] | None, ProbeRun
                 report.add("network module", "ok", f"{network} found ({dist} {version})")
         elif not found:
             fix = "check the module name; sd-scripts' own modules are networks.lora, networks.dylora, networks.oft"
+            if str(network).startswith("networks.") and not inp.sd_scripts:
+                # networks.* is sd-scripts' own folder, which is only importable once loratrain knows where it is
+                fix = "set sd_scripts (or --sd-scripts) to the sd-scripts folder, where networks/ lives"
             p = problem(
                 f"network_module {network} cannot be imported by {py}"
                 + (f" (sd-scripts at {inp.sd_scripts})" if inp.sd_scripts else ""),
