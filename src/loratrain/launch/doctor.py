@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from loratrain.errors import ConfigError, Problem, Severity
+from loratrain.sdscripts.install import FINDABLE_SOURCE
 
 _RESULT_MARK = "LORATRAIN-RESULT "
 _STEP_MARK = "LORATRAIN-STEP "
@@ -157,34 +158,7 @@ for dist in request["dists"]:
     except Exception:
         out["versions"][dist] = None
 
-def findable(name):
-    # Locate a dotted module on disk without importing its packages.
-    parts = name.split(".")
-    try:
-        spec = importlib.util.find_spec(parts[0])
-    except (ImportError, ValueError):
-        return False
-    if spec is None:
-        return False
-    places = list(spec.submodule_search_locations or [])
-    for part in parts[1:]:
-        found = None
-        for place in places:
-            if os.path.isdir(os.path.join(place, part)):
-                found = [os.path.join(place, part)]
-                break
-            try:
-                names = os.listdir(place)
-            except OSError:
-                continue
-            if part + ".py" in names or any(n.startswith(part + ".") and n.endswith((".so", ".pyd")) for n in names):
-                found = []
-                break
-        if found is None:
-            return False
-        places = found
-    return True
-
+{findable}
 for name in request["locate"]:
     out["located"][name] = findable(name)
 
@@ -275,7 +249,7 @@ if torch is not None:
                     dev["xformers_call"] = "%s: %s" % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
             out["gpus"].append(dev)
 sys.stdout.write("LORATRAIN-RESULT " + json.dumps(out) + "\n")
-"""
+""".replace("{findable}", FINDABLE_SOURCE)
 
 
 @dataclass

@@ -217,17 +217,8 @@ def verify_parser(
 
 # ---- what is installed in the training interpreter (no heavy imports) ----
 
-_PROBE = r"""
-import importlib.metadata as md, importlib.util, json, os, sys
-request = json.loads(sys.argv[1])
-if request.get("path"):
-    sys.path.insert(0, request["path"])
-versions = {"python": sys.version.split()[0]}
-for dist in request["dists"]:
-    try:
-        versions[dist] = md.version(dist)
-    except md.PackageNotFoundError:
-        versions[dist] = None
+# Probe scripts (this one and launch/doctor.py's) find a dotted module on disk with this one function.
+FINDABLE_SOURCE = r"""
 def findable(name):
     # Locate a dotted module on disk without importing its packages (lycoris/__init__ imports torch).
     parts = name.split(".")
@@ -256,9 +247,22 @@ def findable(name):
             return False
         places = found
     return True
-modules = {name: findable(name) for name in request["modules"]}
-print("LORATRAIN-RESULT " + json.dumps({"versions": versions, "modules": modules, "executable": sys.executable}))
 """
+
+_PROBE = r"""
+import importlib.metadata as md, importlib.util, json, os, sys
+request = json.loads(sys.argv[1])
+if request.get("path"):
+    sys.path.insert(0, request["path"])
+versions = {"python": sys.version.split()[0]}
+for dist in request["dists"]:
+    try:
+        versions[dist] = md.version(dist)
+    except md.PackageNotFoundError:
+        versions[dist] = None
+{findable}modules = {name: findable(name) for name in request["modules"]}
+print("LORATRAIN-RESULT " + json.dumps({"versions": versions, "modules": modules, "executable": sys.executable}))
+""".replace("{findable}", FINDABLE_SOURCE)
 
 TRAINING_DISTS = ("torch", "accelerate", "lycoris_lora", "transformers", "diffusers")
 
