@@ -40,39 +40,22 @@ from loratrain.sdscripts import flags
 
 # LyCORIS algorithms by GUI LoRA_type, and the network_args the GUI passes for each (its order). Names are
 # the network_args keys; kohya_gui_fields names the GUI field where it differs (_GUI_FIELD).
+_LOCON_LOHA_ARGS = (
+    "preset",
+    "conv_dim",
+    "conv_alpha",
+    "use_tucker",
+    "rank_dropout",
+    "bypass_mode",
+    "dora_wd",
+    "module_dropout",
+    "use_scalar",
+    "rank_dropout_scale",
+    "train_norm",
+)  # the GUI passes the same list for both
 _LYCORIS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "LyCORIS/LoCon": (
-        "locon",
-        (
-            "preset",
-            "conv_dim",
-            "conv_alpha",
-            "use_tucker",
-            "rank_dropout",
-            "bypass_mode",
-            "dora_wd",
-            "module_dropout",
-            "use_scalar",
-            "rank_dropout_scale",
-            "train_norm",
-        ),
-    ),
-    "LyCORIS/LoHa": (
-        "loha",
-        (
-            "preset",
-            "conv_dim",
-            "conv_alpha",
-            "use_tucker",
-            "rank_dropout",
-            "bypass_mode",
-            "dora_wd",
-            "module_dropout",
-            "use_scalar",
-            "rank_dropout_scale",
-            "train_norm",
-        ),
-    ),
+    "LyCORIS/LoCon": ("locon", _LOCON_LOHA_ARGS),
+    "LyCORIS/LoHa": ("loha", _LOCON_LOHA_ARGS),
     "LyCORIS/LoKr": (
         "lokr",
         (
