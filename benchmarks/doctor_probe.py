@@ -27,8 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import FIXTURE_SD_SCRIPTS, FIXTURES, env_for, make_project  # noqa: E402
-from run.test_doctor import make_env  # noqa: E402  (the tests' complete venv, on purpose)
+from helpers import (  # noqa: E402
+    FIXTURE_SD_SCRIPTS,
+    FIXTURES,
+    env_for,
+    make_env,  # noqa: E402  (the tests' complete venv, on purpose)
+    make_project,
+)
 
 DRIVER = r"""
 import sys

@@ -17,8 +17,10 @@ import stat
 import struct
 import subprocess
 import sys
+import sysconfig
 import traceback
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -874,3 +876,57 @@ ADAPTER_VARIANTS = {
     "lokr rank below the full-factor switch": lycoris_args("lokr", "factor=8", "conv_dim=4", dim=60),
     "locon bypass_mode": lycoris_args("locon", "bypass_mode=True"),
 }
+
+
+# --- doctor: real virtual environments linking this one's packages (tests/run/test_doctor.py, benchmarks) ---
+
+from loratrain.launch import doctor as _doctor  # noqa: E402
+
+SITE = Path(sysconfig.get_paths()["purelib"])
+REQUIREMENTS = FIXTURES / "sd_scripts_requirements" / "requirements.txt"
+PINS = {r.dist: r for r in _doctor.parse_requirements(REQUIREMENTS.read_text())}
+
+
+def _entries_of(dist: str) -> set[str]:
+    """The top-level names (packages, modules, its .dist-info) a distribution installed into site-packages."""
+    try:
+        found = metadata.distribution(dist)
+    except metadata.PackageNotFoundError:
+        return set()
+    return {f.parts[0] for f in found.files or () if f.parts[0] not in ("..", "__pycache__")}
+
+
+def _installed(dist: str) -> bool:
+    try:
+        metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def write_metadata(site: Path, dist: str, version: str) -> None:
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+
+
+def make_env(root: Path, hide: tuple[str, ...] = (), complete: bool = True) -> tuple[str, Path]:
+    """(interpreter, its site-packages): a venv linking the test environment's packages minus `hide`.
+
+    `complete`: sd-scripts pins some packages this test environment does not carry (opencv-python,
+    voluptuous, ...); they get installed metadata at the pinned version, which is all the pin check
+    reads (it never imports them). The packages a config imports are always real.
+    """
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, capture_output=True)
+    site = next((root / "lib").glob("python3*/site-packages"))
+    hidden: set[str] = set()
+    for dist in hide:
+        hidden |= _entries_of(dist)
+    for entry in SITE.iterdir():
+        if entry.name not in hidden and not (site / entry.name).exists():
+            (site / entry.name).symlink_to(entry)
+    if complete:
+        for dist, req in PINS.items():
+            if dist not in hide and not _installed(dist) and dist not in _doctor.OPTIONAL_DISTS:
+                write_metadata(site, dist, req.pin or "1.0")
+    return str(root / "bin" / "python"), site
