@@ -930,3 +930,45 @@ def make_env(root: Path, hide: tuple[str, ...] = (), complete: bool = True) -> t
             if dist not in hide and not _installed(dist) and dist not in _doctor.OPTIONAL_DISTS:
                 write_metadata(site, dist, req.pin or "1.0")
     return str(root / "bin" / "python"), site
+
+
+def build_train_network_adapter(module, args: dict, kwargs: dict, text_encoders: list, unet):
+    """The adapter `module` (lycoris.kohya or networks.lora) makes for these script args, created and applied the
+    way train_network.py does it, on the meta device where the package allows (LoHa/LoKr convs call .item() on a
+    shape tensor: those are built on the CPU)."""
+    import torch
+
+    def create():
+        return module.create_network(
+            1.0,
+            args.get("network_dim"),
+            args.get("network_alpha"),
+            None,
+            text_encoders,
+            unet,
+            neuron_dropout=args.get("network_dropout"),
+            **kwargs,
+        )
+
+    try:
+        with torch.device("meta"):
+            net = create()
+    except RuntimeError as exc:
+        assert "meta" in str(exc)
+        net = create()
+    train_te = not args.get("network_train_unet_only") and not args.get("cache_text_encoder_outputs")
+    net.apply_to(text_encoders, unet, train_te, not args.get("network_train_text_encoder_only"))
+    return net
+
+
+def load_fit_generator():
+    """src/loratrain/data/fit/make_sdxl_fit_data.py as a module (it is a script beside its data, not a package)."""
+    import importlib.util
+
+    import loratrain.plan.fit as fit_model
+
+    path = Path(fit_model.__file__).resolve().parent.parent / "data" / "fit" / "make_sdxl_fit_data.py"
+    spec = importlib.util.spec_from_file_location("make_sdxl_fit_data", path)
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    return gen

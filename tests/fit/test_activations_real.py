@@ -11,12 +11,11 @@ Needs torch, lycoris_lora, einops and sd-scripts' source (the sd_scripts_source 
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import types
-from pathlib import Path
 
 import pytest
+from helpers import load_fit_generator
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lycoris.kohya")
@@ -24,8 +23,6 @@ pytest.importorskip("einops")
 pytest.importorskip("transformers")  # networks/lora.py imports it
 
 import loratrain.plan.fit as fit_model  # noqa: E402
-
-GENERATOR = Path(fit_model.__file__).resolve().parent.parent / "data" / "fit" / "make_sdxl_fit_data.py"
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +34,7 @@ def measure(sd_scripts_source):
 
 def _measure(sd_scripts_source, mp):
     root = sd_scripts_source
-    spec = importlib.util.spec_from_file_location("make_sdxl_fit_data", GENERATOR)
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+    gen = load_fit_generator()
     sdxl_original_unet = gen.import_sds(str(root))
     if "diffusers" not in sys.modules:
         mp.setitem(

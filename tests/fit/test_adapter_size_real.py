@@ -16,7 +16,7 @@ import sys
 import types
 
 import pytest
-from helpers import ADAPTER_VARIANTS, CONFIGS
+from helpers import ADAPTER_VARIANTS, CONFIGS, build_train_network_adapter, load_fit_generator
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lycoris.kohya")
@@ -25,34 +25,7 @@ transformers = pytest.importorskip("transformers")
 from loratrain.config.loader import load_config  # noqa: E402
 from loratrain.plan.adapter_size import adapter_size, sdxl_data  # noqa: E402
 
-TE_ARCH = {  # the text parts of the two SDXL text encoders (as in make_sdxl_fit_data.py)
-    "te1": dict(
-        hidden_size=768,
-        intermediate_size=3072,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        hidden_act="quick_gelu",
-        projection_dim=768,
-    ),
-    "te2": dict(
-        hidden_size=1280,
-        intermediate_size=5120,
-        num_hidden_layers=32,
-        num_attention_heads=20,
-        hidden_act="gelu",
-        projection_dim=1280,
-    ),
-}
-TE_COMMON = dict(
-    vocab_size=49408,
-    max_position_embeddings=77,
-    layer_norm_eps=1e-5,
-    dropout=0.0,
-    attention_dropout=0.0,
-    pad_token_id=1,
-    bos_token_id=0,
-    eos_token_id=2,
-)
+GEN = load_fit_generator()  # the text encoders' architecture is stated once, in the generator
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +55,10 @@ def _sdxl(sd_scripts_source, mp):
 
     with torch.device("meta"):
         unet = sdxl_original_unet.SdxlUNet2DConditionModel()
-        te1 = transformers.CLIPTextModel(transformers.CLIPTextConfig(**TE_COMMON, **TE_ARCH["te1"]))
-        te2 = transformers.CLIPTextModelWithProjection(transformers.CLIPTextConfig(**TE_COMMON, **TE_ARCH["te2"]))
+        te1 = transformers.CLIPTextModel(transformers.CLIPTextConfig(**GEN.TE_COMMON, **GEN.TE_ARCH["te1"]))
+        te2 = transformers.CLIPTextModelWithProjection(
+            transformers.CLIPTextConfig(**GEN.TE_COMMON, **GEN.TE_ARCH["te2"])
+        )
     return {"unet": unet, "te": [te1, te2], "modules": {"networks.lora": networks_lora, "lycoris.kohya": lycoris_kohya}}
 
 
@@ -99,26 +74,7 @@ def real_count(sdxl, args: dict) -> tuple[int, int, dict]:
         key, value = item.split("=")
         kwargs[key] = value
 
-    def create():
-        return module.create_network(
-            1.0,
-            args.get("network_dim"),
-            args.get("network_alpha"),
-            None,
-            sdxl["te"],
-            sdxl["unet"],
-            neuron_dropout=args.get("network_dropout"),
-            **kwargs,
-        )
-
-    try:
-        with torch.device("meta"):
-            net = create()
-    except RuntimeError as exc:  # LoHa/LoKr convs call .item() on a shape tensor: build those on the CPU
-        assert "meta" in str(exc)
-        net = create()
-    train_te = not args.get("network_train_unet_only") and not args.get("cache_text_encoder_outputs")
-    net.apply_to(sdxl["te"], sdxl["unet"], train_te, not args.get("network_train_text_encoder_only"))
+    net = build_train_network_adapter(module, args, kwargs, sdxl["te"], sdxl["unet"])
     loras = net.text_encoder_loras + net.unet_loras
     by = {}
     for lora in loras:

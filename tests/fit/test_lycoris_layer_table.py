@@ -14,7 +14,7 @@ proves the table itself.
 from __future__ import annotations
 
 import pytest
-from helpers import ADAPTER_VARIANTS, CONFIGS
+from helpers import ADAPTER_VARIANTS, CONFIGS, build_train_network_adapter
 
 torch = pytest.importorskip("torch")
 lycoris_kohya = pytest.importorskip("lycoris.kohya")
@@ -76,26 +76,7 @@ def real_modules(models, args: dict) -> dict[str, int]:
     assert args["network_module"] == "lycoris.kohya"
     kwargs = dict(item.split("=", 1) for item in args.get("network_args") or [])
 
-    def create():
-        return lycoris_kohya.create_network(
-            1.0,
-            args.get("network_dim"),
-            args.get("network_alpha"),
-            None,
-            models["te"],
-            models["unet"],
-            neuron_dropout=args.get("network_dropout"),
-            **kwargs,
-        )
-
-    try:
-        with torch.device("meta"):
-            net = create()
-    except RuntimeError as exc:  # LoHa/LoKr convs call .item() on a shape tensor: build those on the CPU
-        assert "meta" in str(exc)
-        net = create()
-    train_te = not args.get("network_train_unet_only") and not args.get("cache_text_encoder_outputs")
-    net.apply_to(models["te"], models["unet"], train_te, not args.get("network_train_text_encoder_only"))
+    net = build_train_network_adapter(lycoris_kohya, args, kwargs, models["te"], models["unet"])
     return {
         lora.lora_name: sum(p.numel() for p in lora.parameters() if p.requires_grad)
         for lora in net.text_encoder_loras + net.unet_loras
