@@ -15,3 +15,9 @@ def write_config(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def _run_index_in_tmp(tmp_path_factory, monkeypatch):
+    """Runs are indexed by id in loratrain's state folder (launch/live.py): a test's runs never reach the user's."""
+    monkeypatch.setenv("LORATRAIN_STATE_DIR", str(tmp_path_factory.mktemp("loratrain-state")))
