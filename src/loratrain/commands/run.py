@@ -164,83 +164,76 @@ def register(app: typer.Typer) -> None:
         if resume:
             configs, state_dir = _split_state_dir(configs)
         if detach and not dry_run:
-            return _detach(
-                _supervisor_args(
-                    configs=configs + ([state_dir] if state_dir else []),
-                    set_=set_,
-                    sd_scripts=sd_scripts,
-                    strict=strict,
-                    machine_rank=machine_rank,
-                    force=force,
-                    no_preflight=no_preflight,
-                    keep_going=keep_going,
-                    grace=grace,
-                    on_nan=on_nan,
-                    stall_after=stall_after,
-                    resume=resume,
-                    notify=notify,
-                    on_exit=on_exit,
-                ),
-                as_json,
-            )
+            given = {k: v for k, v in locals().items() if k in SUPERVISOR_OPTIONS}
+            given["configs"] = configs + ([state_dir] if state_dir else [])
+            return _detach(_supervisor_args(**given), as_json)
         if dry_run:
             if resume:
                 set_ = list(set_ or []) + _resume_plan(configs[0], set_, strict, state_dir, quiet=True).set_overrides()
             return _dry_run(configs, as_json, set_, sd_scripts, strict, machine_rank)
-        from loratrain.commands._output import print_problems
-        from loratrain.launch import prepare as launch
-
-        opts = launch.LaunchOptions(
-            sd_scripts=sd_scripts,
-            force=force,
-            preflight=not no_preflight,
-            machine_rank=machine_rank,
-            grace_s=grace,
-            on_nan=on_nan,
-            stall_s=stall_after or None,
-            detached=supervised,
-            notify=notify,
-            on_exit=on_exit,
-        )
-        ready = None
-        if supervised:
-            ready = _become_supervisor()
-        if resume:
-            opts.resume = _resume_plan(configs[0], set_, strict, state_dir)
-            set_ = list(set_ or []) + opts.resume.set_overrides()
-
-        def prepare(config: str, quiet: bool = False):
-            if quiet:  # checked once already: do not repeat its warnings
-                from loratrain.config.loader import load_config
-
-                loaded = load_config(config, set_ or [])
-            else:
-                loaded = load(config, set_, strict)
-            prepared = launch.prepare(loaded, opts)
-            extra = [w for w in prepared.warnings if w not in loaded.warnings]
-            fail_if_strict(extra, strict)
-            if not quiet:
-                print_problems(extra)
-            return prepared
-
-        if len(configs) == 1:
-            prepared = prepare(configs[0])
-            result, rec = _launch(prepared, opts, plain or supervised, ready)
-            return result.exit_code
-
-        from loratrain.commands._output import print_error
-        from loratrain.launch.queue import run_queue
-
-        queue = run_queue(
+        return _launch_all(
             configs,
-            lambda config, quiet: prepare(config, quiet),
-            lambda prepared: _launch(prepared, opts, plain or supervised, ready),
+            set_,
+            strict,
+            state_dir,
+            resume=resume,
+            plain=plain,
             keep_going=keep_going,
-            say=_say,
-            on_error=print_error,
+            supervised=supervised,
+            options=dict(
+                sd_scripts=sd_scripts,
+                force=force,
+                preflight=not no_preflight,
+                machine_rank=machine_rank,
+                grace_s=grace,
+                on_nan=on_nan,
+                stall_s=stall_after or None,
+                detached=supervised,
+                notify=notify,
+                on_exit=on_exit,
+            ),
         )
-        _summary(queue.outcomes)
-        return queue.exit_code
+
+
+def _launch_all(configs, set_, strict, state_dir, *, resume, plain, keep_going, supervised, options) -> int:
+    """Check and launch one config, or a queue of them (launch/queue.py); the exit code is the runs'."""
+    from loratrain.commands._output import print_error, print_problems
+    from loratrain.launch import prepare as launch
+    from loratrain.launch.queue import run_queue
+
+    opts = launch.LaunchOptions(**options)
+    ready = _become_supervisor() if supervised else None
+    if resume:
+        opts.resume = _resume_plan(configs[0], set_, strict, state_dir)
+        set_ = list(set_ or []) + opts.resume.set_overrides()
+
+    def prepare(config: str, quiet: bool = False):
+        if quiet:  # checked once already: do not repeat its warnings
+            from loratrain.config.loader import load_config
+
+            loaded = load_config(config, set_ or [])
+        else:
+            loaded = load(config, set_, strict)
+        prepared = launch.prepare(loaded, opts)
+        extra = [w for w in prepared.warnings if w not in loaded.warnings]
+        fail_if_strict(extra, strict)
+        if not quiet:
+            print_problems(extra)
+        return prepared
+
+    if len(configs) == 1:
+        result, _rec = _launch(prepare(configs[0]), opts, plain or supervised, ready)
+        return result.exit_code
+    queue = run_queue(
+        configs,
+        prepare,
+        lambda prepared: _launch(prepared, opts, plain or supervised, ready),
+        keep_going=keep_going,
+        say=_say,
+        on_error=print_error,
+    )
+    _summary(queue.outcomes)
+    return queue.exit_code
 
 
 def _split_state_dir(configs: list[str]) -> tuple[list[str], str | None]:
@@ -349,6 +342,24 @@ def _launch(prepared, opts, plain: bool, ready=None):
     _say(f"log: {_short(rec.log_path)}")
     _say(f"record: {_short(rec.folder / 'record.json')}")
     return result, rec
+
+
+SUPERVISOR_OPTIONS = (
+    "configs",
+    "set_",
+    "sd_scripts",
+    "strict",
+    "machine_rank",
+    "force",
+    "no_preflight",
+    "keep_going",
+    "grace",
+    "on_nan",
+    "stall_after",
+    "resume",
+    "notify",
+    "on_exit",
+)
 
 
 def _supervisor_args(
