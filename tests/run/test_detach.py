@@ -315,3 +315,26 @@ def test_attach_and_logs_f_on_a_finished_run_show_it_and_return(tmp_path):
     assert "fixture: saved mychar.safetensors" in attached.stdout
     followed = loratrain(root, "logs", row["run_id"], "-f")
     assert followed.returncode == 0 and "5/5 [" in followed.stdout and f"{row['run_id']} succeeded" in followed.stderr
+
+
+def test_runs_watch_redraws_until_ctrl_c(tmp_path):
+    folder = tmp_path / "out" / "loratrain-runs" / "w-20260101-000000"
+    folder.mkdir(parents=True)
+    (folder / "record.json").write_text(json.dumps({"status": "succeeded", "config_file": "w.toml"}), encoding="utf-8")
+    watching = subprocess.Popen(
+        [sys.executable, "-m", "loratrain", "runs", "out", "--watch", "--interval", "0.2"],
+        cwd=tmp_path,
+        env=env_for(tmp_path, COLUMNS="200"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3)
+        watching.send_signal(signal.SIGINT)
+        out, err = watching.communicate(timeout=30)
+    finally:
+        if watching.poll() is None:
+            watching.kill()
+    assert watching.returncode == 0, err
+    assert out.count("w-20260101-000000") >= 2 and "Ctrl-C to quit" in out
