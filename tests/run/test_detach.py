@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from helpers import env_for, loratrain, make_project, records
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from loratrain.launch import live
 
@@ -338,3 +340,12 @@ def test_runs_watch_redraws_until_ctrl_c(tmp_path):
             watching.kill()
     assert watching.returncode == 0, err
     assert out.count("w-20260101-000000") >= 2 and "Ctrl-C to quit" in out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(run=st.text(min_size=0, max_size=300) | st.just("x" * 5000) | st.just("a/" * 200))
+def test_any_run_argument_is_a_run_or_no_such_run_never_a_traceback(tmp_path, run):
+    for verb in ("logs", "stop"):
+        result = loratrain(tmp_path, verb, "--", run)  # "--": a RUN that starts with a dash is still a RUN
+        assert "Traceback" not in result.stderr
+        assert result.returncode == 2 and "no such run" in result.stderr, result.stderr

@@ -326,30 +326,38 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+def _run_folder(run: str, cwd: Path) -> Path | None:
+    from loratrain.launch.record import RECORD_NAME, newest_record, records_folder
+
+    path = Path(run).expanduser()
+    path = path if path.is_absolute() else cwd / path
+    if path.is_file() and path.name == RECORD_NAME:
+        return path.parent
+    if path.is_dir() and (path / RECORD_NAME).is_file():
+        return path
+    if path.is_dir() and records_folder(path).is_dir():
+        newest = newest_record(path)
+        return newest.folder if newest is not None else None
+    if "/" in run or os.sep in run or run in ("", ".", ".."):
+        return None
+    pattern = f"*/loratrain-runs/{glob.escape(run)}/{RECORD_NAME}"
+    here = [
+        f for f in [records_folder(cwd) / run, *(p.parent for p in cwd.glob(pattern))] if (f / RECORD_NAME).is_file()
+    ]
+    return here[0] if here else indexed_runs().get(run)
+
+
 def find_run(run: str, cwd: Path | None = None) -> StoredRecord:
     """RUN as the user gave it: a run id as `runs` prints it, a record folder (or its record.json), or an
     output_dir (its newest run). Raises ConfigError "no such run" naming the runs that exist."""
     from loratrain.errors import ConfigError, Problem
-    from loratrain.launch.record import RECORD_NAME, newest_record, read_record, records_folder
+    from loratrain.launch.record import RECORD_NAME, read_record
 
     cwd = Path.cwd() if cwd is None else cwd
-    path = Path(run).expanduser()
-    path = path if path.is_absolute() else cwd / path
-    folder: Path | None = None
-    if path.is_file() and path.name == RECORD_NAME:
-        folder = path.parent
-    elif path.is_dir() and (path / RECORD_NAME).is_file():
-        folder = path
-    elif path.is_dir() and records_folder(path).is_dir():
-        newest = newest_record(path)
-        folder = newest.folder if newest is not None else None
-    elif "/" not in run and os.sep not in run and run not in ("", ".", ".."):
-        local = [
-            records_folder(cwd) / run,
-            *(p.parent for p in cwd.glob(f"*/loratrain-runs/{glob.escape(run)}/{RECORD_NAME}")),
-        ]
-        here = [f for f in local if (f / RECORD_NAME).is_file()]
-        folder = here[0] if here else indexed_runs().get(run)
+    try:
+        folder = _run_folder(run, cwd)
+    except (OSError, ValueError):  # a name the file system cannot hold (too long, NUL): no such run
+        folder = None
     if folder is not None:
         stored = read_record(folder)
         if stored.problem is None:
