@@ -65,6 +65,22 @@ def _kill_everything(*pids: int | None, pgids: tuple[int | None, ...] = ()) -> N
                 pass
 
 
+def _tethers(root: Path) -> list[int]:
+    """Live tether processes (launch/tether.py) watching a run of this project."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"loratrain.launch.tether" in argv and any(str(root).encode() in a for a in argv):
+            if live.process_alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
 def _runs(root: Path) -> list[dict]:
     listed = loratrain(root, "runs", "out", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -117,6 +133,7 @@ def test_a_detached_run_survives_its_terminal_hanging_up_and_stop_ends_it_cleanl
         (now,) = _runs(root)
         assert now["status"] == "running" and now["step"] > step_then and now["total_steps"] == 3000
         assert isinstance(now["elapsed_s"], float) and now["loss"] is not None
+        assert len(_tethers(root)) == 1  # the supervisor's tether on the training group
 
         shown = loratrain(root, "logs", run_id)
         assert shown.returncode == 0 and "/3000 [" in shown.stdout and "fixture: training networks.lora" in shown.stdout
@@ -125,6 +142,7 @@ def test_a_detached_run_survives_its_terminal_hanging_up_and_stop_ends_it_cleanl
         assert stopped.returncode == 0, stopped.stderr
         assert f"stopped {run_id}: interrupted" in stopped.stderr
         assert not live.process_alive(supervisor) and not live.group_alive(fixture_pgid)
+        _wait(lambda: not _tethers(root), 10, "the tether to go")  # nothing of the run is left
         (rec,) = records(root)
         assert rec["status"] == "interrupted" and rec["interrupted_by"] == "SIGINT" and rec["finished"]
         assert (root / "out" / "fixture.signal").exists()  # the script was told to stop, as on Ctrl-C in the foreground
@@ -158,6 +176,7 @@ def test_sigkill_of_the_supervisor_takes_the_training_down_and_runs_says_died(tm
         # accelerate's launcher too, within the tether's grace: nothing is left holding the GPU
         _wait(lambda: not live.group_alive(fixture_pgid), 10, "every training process to be gone")
         (row,) = _wait(lambda: [r for r in _runs(root) if r["status"] == "died"], 15, "runs to say died")
+        _wait(lambda: not _tethers(root), 10, "the tether to go once its work is done")
         assert row["run_id"] == facts["run_id"] and row["died_at"] and "supervisor" in row["cause"]
         (rec,) = records(root)
         assert rec["status"] == "died" and "killed or crashed" in rec["died"]["cause"]
