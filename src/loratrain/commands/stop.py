@@ -64,6 +64,12 @@ def register(app: typer.Typer) -> None:
             os.kill(pid, signal.SIGINT)
         except ProcessLookupError:
             pass
+        except PermissionError:
+            from loratrain.errors import RuntimeFailure
+
+            raise RuntimeFailure(
+                f"not allowed to signal {stored.run_id}'s supervisor (pid {pid}): another user started it"
+            ) from None
         _say(
             f"sent SIGINT to {stored.run_id} (supervisor pid {pid}); it stops its training processes (grace {grace:g}s)"
         )
