@@ -24,7 +24,7 @@ from helpers import env_for, loratrain, make_project, records
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loratrain.launch import live
+from loratrain.launch import live, runid
 
 STEP_S = "0.1"  # the fixture's seconds per step: long runs that the tests end themselves
 
@@ -292,7 +292,7 @@ def test_unknown_runs_are_refused_naming_the_runs_that_exist(tmp_path):
         json.dumps({"status": "succeeded", "finished": "2026-01-01T01:00:00+00:00"}), encoding="utf-8"
     )
     (folder / "train.log").write_text("hello from the log\n", encoding="utf-8")
-    live.index_run(folder)
+    runid.index_run(folder)
     for verb in ("logs", "attach", "stop"):
         missing = loratrain(tmp_path, verb, "mine-2026")
         assert missing.returncode == 2 and "no such run: mine-2026" in missing.stderr

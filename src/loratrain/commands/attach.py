@@ -18,10 +18,10 @@ def register(app: typer.Typer) -> None:
         "attach", help="Show a running run's progress bar and output; Ctrl-C detaches again without stopping it."
     )
     def attach(run: str = typer.Argument(..., help=RUN_HELP)) -> int:
-        from loratrain.launch import live
+        from loratrain.launch import live, runid
         from loratrain.launch.progress import ProgressDisplay
 
-        stored = live.find_run(run)
+        stored = runid.find_run(run)
         log = stored.folder / str(stored.data.get("log") or "train.log")
         state = live.view(stored)
         if state["status"] != "running":
@@ -42,6 +42,6 @@ def register(app: typer.Typer) -> None:
             )
             return 0
         display.close()
-        final = live.view(live.find_run(str(stored.folder)))
+        final = live.view(runid.find_run(str(stored.folder)))
         typer.echo(f"loratrain: {stored.run_id} {final['status']}", err=True)
         return 0

@@ -17,9 +17,9 @@ def register(app: typer.Typer) -> None:
         run: str = typer.Argument(..., help=RUN_HELP),
         follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing what the run writes until it ends."),
     ) -> int:
-        from loratrain.launch import live
+        from loratrain.launch import live, runid
 
-        stored = live.find_run(run)
+        stored = runid.find_run(run)
         log = stored.folder / str(stored.data.get("log") or "train.log")
         out = sys.stdout.buffer
         if not follow:
@@ -38,6 +38,6 @@ def register(app: typer.Typer) -> None:
         except KeyboardInterrupt:
             typer.echo("\nloratrain: stopped following; the run goes on", err=True)
             return 0
-        final = live.view(live.find_run(str(stored.folder)))
+        final = live.view(runid.find_run(str(stored.folder)))
         typer.echo(f"loratrain: {stored.run_id} {final['status']}", err=True)
         return 0

@@ -82,8 +82,8 @@ def collect(output_dir: Path) -> list[dict[str, Any]]:
 
 def collect_indexed() -> list[dict[str, Any]]:
     """The runs indexed on this machine (every output_dir), for `runs` in a folder that has none of its own."""
-    from loratrain.launch.live import indexed_runs
     from loratrain.launch.record import read_record
+    from loratrain.launch.runid import indexed_runs
 
     rows = []
     for folder in indexed_runs().values():

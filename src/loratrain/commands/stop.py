@@ -33,9 +33,9 @@ def register(app: typer.Typer) -> None:
         import time
 
         from loratrain.errors import EXIT_RUNTIME, ConfigError, Problem
-        from loratrain.launch import live
+        from loratrain.launch import live, runid
 
-        stored = live.find_run(run)
+        stored = runid.find_run(run)
         state = live.view(stored)
         if state["status"] != "running":
             left = _stop_leftovers(state)
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
                 )
                 return EXIT_RUNTIME
             time.sleep(0.1)
-        final = live.view(live.find_run(str(stored.folder)))
+        final = live.view(runid.find_run(str(stored.folder)))
         steps = f" after step {final['step']}" if final.get("step") is not None else ""
         _say(f"stopped {stored.run_id}: {final['status']}{steps}; record: {stored.folder}")
         return 0

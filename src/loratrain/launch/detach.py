@@ -51,7 +51,7 @@ class DetachFailed(LoratrainError):
 
 
 def _log_path() -> Path:
-    from loratrain.launch.live import state_dir
+    from loratrain.launch.runid import state_dir
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for folder in (state_dir() / "supervisors", Path(os.environ.get("TMPDIR") or "/tmp")):

@@ -230,8 +230,9 @@ def training_versions(prepared: Prepared, env: Mapping[str, str]) -> dict[str, s
 
 
 def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]):
-    from loratrain.launch.live import index_run, supervisor_facts
+    from loratrain.launch.live import supervisor_facts
     from loratrain.launch.record import RunRecord
+    from loratrain.launch.runid import index_run
 
     base, name = record_base(prepared)
     if opts.machine_rank:
