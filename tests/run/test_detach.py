@@ -148,6 +148,9 @@ def test_a_detached_run_survives_its_terminal_hanging_up_and_stop_ends_it_cleanl
         assert (root / "out" / "fixture.signal").exists()  # the script was told to stop, as on Ctrl-C in the foreground
         (after,) = _runs(root)
         assert after["status"] == "interrupted" and after["step"] == rec["steps_done"] > step_then
+        assert rec["stop_request"]["by"] == "loratrain stop" and after["cause"].startswith(
+            "stopped with `loratrain stop`"
+        )
 
         again = loratrain(root, "stop", run_id)
         assert again.returncode == 0 and "has already ended: interrupted" in again.stderr

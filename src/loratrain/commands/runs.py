@@ -20,12 +20,15 @@ def _row(stored) -> dict[str, Any]:
     failure = _table(data.get("failure"))
     resume = _table(data.get("resume"))
     live = view(stored)
+    asked = _table(data.get("stop_request"))
     cause = (
         failure.get("cause")
         or data.get("stopped_by")
         or _table(data.get("died")).get("cause")
         or live.get("cause")
-        or ""
+        or (
+            f"stopped with `loratrain stop` at {asked.get('time')}" if asked and live["status"] == "interrupted" else ""
+        )
     )
     events = _table(data.get("watchdog")).get("events")
     return {

@@ -58,6 +58,7 @@ def register(app: typer.Typer) -> None:
         pid, grace = state["pid"], sup.get("grace_s")
         grace = float(grace) if isinstance(grace, (int, float)) and not isinstance(grace, bool) else 30.0
         wait = timeout if timeout is not None else 2 * grace + 30.0
+        live.request_stop(stored.folder)
         try:
             import os
 

@@ -24,6 +24,7 @@ from typing import Any, Iterator, Mapping
 from loratrain.launch.record import StoredRecord
 
 LIVE_NAME = "live.json"
+STOP_NAME = "stop-request.json"  # written by `loratrain stop` before it signals the supervisor
 HEARTBEAT_S = 2.0
 STALE_S = 60.0  # a heartbeat older than this from another machine: the supervisor is taken for gone
 
@@ -141,8 +142,11 @@ def _parse_time(value: Any) -> float | None:
 
 def write_live(folder: Path, data: Mapping[str, Any]) -> None:
     """Replace live.json at once (no fsync: it is rewritten every few seconds and only ever a hint)."""
-    target = Path(folder) / LIVE_NAME
-    tmp = target.with_name(f".{LIVE_NAME}.{os.getpid()}.tmp")
+    write_live_file(Path(folder) / LIVE_NAME, data)
+
+
+def write_live_file(target: Path, data: Mapping[str, Any]) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(dict(data), default=str) + "\n", encoding="utf-8")
         os.replace(tmp, target)
@@ -302,3 +306,21 @@ def follow(path: Path, running, start: int = 0, poll_s: float = 0.2, check_s: fl
             if not alive:
                 continue
         time.sleep(poll_s)
+
+
+def request_stop(folder: Path) -> None:
+    """Note in the record folder who asked the run to stop, so its record can say so (best effort)."""
+    write_live_file(
+        Path(folder) / STOP_NAME,
+        {"by": "loratrain stop", "pid": os.getpid(), "host": socket.gethostname(), "time": _iso(time.time())},
+    )
+
+
+def stop_request(folder: Path) -> dict[str, Any] | None:
+    from loratrain import untrusted
+
+    try:
+        data = untrusted.json_loads((Path(folder) / STOP_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -317,7 +317,7 @@ def run_prepared(
         exit_code=result.exit_code,
         duration_s=result.duration_s,
         interrupted_by=interrupted,
-        extra=outcome_details(prepared, opts, result, rec.log_path, watched.dog),
+        extra={**outcome_details(prepared, opts, result, rec.log_path, watched.dog), **watched.stop_details(result)},
     )
     watched.ended(rec, prepared)
     return result, rec
@@ -369,6 +369,13 @@ class _Watched:
         for saved in self.saves.take():
             self.hooks.event("save", self.facts(file=saved))
         return reason
+
+    def stop_details(self, result) -> dict[str, Any]:
+        """`loratrain stop` asked for this interruption: the record says so."""
+        from loratrain.launch.live import stop_request
+
+        request = stop_request(self.rec.folder) if result.interrupted else None
+        return {"stop_request": request} if request else {}
 
     def release(self) -> None:
         if self.tether is not None:
