@@ -214,6 +214,19 @@ def safe(text: str) -> str:
     return (out[:40].rstrip("-.") or "v") if out else "v"
 
 
+def distinct(labels: list[str]) -> list[str]:
+    """The labels made distinct, even on a case-insensitive file system: a repeat gets -2, -3, ..."""
+    used: set[str] = set()
+    out = []
+    for label in labels:
+        unique, n = label, 2
+        while unique.lower() in used:
+            unique, n = f"{label}-{n}", n + 1
+        used.add(unique.lower())
+        out.append(unique)
+    return out
+
+
 def combinations(axes: list[Axis], zip_: bool) -> list[list[int]]:
     """Index tuples into each axis's values: the full grid, or position by position with --zip."""
     if zip_:
@@ -266,14 +279,12 @@ def build(base_path: Path, axis_texts: list[str], out_dir: Path, zip_: bool = Fa
     base_out = saving.get("output_dir")
     logging = _table(data, "logging")
     runs: list[SweepRun] = []
-    used: set[str] = set()
-    for combo in combinations(axes, zip_):
+    combos = combinations(axes, zip_)
+    labels = distinct(
+        ["_".join(f"{a.key.rsplit('.', 1)[-1]}-{safe(a.labels[i])}" for a, i in zip(axes, combo)) for combo in combos]
+    )
+    for combo, unique in zip(combos, labels):
         values = {a.key: a.values[i] for a, i in zip(axes, combo)}
-        label = "_".join(f"{a.key.rsplit('.', 1)[-1]}-{safe(a.labels[i])}" for a, i in zip(axes, combo))
-        unique, n = label, 2
-        while unique.lower() in used:  # distinct even on case-insensitive file systems
-            unique, n = f"{label}-{n}", n + 1
-        used.add(unique.lower())
         name = f"{base_name}_{unique}"
         run_data = copy.deepcopy(data)
         for key, value in values.items():
