@@ -4,9 +4,11 @@ No training here (tests/sweep/test_sweep_trained.py trains a sweep with the fixt
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
-from helpers import make_project, run_cli, tomllib
+from helpers import PROBE, cli_env, make_project, run_cli, tomllib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -152,3 +154,14 @@ def test_split_values_keeps_lists_and_quoted_commas_whole():
     assert build.split_values("8,16") == ["8", "16"]
     assert build.split_values("[0.9,0.99], [0.9,0.999]") == ["[0.9,0.99]", "[0.9,0.999]"]
     assert build.split_values('"a,b",c') == ['"a,b"', "c"]
+
+
+def test_sweep_and_plan_of_a_sweep_import_no_heavy_package(tmp_path):
+    root = tmp_path / "p"
+    make_project(root)
+    for args in (["sweep", "mychar.toml", *AXES, "-o", "sw"], ["plan", "sw"], ["fit", "sw", "--vram", "24"]):
+        result = subprocess.run(
+            [sys.executable, "-c", PROBE, *args], cwd=root, env=cli_env(), capture_output=True, text=True, timeout=60
+        )
+        line = [ln for ln in result.stderr.splitlines() if ln.startswith("HEAVY:")]
+        assert line == ["HEAVY:"], (args, result.stderr[-2000:])

@@ -208,6 +208,23 @@ def refuse_stale_caches(axes: list[Axis], base: dict[str, Any], base_file: str) 
     return notes
 
 
+def overridden_notes(axes: list[Axis], base: dict[str, Any]) -> list[str]:
+    """A varied learning_rate that the base's unet_lr / text_encoder_lr override (sd-scripts gives each part its
+    own rate when set, and learning_rate only to the parts without one)."""
+    optimizer = _table(base, "optimizer")
+    own = [k for k in ("unet_lr", "text_encoder_lr") if optimizer.get(k) is not None]
+    varied = {a.key for a in axes}
+    if "optimizer.learning_rate" in varied and own:
+        return [
+            "optimizer.learning_rate varies, but the base sets optimizer."
+            + " and optimizer.".join(own)
+            + ", which sd-scripts uses instead for those parts: vary "
+            + " / ".join(f"optimizer.{k}" for k in own)
+            + " to change them"
+        ]
+    return []
+
+
 def safe(text: str) -> str:
     """A value's text as part of a file name: letters, digits, `.`, `+`, `-`; at most 40 characters."""
     out = re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-.")
@@ -273,7 +290,7 @@ def build(base_path: Path, axis_texts: list[str], out_dir: Path, zip_: bool = Fa
     refuse_fixed(axes)
     data, _text = loader.read_toml(base_path)
     loader.load_config(base_path)  # the base must be valid on its own: its problems point at its own lines
-    notes = refuse_stale_caches(axes, data, str(base_path))
+    notes = refuse_stale_caches(axes, data, str(base_path)) + overridden_notes(axes, data)
     saving = _table(data, "saving")
     base_name = str(saving.get("output_name") or base_path.stem)
     base_out = saving.get("output_dir")
