@@ -144,7 +144,7 @@ def test_plan_and_fit_on_the_sweep_folder(trained):
     assert plan.returncode == 0, plan.stderr
     data = json.loads(plan.stdout)
     assert data["total_steps"] == 6 * 5 and len(data["runs"]) == 6
-    assert all(r["status"] == "succeeded" and r["steps_done"] == 5 for r in data["runs"])
+    assert all(r["status"] == "succeeded" and r["duration_s"] > 0 for r in data["runs"]), data["runs"]
     assert data["time_s"] == pytest.approx(sum(r["duration_s"] for r in data["runs"]))
     assert data["time_basis"].startswith("measured")
     text = loratrain(trained, "plan", "sw")

@@ -168,8 +168,10 @@ def plan_sweep(folder: Path, set_: Optional[list[str]], as_json: bool) -> int:
             }
         )
     total = sum(r["total_steps"] for r in rows)
-    timed = [r for r in rows if r["duration_s"] and r["steps_done"]]
-    per_step = sum(r["duration_s"] for r in timed) / sum(r["steps_done"] for r in timed) if timed else None
+    # A succeeded run trained all its planned steps; the step count of a record reads its log's last bar line.
+    done = {r["run"]: r["total_steps"] if r["status"] == "succeeded" else r["steps_done"] for r in rows}
+    timed = [r for r in rows if r["duration_s"] and done[r["run"]]]
+    per_step = sum(r["duration_s"] for r in timed) / sum(done[r["run"]] for r in timed) if timed else None
     known = sum(r["duration_s"] for r in rows if r["status"] == "succeeded" and r["duration_s"])
     left = sum(r["total_steps"] for r in rows if r["status"] != "succeeded")
     estimate = known + left * per_step if per_step is not None else None
