@@ -165,3 +165,26 @@ def test_sweep_and_plan_of_a_sweep_import_no_heavy_package(tmp_path):
         )
         line = [ln for ln in result.stderr.splitlines() if ln.startswith("HEAVY:")]
         assert line == ["HEAVY:"], (args, result.stderr[-2000:])
+
+
+def test_fit_on_a_sweep_folder_gives_each_runs_verdict_and_its_own_fix(tmp_path):
+    root = tmp_path / "p"
+    make_project(root)
+    assert _sweep(root, "--vary", "training.train_batch_size=1,8", "-o", "sw").returncode == 0
+    result = run_cli("fit", "sw", "--vram", "48", "--json", cwd=root)
+    assert result.returncode == 0, result.stderr
+    one, eight = json.loads(result.stdout)["runs"]
+    assert one["values"] == {"training.train_batch_size": 1} and eight["values"] == {"training.train_batch_size": 8}
+    assert eight["peak_gib"] > one["peak_gib"]
+    assert one["fits"] is True and one["advice"] == []
+    assert eight["fits"] is False and eight["advice"][0]["set"].startswith("--set")
+    assert eight["advice"][0]["peak_gib"] <= 48
+    text = run_cli("fit", "sw", "--vram", "48", cwd=root).stdout
+    assert text.count("to fit: --set") == 1 and "train_batch_size=8): predicted peak" in text
+
+
+def test_detach_goes_with_run(tmp_path):
+    root = tmp_path / "p"
+    make_project(root)
+    result = _sweep(root, *AXES, "-o", "sw", "--detach")
+    assert result.returncode == 2 and "--detach goes with --run" in result.stderr and not (root / "sw").exists()

@@ -33,13 +33,16 @@ def register(app: typer.Typer) -> None:
             False, "--skip-invalid", help="Leave out combinations that break a rule (listed) instead of failing."
         ),
         run_: bool = typer.Option(False, "--run", help="Then train the runs one after another (`loratrain run`)."),
+        detach: bool = typer.Option(
+            False, "--detach", help="With --run: start the queue in the background (`run --detach`, where run has it)."
+        ),
         force: bool = typer.Option(False, "--force", help="Write over a sweep already in DIR."),
         as_json: bool = typer.Option(False, "--json", help="Print {ok, sweep, runs, skipped, notes} as JSON."),
     ) -> int:
         from loratrain.errors import ConfigError
 
         try:
-            return _sweep(ctx, base, vary, out, zip_, skip_invalid, run_, force, as_json)
+            return _sweep(ctx, base, vary, out, zip_, skip_invalid, run_, detach, force, as_json)
         except ConfigError as exc:
             if not as_json:
                 raise
@@ -53,11 +56,14 @@ def _problem(p) -> dict[str, Any]:
     return {"file": p.file, "line": p.line, "key": p.key, "severity": p.severity, "message": p.message, "fix": p.fix}
 
 
-def _sweep(ctx, base, vary, out, zip_, skip_invalid, run_, force, as_json) -> int:
+def _sweep(ctx, base, vary, out, zip_, skip_invalid, run_, detach, force, as_json) -> int:
     from loratrain.commands._output import print_json, print_problems
     from loratrain.errors import ConfigError, Problem
     from loratrain.sweep import build, record
 
+    if detach and not run_:
+        raise ConfigError([Problem("--detach goes with --run", key="--detach", fix="add --run")])
+    command = _run_command(ctx, detach) if run_ else None
     sweep = build.build(base, list(vary), out, zip_)
     if sweep.invalid and not skip_invalid:
         problems = [
@@ -117,20 +123,28 @@ def _sweep(ctx, base, vary, out, zip_, skip_invalid, run_, force, as_json) -> in
         typer.echo(f"sweep: {target}")
     if not run_:
         return 0
-    return _queue(ctx, configs)
+    return _queue(command, configs, detach)
 
 
-def _queue(ctx: typer.Context, configs: list[str]) -> int:
-    """Train the configs through the `run` verb itself: its checks, records, queue (going on after a failed
-    run, so one diverging value does not stop the rest) and exit code."""
+def _run_command(ctx: typer.Context, detach: bool):
+    """The `run` verb beside this one; with `detach`, only when run has --detach (checked before writing)."""
+    from loratrain.errors import ConfigError, Problem, RuntimeFailure
+
     parent = ctx.parent.command if ctx.parent is not None else None
     command = parent.get_command(ctx, "run") if parent is not None and hasattr(parent, "get_command") else None
     if command is None:  # pragma: no cover - sweep is always registered beside run
-        from loratrain.errors import RuntimeFailure
-
         raise RuntimeFailure("the run verb is not available")
-    try:  # exactly `loratrain run CONFIG... --keep-going`, parsed by run's own options
-        result = command.main(args=[*configs, "--keep-going"], prog_name="loratrain run", standalone_mode=False)
+    if detach and not any(getattr(p, "name", None) == "detach" for p in command.params):
+        raise ConfigError([Problem("this loratrain's run has no --detach", key="--detach", fix="drop --detach")])
+    return command
+
+
+def _queue(command, configs: list[str], detach: bool = False) -> int:
+    """Train the configs through the `run` verb itself: its checks, records, queue (going on after a failed
+    run, so one diverging value does not stop the rest) and exit code."""
+    args = [*configs, "--keep-going"] + (["--detach"] if detach else [])
+    try:  # exactly `loratrain run CONFIG... --keep-going [--detach]`, parsed by run's own options
+        result = command.main(args=args, prog_name="loratrain run", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     return result if isinstance(result, int) else 0
@@ -248,14 +262,20 @@ def fit_sweep(folder: Path, set_: Optional[list[str]], gpu: str, vram: Optional[
     rows: list[dict[str, Any]] = []
     for run in recorded.runs:
         loaded = load(str(run.config), set_, quiet=True)
-        est = model.estimate(loaded.config.script_args(), _processes(loaded.config))
+        args, processes = loaded.config.script_args(), _processes(loaded.config)
+        est = model.estimate(args, processes)
+        fits = model.fits(est.peak, vram_gib) if vram_gib else None
+        # the first change that makes a run fit, for the runs that do not (the advice is per run)
+        advice = model.advise(args, vram_gib, processes, limit=1) if vram_gib and not fits else []
         rows.append(
             {
                 "run": run.name,
+                "config": str(run.config),
                 "values": run.values,
                 "peak_gib": round(est.peak / model.GIB, 2),
                 "verdict": model.verdict(est.peak, vram_gib) if vram_gib else None,
-                "fits": model.fits(est.peak, vram_gib) if vram_gib else None,
+                "fits": fits,
+                "advice": [{"set": a.set_line(), "peak_gib": round(a.peak / model.GIB, 2)} for a in advice],
             }
         )
     if as_json:
@@ -265,5 +285,9 @@ def fit_sweep(folder: Path, set_: Optional[list[str]], gpu: str, vram: Optional[
             values = ", ".join(f"{k}={v}" for k, v in r["values"].items())
             verdict = r["verdict"] or f"predicted peak {r['peak_gib']:.1f} GiB per GPU (no GPU given or detected)"
             typer.echo(f"{r['run']} ({values}): {verdict}")
+            for a in r["advice"]:
+                typer.echo(f"  to fit: {a['set']} (predicted peak {a['peak_gib']:.1f} GiB)")
+            if r["fits"] is False and not r["advice"]:
+                typer.echo("  no change loratrain knows makes this run fit; see `loratrain fit` on its config")
         typer.echo("`loratrain fit RUN_CONFIG` gives one run's breakdown and the changes that make it fit.")
     return 0
