@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,10 @@ CACHES = {
     "cache_latents_to_disk": ("latent", LATENT_KEYS, "<image>_<W>x<H>_sdxl.npz"),
     "cache_text_encoder_outputs_to_disk": ("text-encoder", TEXT_KEYS, "<image>_te_outputs.npz"),
 }
+
+
+# A sweep is a handful of runs; a grid past this is a typo (or 1e6 values), refused before anything is built.
+MAX_RUNS = 256
 
 
 @dataclass
@@ -140,6 +145,8 @@ def parse_axis(text: str) -> Axis:
     pieces = split_values(raw)
     if not raw.strip() or any(p == "" for p in pieces):
         raise _bad(text, f"--vary {text!r}: an empty value", "give values separated by commas: KEY=V1,V2", key.strip())
+    if len(pieces) > MAX_RUNS:
+        raise _bad(text, f"--vary {key.strip()}: {len(pieces)} values; a sweep has at most {MAX_RUNS} runs", "", key)
     values, path = [], None
     for piece in pieces:
         path, value = loader.parse_override(f"{key}={piece}")
@@ -260,6 +267,18 @@ def combinations(axes: list[Axis], zip_: bool) -> list[list[int]]:
                 ]
             )
         return [[i] * len(axes) for i in range(len(axes[0].values))]
+    total = math.prod(len(a.values) for a in axes)
+    if total > MAX_RUNS:
+        raise ConfigError(
+            [
+                Problem(
+                    f"the grid has {total} combinations; a sweep has at most {MAX_RUNS} runs",
+                    file="--vary",
+                    value=" x ".join(str(len(a.values)) for a in axes),
+                    fix="vary fewer keys or values (or pair them with --zip)",
+                )
+            ]
+        )
     return [list(c) for c in itertools.product(*(range(len(a.values)) for a in axes))]
 
 
