@@ -70,7 +70,7 @@ def _sweep(ctx, base, vary, out, zip_, skip_invalid, run_, detach, force, as_jso
             Problem(
                 f"the combination {r.values_text()} breaks a rule: {p.message}",
                 key=p.key,
-                file=p.file,
+                file="--vary",
                 fix=p.fix,
                 value=r.values,
             )

@@ -18,7 +18,6 @@ from typing import Any
 
 from loratrain.report import build as build_mod
 from loratrain.report import run as run_mod
-from loratrain.report import samples as samples_mod
 
 VALIDATION_TAGS = ("loss/validation/epoch_average", "loss/validation/step_average")
 TRAINING_TAGS = ("loss/epoch_average", "loss/average")
@@ -240,7 +239,7 @@ def compare(found: list[tuple[str, dict[str, Any], run_mod.RunInfo]], thumbnails
         cmp.notes.append(f"ranked by the last {metric} (lower is better)")
         if lacking:
             cmp.notes.append(f"no {metric} logged by {', '.join(lacking)}: ranked last")
-        splits = {repr(_extra(c, "validation_split")) for c in runs} | set()
+        splits = {repr(_extra(c, "validation_split")) for c in runs}
         seeds = {repr(_extra(c, "validation_seed") or _extra(c, "seed")) for c in runs}
         if len(splits) > 1 or len(seeds) > 1:
             cmp.notes.append(
@@ -273,7 +272,3 @@ def _extra(c: Compared, key: str) -> Any:
         if isinstance(section, dict) and key in section:
             return section[key]
     return None
-
-
-def sample_for(c: Compared, index: int, col: tuple[str, int]) -> samples_mod.SampleFile | None:
-    return c.report.grid.cells.get((index, col))

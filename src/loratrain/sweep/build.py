@@ -86,7 +86,17 @@ class SweepRun:
     warnings: list[Problem] = field(default_factory=list)
 
     def values_text(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self.values.items())
+        """`table.key=value, ...` with the values written as TOML (as --vary takes them)."""
+        from loratrain.importers.toml_text import value_text
+
+        return ", ".join(f"{k}={_text(v, value_text)}" for k, v in self.values.items())
+
+
+def _text(value: Any, value_text) -> str:
+    try:
+        return value_text(value)
+    except TypeError:  # an inline table
+        return repr(value)
 
 
 @dataclass
