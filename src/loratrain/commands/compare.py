@@ -41,23 +41,9 @@ def register(app: typer.Typer) -> None:
             if not as_json:
                 raise
             from loratrain.commands._output import print_json
+            from loratrain.commands.sweep import failure_json
 
-            print_json(
-                {
-                    "ok": False,
-                    "problems": [
-                        {
-                            "file": p.file,
-                            "line": p.line,
-                            "key": p.key,
-                            "severity": p.severity,
-                            "message": p.message,
-                            "fix": p.fix,
-                        }
-                        for p in exc.problems
-                    ],
-                }
-            )
+            print_json(failure_json(exc.problems))
             return EXIT_CONFIG
 
 

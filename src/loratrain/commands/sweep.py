@@ -48,8 +48,13 @@ def register(app: typer.Typer) -> None:
                 raise
             from loratrain.commands._output import print_json
 
-            print_json({"ok": False, "problems": [_problem(p) for p in exc.problems]})
+            print_json(failure_json(exc.problems))
             return EXIT_CONFIG
+
+
+def failure_json(problems) -> dict[str, Any]:
+    """What --json prints on failure: exactly one object, `{"ok": false, "problems": [...]}`."""
+    return {"ok": False, "problems": [_problem(p) for p in problems]}
 
 
 def _problem(p) -> dict[str, Any]:
