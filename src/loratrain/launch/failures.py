@@ -271,6 +271,23 @@ CAUSES: list[tuple[str, tuple[str, ...], str, str]] = [
         "before launching",
     ),
     (
+        "file_access",
+        (
+            r"FileNotFoundError: \[Errno 2\] No such file or directory: '([^']+)'",
+            r"PermissionError: \[Errno 13\] Permission denied: '([^']+)'",
+            r"\[WinError 5\] Access is denied: '([^']+)'",
+        ),
+        "a file the run needs is missing or cannot be opened ({1})",
+        "check the path in the config and that the training user can read it (`loratrain check CONFIG` checks "
+        "the model, dataset, output folder and prompt file before launching)",
+    ),
+    (
+        "interrupted",
+        (r"^(?:\w+\.)*KeyboardInterrupt\b",),
+        "the run was interrupted (Ctrl-C, or the notebook/host stopped it)",
+        "start it again; with save_state, `loratrain run CONFIG --resume` goes on from the last saved state",
+    ),
+    (
         "no_data",
         (r"No data found\. Please verify arguments",),
         "sd-scripts found no training images and stopped without training",
@@ -280,7 +297,7 @@ CAUSES: list[tuple[str, tuple[str, ...], str, str]] = [
     (
         "sd_scripts_message",
         (
-            r"(?:AssertionError|ValueError|RuntimeError|TypeError|KeyError|FileNotFoundError)\b:?\s*(.+?)\s+/\s+\S*[^\x00-\x7f]",
+            r"(?:AssertionError|ValueError|RuntimeError|TypeError|KeyError|FileNotFoundError)\b:?\s*(.+?)\s+/\s+[^\n]*?[^\x00-\x7f]",
         ),
         "sd-scripts stopped: {1}",
         "fix the setting it names in the config and run `loratrain check CONFIG` before launching again",
@@ -351,7 +368,7 @@ _PROGRESS = re.compile(r"(\d+)%\|.*?\|\s*(\d+)/(\d+)|(?:steps|epoch)[^|]*?\s(\d+
 _LIFE = re.compile(r"^\s*(?:saving checkpoint:|model saved\b|epoch \d+/\d+\s*$|Running on local URL)")
 # Notices that never explain a failure: optional accelerators, banners, and sd-scripts' non-fatal ERROR lines.
 _HARMLESS = re.compile(
-    r"No module named '(?:triton|tensorflow|apex|deepspeed)\b|"
+    r"No module named '(?:triton|tensorflow|apex|deepspeed|flash_attn)\b|"
     r"A matching Triton is not available|_is_triton_available|"
     r"xFormers can't load C\+\+/CUDA extensions|"
     r"bitsandbytes was compiled without GPU support|"
@@ -657,6 +674,11 @@ def classify(
             cause, fix = _fill(cid, m, python)
             evidence = next((ln for ln in text.splitlines() if m.group(0) in ln), text.splitlines()[0])
             return Diagnosis(cid, cause, fix, evidence.strip()[:300], context, final_line)
+        asserted = _ASSERT.match(found.text)
+        if asserted and _ARG_CHECK.search("\n".join(lines[max(0, found.index - 4) : found.index])):
+            cause = f"sd-scripts stopped: {asserted.group(1).split(' / ')[0].strip()}"
+            fix = _fill("sd_scripts_message", None, python)[1]
+            return Diagnosis("sd_scripts_message", cause, fix, final_line, context, final_line)
         if found.text and _UNICODE.search(found.text) and _earlier(lines, found.index, _CAPTION_DETAIL):
             cause, fix = _fill("bad_caption", None, python)
             return Diagnosis("bad_caption", cause, fix, final_line, context, final_line)
@@ -678,10 +700,15 @@ def classify(
         return None
     head = (context[-1].strip() if context else "") or last_launch or f"exit status {exit_code} and no output"
     final = last_launch or head
-    return Diagnosis(None, f"unknown failure: {head[:300]}", "", final[:300], context, final[:300])
+    return Diagnosis(None, f"unknown failure: {final[:300]}", "", final[:300], context, final[:300])
 
 
 _UNICODE = re.compile(r"UnicodeDecodeError")
+# sd-scripts' argument checks: an assertion raised in one of them is a message about the settings.
+_ARG_CHECK = re.compile(
+    r"in (?:assert_extra_args|verify_training_args|verify_command_line_training_args|prepare_dataset_args)\b"
+)
+_ASSERT = re.compile(r"(?:AssertionError|ValueError):\s*(\S.*)")
 _CAPTION_DETAIL = re.compile(r"illegal char in file \(not UTF-8\)|caption")
 
 
