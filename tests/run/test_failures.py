@@ -328,3 +328,53 @@ def test_other_wordings_of_the_families(line, cause_id):
     d = failures.classify(f'Traceback (most recent call last):\n  File "train_network.py", line 1, in train\n{line}\n')
     assert d.cause_id == cause_id
     assert d.final_exception == line[:300]
+
+
+# Properties: noise the run survived never changes the answer, and no input makes the classifier fail or crawl.
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NOTICES = [
+    "A matching Triton is not available, some optimizations will not be enabled.",
+    "Error caught was: No module named 'triton'",
+    "WARNING[XFORMERS]: xFormers can't load C++/CUDA extensions. xFormers was built for:",
+    "The installed version of bitsandbytes was compiled without GPU support.",
+    "2025-01-01 10:00:00 WARNING  failed to get image size: x.png, error: cannot identify image file 'x.png'",
+    "2025-01-01 10:00:00 ERROR    Exception in parsing / 解析エラー: n error nan",
+    "2025-01-01 10:00:00 ERROR    No prompt file / プロンプトファイルがありません: p.txt",
+    "/venv/lib/site-packages/torch/utils/checkpoint.py:25: UserWarning: None of the inputs have requires_grad=True.",
+    "prompt: 1girl, error 404 t-shirt, nan, CUDA out of memory meme",
+    "steps:  10%|#         | 10/100 [00:10<01:30,  1.00s/it, avr_loss=nan]",
+]
+NAMED = [e for e in FAILURES if e["expected"] is not None]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(NAMED), st.lists(st.sampled_from(NOTICES), max_size=12))
+def test_notices_before_a_failure_never_change_its_cause(entry, notices):
+    text = _text("failure_logs", entry["file"])
+    found = failures.classify("\n".join(notices) + "\n" + text)
+    assert found is not None and found.cause_id == entry["expected"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(NOTICES), min_size=1, max_size=30))
+def test_a_log_of_notices_alone_claims_nothing(notices):
+    assert failures.classify("\n".join(notices) + "\n") is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=3000), st.one_of(st.none(), st.integers(-20, 300)))
+def test_any_text_gets_an_answer_without_an_error(text, code):
+    found = failures.classify(text, exit_code=code)
+    assert found is None or isinstance(found.cause, str)
+
+
+def test_a_pathological_single_line_is_cut_not_crawled():
+    import time
+
+    line = "%|" * 200_000 + "Error" * 50_000
+    start = time.perf_counter()
+    failures.classify(line + "\n", exit_code=1)
+    assert time.perf_counter() - start < 5  # generous: the cut bounds it to milliseconds

@@ -23,6 +23,7 @@ from typing import Any
 TAIL_LINES = 1500  # how many of the log's last lines are read
 TAIL_BYTES = 512 * 1024
 _NEAR_END = 15  # a fatal line without an exception must be among the last meaningful lines
+_LINE_CHARS = 4000  # longer lines are cut: no pattern needs more, and it bounds the time per line
 
 # (id, patterns, cause, fix). Tried in order against the final exception's text; the first match wins.
 # `{1}` in cause/fix is the first group of the matching pattern; `{python}` and `{pip}` are filled for packages.
@@ -374,6 +375,7 @@ _HARMLESS = re.compile(
     r"bitsandbytes was compiled without GPU support|"
     r"Exception in parsing / |No prompt file / |Could not load image path / "
 )
+_ECHO = re.compile(r"^\s*(?:negative_prompt|prompt|caption|captions|tags)\s*[:=]|\bcaption: \"")
 _WARNING = re.compile(r"\b[A-Z]\w*Warning: ")  # Python's warnings: the run goes on
 _LAUNCHER_FAILED = re.compile(r"CalledProcessError|ChildFailedError|api:failed \(exitcode|exits with return code")
 _SD_FATAL_ERROR = re.compile(r"No data found\. Please verify arguments")
@@ -427,7 +429,7 @@ def tail_lines(text: str, limit: int = TAIL_LINES) -> list[str]:
     lines = []
     for raw in text.split("\n")[-limit * 2 :]:
         parts = [p for p in raw.split("\r") if p.strip()]
-        lines.append(_ANSI.sub("", parts[-1] if parts else "").rstrip())
+        lines.append(_ANSI.sub("", (parts[-1] if parts else "")[:_LINE_CHARS]).rstrip())
     return lines[-limit:]
 
 
@@ -565,6 +567,8 @@ def find_final(lines: list[str]) -> _Found | None:
         if fallback is not None or went_on or meaningful_seen > _NEAR_END:
             continue
         if level in ("INFO", "WARNING", "WARN", "DEBUG") or _HARMLESS.search(body) or _WARNING.search(body):
+            continue
+        if _ECHO.search(body):  # a prompt or caption echoed back: the user's words, not a message
             continue
         if level == "ERROR" and not _SD_FATAL_ERROR.search(body):
             continue
