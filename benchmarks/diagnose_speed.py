@@ -59,10 +59,11 @@ def main() -> None:
         text = make_log(10_000, opts.tail)
         log.write_text(text, encoding="utf-8")
         print(f"log: {text.count(chr(10))} lines, {len(text.encode()) / 1024:.0f} KiB, tail from {opts.tail.name}")
-        cli, empty, read, helps = [], [], [], []
+        cli, empty, read, helps, verb = [], [], [], [], []
         for _ in range(opts.runs):
             cli.append(timed([sys.executable, "-m", "loratrain", "diagnose", str(log)]))
             helps.append(timed([sys.executable, "-m", "loratrain", "--help"]))
+            verb.append(timed([sys.executable, "-m", "loratrain", "explain", "network_dim"]))
             empty.append(timed([sys.executable, "-c", "pass"]))
             read.append(timed([sys.executable, "-c", f"open({str(log)!r}, 'rb').read()"]))
         found = failures.classify(text)
@@ -82,6 +83,8 @@ def main() -> None:
     print(f"python -c pass: {e:.3f} s  -> ratio {c / e:.1f}x")
     print(f"python reading the file: {r:.3f} s  -> ratio {c / r:.1f}x")
     print(f"loratrain --help (the CLI's own start-up): {h:.3f} s  -> ratio {c / h:.2f}x")
+    x = statistics.median(verb)
+    print(f"loratrain explain network_dim (a light verb with arguments): {x:.3f} s  -> ratio {c / x:.2f}x")
     print(
         f"classify in process: 10,000 lines {one * 1000:.1f} ms, 20,000 lines {two * 1000:.1f} ms (ratio {two / one:.2f})"
     )
