@@ -23,7 +23,7 @@ step so that a call cut off at its limit still returns what it did:
 | report            | `report --json` of the resumed run (or of the first run)               |   15 s |   90 s |
 
 Expected about 8.5 minutes on one H100/H200 (most of it sd-scripts loading the 6.5 GiB model, seven launches);
-the default --budget of 540 s stops launching steps that no longer fit, marks them skipped, and leaves the
+the default --budget of 520 s stops launching steps that no longer fit, marks them skipped, and leaves the
 last 25 s for `report`. Every sd-scripts launch is the real one (`loratrain run`/`fit --probe`, accelerate,
 sd-scripts 48d368f, lycoris_lora 4.1.3), offline (HF_HUB_OFFLINE=1).
 
@@ -132,6 +132,12 @@ LIMITS = {  # seconds: the most a step may take (its subprocesses are time-boxed
 # Always run, also with --only: what the other steps need (a model already on disk is reused).
 BUILDS = ("install", "build_tokenizers", "build_data", "build_model")
 REPORT_RESERVE_S = 25
+# The whole run stops launching at BUDGET_S; a step cut off at it may take SLACK_S more to stop cleanly (loratrain's
+# grace period, then SIGKILL), so the device call's timeout is BUDGET_S + SLACK_S (590 s of the 600 s allowed).
+BUDGET_S = 520
+SLACK_S = 70
+FAILURE_LOGS = 5  # a device call returns at most 8 files: the JSON, the report page, and this many logs
+LOG_BYTES = 400_000
 TAIL_CHARS = 2500
 
 
@@ -474,7 +480,7 @@ def stop(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=45)
+        proc.wait(timeout=30)  # loratrain's own escalation: --grace 20 s, then SIGKILL to the training
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -528,13 +534,14 @@ def step_build_tokenizers(ctx: Ctx) -> None:
     bpe = ctx.carried / "bpe_simple_vocab_16e6.txt.gz" if ctx.carried else None
     if bpe is None or not bpe.is_file():
         bpe = _local_bpe()
+    missing = StepSkipped if ctx.dry else StepFailed  # offline, sd-scripts cannot run without them
     if ctx.kit is None or bpe is None:
-        raise StepSkipped(
+        raise missing(
             "needs the e2e kit's make_tok.py and CLIP's bpe_simple_vocab_16e6.txt.gz (--prepare carries both)"
         )
     has_transformers = ctx.sh([ctx.python, "-c", "import transformers"]).returncode == 0
     if not has_transformers:
-        raise StepSkipped("make_tok.py needs transformers, not installed here (the device gets 4.54.1 from the wheels)")
+        raise missing("make_tok.py needs transformers, not installed here (the device gets 4.54.1 from the wheels)")
     dest = ctx.work / "tok"
     ctx.sh([ctx.python, str(ctx.kit / "make_tok.py"), str(bpe), str(dest)], check=True)
     ctx.tok = dest
@@ -732,7 +739,9 @@ def _fit(ctx: Ctx, label: str, config: Path, args: list[str], adapt_batch: int |
     if ctx.dry:
         raise StepSkipped(f"fit --probe needs a GPU and nvidia-smi; predicted peak {predicted} GiB (no probe)")
     done = ctx.loratrain("fit", str(config), *args, *vram, "--probe", "--probe-steps", "3", "--json")
-    probe = (ctx.json_of(done) or {}).get("probe") or {}
+    probe = dict((ctx.json_of(done) or {}).get("probe") or {})
+    if probe.get("log_tail"):  # a failed probe: the end of its training log (its folder is deleted)
+        ctx._tail("\n" + probe.pop("log_tail"))
     measured = probe.get("measured_peak_gib")
     error = round(100 * (predicted / measured - 1), 1) if measured and predicted else None
     row.update(measured_gib=round(measured, 2) if measured else None, error_pct=error)
@@ -939,16 +948,18 @@ STEP_FUNCS: dict[str, Callable[[Ctx], None]] = {
     "nan": step_nan,
     "report": step_report,
 }
+_TRAIN = ("install", "build_tokenizers", "build_data", "build_model")
 NEEDS = {  # a step whose input failed is skipped with that reason instead of failing a second time
+    "build_tokenizers": ("install",),
     "build_model": ("install",),
-    "doctor": ("install",),
-    "check": ("install", "build_model"),
-    "run": ("install", "build_model", "build_data"),
-    "fit_guide": ("install", "build_model", "build_data"),
-    "fit_lora8_b4": ("install", "build_model", "build_data"),
-    "fit_guide_no_gc": ("install", "build_model", "build_data"),
-    "interrupt_resume": ("install", "build_model", "build_data"),
-    "nan": ("install", "build_model", "build_data"),
+    "doctor": ("install", "build_tokenizers"),
+    "check": _TRAIN,
+    "run": _TRAIN,
+    "fit_guide": _TRAIN,
+    "fit_lora8_b4": _TRAIN,
+    "fit_guide_no_gc": _TRAIN,
+    "interrupt_resume": _TRAIN,
+    "nan": _TRAIN,
 }
 
 
@@ -971,6 +982,20 @@ def kill_leftovers(ctx: Ctx) -> list[int]:
     if pids:
         time.sleep(3)
     return pids
+
+
+def keep_log(ctx: Ctx, name: str) -> None:
+    """With $OUT: the end of a failed step's last launch log comes back beside the JSON (a few, small)."""
+    if not ctx.args.out_dir_files:
+        return
+    logs = sorted(ctx.work.glob(f"{name}-*.log"), key=lambda p: p.stat().st_mtime)
+    kept = list(ctx.proof.out.parent.glob("gpu_proof_*.log"))
+    if not logs or len(kept) >= FAILURE_LOGS:
+        return
+    data = logs[-1].read_bytes()[-LOG_BYTES:]
+    dest = ctx.proof.out.parent / f"gpu_proof_{name}.log"
+    dest.write_bytes(data)
+    ctx.current["log"] = dest.name
 
 
 def run_steps(ctx: Ctx) -> None:
@@ -1007,6 +1032,8 @@ def run_steps(ctx: Ctx) -> None:
         leftovers = kill_leftovers(ctx)
         if leftovers:
             rec["killed_gpu_pids"] = leftovers
+        if rec["status"] == "failed":
+            keep_log(ctx, name)
         print(f"[gpu_proof] {name}: {rec['status']} in {rec['seconds']} s {rec.get('reason', '')}", flush=True)
         proof.save()
 
@@ -1105,9 +1132,9 @@ GPU proof: how a session with a lent GPU runs it (15 minutes of device time in a
 """
 
 
-def plan_text(budget: int = 540) -> str:
+def plan_text(budget: int = BUDGET_S) -> str:
     command = f"PYTHONUNBUFFERED=1 python3 benchmarks/gpu_proof.py --carried .gpu-proof --budget {budget}"
-    return PLAN.format(command=command, timeout=budget + 50, budget=budget, limit=CARRY_LIMIT_MIB)
+    return PLAN.format(command=command, timeout=budget + SLACK_S, budget=budget, limit=CARRY_LIMIT_MIB)
 
 
 # --- main ----------------------------------------------------------------------------------------------------
@@ -1124,7 +1151,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--work", metavar="DIR", help="where models, data and runs go (default /tmp/gpu-proof; dry: a temp folder)"
     )
     ap.add_argument("--out", metavar="FILE", help="the JSON file (default $OUT/gpu_proof.json, else ./gpu_proof.json)")
-    ap.add_argument("--budget", type=float, default=540.0, help="seconds for all steps (default 540)")
+    ap.add_argument("--budget", type=float, default=BUDGET_S, help=f"seconds for all steps (default {BUDGET_S})")
     ap.add_argument("--only", help="comma-separated steps to run (the builds run as needed)")
     ap.add_argument("--skip", help="comma-separated steps to skip")
     ap.add_argument("--kit", help="the e2e kit folder (default: the carried kit, ../shared/e2e-kit)")
