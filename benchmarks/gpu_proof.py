@@ -22,9 +22,11 @@ step so that a call cut off at its limit still returns what it did:
 | nan               | lr 1e8 (networks.lora, fp16): the watchdog must stop the run           |   45 s |  180 s |
 | report            | `report --json` of the resumed run (or of the first run)               |   15 s |   90 s |
 
-Expected about 8.5 minutes on one H100/H200 (most of it sd-scripts loading the 6.5 GiB model, seven launches);
-the default --budget of 520 s stops launching steps that no longer fit, marks them skipped, and leaves the
-last 25 s for `report`. Every sd-scripts launch is the real one (`loratrain run`/`fit --probe`, accelerate,
+Expected in all: about 8.5 minutes on one H100/H200 (the column sums to 518 s; most of it is sd-scripts loading
+the 6.5 GiB model in each of its seven launches). These are estimates: no GPU was lent while this was written. The
+default --budget of 520 s caps the run: a step gets at most its limit and what is left of the budget (less 25 s
+kept for `report`), a step that would start with under 10 s left is marked skipped ("out of time"), and a step
+cut off at the budget needs at most SLACK_S more to stop cleanly, hence the device call's timeout_s of 590. Every sd-scripts launch is the real one (`loratrain run`/`fit --probe`, accelerate,
 sd-scripts 48d368f, lycoris_lora 4.1.3), offline (HF_HUB_OFFLINE=1).
 
 Three modes:
@@ -1137,7 +1139,10 @@ GPU proof: how a session with a lent GPU runs it (15 minutes of device time in a
    It writes .gpu-proof/{{sd-scripts (trimmed, ~4 MB), wheels (~25 MB, cp312 manylinux), kit, bpe, MANIFEST.json}}
    and refuses above {limit} MiB. Check it: .venv/bin/python benchmarks/gpu_proof.py --cpu-dry (under a minute).
 
-2. One device call (the `run` tool), from the repository root of the session's checkout:
+   The device call sends the checkout the SESSION was started in (also when a helper in another worktree makes
+   the call): prepare .gpu-proof in that checkout's root, and have this script there.
+
+2. One device call (the `run` tool); status must say can_start_another, with at least 12 minutes left:
      command:   {command}
      carry:     [".gpu-proof"]
      timeout_s: {timeout}
