@@ -830,7 +830,8 @@ def step_interrupt_resume(ctx: Ctx) -> None:
     )
     dry_run_check(ctx, GUIDE, args)
     base = [ctx.python, "-m", "loratrain", "run", str(GUIDE), *args, "--plain", "--grace", "20"]
-    env, settle = ctx.env, 1.0
+    env = env_resume = ctx.env
+    settle = 1.0
     if ctx.dry:
         config, out = fixture_config(ctx, "resume")
         text = config.read_text(encoding="utf-8")
@@ -840,7 +841,9 @@ def step_interrupt_resume(ctx: Ctx) -> None:
         )
         config.write_text(text, encoding="utf-8")
         base = [ctx.python, "-m", "loratrain", "run", str(config), "--plain", "--no-preflight"]
-        env, settle = dict(ctx.env, FIXTURE_STEP_S="0.05"), 0.3
+        # Fast to the first state, then slow enough that the SIGINT surely lands before the end on a busy machine.
+        env = dict(ctx.env, FIXTURE_STEP_S="0.02", FIXTURE_SLOW_FROM="11", FIXTURE_SLOW_S="0.25")
+        env_resume, settle = dict(ctx.env, FIXTURE_STEP_S="0.02"), 0.3
     else:
         base += gate(ctx)
     ctx.resume_out = out
@@ -852,7 +855,7 @@ def step_interrupt_resume(ctx: Ctx) -> None:
         raise StepFailed(f"no state folder appeared before the first launch ended (exit {code})")
     first.send_signal(signal.SIGINT)
     code1 = finish(ctx, first, timeout=120)
-    code2 = finish(ctx, launch(ctx, base + ["--resume"], env))
+    code2 = finish(ctx, launch(ctx, base + ["--resume"], env_resume))
     recs = records(out)
     ctx.numbers(
         planned=planned,
