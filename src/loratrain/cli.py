@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "doctor",
     "explain",
     "plan",
+    "audit",
     "fit",
     "prompts",
     "setup",
