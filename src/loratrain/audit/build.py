@@ -21,6 +21,8 @@ from loratrain.plan.dataset_config import plan_datasets
 # share of the resized image crops away what the caption describes.
 UPSCALE_WARN = 1.5
 KEPT_WARN = 0.85
+# Transparency below this share of the pixels (a few anti-aliased edge pixels) is not reported.
+TRANSPARENT_WARN = 0.001
 _ROTATIONS = {
     2: "mirrored",
     3: "upside down",
@@ -242,14 +244,16 @@ def _image_findings(scan: FolderScan, listing, facts: dict, bucketer: Bucketer |
                     image=path,
                 )
             )
-        transparent = f.get("transparent")
-        if transparent and not sub.alpha_mask:
+        transparent = f.get("transparent") or 0
+        pixels = max(1, f["size"][0] * f["size"][1])
+        if transparent / pixels >= TRANSPARENT_WARN and not sub.alpha_mask:
             out.append(
                 finding(
                     path,
                     "transparent",
-                    f"{transparent:.1%} of the pixels are (partly) transparent ({f.get('mode')}); convert('RGB') drops "
-                    "the alpha, so they train as whatever colour is stored under them (often black)",
+                    f"{transparent} pixels ({transparent / pixels:.1%}) are (partly) transparent ({f.get('mode')}); "
+                    "convert('RGB') drops the alpha, so they train as whatever colour is stored under them (often "
+                    "black)",
                     fix="flatten it onto a background, or train with alpha_mask",
                     image=path,
                 )

@@ -19,7 +19,7 @@ from loratrain.atomic import write_text
 from loratrain.audit import images
 from loratrain.errors import LoratrainError
 
-VERSION = 1
+VERSION = 2  # the facts' format; a change re-decodes everything once
 SERIAL_BELOW = 32  # fewer images than this are decoded in this process: a pool costs more than it saves
 WORKERS_ENV = "LORATRAIN_AUDIT_WORKERS"
 

@@ -69,7 +69,7 @@ def inspect(path: str) -> dict[str, Any]:
         facts["orientation"] = int(im.getexif().get(0x0112, 1) or 1)
     except Exception:  # a broken EXIF block: sd-scripts never reads it either
         facts["orientation"] = 1
-    facts["transparent"] = _transparent_fraction(im)
+    facts["transparent"] = _transparent_count(im)
     facts["clipped"] = _clipped_fraction(im)
     facts["dhash"] = _dhash(im)
     return facts
@@ -80,8 +80,8 @@ def _short(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else ""
 
 
-def _transparent_fraction(im) -> float | None:
-    """Share of pixels that are not fully opaque, or None when the image has no alpha at all."""
+def _transparent_count(im) -> int | None:
+    """How many pixels are not fully opaque, or None when the image has no alpha at all."""
     import numpy as np
 
     if im.mode in ALPHA_MODES:
@@ -90,8 +90,7 @@ def _transparent_fraction(im) -> float | None:
         alpha = im.convert("RGBA").getchannel("A")
     else:
         return None
-    a = np.asarray(alpha)
-    return float(np.count_nonzero(a < 255)) / max(1, a.size)
+    return int(np.count_nonzero(np.asarray(alpha) < 255))
 
 
 def _clipped_fraction(im) -> float | None:
