@@ -145,3 +145,59 @@ def test_npz_shapes_reads_headers_only(tmp_path):
     assert npz_shapes(str(path))["latents"] == (4, 12, 9)
     with zipfile.ZipFile(path) as zf:
         assert "latents.npy" in zf.namelist()
+
+
+def test_dataset_config_subsets_cache_info_and_a_missing_folder(tmp_path):
+    import json as _json
+
+    folder = tmp_path / "imgs"
+    clean_folder(folder, 3)
+    info = folder / "metadata_cache.json"
+    info.write_text(_json.dumps({str(folder / "img0000.png"): {"caption": "old", "resolution": [SIDE, SIDE]}}))
+    set_mtime(info, 600)  # written before the images were last changed
+    ds = tmp_path / "datasets.toml"
+    ds.write_text(
+        f"""[general]
+caption_extension = ".txt"
+[[datasets]]
+resolution = {SIDE}
+[[datasets.subsets]]
+image_dir = "{folder}"
+class_tokens = "{TRIGGER}"
+cache_info = true
+[[datasets.subsets]]
+image_dir = "{tmp_path / "gone"}"
+""",
+        encoding="utf-8",
+    )
+    cfg = config(tmp_path)
+    text = cfg.read_text().replace(f'train_data_dir = "{tmp_path / "train"}"', f'dataset_config = "{ds}"')
+    cfg.write_text(text)
+    code, data = audit_json(cfg)
+    assert kinds_by_file(data) == {str(info): {"info_cache_stale"}, str(tmp_path / "gone"): {"folder_missing"}}
+    assert code == 2
+    run_cli("audit", str(cfg), "--fix-cache")
+    assert not info.exists() and (folder / "img0000.png").exists()
+
+
+def test_cache_name_sizes_follow_sd_scripts_walk():
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from loratrain.audit.caches import sized_caches, sizes_from_names
+
+    stems = st.text(alphabet="abc_x0123", min_size=1, max_size=8)
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.dictionaries(stems, st.tuples(st.integers(1, 4096), st.integers(1, 4096)), max_size=8))
+    def check(sizes):
+        images = sorted(f"{s}.png" for s in sizes)
+        names = {f"{s}_{w:04d}x{h:04d}_sdxl.npz" for s, (w, h) in sizes.items()}
+        found = sizes_from_names(images, sized_caches(names))  # never raises, whatever the names
+        for image, (cache, size) in found.items():
+            stem = image[:-4]
+            assert cache.startswith(stem)  # sd-scripts' prefix match
+            if cache == f"{stem}_{sizes[stem][0]:04d}x{sizes[stem][1]:04d}_sdxl.npz":
+                assert size == sizes[stem]
+
+    check()
