@@ -3,6 +3,7 @@ duplicates, captions and caches. Returns findings and data; printing belongs to 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ def run_audit(
     dplan = plan_datasets(args)
     errors = [p for p in dplan.problems if p.severity == "error"]
     if errors:
-        raise ConfigError([p if p.file else Problem(**{**p.__dict__, "file": config_file}) for p in errors])
+        raise ConfigError([p if p.file else dataclasses.replace(p, file=config_file) for p in errors])
     result = AuditResult(problems=[p for p in dplan.problems if p.severity != "error"])
     from loratrain.plan.planner import _caption_measure, _TokenCounter  # plan's one token count of a caption
 

@@ -18,6 +18,7 @@ from loratrain.report.html import _SCRIPT, _STYLE, _uri
 
 HTML_NAME = "audit.html"
 THUMB = 160
+MAX_THUMBS = 2000  # a page of 20,000 flagged images would weigh hundreds of MB: the rest are listed without one
 _EXTRA_STYLE = """
 .sev-error{color:#b42318;font-weight:600}.sev-warning{color:#9a6700}
 td.thumb{width:170px;text-align:center}ul.f{margin:0;padding-left:1.1em}ul.f li{margin:2px 0}
@@ -50,12 +51,14 @@ def write(result: AuditResult, folder: Path, config_file: str = "") -> Path:
             loose.append(f)
     order = sorted(by_image, key=lambda p: (not any(f.severity == "error" for f in by_image[p]), p))
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        thumbs = dict(zip(order, pool.map(lambda p: thumbnail(p, THUMB), order)))
+        thumbs = dict(zip(order, pool.map(lambda p: thumbnail(p, THUMB), order[:MAX_THUMBS])))
     rows = []
     for path in order:
         found = by_image[path]
-        thumb = thumbs[path]
-        if thumb is None:
+        thumb = thumbs.get(path)
+        if path not in thumbs:
+            cell = f'<td class="thumb missing">not shown (over {MAX_THUMBS} flagged images)</td>'
+        elif thumb is None:
             cell = '<td class="thumb missing">cannot be decoded</td>'
         else:
             data, (w, h) = thumb
