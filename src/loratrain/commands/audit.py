@@ -117,6 +117,14 @@ def _show(result, strict: bool) -> None:
         f"[bold]{result.images} images[/bold] in {len(result.folders)} folder(s) audited"
         + (f" ({remembered} unchanged since the last audit)" if remembered else "")
     )
+    for folder in result.folders:
+        if folder["is_reg"] or not folder["captions"]:
+            continue
+        trigger = f"trigger {folder['trigger']!r} ({folder['trigger_source']})" if folder["trigger"] else "no trigger"
+        tags = ", ".join(f"{t['tag']} {t['count']}" for t in folder["top_tags"][:5])
+        console.print(
+            f"  {escape(folder['folder'])}: {folder['captions']} captions, {escape(trigger)}; top tags: {escape(tags)}"
+        )
     by_kind: dict[str, list] = {}
     for f in result.findings:
         by_kind.setdefault(f.kind, []).append(f)
