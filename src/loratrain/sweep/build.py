@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loratrain.audit.caches import SDXL_SUFFIX, TE_SUFFIX  # sd-scripts' cache file names, stated once
 from loratrain.config import loader
 from loratrain.errors import ConfigError, Problem
 from loratrain.schema.root import MODELLED, TrainConfig
@@ -59,8 +60,8 @@ TEXT_KEYS = (
 # Keys that add arrays to the shared latent files (the file is extended, never reused stale).
 EXTENDS_LATENTS = ("dataset.flip_aug", "extra.alpha_mask")
 CACHES = {
-    "cache_latents_to_disk": ("latent", LATENT_KEYS, "<image>_<W>x<H>_sdxl.npz"),
-    "cache_text_encoder_outputs_to_disk": ("text-encoder", TEXT_KEYS, "<image>_te_outputs.npz"),
+    "cache_latents_to_disk": ("latent", LATENT_KEYS, f"<image>_<W>x<H>{SDXL_SUFFIX}"),
+    "cache_text_encoder_outputs_to_disk": ("text-encoder", TEXT_KEYS, f"<image>{TE_SUFFIX}"),
 }
 
 
@@ -210,7 +211,7 @@ def refuse_stale_caches(axes: list[Axis], base: dict[str, Any], base_file: str) 
                         file="--vary",
                         value=axis.labels,
                         fix=f"set dataset.{flag} = false in {base_file} (each run then caches in memory) "
-                        "or make one sweep per value",
+                        "or make one sweep per value; `loratrain audit` finds caches already stale",
                     )
                 )
         if flag == "cache_latents_to_disk":
