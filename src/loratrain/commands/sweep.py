@@ -183,23 +183,11 @@ def plan_sweep(folder: Path, set_: Optional[list[str]], as_json: bool) -> int:
                 "values": run.values,
                 "total_steps": report.data.get("total_steps") or 0,
                 "epochs": report.data.get("epochs"),
-                **_trained(loaded.config),
+                **record.last_run(loaded.config.script_args()),
             }
         )
     total = sum(r["total_steps"] for r in rows)
-    # A succeeded run trained all its planned steps; the step count of a record reads its log's last bar line.
-    done = {r["run"]: r["total_steps"] if r["status"] == "succeeded" else r["steps_done"] for r in rows}
-    timed = [r for r in rows if r["duration_s"] and done[r["run"]]]
-    per_step = sum(r["duration_s"] for r in timed) / sum(done[r["run"]] for r in timed) if timed else None
-    known = sum(r["duration_s"] for r in rows if r["status"] == "succeeded" and r["duration_s"])
-    left = sum(r["total_steps"] for r in rows if r["status"] != "succeeded")
-    estimate = known + left * per_step if per_step is not None else None
-    basis = (
-        f"measured: {per_step:.3g} s per step over the {len(timed)} run(s) trained so far"
-        if per_step is not None
-        else "no run of this sweep has trained yet, and loratrain has no step-time model: the time is known "
-        "after the first run (plan DIR again)"
-    )
+    estimate, basis = record.sweep_time(rows)
     if as_json:
         print_json({"sweep": str(folder), "runs": rows, "total_steps": total, "time_s": estimate, "time_basis": basis})
     else:
@@ -222,27 +210,6 @@ def plan_sweep(folder: Path, set_: Optional[list[str]], as_json: bool) -> int:
         typer.echo(f"total: {total} steps" + (f", about {_hms(estimate)}" if estimate is not None else ""))
         typer.echo(f"time: {basis}")
     return EXIT_CONFIG if errors else 0
-
-
-def _trained(cfg) -> dict[str, Any]:
-    """The run's newest record: status, time and steps done (for the sweep's measured pace)."""
-    from loratrain.report.run import latest_record
-
-    args = cfg.script_args()
-    none = {"status": "not run", "duration_s": None, "steps_done": None}
-    if not args.get("output_dir"):
-        return none
-    folder = latest_record(Path(str(args["output_dir"])), str(args.get("output_name") or "last"))
-    if folder is None:
-        return none
-    import json
-
-    try:
-        rec = json.loads((folder / "record.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return none
-    steps = rec.get("steps_done") if isinstance(rec, dict) else None
-    return {"status": str(rec.get("status") or "unknown"), "duration_s": rec.get("duration_s"), "steps_done": steps}
 
 
 def _hms(seconds: float | None) -> str:

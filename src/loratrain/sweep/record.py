@@ -129,3 +129,47 @@ def read(folder: Path) -> RecordedSweep:
         skipped=_table(data.get("skipped")),
         cwd=str(data.get("cwd") or ""),
     )
+
+
+def last_run(args: dict[str, Any]) -> dict[str, Any]:
+    """A run's newest record (by its output_dir and output_name): status, duration and steps done."""
+    import json
+
+    from loratrain.launch.record import RECORD_NAME
+    from loratrain.report.run import latest_record
+
+    none: dict[str, Any] = {"status": "not run", "duration_s": None, "steps_done": None}
+    if not args.get("output_dir"):
+        return none
+    folder = latest_record(Path(str(args["output_dir"])), str(args.get("output_name") or "last"))
+    if folder is None:
+        return none
+    try:
+        rec = json.loads((folder / RECORD_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return none
+    if not isinstance(rec, dict):
+        return none
+    return {
+        "status": str(rec.get("status") or "unknown"),
+        "duration_s": rec.get("duration_s"),
+        "steps_done": rec.get("steps_done"),
+    }
+
+
+def sweep_time(rows: list[dict[str, Any]]) -> tuple[float | None, str]:
+    """The sweep's time from what has trained: recorded durations, and the rest's steps at the measured pace.
+    loratrain has no model of a step's time, so before the first run there is none. Rows hold total_steps,
+    status, duration_s, steps_done (plan's steps and last_run's record)."""
+    # A succeeded run trained all its planned steps; a record's steps_done reads its log's last bar line.
+    done = {i: r["total_steps"] if r["status"] == "succeeded" else r["steps_done"] for i, r in enumerate(rows)}
+    timed = [i for i, r in enumerate(rows) if isinstance(r["duration_s"], (int, float)) and done[i]]
+    if not timed:
+        return None, (
+            "no run of this sweep has trained yet, and loratrain has no step-time model: the time is known "
+            "after the first run (plan DIR again)"
+        )
+    per_step = sum(rows[i]["duration_s"] for i in timed) / sum(done[i] for i in timed)
+    known = sum(r["duration_s"] for r in rows if r["status"] == "succeeded" and r["duration_s"])
+    left = sum(r["total_steps"] for r in rows if r["status"] != "succeeded")
+    return known + left * per_step, f"measured: {per_step:.3g} s per step over the {len(timed)} run(s) trained so far"
