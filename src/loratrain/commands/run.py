@@ -222,8 +222,8 @@ def _launch_all(configs, set_, strict, state_dir, *, resume, plain, keep_going, 
         return prepared
 
     if len(configs) == 1:
-        result, _rec = _launch(prepare(configs[0]), opts, plain or supervised, ready)
-        return result.exit_code
+        result, rec = _launch(prepare(configs[0]), opts, plain or supervised, ready)
+        return _exit_code(result, rec)
     queue = run_queue(
         configs,
         prepare,
@@ -284,6 +284,22 @@ def _resume_plan(config: str, set_, strict: bool, state_dir: str | None, quiet: 
     return plan
 
 
+def _say_failure(failure) -> None:
+    if failure:
+        from loratrain.launch.failures import Diagnosis
+
+        d = Diagnosis(failure["cause_id"], failure["cause"], failure["fix"], failure["evidence"], failure["last_lines"])
+        for line in d.render():
+            _say(line)
+
+
+def _exit_code(result, rec) -> int:
+    """The run's exit status, except that a run recorded as failed (exit 0 without training) is a runtime failure."""
+    from loratrain.launch.queue import exit_code_of
+
+    return exit_code_of(result, rec)
+
+
 def _launch(prepared, opts, plain: bool, ready=None):
     from loratrain.launch import prepare as launch
     from loratrain.launch import runner
@@ -324,21 +340,16 @@ def _launch(prepared, opts, plain: bool, ready=None):
         )
     elif result.interrupted:
         _say(f"interrupted; stopped after {_duration(result.duration_s)} (exit {result.exit_code})")
+    elif result.exit_code == 0 and rec.data.get("status") == "failed":
+        _say(f"training ended with exit status 0 after {_duration(result.duration_s)} but did not train")
+        _say_failure(rec.data.get("failure"))
     elif result.exit_code == 0:
         target = prepared.output_file()
         saved = f"; saved {_short(target)}" if target is not None and target.exists() else ""
         _say(f"finished in {_duration(result.duration_s)}{saved}")
     else:
         _say(f"training failed with exit code {result.exit_code} after {_duration(result.duration_s)}")
-        failure = rec.data.get("failure")
-        if failure:
-            from loratrain.launch.failures import Diagnosis
-
-            d = Diagnosis(
-                failure["cause_id"], failure["cause"], failure["fix"], failure["evidence"], failure["last_lines"]
-            )
-            for line in d.render():
-                _say(line)
+        _say_failure(rec.data.get("failure"))
     _say(f"log: {_short(rec.log_path)}")
     _say(f"record: {_short(rec.folder / 'record.json')}")
     return result, rec

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from loratrain.errors import LoratrainError
+from loratrain.errors import EXIT_RUNTIME, LoratrainError
 
 
 @dataclass
@@ -31,6 +31,13 @@ class QueueResult:
     outcomes: list[Outcome] = field(default_factory=list)
     exit_code: int = 0
     launched: bool = False  # False: a config had errors and nothing was launched
+
+
+def exit_code_of(result, rec) -> int:
+    """A launch's exit status, except that a run recorded as failed (exit 0 without training) is a runtime failure."""
+    if result.exit_code == 0 and rec.data.get("status") == "failed":
+        return EXIT_RUNTIME
+    return result.exit_code
 
 
 def _check_all(configs, prepare, on_error, say) -> tuple[list[Outcome], list[bool]]:
@@ -57,7 +64,7 @@ def _launch_one(config, prepare, launch, outcome: Outcome, on_error) -> bool:
         on_error(exc)
         outcome.status, outcome.exit_code = "invalid", exc.exit_code
         return False
-    outcome.exit_code, outcome.duration_s, outcome.record = result.exit_code, result.duration_s, rec.folder
+    outcome.exit_code, outcome.duration_s, outcome.record = exit_code_of(result, rec), result.duration_s, rec.folder
     outcome.interrupted = bool(result.interrupted)
     outcome.status = rec.data.get("status") or (
         "interrupted" if result.interrupted else ("succeeded" if result.exit_code == 0 else "failed")
