@@ -166,7 +166,7 @@ def register(app: typer.Typer) -> None:
         if detach and not dry_run:
             given = {k: v for k, v in locals().items() if k in SUPERVISOR_OPTIONS}
             given["configs"] = configs + ([state_dir] if state_dir else [])
-            return _detach(_supervisor_args(**given), as_json)
+            return _detach(_supervisor_args(**given), as_json, queued=len(configs))
         if dry_run:
             if resume:
                 set_ = list(set_ or []) + _resume_plan(configs[0], set_, strict, state_dir, quiet=True).set_overrides()
@@ -428,7 +428,7 @@ def _become_supervisor():
     return ReadyReporter()
 
 
-def _detach(run_args: list[str], as_json: bool) -> int:
+def _detach(run_args: list[str], as_json: bool, queued: int = 1) -> int:
     from loratrain.commands._output import print_json
     from loratrain.launch.detach import DetachFailed, start_detached
 
@@ -447,6 +447,8 @@ def _detach(run_args: list[str], as_json: bool) -> int:
     run_id = started.run_id
     typer.echo(run_id)
     _say(f"started {run_id} in the background (supervisor pid {started.pid}); closing this terminal does not stop it")
+    if queued > 1:
+        _say(f"it is the first of a queue of {queued} runs; the others appear in `loratrain runs` as they start")
     _say(f"record:  {_short(started.record)}")
     _say(f"follow:  loratrain attach {run_id}    (the progress bar; Ctrl-C leaves the run running)")
     _say(f"         loratrain logs {run_id} -f")
