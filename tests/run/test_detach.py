@@ -371,3 +371,21 @@ def test_any_run_argument_is_a_run_or_no_such_run_never_a_traceback(tmp_path, ru
         result = loratrain(tmp_path, verb, "--", run)  # "--": a RUN that starts with a dash is still a RUN
         assert "Traceback" not in result.stderr
         assert result.returncode == 2 and "no such run" in result.stderr, result.stderr
+
+
+def test_a_detached_queue_runs_every_config_in_order_and_the_supervisor_ends(tmp_path):
+    root = tmp_path / "p"
+    first, second = make_project(root, "one"), make_project(root, "two")
+    started = subprocess.run(
+        [sys.executable, "-m", "loratrain", "run", first.name, second.name, "--detach", "--no-preflight"],
+        cwd=root,
+        env=env_for(root),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.startswith("one-") and "first of a queue of 2 runs" in started.stderr
+    rows = _wait(lambda: [r for r in _runs(root) if r["status"] == "succeeded"][1:] and _runs(root), 120, "both runs")
+    assert [r["config"] for r in rows] == ["one.toml", "two.toml"] and all(r["detached"] for r in rows)
+    _wait(lambda: not live.process_alive(rows[0]["pid"]), 30, "the supervisor to end after the queue")
