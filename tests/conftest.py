@@ -19,6 +19,12 @@ def write_config(tmp_path: Path):
     return write
 
 
+@pytest.fixture(autouse=True)
+def _run_index_in_tmp(tmp_path_factory, monkeypatch):
+    """Runs are indexed by id in loratrain's state folder (launch/runid.py): a test's runs never reach the user's."""
+    monkeypatch.setenv("LORATRAIN_STATE_DIR", str(tmp_path_factory.mktemp("loratrain-state")))
+
+
 @pytest.fixture
 def chromium() -> str:
     """Debian's Chromium for the page tests; they skip without it, except under CI=true, where they fail."""

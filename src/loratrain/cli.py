@@ -19,6 +19,9 @@ from loratrain.errors import EXIT_INTERRUPTED, LoratrainError
 COMMAND_MODULES = [
     "run",
     "runs",
+    "logs",
+    "attach",
+    "stop",
     "diagnose",
     "check",
     "doctor",

@@ -132,26 +132,20 @@ def read(folder: Path) -> RecordedSweep:
 
 
 def last_run(args: dict[str, Any]) -> dict[str, Any]:
-    """A run's newest record (by its output_dir and output_name): status, duration and steps done."""
-    import json
-
-    from loratrain.launch.record import RECORD_NAME
-    from loratrain.report.run import latest_record
+    """A run's newest record (by its output_dir and output_name): status, duration and steps done.
+    Read with launch/record.py's one reader; a "running" record whose supervisor is gone is "died" (launch/live.py)."""
+    from loratrain.launch.live import view
+    from loratrain.launch.record import newest_record
 
     none: dict[str, Any] = {"status": "not run", "duration_s": None, "steps_done": None}
     if not args.get("output_dir"):
         return none
-    folder = latest_record(Path(str(args["output_dir"])), str(args.get("output_name") or "last"))
-    if folder is None:
+    stored = newest_record(Path(str(args["output_dir"])), str(args.get("output_name") or "last"))
+    if stored is None:
         return none
-    try:
-        rec = json.loads((folder / RECORD_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return none
-    if not isinstance(rec, dict):
-        return none
+    rec = stored.data
     return {
-        "status": str(rec.get("status") or "unknown"),
+        "status": str(view(stored)["status"] or "unknown"),
         "duration_s": rec.get("duration_s"),
         "steps_done": rec.get("steps_done"),
     }
