@@ -221,6 +221,6 @@ def _fails_to_load(req: Requirement, use: Use, python: str, dist: str, have: str
     if use.module == "cv2" and "libGL" in error:
         # opencv-python links the desktop's OpenGL; its headless build has the same cv2 without it.
         spec = f"opencv-python-headless=={req.pin}" if req.pin else "opencv-python-headless"
-        others = " ".join(d for d in (*OPENCV[1:], "opencv-python") if d != "opencv-python-headless")
+        others = " ".join(d for d in OPENCV if d != "opencv-python-headless")
         fix = f"{python} -m pip uninstall -y {others} && {python} -m pip install --force-reinstall {spec}"
     return Verdict("error" if use.role == _START else "warning", message, message, fix)
