@@ -196,10 +196,12 @@ def judge(req: Requirement, answer: Mapping[str, Any], python: str) -> Verdict:
     if loaded and not loaded.get("ok"):
         return _fails_to_load(req, use, python, dist, have, str(loaded.get("error") or "unknown error"))
     via = "" if key(dist) == key(req.dist) else f" (as {dist})"
-    if req.pin and not same_minor(have, req.pin):
+    if req.pin and not same_minor(have, req.pin) and use.role in (_START, "unknown"):
         message = f"{req.dist} {have}{via} is installed; sd-scripts' requirements.txt pins {req.pin}"
         return Verdict("warning", message, message, f"{pip} {_install_spec(req, use)}", installed)
     detail = f"{use.module} from {dist} {have}" + ("" if not req.pin or have == req.pin else f", pinned {req.pin}")
+    if use.role != _START and use.why:  # another version of what only some options (or nothing) import
+        detail += f" ({use.why} need it)" if use.role == "option" else f" ({use.why})"
     return Verdict("ok", detail, installed=installed)
 
 
