@@ -47,7 +47,7 @@ DIST_OF_MODULE = {
     "pytorch_optimizer": "pytorch-optimizer",
     "prodigyplus": "prodigy-plus-schedule-free",
     "lycoris": "lycoris_lora",
-    "cv2": "opencv-python",
+    "cv2": "opencv-python-headless",  # the build that loads on servers too (launch/requirements.py)
     "PIL": "pillow",
     "came_pytorch": "came-pytorch",
 }
