@@ -31,6 +31,8 @@ COMMAND_MODULES = [
     "slurm",
     "shrink",
     "report",
+    "sweep",
+    "compare",
     "import_",
     "init",
     "schema",
