@@ -951,11 +951,11 @@ ADAPTER_VARIANTS = {
 
 # --- doctor: real virtual environments linking this one's packages (tests/run/test_doctor.py, benchmarks) ---
 
-from loratrain.launch import doctor as _doctor  # noqa: E402
+from loratrain.launch import requirements as _requirements  # noqa: E402
 
 SITE = Path(sysconfig.get_paths()["purelib"])
 REQUIREMENTS = FIXTURES / "sd_scripts_requirements" / "requirements.txt"
-PINS = {r.dist: r for r in _doctor.parse_requirements(REQUIREMENTS.read_text())}
+PINS = {r.dist: r for r in _requirements.parse_requirements(REQUIREMENTS.read_text())}
 
 
 def _entries_of(dist: str) -> set[str]:
@@ -975,18 +975,29 @@ def _installed(dist: str) -> bool:
     return True
 
 
-def write_metadata(site: Path, dist: str, version: str) -> None:
+def write_metadata(site: Path, dist: str, version: str, top_level: tuple[str, ...] = ()) -> None:
+    """A .dist-info as pip leaves it: METADATA with the version, and top_level.txt naming the modules it holds."""
     info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    if top_level:
+        (info / "top_level.txt").write_text("".join(f"{m}\n" for m in top_level))
+
+
+def write_stub(site: Path, dist: str, version: str, module: str, init: str = "") -> None:
+    """An installed distribution whose module imports (a stub that only knows its version) with its metadata."""
+    (site / module).mkdir(exist_ok=True)
+    (site / module / "__init__.py").write_text(init or f"__version__ = {version!r}\n")
+    write_metadata(site, dist, version, (module,))
 
 
 def make_env(root: Path, hide: tuple[str, ...] = (), complete: bool = True) -> tuple[str, Path]:
     """(interpreter, its site-packages): a venv linking the test environment's packages minus `hide`.
 
     `complete`: sd-scripts pins some packages this test environment does not carry (opencv-python,
-    voluptuous, ...); they get installed metadata at the pinned version, which is all the pin check
-    reads (it never imports them). The packages a config imports are always real.
+    voluptuous, ...); they get installed at the pinned version as stubs (metadata and a module that imports),
+    which is what the requirement check reads (it locates their modules and imports only cv2). The packages a
+    config imports are always real.
     """
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, capture_output=True)
     site = next((root / "lib").glob("python3*/site-packages"))
@@ -998,8 +1009,8 @@ def make_env(root: Path, hide: tuple[str, ...] = (), complete: bool = True) -> t
             (site / entry.name).symlink_to(entry)
     if complete:
         for dist, req in PINS.items():
-            if dist not in hide and not _installed(dist) and dist not in _doctor.OPTIONAL_DISTS:
-                write_metadata(site, dist, req.pin or "1.0")
+            if dist not in hide and not _installed(dist) and dist not in _requirements.OPTIONAL_DISTS:
+                write_stub(site, dist, req.pin or "1.0", _requirements.use_of(dist).module)
     return str(root / "bin" / "python"), site
 
 

@@ -280,6 +280,11 @@ def _resume_plan(config: str, set_, strict: bool, state_dir: str | None, quiet: 
             f"resuming from {_short(plan.state_dir)} at step {plan.cumulative_step} of {plan.total_steps} "
             f"({plan.source}); this launch trains steps {plan.start_step + 1}-{plan.predicted_total}"
         )
+        from loratrain.launch import preflight
+
+        final = preflight.output_file(preflight.PreflightInput(args=args, cwd=Path.cwd()))
+        if final is not None and final.exists() and final.resolve() in plan.own_files:
+            _say(f"this launch replaces {_short(final)}: the run's final model from its earlier launch")
     print_problems(plan.warnings)
     return plan
 

@@ -155,6 +155,7 @@ def prepare(
             python=python,
             sd_scripts=folder,
             force=opts.force,
+            replaces=replaced_by_resume(opts),
             env=env,
             cwd=prepared.cwd,
             config_file=str(loaded.path),
@@ -170,11 +171,7 @@ def prepare(
     else:
         # The overwrite guard protects data; it is no preflight check and holds with --no-preflight too.
         target = prepared.output_file()
-        try:
-            exists = target is not None and target.exists()
-        except OSError:  # a name the file system cannot hold: sd-scripts could not save there either
-            exists = False
-        if exists and not opts.force:
+        if preflight.would_overwrite(target, opts.force, replaced_by_resume(opts)):
             raise ConfigError(
                 [
                     Problem(
@@ -186,6 +183,11 @@ def prepare(
                 ]
             )
     return prepared
+
+
+def replaced_by_resume(opts: LaunchOptions) -> frozenset[Path]:
+    """The files a resumed run's earlier launches wrote: this launch replaces them (its final model) as expected."""
+    return getattr(opts.resume, "own_files", frozenset()) if opts.resume is not None else frozenset()
 
 
 def place_problems(problems: list[Problem], path: Path, lines: Mapping[str, int]) -> list[Problem]:

@@ -99,6 +99,42 @@ def producing_record(state_dir: Path, records: list[tuple[Path, dict[str, Any]]]
     return None
 
 
+def launch_chain(
+    record: dict[str, Any], records: list[tuple[Path, dict[str, Any]]]
+) -> list[tuple[Path, dict[str, Any]]]:
+    """The earlier launches of the run `record` resumes, oldest first (not `record` itself): the launch that
+    wrote its state folder, the one that wrote that launch's state, and so on."""
+    chain: list[tuple[Path, dict[str, Any]]] = []
+    current = record
+    seen: set[str] = set()
+    while isinstance(current.get("resume"), dict) and current["resume"].get("state_dir"):
+        started = str(current.get("started", ""))
+        wanted = f"{Path(str(current['resume']['state_dir'])).name}/{STATE_FILE}"
+        earlier = [
+            (folder, data)
+            for folder, data in records
+            if str(data.get("started", "")) <= started
+            and data is not current
+            and any(str(f.get("path", "")).replace(os.sep, "/") == wanted for f in data.get("files") or [])
+        ]
+        if not earlier or str(earlier[-1][0]) in seen:
+            break
+        seen.add(str(earlier[-1][0]))
+        chain.insert(0, earlier[-1])
+        current = earlier[-1][1]
+    return chain
+
+
+def own_outputs(output_dir: Path, chain: list[tuple[Path, dict[str, Any]]]) -> frozenset[Path]:
+    """The files the launches of a run wrote into output_dir (paths as their records list them)."""
+    out = set()
+    for _, data in chain:
+        for f in data.get("files") or []:
+            if isinstance(f, dict) and f.get("path"):
+                out.add((output_dir / str(f["path"])).resolve())
+    return frozenset(out)
+
+
 @dataclass(frozen=True)
 class Launch:
     """What sd-scripts does with one launch's arguments (see the module doc)."""
@@ -161,6 +197,8 @@ class ResumePlan:
     total_steps: int
     epochs: int
     warnings: list[Problem] = field(default_factory=list)
+    # Files this run's earlier launches wrote: resuming replaces them (its final model) without --force.
+    own_files: frozenset[Path] = frozenset()
 
     @property
     def start_step(self) -> int:
@@ -333,6 +371,8 @@ def plan_resume(
         schedule.epochs,
         warnings,
     )
+    if record is not None:
+        plan.own_files = own_outputs(output_dir, [*launch_chain(record, records), (Path(), record)])
     if plan.repeated_steps:
         warnings.append(
             Problem(

@@ -37,6 +37,8 @@ class RunInfo:
     record_folder: Path | None = None
     record: dict[str, Any] = field(default_factory=dict)
     config_file: str = ""
+    # A resumed run's earlier launches (record folder, record), oldest first; the report covers all of them.
+    earlier: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def output_name(self) -> str | None:
@@ -55,6 +57,22 @@ class RunInfo:
         return _parse_time(self.record.get("finished")) if self.record else None
 
     @property
+    def launches(self) -> list[tuple[Path | None, dict[str, Any]]]:
+        """Every launch of this run, oldest first (one, unless it was resumed)."""
+        return [*self.earlier, (self.record_folder, self.record)]
+
+    def windows(self, now: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]] | None:
+        """Each launch's (start, end) in local time, `now` for one still running; None without a record."""
+        out = []
+        for _, rec in self.launches:
+            started = _local(_parse_time(rec.get("started")))
+            if started is None:
+                continue
+            finished = _local(_parse_time(rec.get("finished"))) if rec.get("status") != "running" else None
+            out.append((started, finished or now))
+        return out or None
+
+    @property
     def log_path(self) -> Path | None:
         if self.record_folder is None:
             return None
@@ -68,6 +86,13 @@ def _parse_time(value: Any) -> dt.datetime | None:
         return dt.datetime.fromisoformat(str(value))
     except ValueError:
         return None
+
+
+def _local(value: dt.datetime | None) -> dt.datetime | None:
+    """A record's time as the naive local time file names and mtimes use."""
+    if value is None:
+        return None
+    return value.astimezone().replace(tzinfo=None) if value.tzinfo else value
 
 
 def _bad(path: Path, message: str, fix: str) -> ConfigError:
@@ -128,7 +153,17 @@ def from_record(folder: Path) -> RunInfo:
         record_folder=folder,
         record=record,
         config_file=str(record.get("config_file") or ""),
+        earlier=_earlier_launches(record, output_dir),
     )
+
+
+def _earlier_launches(record: dict[str, Any], output_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The launches a resumed record continues (launch/resume.py's chain of state folders), oldest first."""
+    if not isinstance(record.get("resume"), dict):
+        return []
+    from loratrain.launch.resume import launch_chain, load_records
+
+    return launch_chain(record, load_records(output_dir))
 
 
 def from_config(path: Path) -> RunInfo:
