@@ -21,7 +21,7 @@ lycoris_kohya = pytest.importorskip("lycoris.kohya")
 from torch import nn  # noqa: E402
 
 from loratrain.config.loader import load_config  # noqa: E402
-from loratrain.plan.adapter_size import COMPONENTS, PREFIX, adapter_size, sdxl_data  # noqa: E402
+from loratrain.fit.adapter_size import COMPONENTS, PREFIX, adapter_size, sdxl_data  # noqa: E402
 
 ROOT_CLASS = {"unet": "SdxlUNet2DConditionModel", "te1": "CLIPTextModel", "te2": "CLIPTextModelWithProjection"}
 LYCORIS_CONFIGS = sorted(

@@ -88,8 +88,9 @@ def register(app: typer.Typer) -> None:
         output_dir: Optional[str] = typer.Argument(None, help="The runs' output_dir (default: the current folder)."),
         as_json: bool = typer.Option(False, "--json", help="Print the list as JSON on stdout."),
     ) -> int:
+        from loratrain.commands._output import duration as _duration
         from loratrain.commands._output import print_json
-        from loratrain.commands.run import _duration, _short
+        from loratrain.commands._output import short_path as _short
         from loratrain.errors import EXIT_OK, ConfigError, Problem
 
         folder = Path(output_dir or ".")

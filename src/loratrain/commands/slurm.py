@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from loratrain.commands._config import SetOption
+from loratrain.commands._config import STRICT_HELP, SetOption
 
 
 def register(app: typer.Typer) -> None:
@@ -37,14 +37,16 @@ def register(app: typer.Typer) -> None:
         ),
         sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts folder as the nodes see it."),
         set_: Optional[List[str]] = SetOption,
+        strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
     ) -> int:
         """Print an sbatch script that runs `accelerate launch` on every node (rank and main address from SLURM)."""
-        from loratrain.config.loader import load_config, read_toml
+        from loratrain.commands._config import load
+        from loratrain.config.loader import read_toml
+        from loratrain.effective import Effective
         from loratrain.errors import ConfigError, Problem
         from loratrain.launch import prepare as launch
         from loratrain.launch import slurm
         from loratrain.render import build_command
-        from loratrain.schema.accelerate import launch_default
         from loratrain.sdscripts import install as sdscripts
 
         given = [
@@ -79,49 +81,12 @@ def register(app: typer.Typer) -> None:
         overrides += list(set_ or [])
         if nodes is not None:
             overrides.append(f"accelerate.num_machines={nodes}")
-        loaded = load_config(config, overrides)
+        loaded = load(str(config), overrides, strict)
         cfg = loaded.config
         acc = cfg.accelerate
-        machines = acc.num_machines or launch_default("num_machines")
-        processes = acc.num_processes
-        if processes == "auto" or processes is None:
-            if gpus_per_node is None and processes == "auto":
-                raise ConfigError(
-                    [
-                        Problem(
-                            'num_processes = "auto" cannot be counted from the login node',
-                            key="accelerate.num_processes",
-                            file=str(config),
-                            fix="pass --gpus-per-node N (or set num_processes to the total over all nodes)",
-                        )
-                    ]
-                )
-            total = (gpus_per_node or 1) * machines
-        else:
-            total = processes
-            if gpus_per_node is not None and total != gpus_per_node * machines:
-                raise ConfigError(
-                    [
-                        Problem(
-                            f"num_processes {total} is not --gpus-per-node {gpus_per_node} x {machines} node(s)",
-                            key="accelerate.num_processes",
-                            file=str(config),
-                            fix=f"set num_processes = {gpus_per_node * machines} or drop --gpus-per-node",
-                        )
-                    ]
-                )
-            if total % machines:
-                raise ConfigError(
-                    [
-                        Problem(
-                            f"num_processes {total} (the total over all nodes) does not divide by {machines} node(s)",
-                            key="accelerate.num_processes",
-                            file=str(config),
-                            fix="use the same number of GPUs on every node",
-                        )
-                    ]
-                )
-        per_node = gpus_per_node or total // machines
+        view = Effective.from_config(cfg, visible_gpus=gpus_per_node)
+        total, per_node = slurm.job_processes(view, gpus_per_node, str(config))
+        machines = view.processes.machines
         python = launch.training_python(cfg)
         folder = sdscripts.locate(sd_scripts, cfg.sd_scripts)
         command = build_command(cfg, str(folder), launcher=launch.launcher(python), visible_gpus=total)
