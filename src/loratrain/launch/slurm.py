@@ -193,4 +193,3 @@ def job_processes(view: Effective, gpus_per_node: int | None, config: str) -> tu
             "use the same number of GPUs on every node",
         )
     return total, gpus_per_node or total // p.machines
-
