@@ -404,6 +404,7 @@ _ADAPTER_KEYS = (
     "network_train_unet_only",
     "network_train_text_encoder_only",
     "cache_text_encoder_outputs",
+    "cache_text_encoder_outputs_to_disk",
 )
 _adapter_cache: dict[str, AdapterSize] = {}
 
@@ -412,7 +413,7 @@ def _adapter(view: Effective) -> AdapterSize:
     """adapter_size(), memoised on the arguments it reads (the advice search re-estimates many variants)."""
     key = repr([view.args.get(k) for k in _ADAPTER_KEYS])
     if key not in _adapter_cache:
-        _adapter_cache[key] = adapter_size(dict(view.args))
+        _adapter_cache[key] = adapter_size(view)
     return _adapter_cache[key]
 
 
