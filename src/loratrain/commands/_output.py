@@ -40,6 +40,16 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+def failure_problems(exc: LoratrainError) -> list[Problem]:
+    """The error's problems, or the error itself as one problem."""
+    return list(exc.problems) or [Problem(str(exc))]
+
+
+def print_failure_json(exc: LoratrainError) -> None:
+    """What every verb's --json prints when it fails: `{"ok": false, "problems": [...]}` on stdout."""
+    print_json({"ok": False, "problems": [p.as_dict() for p in failure_problems(exc)]})
+
+
 def duration(seconds: float | None) -> str:
     """A run's length as people read it: 42s, 3m05s, 1h02m03s; "-" when unknown."""
     if seconds is None:

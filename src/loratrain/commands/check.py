@@ -49,6 +49,7 @@ def register(app: typer.Typer) -> None:
             print_json(
                 {
                     "ok": False,
+                    "problems": [p.as_dict() for p in exc.problems],
                     "errors": errors,
                     "warnings": [p.render() for p in exc.problems if p.severity == "warning"],
                 }
@@ -87,7 +88,14 @@ def _check_body(config, set_, strict, as_json, no_preflight, verify_parser, sd_s
         warnings += extra
     view = effective(loaded.config)
     if as_json:
-        print_json({"ok": True, "warnings": [w.render() for w in warnings], "effective": view.facts()})
+        print_json(
+            {
+                "ok": True,
+                "problems": [w.as_dict() for w in warnings],
+                "warnings": [w.render() for w in warnings],
+                "effective": view.facts(),
+            }
+        )
     else:
         note = f" ({len(warnings)} warning(s))" if warnings else ""
         done = "config valid" if no_preflight else "ready to run"

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from loratrain.commands._config import SD_SCRIPTS_HELP, SetOption
+from loratrain.commands._config import SD_SCRIPTS_HELP, STRICT_HELP, SetOption
 from loratrain.errors import EXIT_OK, EXIT_RUNTIME
 
 GPU_HELP = (
@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
     def fit(
         config: str = typer.Argument(..., help="The run's TOML file."),
         set_: Optional[list[str]] = SetOption,
+        strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
         gpu: str = typer.Option("auto", "--gpu", help=GPU_HELP),
         vram: Optional[float] = typer.Option(
             None, "--vram", min=0.5, help="The GPU's memory in GiB (overrides --gpu)."
@@ -49,7 +50,7 @@ def register(app: typer.Typer) -> None:
         from loratrain.fit import cards, model
         from loratrain.fit.advice import advise
 
-        loaded = load(config, set_, quiet=as_json)
+        loaded = load(config, set_, strict, quiet=as_json)
         view = effective(loaded.config)
         card, vram_gib = card_for(gpu, vram)
         est = model.estimate(view)

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from loratrain.commands._config import SetOption
+from loratrain.commands._config import STRICT_HELP, SetOption
 from loratrain.errors import EXIT_CONFIG, EXIT_OK
 
 # The progress bar appears only when the scan has already taken this long.
@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
     def plan(
         config: str = typer.Argument(..., help="The run's TOML file."),
         set_: Optional[list[str]] = SetOption,
+        strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
         resume: bool = typer.Option(
             False,
@@ -37,9 +38,10 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         from loratrain.commands._config import effective, load
         from loratrain.commands._output import print_json, print_problems
+        from loratrain.config.placement import place_problems
         from loratrain.plan.planner import build_plan
 
-        loaded = load(config, set_)
+        loaded = load(config, set_, strict)
         cfg = loaded.config
         view = effective(cfg)
         note = _uncounted(view)
@@ -47,17 +49,9 @@ def register(app: typer.Typer) -> None:
             report = build_plan(view, progress=bar.update, config_file=config)
         if note:
             report.problems.insert(0, note)
-            report.data["problems"].insert(
-                0,
-                {
-                    "severity": "warning",
-                    "message": note.message,
-                    "key": note.key,
-                    "file": note.file,
-                    "line": None,
-                    "fix": note.fix,
-                },
-            )
+        # The same placement as check: file:line: table.key.
+        report.problems = place_problems(report.problems, loaded.path, loaded.lines)
+        report.data["problems"] = [p.as_dict() for p in report.problems]
         if resume:
             report.data["resume"] = _resume_section(cfg, config, report.data, state_dir)
         elif state_dir:

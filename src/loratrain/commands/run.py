@@ -121,6 +121,18 @@ def register(app: typer.Typer) -> None:
             from loratrain.errors import ConfigError, Problem
 
             raise ConfigError([Problem(f"--on-nan must be stop or warn, not {on_nan!r}", key="--on-nan", value=on_nan)])
+        if as_json and not dry_run:
+            from loratrain.errors import ConfigError, Problem
+
+            raise ConfigError(
+                [
+                    Problem(
+                        "--json prints the command of a dry run; a real launch streams the training output",
+                        key="--json",
+                        fix="add --dry-run, or drop --json (`loratrain runs --json` lists finished runs)",
+                    )
+                ]
+            )
         state_dir = None
         if resume:
             configs, state_dir = _split_state_dir(configs)

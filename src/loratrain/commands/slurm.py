@@ -38,6 +38,9 @@ def register(app: typer.Typer) -> None:
         sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts folder as the nodes see it."),
         set_: Optional[List[str]] = SetOption,
         strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
+        python: Optional[str] = typer.Option(
+            None, "--python", help="The training interpreter as the nodes see it (else the config's `python`)."
+        ),
     ) -> int:
         """Print an sbatch script that runs `accelerate launch` on every node (rank and main address from SLURM)."""
         from loratrain.commands._config import load
@@ -54,6 +57,7 @@ def register(app: typer.Typer) -> None:
             ("--time", time),
             ("--job-name", job_name),
             ("--sd-scripts", sd_scripts),
+            ("--python", python),
             *(("--sbatch", item) for item in sbatch),
         ]
         unsafe = [(name, value) for name, value in given if value is not None and slurm.CONTROL.search(value)]
@@ -87,7 +91,7 @@ def register(app: typer.Typer) -> None:
         view = Effective.from_config(cfg, visible_gpus=gpus_per_node)
         total, per_node = slurm.job_processes(view, gpus_per_node, str(config))
         machines = view.processes.machines
-        python = launch.training_python(cfg)
+        python = python or launch.training_python(cfg)
         folder = sdscripts.locate(sd_scripts, cfg.sd_scripts)
         command = build_command(cfg, str(folder), launcher=launch.launcher(python), visible_gpus=total)
         options, script_argv = slurm.split_launch(command.argv, sdscripts.SCRIPT_NAME)

@@ -182,7 +182,7 @@ def _with_file(p: Problem, config_file: str) -> Problem:
 
 
 def _problem_dict(p: Problem) -> dict[str, Any]:
-    return {"severity": p.severity, "message": p.message, "key": p.key, "file": p.file, "line": p.line, "fix": p.fix}
+    return p.as_dict()
 
 
 # LORATRAIN_SCAN_WORKERS=N scans with N forked worker processes (Linux). Off by default: on a 2-core
