@@ -193,3 +193,53 @@ def job_processes(view: Effective, gpus_per_node: int | None, config: str) -> tu
             "use the same number of GPUs on every node",
         )
     return total, gpus_per_node or total // p.machines
+
+
+def _control_problem(what: str, value: str, file: str) -> Problem:
+    return Problem(
+        f"{what} {value!r} holds a control character (newline, tab, ESC, ...), which bash would read as a line "
+        "break or command in the script",
+        file=file,
+        fix="remove it",
+    )
+
+
+def refuse_control_characters(given: Sequence[tuple[str, str | None]]) -> None:
+    """ConfigError naming each command-line option whose value holds a control character."""
+    bad = [(name, value) for name, value in given if value is not None and CONTROL.search(value)]
+    if bad:
+        raise ConfigError([_control_problem(name, value, name) for name, value in bad])
+
+
+# Where each field of a SlurmJob comes from, for the messages of refuse_unsafe_job.
+JOB_FIELD_SOURCES = {
+    "partition": "--partition",
+    "time": "--time",
+    "job_name": "--job-name",
+    "sbatch_extra": "--sbatch",
+    "script_argv": "the config's arguments",
+    "options": "the config's [accelerate] options",
+    "python": "python",
+    "cwd": "the current folder",
+    "source": "the config's path",
+}
+
+
+def refuse_unsafe_job(job: SlurmJob, config: str) -> None:
+    """ConfigError for each field of the job that would break the script (see unsafe_fields)."""
+    bad = unsafe_fields(job, JOB_FIELD_SOURCES)
+    if bad:
+        raise ConfigError([_control_problem(f"{where}:", value, config) for where, value in bad])
+
+
+def job_overrides(raw: Mapping[str, object], port: int | None) -> list[str]:
+    """`--set` overrides a SLURM job adds: placeholders for the main address and port the script fills in from
+    the job (so the config need not name them), unless the config writes them (or --port is given)."""
+    accelerate = raw.get("accelerate")
+    written = accelerate if isinstance(accelerate, dict) else {}
+    out = []
+    if "main_process_ip" not in written:
+        out.append('accelerate.main_process_ip="first-host-of-the-job"')
+    if "main_process_port" not in written or port is not None:
+        out.append(f"accelerate.main_process_port={port or DEFAULT_PORT}")
+    return out
