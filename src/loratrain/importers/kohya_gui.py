@@ -27,323 +27,27 @@ from loratrain.errors import ConfigError, Problem
 from loratrain.importers import FOREIGN, Imported
 from loratrain.importers.accelerate_argv import parse_accelerate
 from loratrain.importers.kohya_gui_fields import (
+    BLOCK_FIELDS,
+    BOOKKEEPING,
     FIELD_DEFAULTS,
     GUI_COMMIT,
+    GUI_FIELD,
+    KOHYA_MODULES,
     LOAD_CONVERSIONS,
+    LORAPLUS,
+    LYCORIS,
+    LYCORIS_UNREAD,
     NON_SDXL_LORA_TYPES,
+    NOT_PASSED_FOR_SDXL,
     OTHER_MODEL_SCRIPTS,
+    READ_ELSEWHERE,
     RENAMED_ON_LOAD,
+    SAME_NAME,
     TABS,
 )
 from loratrain.importers.sd_argv import flag_table, parse_script_argv
 from loratrain.sdscripts import flags
 
-# LyCORIS algorithms by GUI LoRA_type, and the network_args the GUI passes for each (its order). Names are
-# the network_args keys; kohya_gui_fields names the GUI field where it differs (_GUI_FIELD).
-_LOCON_LOHA_ARGS = (
-    "preset",
-    "conv_dim",
-    "conv_alpha",
-    "use_tucker",
-    "rank_dropout",
-    "bypass_mode",
-    "dora_wd",
-    "module_dropout",
-    "use_scalar",
-    "rank_dropout_scale",
-    "train_norm",
-)  # the GUI passes the same list for both
-_LYCORIS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "LyCORIS/LoCon": ("locon", _LOCON_LOHA_ARGS),
-    "LyCORIS/LoHa": ("loha", _LOCON_LOHA_ARGS),
-    "LyCORIS/LoKr": (
-        "lokr",
-        (
-            "preset",
-            "conv_dim",
-            "conv_alpha",
-            "use_tucker",
-            "rank_dropout",
-            "bypass_mode",
-            "dora_wd",
-            "module_dropout",
-            "factor",
-            "use_cp",
-            "use_scalar",
-            "decompose_both",
-            "rank_dropout_scale",
-            "train_norm",
-        ),
-    ),
-    "LyCORIS/iA3": ("ia3", ("preset", "conv_dim", "conv_alpha", "train_on_input")),
-    "LyCORIS/DyLoRA": (
-        "dylora",
-        (
-            "preset",
-            "conv_dim",
-            "conv_alpha",
-            "use_tucker",
-            "block_size",
-            "rank_dropout",
-            "module_dropout",
-            "train_norm",
-        ),
-    ),
-    "LyCORIS/GLoRA": (
-        "glora",
-        (
-            "preset",
-            "conv_dim",
-            "conv_alpha",
-            "use_tucker",
-            "rank_dropout",
-            "module_dropout",
-            "rank_dropout_scale",
-            "train_norm",
-        ),
-    ),
-    "LyCORIS/BOFT": (
-        "boft",
-        (
-            "preset",
-            "conv_dim",
-            "conv_alpha",
-            "module_dropout",
-            "use_tucker",
-            "rank_dropout",
-            "rank_dropout_scale",
-            "train_norm",
-        ),
-    ),
-    "LyCORIS/Diag-OFT": (
-        "diag-oft",
-        (
-            "preset",
-            "conv_dim",
-            "conv_alpha",
-            "module_dropout",
-            "use_tucker",
-            "rank_dropout",
-            "rank_dropout_scale",
-            "constraint",
-            "rescaled",
-            "train_norm",
-        ),
-    ),
-    "LyCORIS/Native Fine-Tuning": (
-        "full",
-        ("preset", "rank_dropout", "module_dropout", "rank_dropout_scale", "train_norm"),
-    ),
-}
-# network_args the GUI passes that LyCORIS 4.1.3's create_network never reads
-_LYCORIS_UNREAD = {
-    "rank_dropout_scale": "LyCORIS 4.1.3's create_network never reads it",
-    "train_on_input": "LyCORIS 4.1.3's create_network never reads it",
-}
-_GUI_FIELD = {"preset": "LyCORIS_preset", "block_size": "unit", "constraint": "constrain"}
-# kohya's own network modules, and the block fields the GUI passes for them when set
-_KOHYA_MODULES = {
-    "Standard": "networks.lora",
-    "Kohya LoCon": "networks.lora",
-    "LoRA-FA": "networks.lora_fa",
-    "Kohya DyLoRA": "networks.dylora",
-    "Kohya LoHa": "networks.loha",
-    "Kohya LoKr": "networks.lokr",
-}
-_BLOCK_FIELDS = (
-    "down_lr_weight",
-    "mid_lr_weight",
-    "up_lr_weight",
-    "block_lr_zero_threshold",
-    "block_dims",
-    "block_alphas",
-    "conv_block_dims",
-    "conv_block_alphas",
-    "rank_dropout",
-    "module_dropout",
-)
-_LORAPLUS = ("loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio")
-
-# GUI fields written under the same name into the GUI's sd-scripts config (then filtered like every value)
-_SAME_NAME = (
-    "async_upload",
-    "bucket_no_upscale",
-    "bucket_reso_steps",
-    "cache_latents",
-    "cache_latents_to_disk",
-    "caption_dropout_rate",
-    "caption_extension",
-    "color_aug",
-    "dataset_config",
-    "debiased_estimation_loss",
-    "dim_from_weights",
-    "enable_bucket",
-    "flip_aug",
-    "fp8_base",
-    "full_bf16",
-    "full_fp16",
-    "gradient_checkpointing",
-    "highvram",
-    "huber_c",
-    "huber_scale",
-    "huber_schedule",
-    "huggingface_repo_id",
-    "huggingface_token",
-    "huggingface_repo_type",
-    "huggingface_repo_visibility",
-    "huggingface_path_in_repo",
-    "ip_noise_gamma",
-    "ip_noise_gamma_random_strength",
-    "logging_dir",
-    "log_config",
-    "log_tracker_name",
-    "log_tracker_config",
-    "loss_type",
-    "lr_scheduler",
-    "lr_scheduler_power",
-    "lr_scheduler_type",
-    "masked_loss",
-    "max_bucket_reso",
-    "max_grad_norm",
-    "max_timestep",
-    "mem_eff_attn",
-    "metadata_author",
-    "metadata_description",
-    "metadata_license",
-    "metadata_tags",
-    "metadata_title",
-    "min_snr_gamma",
-    "min_timestep",
-    "mixed_precision",
-    "network_alpha",
-    "network_dim",
-    "network_dropout",
-    "network_weights",
-    "output_dir",
-    "output_name",
-    "pretrained_model_name_or_path",
-    "prior_loss_weight",
-    "random_crop",
-    "reg_data_dir",
-    "resume",
-    "resume_from_huggingface",
-    "sample_every_n_epochs",
-    "sample_every_n_steps",
-    "sample_sampler",
-    "save_every_n_epochs",
-    "save_every_n_steps",
-    "save_last_n_steps",
-    "save_last_n_steps_state",
-    "save_last_n_epochs",
-    "save_last_n_epochs_state",
-    "save_model_as",
-    "save_precision",
-    "save_state",
-    "save_state_on_train_end",
-    "save_state_to_huggingface",
-    "scale_v_pred_loss_like_noise_pred",
-    "scale_weight_norms",
-    "shuffle_caption",
-    "skip_cache_check",
-    "train_batch_size",
-    "train_data_dir",
-    "training_comment",
-    "log_with",
-    "v_parameterization",
-    "v_pred_like_loss",
-    "vae",
-    "vae_batch_size",
-    "wandb_api_key",
-    "weighted_captions",
-    "gradient_accumulation_steps",
-    "keep_tokens",
-    "caption_dropout_every_n_epochs",
-    "min_bucket_reso",
-    "persistent_data_loader_workers",
-    "seed",
-)
-# GUI fields the import reads in its own steps (network, rates, schedule, noise, model choice, accelerate)
-_READ_ELSEWHERE = {
-    "LoRA_type",
-    "LyCORIS_preset",
-    "conv_dim",
-    "conv_alpha",
-    "unit",
-    "factor",
-    "bypass_mode",
-    "dora_wd",
-    "use_cp",
-    "use_tucker",
-    "use_scalar",
-    "rank_dropout_scale",
-    "constrain",
-    "rescaled",
-    "train_norm",
-    "decompose_both",
-    "train_on_input",
-    *_BLOCK_FIELDS,
-    *_LORAPLUS,
-    "text_encoder_lr",
-    "unet_lr",
-    "t5xxl_lr",
-    "learning_rate",
-    "optimizer",
-    "optimizer_args",
-    "lr_scheduler_args",
-    "max_resolution",
-    "lr_warmup",
-    "lr_warmup_steps",
-    "epoch",
-    "max_train_epochs",
-    "max_train_steps",
-    "lr_scheduler_num_cycles",
-    "stop_text_encoder_training",
-    "noise_offset_type",
-    "noise_offset",
-    "adaptive_noise_scale",
-    "noise_offset_random_strength",
-    "multires_noise_iterations",
-    "multires_noise_discount",
-    "xformers",
-    "sdxl",
-    "sdxl_no_half_vae",
-    "sdxl_cache_text_encoder_outputs",
-    "max_token_length",
-    "clip_skip",
-    "sample_prompts",
-    "wandb_run_name",
-    "additional_parameters",
-    "max_data_loader_n_workers",
-    "v2",
-    "train_inpainting",
-    *OTHER_MODEL_SCRIPTS,
-    "num_cpu_threads_per_process",
-    "num_processes",
-    "num_machines",
-    "multi_gpu",
-    "gpu_ids",
-    "main_process_port",
-    "dynamo_backend",
-    "dynamo_mode",
-    "dynamo_use_fullgraph",
-    "dynamo_use_dynamic",
-    "extra_accelerate_launch_args",
-}
-# LoRA-tab fields the GUI does not pass for an SDXL LoRA (other model families, or nothing at all)
-_NOT_PASSED_FOR_SDXL = {
-    "lowvram": "the GUI no longer passes it (sd-scripts removed --lowvram)",
-    "train_lora_ggpo": "the GUI passes GGPO only for Flux.1",
-}
-# keys of the GUI's own bookkeeping (which preset, model list, the file itself)
-_BOOKKEEPING = {
-    "model_list",
-    "training_preset",
-    "save_as_bool",
-    "file_path",
-    "use_8bit_adam",
-    "use_wandb",
-    "config_file_name",
-}
 _OFF = ("", None, False)
 
 
@@ -391,7 +95,7 @@ def check_tab(data: dict[str, Any], source: str) -> None:
             "save the config from the kohya_ss GUI's LoRA tab, or import the command it prints",
         )
     keys = set(data)
-    known = set(FIELD_DEFAULTS) | set(RENAMED_ON_LOAD) | _BOOKKEEPING
+    known = set(FIELD_DEFAULTS) | set(RENAMED_ON_LOAD) | BOOKKEEPING
     for tab, (markers, script, sdxl_script) in TABS.items():
         found = sorted(keys & markers)
         if not found:
@@ -592,14 +296,14 @@ def _network(r: _Reader, config: dict[str, Any]) -> None:
     f = r.fields
     lora_type = f["LoRA_type"]
     items: list[str] = []
-    if lora_type in _LYCORIS:
-        algo, names = _LYCORIS[lora_type]
+    if lora_type in LYCORIS:
+        algo, names = LYCORIS[lora_type]
         config["network_module"] = "lycoris.kohya"
-        passed = {name: f[_GUI_FIELD.get(name, name)] for name in names}
+        passed = {name: f[GUI_FIELD.get(name, name)] for name in names}
         for name, value in passed.items():
-            if name in _LYCORIS_UNREAD:
+            if name in LYCORIS_UNREAD:
                 if value not in (False, None, ""):
-                    r.drop(f"network_args.{name}", _LYCORIS_UNREAD[name])
+                    r.drop(f"network_args.{name}", LYCORIS_UNREAD[name])
                 continue
             if name == "use_cp":
                 continue  # folded into use_tucker below
@@ -627,8 +331,8 @@ def _network(r: _Reader, config: dict[str, Any]) -> None:
                 continue
             items.append(f"{name}={_text(value)}")
         items.append(f"algo={algo}")
-    elif lora_type in _KOHYA_MODULES:
-        config["network_module"] = _KOHYA_MODULES[lora_type]
+    elif lora_type in KOHYA_MODULES:
+        config["network_module"] = KOHYA_MODULES[lora_type]
         if lora_type in ("Kohya LoHa", "Kohya LoKr"):
             conv_dim = r.num("conv_dim")
             if conv_dim > 0:
@@ -645,18 +349,16 @@ def _network(r: _Reader, config: dict[str, Any]) -> None:
         else:
             if lora_type == "Kohya LoCon":
                 items += [f"conv_dim={_text(f['conv_dim'])}", f"conv_alpha={_text(f['conv_alpha'])}"]
-            names = _BLOCK_FIELDS
+            names = BLOCK_FIELDS
             if lora_type == "Kohya DyLoRA":
-                names = ("conv_dim", "conv_alpha", *_BLOCK_FIELDS, "unit")
+                names = ("conv_dim", "conv_alpha", *BLOCK_FIELDS, "unit")
             for name in names:
                 if not _off(f[name]):
                     items.append(f"{name}={_text(f[name])}")
     else:
-        r.error(
-            "LoRA_type", f"unknown LoRA_type {lora_type!r}", "use one of: " + ", ".join([*_KOHYA_MODULES, *_LYCORIS])
-        )
+        r.error("LoRA_type", f"unknown LoRA_type {lora_type!r}", "use one of: " + ", ".join([*KOHYA_MODULES, *LYCORIS]))
         return
-    for name in _LORAPLUS:
+    for name in LORAPLUS:
         if not _off(f[name]):
             items.append(f"{name}={_text(f[name])}")
     # the GUI strips double quotes and splits on spaces: a value with a space becomes two items
@@ -791,7 +493,7 @@ def _noise(r: _Reader, config: dict[str, Any]) -> None:
 def gui_config(r: _Reader) -> dict[str, Any]:
     """The sd-scripts config the GUI writes for this JSON (dest -> value), after its filter."""
     f = r.fields
-    config: dict[str, Any] = {key: f[key] for key in _SAME_NAME}
+    config: dict[str, Any] = {key: f[key] for key in SAME_NAME}
     config["resolution"] = f["max_resolution"]
     config["optimizer_type"] = f["optimizer"]
     for dest in ("optimizer_args", "lr_scheduler_args"):
@@ -892,20 +594,20 @@ def _sample_prompts(r: _Reader) -> None:
 
 def _unused_keys(r: _Reader) -> None:
     """Name every set value of the JSON that no step above carries."""
-    consumed = set(_SAME_NAME) | _READ_ELSEWHERE | set(RENAMED_ON_LOAD) | _BOOKKEEPING
+    consumed = set(SAME_NAME) | READ_ELSEWHERE | set(RENAMED_ON_LOAD) | BOOKKEEPING
     dropped_keys = {key.split(".")[-1] for key, _ in r.imported.dropped}
     bookkeeping, other = [], []
     for key, value in r.data.items():
         if key in dropped_keys:
             continue
-        if key in _BOOKKEEPING:
+        if key in BOOKKEEPING:
             bookkeeping.append(key)
         elif key not in FIELD_DEFAULTS and key not in consumed:
             other.append(key)  # not a LoRA-tab field at all: named whatever its value
         elif _off(value) and not isinstance(value, list):
             continue
-        elif key in _NOT_PASSED_FOR_SDXL:
-            r.drop(key, _NOT_PASSED_FOR_SDXL[key])
+        elif key in NOT_PASSED_FOR_SDXL:
+            r.drop(key, NOT_PASSED_FOR_SDXL[key])
         elif key not in consumed:
             other.append(key)
     for key in other:
