@@ -78,22 +78,10 @@ def optimizer_values(cfg: TrainConfig) -> dict[str, Any]:
     return _values(raw, OPT_KEY)[0]
 
 
-def optimizer_target(cfg: TrainConfig) -> opt.Target | None:
-    name = opt.effective_optimizer_type(
-        cfg.optimizer.optimizer_type, bool(cfg.extra.use_8bit_adam), bool(cfg.extra.use_lion_optimizer)
-    )
-    try:
-        return opt.resolve_optimizer(name)
-    except KeyError:
-        return None
-
-
 @rule
 def optimizer_args(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     o = cfg.optimizer
-    name = opt.effective_optimizer_type(
-        o.optimizer_type, bool(cfg.extra.use_8bit_adam), bool(cfg.extra.use_lion_optimizer)
-    )
+    name = view.optimizer_type
     # get_optimizer: named types match case-insensitively; any other name is getattr(torch.optim, name)
     # (case-sensitive) or, with a dot, importlib.import_module + getattr.
     try:
@@ -296,7 +284,7 @@ def adaptive_lr(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     # get_optimizer: with D-Adaptation or Prodigy "only the first [learning rate] will take effect" when the
     # parameter groups carry different rates. The groups are the UNet's and the text encoders'.
     rates = {"unet_lr": o.unet_lr if o.unet_lr is not None else o.learning_rate}
-    if not cfg.network.network_train_unet_only:
+    if view.text_encoders_trained:
         te = o.text_encoder_lr
         for i, rate in enumerate(te if isinstance(te, list) else [te]):
             rates[f"text_encoder_lr{f'[{i}]' if isinstance(te, list) else ''}"] = (

@@ -101,7 +101,7 @@ def text_encoder_cache(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
 @rule
 def latent_cache(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     d = cfg.dataset
-    if not (d.cache_latents or d.cache_latents_to_disk):
+    if view.latents_cache == "none":
         return
     key = "dataset.cache_latents" if d.cache_latents else "dataset.cache_latents_to_disk"
     for aug in ("color_aug", "random_crop"):
