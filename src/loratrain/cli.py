@@ -19,10 +19,12 @@ from loratrain.errors import EXIT_INTERRUPTED, LoratrainError
 COMMAND_MODULES = [
     "run",
     "runs",
+    "diagnose",
     "check",
     "doctor",
     "explain",
     "plan",
+    "audit",
     "fit",
     "prompts",
     "setup",

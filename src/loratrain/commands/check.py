@@ -107,4 +107,9 @@ def _check_body(config, set_, strict, as_json, no_preflight, verify_parser, sd_s
             line = verdict_line(effective(loaded.config))
             if line:
                 typer.echo(line)
+            from loratrain.audit.stamp import pointer
+
+            line = pointer(loaded.config.script_args(), config)
+            if line:
+                typer.echo(line)
     return 0
