@@ -20,6 +20,7 @@ import sys
 import sysconfig
 import traceback
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -823,6 +824,76 @@ def _seed(prompt: str) -> int | None:
     from loratrain.plan.prompts import parse_prompt_line
 
     return parse_prompt_line(prompt)[0].get("seed")
+
+
+# --- a page in a real browser ---------------------------------------------------------------------------------
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium, if installed (the report and compare pages are checked in it)."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+class Dom(HTMLParser):
+    """What a page's DOM ended as: <body>'s attributes, every <img>, and every grid cell (a <td> with
+    data-prompt) with the image inside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.body: dict = {}
+        self.images: list[dict] = []
+        self.cells: list[dict] = []
+        self._cell: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "body":
+            self.body = a
+        elif tag == "td" and "data-prompt" in a:
+            self._cell = {**a, "img": None}
+            self.cells.append(self._cell)
+        elif tag == "img":
+            self.images.append(a)
+            if self._cell is not None:
+                self._cell["img"] = a
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self._cell = None
+
+
+def browser_dom(chromium: str, page: Path, profile: Path) -> Dom:
+    """Load `page` from disk in headless Chromium (no network) and parse the DOM it ends with, after the page's
+    own load handler has marked every image (data-natural-width, and body data-images="ok/total")."""
+    result = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    dom = Dom()
+    dom.feed(result.stdout)
+    return dom
 
 
 # --- adapter variants (fit's exact adapter counts against the real packages) ---------------------------------

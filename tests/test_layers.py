@@ -19,7 +19,7 @@ LAYERS = [
     {"plan"},  # dataset scan and sd-scripts' bucket/step arithmetic
     {"fit"},  # fit's memory model, read from the effective view
     {"config"},  # loading, positions, cross-key rules, shipped configs
-    {"launch", "importers", "explain", "shrink", "report", "audit"},  # the pipelines
+    {"launch", "importers", "explain", "shrink", "report", "audit", "sweep"},  # the pipelines
     {"commands"},  # one module per verb (the only code that prints)
     {"cli", "__main__"},
 ]

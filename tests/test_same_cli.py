@@ -45,10 +45,10 @@ def test_plan_places_a_problem_as_check_does(write_config, tmp_path):
     assert f"{path}:5: dataset.train_data_dir: " in plan.stderr
 
 
-def test_run_json_without_dry_run_is_an_error(write_config):
+def test_run_json_without_dry_run_or_detach_is_an_error(write_config):
     result = run_cli("run", str(write_config(BASE)), "--json")
     assert result.returncode == 2
-    assert "--json prints the command of a dry run" in result.stderr
+    assert "--json goes with --dry-run (the command) or --detach (the run id)" in result.stderr
     assert json.loads(result.stdout)["ok"] is False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -23,7 +24,7 @@ def register(app: typer.Typer) -> None:
         "whether it fits the GPU and which --set changes make it fit or run faster. No torch.",
     )
     def fit(
-        config: str = typer.Argument(..., help="The run's TOML file."),
+        config: str = typer.Argument(..., help="The run's TOML file, or a sweep folder (each run's verdict)."),
         set_: Optional[list[str]] = SetOption,
         strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
         gpu: str = typer.Option("auto", "--gpu", help=GPU_HELP),
@@ -49,7 +50,12 @@ def register(app: typer.Typer) -> None:
         from loratrain.commands._output import card_for
         from loratrain.fit import cards, model
         from loratrain.fit.advice import advise
+        from loratrain.sweep.record import is_sweep
 
+        if is_sweep(Path(config)) and not probe:
+            from loratrain.commands.sweep import fit_sweep
+
+            return fit_sweep(Path(config), set_, gpu, vram, as_json)
         loaded = load(config, set_, strict, quiet=as_json)
         view = effective(loaded.config)
         card, vram_gib = card_for(gpu, vram)

@@ -84,18 +84,10 @@ def read_train_state(state_dir: Path) -> dict[str, Any]:
 
 
 def load_records(output_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Every run record under output_dir, oldest first."""
-    from loratrain.launch.record import RECORD_NAME, RUNS_FOLDER
+    """Every readable run record under output_dir, oldest first (a damaged record is no record: record.py)."""
+    from loratrain.launch.record import RUNS_FOLDER, records_in
 
-    out = []
-    for path in sorted((output_dir / RUNS_FOLDER).glob(f"*/{RECORD_NAME}")):
-        try:
-            data = untrusted.json_loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict):  # a damaged record is no record
-            out.append((path.parent, data))
-    return sorted(out, key=lambda item: str(item[1].get("started", "")))
+    return [(r.folder, r.data) for r in records_in(output_dir / RUNS_FOLDER) if r.problem is None]
 
 
 def producing_record(state_dir: Path, records: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any] | None:

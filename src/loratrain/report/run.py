@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loratrain import untrusted
 from loratrain.errors import ConfigError, Problem
-from loratrain.launch.record import LOG_NAME, RECORD_NAME, RUNS_FOLDER
+from loratrain.launch.record import LOG_NAME, RECORD_NAME, RUNS_FOLDER, newest_record, read_record
 
 # The sd-scripts arguments the report needs.
 WANTED = (
@@ -102,36 +101,20 @@ def _resolve(args: dict[str, Any], cwd: Path) -> dict[str, Any]:
 
 
 def latest_record(output_dir: Path, name: str | None = None) -> Path | None:
-    """The newest record folder under output_dir (by the start time in its record.json, then name)."""
-    runs = output_dir / RUNS_FOLDER
-    if not runs.is_dir():
-        return None
-    found: list[tuple[str, str, Path]] = []
-    for folder in runs.iterdir():
-        rec = folder / RECORD_NAME
-        if not rec.is_file():
-            continue
-        if name is not None and not folder.name.startswith(f"{name}-"):
-            continue
-        try:
-            data = untrusted.json_loads(rec.read_text(encoding="utf-8"))  # a record nested deep is not a crash
-            started = str(data.get("started", "")) if isinstance(data, dict) else ""
-        except (OSError, ValueError):
-            started = ""
-        found.append((started, folder.name, folder))
-    return max(found)[2] if found else None
+    """The newest readable record folder under output_dir (launch/record.py's reader and its damaged-record policy)."""
+    found = newest_record(output_dir, name)
+    return found.folder if found is not None else None
 
 
 def from_record(folder: Path) -> RunInfo:
-    path = folder / RECORD_NAME
-    try:
-        record = untrusted.json_loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise _bad(path, f"cannot read the run record ({exc.strerror or exc})", "give a run record folder") from None
-    except ValueError as exc:
-        raise _bad(path, f"the run record is not JSON ({exc})", "the record is damaged; give another run") from None
-    if not isinstance(record, dict):
-        raise _bad(path, "the run record is not a JSON object", "give a run record folder")
+    stored = read_record(folder)
+    if stored.problem is not None:
+        path = folder / RECORD_NAME
+        fix = (
+            "give a run record folder" if "cannot read" in stored.problem else "the record is damaged; give another run"
+        )
+        raise _bad(path, stored.problem.replace(f"{RECORD_NAME} is", "the run record is"), fix)
+    record = stored.data
     if not isinstance(record.get("argv") or [], list):  # damaged or written by hand: no arguments to read
         record = {**record, "argv": []}
     cwd = Path(str(record.get("cwd") or folder))
