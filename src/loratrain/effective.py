@@ -1,7 +1,7 @@
 """The effective view: what sd-scripts 48d368f will really do with a validated config, derived once.
 
 Every verb that needs a fact beyond "what the user wrote" reads it here: fit, plan, check (preflight and the
-rules), run and slurm. A fact is derived in exactly one function below, and each cites the sd-scripts line it
+rules), run, slurm, doctor and report. A fact is derived in exactly one function below, and each cites the sd-scripts line it
 follows (paths relative to the sd-scripts checkout, at commit 48d368f). Unset values are sd-scripts' own
 defaults, read from its flag table (`sdscripts.flags.default`), never restated.
 
