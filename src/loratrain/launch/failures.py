@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from loratrain.launch.launcher_echo import drop_launcher_echo
+
 TAIL_LINES = 400  # how much of the end of the log is read
 
 # (id, patterns, cause, fix). `{1}`..`{n}` in cause/fix are filled from the first pattern's groups.
@@ -257,7 +259,7 @@ def classify(
     """
     if exit_code == 0:
         return None
-    lines = tail_lines(log_text)
+    lines = tail_lines(drop_launcher_echo(log_text))
     for cid, patterns, cause, fix in _COMPILED:
         for line in reversed(lines):  # the last occurrence: earlier ones may be warnings the run survived
             for pattern in patterns:
