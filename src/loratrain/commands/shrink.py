@@ -145,6 +145,9 @@ def run_shrink(
     plot,
     force,
 ) -> int:
+    from loratrain.errors import require_extra
+
+    require_extra("shrink", "shrink")  # torch and safetensors: one line naming the extra, not a traceback
     selections = _selections(recipe, rank, conv_rank, dynamic_method, dynamic_param)
     if save_precision is not None and save_precision not in PRECISIONS:
         raise ConfigError(
