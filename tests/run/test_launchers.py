@@ -9,6 +9,7 @@ shows, once. The logs in fixtures/launcher_logs are real: the fixture trainer cr
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,12 +17,14 @@ import sys
 import threading
 import time
 
-from helpers import FIXTURES, env_for, make_project, records
+from helpers import CONFIGS, FIXTURES, env_for, make_project, records
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loratrain.config.loader import load_config
 from loratrain.launch import failures
 from loratrain.launch.launcher_echo import CHAINED, drop_launcher_echo
+from loratrain.render import build_command
 
 LOGS = FIXTURES / "launcher_logs"
 FINAL = "RuntimeError: fixture: the machine went away"
@@ -114,3 +117,22 @@ def test_progress_arrives_while_the_script_runs_and_its_final_exception_ends_the
     assert rec["failure"]["cause"] == f"unknown failure: {FINAL}"
     assert rec["failure"]["last_lines"][-1] == FINAL and rec["failure"]["last_lines"].count(FINAL) == 1
     assert f"cause: unknown failure: {FINAL}" in err and err.count(FINAL) == 2  # the cause, and the last line
+
+
+def test_each_launcher_parses_the_commands_loratrain_renders_for_the_shipped_configs(launcher):
+    argvs = []
+    for config in sorted(CONFIGS.glob("*.toml")):
+        argv = build_command(load_config(config).config, "/sd").argv
+        argvs.append(argv[3:])  # after `<python> -m accelerate.commands.launch`
+    probe = (
+        "import json, sys\n"
+        "from accelerate.commands.launch import launch_command_parser\n"
+        "for argv in json.load(sys.stdin):\n"
+        "    args = launch_command_parser().parse_args(argv)\n"
+        "    print(args.training_script, args.num_processes)\n"
+    )
+    done = subprocess.run(
+        [launcher.python, "-c", probe], input=json.dumps(argvs), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("/sd/sdxl_train_network.py") == len(argvs) >= 4
