@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import CONFIGS, PROBE
+from helpers import CONFIGS, PROBE, ROOT
 
 
 @pytest.mark.parametrize(
@@ -21,6 +21,7 @@ from helpers import CONFIGS, PROBE
         ["doctor", str(CONFIGS / "sdxl-lora-minimal.toml")],  # torch is imported in the probe's process only
         ["fit", str(CONFIGS / "pony-sdxl-locon.toml"), "--gpu", "h200"],
         ["fit", str(CONFIGS / "sdxl-lokr.toml"), "--vram", "8", "--json"],
+        ["diagnose", str(ROOT / "tests" / "data" / "failure_logs" / "oom-sdscripts-725.log"), "--json"],
     ],
     ids=lambda a: " ".join(a)[:40],
 )

@@ -19,6 +19,7 @@ from loratrain.errors import EXIT_INTERRUPTED, LoratrainError
 COMMAND_MODULES = [
     "run",
     "runs",
+    "diagnose",
     "check",
     "doctor",
     "explain",

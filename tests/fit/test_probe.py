@@ -120,6 +120,15 @@ def test_probe_through_the_cli_prints_predicted_and_measured(tmp_path):
     assert data["gpu"]["name"] == "GPU 0: NVIDIA H200"
 
 
+def test_a_failed_probe_says_why_in_its_json(tmp_path):
+    config = project(tmp_path / "p")
+    env = {**cli_env(), "PATH": f"{tmp_path / 'p' / 'bin'}{os.pathsep}{os.environ['PATH']}", "FIXTURE_EXIT": "1"}
+    done = run_cli("fit", str(config), "--probe", "--json", env=env)
+    assert done.returncode == 1
+    probe = json.loads(done.stdout)["probe"]
+    assert probe["exit_code"] == 1 and "fixture: saved" in probe["log_tail"]
+
+
 def test_probe_without_nvidia_smi_is_a_clear_error(tmp_path):
     config = project(tmp_path / "p")
     with pytest.raises(Exception) as err:

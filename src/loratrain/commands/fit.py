@@ -82,6 +82,8 @@ def register(app: typer.Typer) -> None:
                     "in_use_before_gib": measured.before_gib,
                     "samples": measured.samples,
                     "duration_s": round(measured.duration_s, 1),
+                    # why a failed probe failed, as the text output shows it
+                    "log_tail": measured.log_tail if measured.exit_code != 0 else None,
                 }
             print_json(data)
             return EXIT_OK if measured is None or measured.exit_code == 0 else EXIT_RUNTIME

@@ -182,7 +182,7 @@ def register(app: typer.Typer) -> None:
         if single:
             prepared = prepare(configs[0])
             result, rec = _launch(prepared, opts, plain)
-            return result.exit_code
+            return _exit_code(result, rec)
 
         # A queue: check every config before the first launch, so a broken one is found now, not hours later.
         outcomes = [Outcome(config, "not started") for config in configs]
@@ -228,8 +228,8 @@ def register(app: typer.Typer) -> None:
             if result.interrupted:
                 first_failure = result.exit_code
                 break  # the user or the scheduler wants everything to stop
-            if result.exit_code != 0:
-                first_failure = first_failure or result.exit_code
+            if _exit_code(result, rec) != 0:
+                first_failure = first_failure or _exit_code(result, rec)
                 if not keep_going:
                     break
         _summary(outcomes)
@@ -284,6 +284,24 @@ def _resume_plan(config: str, set_, strict: bool, state_dir: str | None, quiet: 
     return plan
 
 
+def _say_failure(failure) -> None:
+    if failure:
+        from loratrain.launch.failures import Diagnosis
+
+        d = Diagnosis(failure["cause_id"], failure["cause"], failure["fix"], failure["evidence"], failure["last_lines"])
+        for line in d.render():
+            _say(line)
+
+
+def _exit_code(result, rec) -> int:
+    """The run's exit status, except that a run recorded as failed (exit 0 without training) is a runtime failure."""
+    from loratrain.errors import EXIT_RUNTIME
+
+    if result.exit_code == 0 and rec.data.get("status") == "failed":
+        return EXIT_RUNTIME
+    return result.exit_code
+
+
 def _launch(prepared, opts, plain: bool):
     from loratrain.launch import prepare as launch
     from loratrain.launch import runner
@@ -320,21 +338,16 @@ def _launch(prepared, opts, plain: bool):
         )
     elif result.interrupted:
         _say(f"interrupted; stopped after {_duration(result.duration_s)} (exit {result.exit_code})")
+    elif result.exit_code == 0 and rec.data.get("status") == "failed":
+        _say(f"training ended with exit status 0 after {_duration(result.duration_s)} but did not train")
+        _say_failure(rec.data.get("failure"))
     elif result.exit_code == 0:
         target = prepared.output_file()
         saved = f"; saved {_short(target)}" if target is not None and target.exists() else ""
         _say(f"finished in {_duration(result.duration_s)}{saved}")
     else:
         _say(f"training failed with exit code {result.exit_code} after {_duration(result.duration_s)}")
-        failure = rec.data.get("failure")
-        if failure:
-            from loratrain.launch.failures import Diagnosis
-
-            d = Diagnosis(
-                failure["cause_id"], failure["cause"], failure["fix"], failure["evidence"], failure["last_lines"]
-            )
-            for line in d.render():
-                _say(line)
+        _say_failure(rec.data.get("failure"))
     _say(f"log: {_short(rec.log_path)}")
     _say(f"record: {_short(rec.folder / 'record.json')}")
     return result, rec

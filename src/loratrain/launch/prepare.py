@@ -330,4 +330,12 @@ def outcome_details(prepared: Prepared, opts: LaunchOptions, result, log_path: P
         found = failures.classify(text, result.exit_code, getattr(result, "child_code", None), python=prepared.python)
         if found is not None:
             details["failure"] = found.as_dict()
+    elif result.exit_code == 0 and not result.interrupted and not details["stopped_by"]:
+        # sd-scripts can return 0 having trained nothing ("No data found"): that run failed, with its reason.
+        target = prepared.output_file()
+        found = failures.judge_clean_exit(
+            text, details["steps_done"], details["steps_total"], target is not None, bool(target and target.exists())
+        )
+        if found is not None:
+            details["failure"] = found.as_dict()
     return details

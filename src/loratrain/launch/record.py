@@ -219,6 +219,8 @@ class RunRecord:
         status = "interrupted" if interrupted_by else ("succeeded" if exit_code == 0 else "failed")
         if extra.get("stopped_by") and not interrupted_by:
             status = "stopped"  # loratrain's watchdog stopped it (a NaN loss)
+        elif status == "succeeded" and extra.get("failure"):
+            status = "failed"  # exit status 0 without training (failures.judge_clean_exit)
         self.data.update(extra)
         self.data.update(
             status=status,
