@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "doctor",
     "explain",
     "plan",
+    "audit",
     "fit",
     "prompts",
     "setup",

@@ -96,4 +96,9 @@ def _check_body(config, set_, strict, as_json, no_preflight, verify_parser, sd_s
             line = verdict_line(loaded.config)
             if line:
                 typer.echo(line)
+            from loratrain.audit.stamp import pointer
+
+            line = pointer(loaded.config.script_args(), config)
+            if line:
+                typer.echo(line)
     return 0

@@ -87,9 +87,15 @@ _FLAG_BACKED = (
     "bucket_no_upscale",
     "resolution",
     "validation_split",
+    "shuffle_caption",
+    "keep_tokens",
+    "keep_tokens_separator",
+    "caption_separator",
+    "flip_aug",
+    "alpha_mask",
 )
 # Keys with no flag: sd-scripts' Params dataclass defaults.
-_PARAM_DEFAULTS: dict[str, Any] = {"is_reg": False, "class_tokens": None}
+_PARAM_DEFAULTS: dict[str, Any] = {"is_reg": False, "class_tokens": None, "cache_info": False}
 
 
 def _default(name: str) -> Any:
@@ -111,6 +117,14 @@ class Subset:
     enable_wildcard: bool = False
     caption_prefix: str | None = None
     caption_suffix: str | None = None
+    # How sd-scripts treats the caption and the latents (what `loratrain audit` checks captions and caches against).
+    shuffle_caption: bool = False
+    keep_tokens: int = 0
+    keep_tokens_separator: str = ""
+    caption_separator: str = ","
+    flip_aug: bool = False
+    alpha_mask: bool = False
+    cache_info: bool = False
     where: str = ""  # where it came from: a config key path or the parent folder
 
 
@@ -216,6 +230,13 @@ def _subset(config: dict[str, Any], levels: list[dict[str, Any]], args: dict[str
         enable_wildcard=bool(_lookup("enable_wildcard", chain, args)),
         caption_prefix=_lookup("caption_prefix", chain, args),
         caption_suffix=_lookup("caption_suffix", chain, args),
+        shuffle_caption=bool(_lookup("shuffle_caption", chain, args)),
+        keep_tokens=int(_lookup("keep_tokens", chain, args) or 0),
+        keep_tokens_separator=_lookup("keep_tokens_separator", chain, args) or "",
+        caption_separator=_lookup("caption_separator", chain, args) or ",",
+        flip_aug=bool(_lookup("flip_aug", chain, args)),
+        alpha_mask=bool(_lookup("alpha_mask", chain, args)),
+        cache_info=bool(_lookup("cache_info", chain, args)),
         where=where,
     )
 
