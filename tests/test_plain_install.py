@@ -117,12 +117,15 @@ def test_the_wheel_without_extras_runs_every_verb_or_names_the_extra_to_install(
         ("shrink", "lora.safetensors"): 2,
         ("report", "."): 2,
         ("report", ".", "--json"): 2,
+        ("audit", "c.toml"): 2,
+        ("diagnose", "fail.log"): 0,
     }
+    (work / "fail.log").write_text("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB\n")
     (work / "sd").mkdir()
     (work / "sd" / "sdxl_train_network.py").touch()
     verbs = _run(plain, work, "--help").stdout
     for verb in ("run", "runs", "check", "doctor", "explain", "plan", "fit", "prompts", "setup", "slurm", "shrink",
-                 "report", "import", "init", "schema"):  # fmt: skip
+                 "report", "import", "init", "schema", "audit", "diagnose"):  # fmt: skip
         assert verb in verbs
         forms[(verb, "--help")] = 0
     for args, code in forms.items():
@@ -130,7 +133,12 @@ def test_the_wheel_without_extras_runs_every_verb_or_names_the_extra_to_install(
         shown = done.stdout + done.stderr
         assert "Traceback" not in shown and "ModuleNotFoundError" not in shown, (args, shown[-3000:])
         assert done.returncode == code, (args, done.returncode, shown[-3000:])
-    for verb, extra, missing in (("shrink", "shrink", "torch"), ("report", "report", "numpy")):
-        done = _run(plain, work, verb, "lora.safetensors" if verb == "shrink" else ".")
+    for verb, arg, missing in (
+        ("shrink", "lora.safetensors", "torch"),
+        ("report", ".", "numpy"),
+        ("audit", "c.toml", "pillow"),
+    ):
+        extra = verb
+        done = _run(plain, work, verb, arg)
         (line,) = [line for line in done.stderr.splitlines() if line.strip()]
         assert f"loratrain {verb} needs {missing}" in line and f"pip install 'loratrain[{extra}]'" in line, line

@@ -115,6 +115,7 @@ class MissingExtra(LoratrainError):
 EXTRA_MODULES: dict[str, dict[str, str]] = {
     "shrink": {"torch": "torch", "safetensors": "safetensors"},
     "report": {"numpy": "numpy", "tensorboard": "tensorboard", "PIL": "pillow", "matplotlib": "matplotlib"},
+    "audit": {"PIL": "pillow", "numpy": "numpy"},
 }
 
 
