@@ -20,6 +20,7 @@ import sys
 import sysconfig
 import traceback
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -830,6 +831,76 @@ def _seed(prompt: str) -> int | None:
     return parse_prompt_line(prompt)[0].get("seed")
 
 
+# --- a page in a real browser ---------------------------------------------------------------------------------
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium, if installed (the report and compare pages are checked in it)."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+class Dom(HTMLParser):
+    """What a page's DOM ended as: <body>'s attributes, every <img>, and every grid cell (a <td> with
+    data-prompt) with the image inside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.body: dict = {}
+        self.images: list[dict] = []
+        self.cells: list[dict] = []
+        self._cell: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "body":
+            self.body = a
+        elif tag == "td" and "data-prompt" in a:
+            self._cell = {**a, "img": None}
+            self.cells.append(self._cell)
+        elif tag == "img":
+            self.images.append(a)
+            if self._cell is not None:
+                self._cell["img"] = a
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self._cell = None
+
+
+def browser_dom(chromium: str, page: Path, profile: Path) -> Dom:
+    """Load `page` from disk in headless Chromium (no network) and parse the DOM it ends with, after the page's
+    own load handler has marked every image (data-natural-width, and body data-images="ok/total")."""
+    result = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    dom = Dom()
+    dom.feed(result.stdout)
+    return dom
+
+
 # --- adapter variants (fit's exact adapter counts against the real packages) ---------------------------------
 
 
@@ -885,11 +956,11 @@ ADAPTER_VARIANTS = {
 
 # --- doctor: real virtual environments linking this one's packages (tests/run/test_doctor.py, benchmarks) ---
 
-from loratrain.launch import doctor as _doctor  # noqa: E402
+from loratrain.launch import requirements as _requirements  # noqa: E402
 
 SITE = Path(sysconfig.get_paths()["purelib"])
 REQUIREMENTS = FIXTURES / "sd_scripts_requirements" / "requirements.txt"
-PINS = {r.dist: r for r in _doctor.parse_requirements(REQUIREMENTS.read_text())}
+PINS = {r.dist: r for r in _requirements.parse_requirements(REQUIREMENTS.read_text())}
 
 
 def _entries_of(dist: str) -> set[str]:
@@ -909,18 +980,29 @@ def _installed(dist: str) -> bool:
     return True
 
 
-def write_metadata(site: Path, dist: str, version: str) -> None:
+def write_metadata(site: Path, dist: str, version: str, top_level: tuple[str, ...] = ()) -> None:
+    """A .dist-info as pip leaves it: METADATA with the version, and top_level.txt naming the modules it holds."""
     info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    if top_level:
+        (info / "top_level.txt").write_text("".join(f"{m}\n" for m in top_level))
+
+
+def write_stub(site: Path, dist: str, version: str, module: str, init: str = "") -> None:
+    """An installed distribution whose module imports (a stub that only knows its version) with its metadata."""
+    (site / module).mkdir(exist_ok=True)
+    (site / module / "__init__.py").write_text(init or f"__version__ = {version!r}\n")
+    write_metadata(site, dist, version, (module,))
 
 
 def make_env(root: Path, hide: tuple[str, ...] = (), complete: bool = True) -> tuple[str, Path]:
     """(interpreter, its site-packages): a venv linking the test environment's packages minus `hide`.
 
     `complete`: sd-scripts pins some packages this test environment does not carry (opencv-python,
-    voluptuous, ...); they get installed metadata at the pinned version, which is all the pin check
-    reads (it never imports them). The packages a config imports are always real.
+    voluptuous, ...); they get installed at the pinned version as stubs (metadata and a module that imports),
+    which is what the requirement check reads (it locates their modules and imports only cv2). The packages a
+    config imports are always real.
     """
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, capture_output=True)
     site = next((root / "lib").glob("python3*/site-packages"))
@@ -932,8 +1014,8 @@ def make_env(root: Path, hide: tuple[str, ...] = (), complete: bool = True) -> t
             (site / entry.name).symlink_to(entry)
     if complete:
         for dist, req in PINS.items():
-            if dist not in hide and not _installed(dist) and dist not in _doctor.OPTIONAL_DISTS:
-                write_metadata(site, dist, req.pin or "1.0")
+            if dist not in hide and not _installed(dist) and dist not in _requirements.OPTIONAL_DISTS:
+                write_stub(site, dist, req.pin or "1.0", _requirements.use_of(dist).module)
     return str(root / "bin" / "python"), site
 
 

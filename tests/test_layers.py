@@ -18,7 +18,7 @@ LAYERS = [
     {"render"},  # config -> argv (pure)
     {"plan"},  # dataset scan and sd-scripts' bucket/step arithmetic
     {"config"},  # loading, positions, cross-key rules, shipped configs
-    {"launch", "importers", "explain", "shrink", "report", "audit"},  # the pipelines
+    {"launch", "importers", "explain", "shrink", "report", "audit", "sweep"},  # the pipelines
     {"commands"},  # one module per verb (the only code that prints)
     {"cli", "__main__"},
 ]

@@ -19,6 +19,9 @@ from loratrain.errors import EXIT_INTERRUPTED, LoratrainError
 COMMAND_MODULES = [
     "run",
     "runs",
+    "logs",
+    "attach",
+    "stop",
     "diagnose",
     "check",
     "doctor",
@@ -31,6 +34,8 @@ COMMAND_MODULES = [
     "slurm",
     "shrink",
     "report",
+    "sweep",
+    "compare",
     "import_",
     "init",
     "schema",

@@ -1432,6 +1432,7 @@ def all_cases() -> list[Case]:
         consolidated_path_cases(),
         (replace(case, always=True) for case in report_cases()),
         (replace(case, always=True) for case in later_verb_cases()),
+        (replace(case, always=True) for case in sweep_cases()),
     ]
     cases = [case for family in families for case in family]
     for case in cases:
@@ -1728,3 +1729,49 @@ def later_verb_cases() -> Iterator[Case]:
         yield config_case(
             cls, f"run --resume, train_state {label}", base_config, "resume", expect, extra_files=_with_state(text)
         )
+
+
+def sweep_cases() -> Iterator[Case]:
+    """sweep (hostile --vary text, grids too large to build) and compare (a sweep.toml written by others)."""
+    many = ",".join(str(i) for i in range(1, 100_001))
+    twenty = ",".join(str(i) for i in range(1, 21))  # each list is short; the grid (400 runs) is not
+    varies = [
+        (3, "NUL value", ["network.network_dim=4,8\x00"], REFUSE),
+        (3, "NUL key", ["network.net\x00work_dim=4,8"], REFUSE),
+        (1, "value nested deep", ["network.network_dim=" + "[" * 5000 + "]" * 5000], REFUSE),
+        (5, "100000 values", [f"network.network_dim={many}"], REFUSE),
+        (5, "a 20 x 20 grid", [f"network.network_dim={twenty}", f"network.network_alpha={twenty}"], REFUSE),
+        (6, "lr inf", ["optimizer.learning_rate=inf,1e-4"], REFUSE),
+        (2, "a whole table", ["dataset=1,2"], REFUSE),
+        (2, "unbalanced quote", ['network.network_dim="4,8'], REFUSE),
+    ]
+    for cls, label, texts, expect in varies:
+        args = [a for t in texts for a in ("--vary", t)]
+
+        def build(folder: Path, args=args) -> list[str]:
+            paths = material(folder)
+            (folder / "run.toml").write_text(dumps(base_config(paths)), encoding="utf-8")
+            return ["sweep", str(folder / "run.toml"), *args, "-o", str(folder / "sw")]
+
+        yield Case(cls, f"sweep:{label}", build, expect, timeout=30.0)
+
+    def damaged_sweep(text: str | bytes) -> Callable[[Path], list[str]]:
+        def build(folder: Path) -> list[str]:
+            sw = folder / "sw"
+            sw.mkdir(parents=True)
+            if isinstance(text, bytes):
+                (sw / "sweep.toml").write_bytes(text)
+            else:
+                (sw / "sweep.toml").write_text(text, encoding="utf-8")
+            return ["compare", str(sw), "--json"]
+
+        return build
+
+    for cls, label, text in [
+        (1, "nested deep", "runs = " + "[" * 5000 + "]" * 5000),
+        (2, "runs a string", 'runs = "x"'),
+        (2, "run entries of wrong types", 'base = 1\n[runs.a]\nconfig = 5\noutput_dir = ["x"]\nvalues = 3\n'),
+        (3, "NUL in a path", '[runs.a]\noutput_dir = "o\\u0000ut"\n[runs.b]\noutput_dir = "b"\n'),
+        (10, "not UTF-8", b"\xff\xfe[runs]\x00"),
+    ]:
+        yield Case(cls, f"compare:sweep.toml {label}", damaged_sweep(text), EITHER, timeout=30.0)

@@ -4,50 +4,9 @@ the row of its prompt and the column of its step. Skips only where Chromium is m
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from html.parser import HTMLParser
-
-import pytest
+from helpers import browser_dom
 
 from loratrain.report.samples import parse_name
-
-
-@pytest.fixture
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    if os.environ.get("CI") == "true":
-        pytest.fail("chromium is not installed; CI must install it (.ci/run: apt-get install -y chromium)")
-    pytest.skip("chromium is not installed (apt-get install -y chromium); under CI=true this test fails instead")
-
-
-class _Dom(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.body: dict = {}
-        self.images: list[dict] = []
-        self.cells: list[dict] = []
-        self._cell: dict | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "body":
-            self.body = a
-        elif tag == "td" and "data-prompt" in a:
-            self._cell = {**a, "img": None}
-            self.cells.append(self._cell)
-        elif tag == "img":
-            self.images.append(a)
-            if self._cell is not None:
-                self._cell["img"] = a
-
-    def handle_endtag(self, tag):
-        if tag == "td":
-            self._cell = None
 
 
 def test_report_page_loads_every_image_and_places_every_sample(chromium, finished_run, tmp_path):
@@ -60,29 +19,7 @@ def test_report_page_loads_every_image_and_places_every_sample(chromium, finishe
     missing = sorted(sample_dir.iterdir())[0]
     missing.unlink()  # one cell without its sample
     written = html.write(build(locate(finished_run), thumbnails=THUMB), tmp_path / "report")
-    profile = tmp_path / "profile"
-    result = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            written["html"].resolve().as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    dom = _Dom()
-    dom.feed(result.stdout)
+    dom = browser_dom(chromium, written["html"], tmp_path / "profile")
     # The page's own load handler counted the decoded images.
     assert len(dom.images) == 3 + 5  # figures (loss, lr, update norms; the grid is the table) + 5 thumbnails
     assert dom.body.get("data-images") == f"{len(dom.images)}/{len(dom.images)}"

@@ -532,3 +532,107 @@ def test_the_run_record_takes_its_versions_from_the_doctor_probe_preflight_ran(t
     for dist in ("torch", "accelerate", "lycoris_lora"):
         assert rec["versions"][dist] == metadata.version(dist)
     assert Path(rec["versions"]["training_python"]).resolve() == Path(sys.executable).resolve()
+
+
+# ---------------------------------------------------------------- requirements judged by the module sd-scripts imports
+
+
+def _swap_opencv(site: Path, dist: str, version: str = "4.10.0.84", init: str = "") -> None:
+    """Replace the completed opencv-python stub by another distribution of cv2 (or a broken one)."""
+    from helpers import write_stub
+
+    shutil.rmtree(site / "cv2")
+    for info in site.glob("opencv_python-*.dist-info"):
+        shutil.rmtree(info)
+    write_stub(site, dist, version, "cv2", init)
+
+
+def test_the_headless_opencv_environment_of_the_issue_passes_and_run_launches(tmp_path, checkout):
+    """Every pin of sd-scripts 48d368f, OpenCV as opencv-python-headless==4.10.0.84: the server environment that
+    trained a real SDXL LoCon through `loratrain run`."""
+    python, site = make_env(tmp_path / "venv")
+    _swap_opencv(site, "opencv-python-headless")
+    code, result = doctor_cli(tmp_path, python, checkout)
+    # (this test environment's own accelerate, einops, ... are newer than the pins: drift warnings, no errors)
+    assert code == 0 and result["errors"] == [] and not [w for w in result["warnings"] if "cv2" in w], result
+    names = {c["name"]: c for c in result["checks"]}
+    assert "requirement opencv-python" not in names  # met: no line of its own
+    root = tmp_path / "p"
+    config = make_project(root)
+    config.write_text(config.read_text().replace(f'python = "{sys.executable}"', f'python = "{python}"'))
+    done = loratrain(root, "run", config.name, "--sd-scripts", str(checkout), "--plain")
+    assert done.returncode == 0, done.stderr
+    assert "launching:" in done.stderr
+    (rec,) = records(root)
+    assert rec["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("dist", ["opencv-contrib-python", "opencv-contrib-python-headless"])
+def test_the_contrib_builds_of_opencv_provide_cv2_too(tmp_path, checkout, dist):
+    python, site = make_env(tmp_path / "venv")
+    _swap_opencv(site, dist)
+    code, result = doctor_cli(tmp_path, python, checkout)
+    assert code == 0 and result["errors"] == [] and not [w for w in result["warnings"] if "cv2" in w], result
+
+
+def test_opencv_that_cannot_load_libgl_is_fixed_with_the_headless_build(tmp_path, checkout):
+    python, site = make_env(tmp_path / "venv")
+    # opencv-python's own words on a server without libGL (cv2/__init__.py's bootstrap re-raises them).
+    _swap_opencv(
+        site,
+        "opencv-python",
+        init="raise ImportError('libGL.so.1: cannot open shared object file: No such file or directory')\n",
+    )
+    code, result = doctor_cli(tmp_path, python, checkout)
+    assert_fixed_by(
+        result,
+        code,
+        "cv2 (opencv-python 4.10.0.84) is installed, but importing it in",
+        f"{python} -m pip uninstall -y opencv-contrib-python opencv-contrib-python-headless opencv-python && "
+        f"{python} -m pip install --force-reinstall opencv-python-headless==4.10.0.84",
+    )
+
+
+def test_metadata_without_its_module_is_a_broken_install(tmp_path, checkout):
+    """What uninstalling one of two OpenCV builds leaves: the other's metadata, and no cv2 folder."""
+    python, site = make_env(tmp_path / "venv")
+    shutil.rmtree(site / "cv2")
+    code, result = doctor_cli(tmp_path, python, checkout)
+    assert_fixed_by(
+        result,
+        code,
+        "opencv-python 4.10.0.84 is installed, but its module cv2 is missing: a broken install",
+        f"{python} -m pip install --force-reinstall opencv-python==4.10.0.84",
+    )
+
+
+def test_a_module_without_metadata_warns_and_does_not_block(tmp_path, checkout):
+    python, site = make_env(tmp_path / "venv")
+    for info in site.glob("opencv_python-*.dist-info"):
+        shutil.rmtree(info)
+    code, result = doctor_cli(tmp_path, python, checkout)
+    assert code == 0, result
+    (line,) = [w for w in result["warnings"] if "cv2" in w]
+    assert "no installed distribution provides it" in line
+
+
+def test_a_newer_minor_version_warns_and_never_blocks(tmp_path, checkout):
+    python, site = make_env(tmp_path / "venv", hide=("einops",))
+    write_package(site, "einops", "__version__ = '0.8.1'\n", "0.8.1")
+    code, result = doctor_cli(tmp_path, python, checkout)
+    assert code == 0, result
+    (line,) = [w for w in result["warnings"] if "einops" in w]
+    assert "einops 0.8.1 is installed; sd-scripts' requirements.txt pins 0.7.0" in line
+
+
+def test_a_requirement_the_sdxl_path_never_imports_is_not_a_problem(tmp_path, checkout):
+    python, site = make_env(tmp_path / "venv", hide=("ftfy", "rich", "sentencepiece"))
+    for name in ("ftfy", "rich", "sentencepiece"):
+        shutil.rmtree(site / name, ignore_errors=True)
+        for info in site.glob(f"{name}-*.dist-info"):
+            shutil.rmtree(info)
+    code, result = doctor_cli(tmp_path, python, checkout)
+    assert code == 0 and not [w for w in result["warnings"] if "ftfy" in w or "rich" in w], result
+    names = {c["name"]: c for c in result["checks"]}
+    assert names["requirement ftfy"]["status"] == "skipped"
+    assert "does not import it" in names["requirement ftfy"]["detail"]

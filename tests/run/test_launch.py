@@ -24,7 +24,9 @@ class RecordingRunner:
         self.calls: list[dict] = []
         self.exit_code = exit_code
 
-    def __call__(self, argv, env, *, log_path=None, sink=None, cwd=None, grace_s=30.0, on_signal=None, watch=None):
+    def __call__(
+        self, argv, env, *, log_path=None, sink=None, cwd=None, grace_s=30.0, on_signal=None, watch=None, started=None
+    ):
         self.calls.append({"argv": list(argv), "env": dict(env), "cwd": cwd, "log_path": log_path})
         Path(cwd, "out", "mychar.safetensors").write_bytes(b"lora")
         Path(log_path).write_text("steps: 100%|##########| 5/5 [00:01<00:00, 1.00it/s, avr_loss=0.1]\n")

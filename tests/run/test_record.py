@@ -120,3 +120,29 @@ def test_secret_flags_in_argv_are_redacted_as_a_backstop():
         "<redacted>",
         "--max_token_length=225",
     ]
+
+
+def test_one_reader_one_policy_for_damaged_records(tmp_path):
+    """record.py reads records back for runs, report and resume: a damaged one is listed with its reason by
+    records_in, passed over by newest_record (and so by report's and resume's searches)."""
+    from loratrain.launch.resume import load_records
+
+    runs = tmp_path / "out" / record.RUNS_FOLDER
+    for name, text in [
+        ("a-20260101-000000", json.dumps({"status": "succeeded", "started": "2026-01-01T00:00:00"})),
+        ("b-20260102-000000", json.dumps({"status": "failed", "started": "2026-01-02T00:00:00"})),
+        ("c-20260103-000000", "{not json"),
+        ("d-20260104-000000", "[1, 2]"),
+        ("e-20260105-000000", "[" * 5000 + "]" * 5000),  # nested too deep for a bounded reader: damaged, no crash
+    ]:
+        (runs / name).mkdir(parents=True)
+        (runs / name / record.RECORD_NAME).write_text(text, encoding="utf-8")
+    stored = record.records_in(tmp_path / "out")
+    problems = {r.run_id: r.problem for r in stored}
+    assert problems["a-20260101-000000"] is None and problems["b-20260102-000000"] is None
+    assert "not JSON" in problems["c-20260103-000000"] and "not a JSON object" in problems["d-20260104-000000"]
+    assert problems["e-20260105-000000"] is not None
+    assert record.newest_record(tmp_path / "out").run_id == "b-20260102-000000"
+    assert record.newest_record(runs, "a").run_id == "a-20260101-000000"  # the runs folder itself, by output_name
+    assert [folder.name for folder, _ in load_records(tmp_path / "out")] == ["a-20260101-000000", "b-20260102-000000"]
+    assert "cannot read" in record.read_record(tmp_path / "nowhere").problem

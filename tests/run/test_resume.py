@@ -120,3 +120,47 @@ def test_resume_without_any_state_says_how_to_get_one(tmp_path):
     config = make_project(root)
     refused = loratrain(root, "run", config.name, "--resume")
     assert refused.returncode == 2 and "no state folder of mychar" in refused.stderr and "save_state" in refused.stderr
+
+
+def finished_project(root: Path) -> Path:
+    """A run of 4 steps with a state and a save every 2 steps, finished; then its config raised to 6 steps."""
+    config = make_project(root)
+    text = config.read_text().replace("max_train_steps = 5", "max_train_steps = 4")
+    text = text.replace('output_name = "mychar"', 'output_name = "mychar"\nsave_state = true\nsave_every_n_steps = 2')
+    config.write_text(text)
+    done = loratrain(root, "run", config.name, "--plain")
+    assert done.returncode == 0, done.stderr
+    config.write_text(text.replace("max_train_steps = 4", "max_train_steps = 6"))
+    return config
+
+
+def test_resuming_a_finished_run_replaces_its_own_final_model_without_force(tmp_path):
+    root = tmp_path / "p"
+    config = finished_project(root)
+    again = loratrain(root, "run", config.name, "--resume", "--plain")
+    assert again.returncode == 0, again.stderr
+    (line,) = [ln for ln in again.stderr.splitlines() if "replaces" in ln]
+    assert "this launch replaces out/mychar.safetensors: the run's final model from its earlier launch" in line
+    first, second = records(root)
+    assert second["status"] == "succeeded" and second["cumulative_steps"] == 6
+    assert "mychar.safetensors" in {f["path"] for f in second["files"]}
+
+
+def test_the_guard_still_protects_a_final_model_no_launch_of_this_run_wrote(tmp_path):
+    root = tmp_path / "p"
+    config = finished_project(root)
+    for rec in (root / "out" / "loratrain-runs").glob("*/record.json"):  # the file's origin is now unknown
+        data = json.loads(rec.read_text())
+        data["files"] = [f for f in data["files"] if f["path"] != "mychar.safetensors"]
+        rec.write_text(json.dumps(data))
+    again = loratrain(root, "run", config.name, "--resume", "--plain")
+    assert again.returncode == 2
+    assert "mychar.safetensors already exists and the run would overwrite it" in again.stderr
+    assert len(records(root)) == 1  # nothing launched
+
+
+def test_the_guard_holds_for_a_resume_with_no_preflight_too(tmp_path):
+    root = tmp_path / "p"
+    config = finished_project(root)
+    again = loratrain(root, "run", config.name, "--resume", "--plain", "--no-preflight")
+    assert again.returncode == 0, again.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -23,7 +24,7 @@ def register(app: typer.Typer) -> None:
         "whether it fits the GPU and which --set changes make it fit or run faster. No torch.",
     )
     def fit(
-        config: str = typer.Argument(..., help="The run's TOML file."),
+        config: str = typer.Argument(..., help="The run's TOML file, or a sweep folder (each run's verdict)."),
         set_: Optional[list[str]] = SetOption,
         gpu: str = typer.Option("auto", "--gpu", help=GPU_HELP),
         vram: Optional[float] = typer.Option(
@@ -46,7 +47,12 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         from loratrain.commands._config import load
         from loratrain.plan import fit as model
+        from loratrain.sweep.record import is_sweep
 
+        if is_sweep(Path(config)) and not probe:
+            from loratrain.commands.sweep import fit_sweep
+
+            return fit_sweep(Path(config), set_, gpu, vram, as_json)
         loaded = load(config, set_, quiet=as_json)
         args = loaded.config.script_args()
         processes = _processes(loaded.config)

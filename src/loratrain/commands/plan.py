@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -22,7 +23,7 @@ def register(app: typer.Typer) -> None:
         "Exit 0, or 2 when sd-scripts would fail or cut something.",
     )
     def plan(
-        config: str = typer.Argument(..., help="The run's TOML file."),
+        config: str = typer.Argument(..., help="The run's TOML file, or a sweep folder (all its runs)."),
         set_: Optional[list[str]] = SetOption,
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
         resume: bool = typer.Option(
@@ -39,6 +40,10 @@ def register(app: typer.Typer) -> None:
         from loratrain.commands._output import print_json, print_problems
         from loratrain.plan.planner import build_plan
 
+        if _sweep_folder(config):
+            from loratrain.commands.sweep import plan_sweep
+
+            return plan_sweep(Path(config), set_, as_json)
         loaded = load(config, set_)
         cfg = loaded.config
         processes, note = _processes(cfg)
@@ -79,6 +84,12 @@ def register(app: typer.Typer) -> None:
                 typer.echo(line)
         print_problems(report.problems)
         return EXIT_CONFIG if report.errors else EXIT_OK
+
+
+def _sweep_folder(config: str) -> bool:
+    from loratrain.sweep.record import is_sweep
+
+    return is_sweep(Path(config))
 
 
 def _resume_section(cfg: Any, config: str, data: dict, state_dir: str | None) -> dict:

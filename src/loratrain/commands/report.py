@@ -123,6 +123,9 @@ def _summary(report, written) -> None:
     )
     bad = [h for h in report.saves if not h.ok]
     echo(f"saves: {len(report.saves)}, {len(bad)} flagged")
+    launches = report.run.launches if report.run.record else []
+    if len(launches) > 1:
+        echo(f"launches: {len(launches)} (a resumed run: its curves, samples and saves are all above)")
     for h in bad:
         echo(f"  {h.path.name}: {'; '.join(h.flags)}")
     if report.cause:

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Optional
 
 import typer
 
 from loratrain.commands._config import SD_SCRIPTS_HELP, STRICT_HELP, SetOption, fail_if_strict, launcher, load
-
-
-@dataclass
-class Outcome:
-    config: str
-    status: str  # succeeded / failed / interrupted / not started / skipped
-    exit_code: int | None = None
-    duration_s: float | None = None
-    record: str = ""
+from loratrain.launch.detach import SUPERVISED
 
 
 def _duration(seconds: float | None) -> str:
@@ -43,7 +34,7 @@ def _say(text: str) -> None:
     typer.echo(f"loratrain: {text}", err=True)
 
 
-def _summary(outcomes: list[Outcome]) -> None:
+def _summary(outcomes) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -51,8 +42,9 @@ def _summary(outcomes: list[Outcome]) -> None:
     for column in ("config", "status", "exit", "time", "record"):
         table.add_column(column)
     for o in outcomes:
+        record = _short(o.record) if o.record is not None else ""
         table.add_row(
-            o.config, o.status, "-" if o.exit_code is None else str(o.exit_code), _duration(o.duration_s), o.record
+            o.config, o.status, "-" if o.exit_code is None else str(o.exit_code), _duration(o.duration_s), record
         )
     Console(stderr=True, highlight=False).print(table)
 
@@ -98,7 +90,11 @@ def register(app: typer.Typer) -> None:
     def run(
         configs: list[str] = typer.Argument(..., help="The runs' TOML files; several run one after another."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the command, shell-quoted, and launch nothing."),
-        as_json: bool = typer.Option(False, "--json", help="With --dry-run: print {argv, warnings} as JSON."),
+        as_json: bool = typer.Option(
+            False,
+            "--json",
+            help="With --dry-run: print {argv, warnings} as JSON; with --detach: {run_id, record, pid, log}.",
+        ),
         set_: Optional[list[str]] = SetOption,
         sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help=SD_SCRIPTS_HELP),
         strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
@@ -135,7 +131,31 @@ def register(app: typer.Typer) -> None:
             "`run CONFIG --resume [STATE_DIR]`, no folder = the newest one in output_dir. "
             "Passes --resume/--initial_step so all launches add up to the planned steps.",
         ),
+        detach: bool = typer.Option(
+            False,
+            "--detach",
+            help="Start the run (or the queue) in the background, immune to the terminal hanging up; print its run id "
+            "and the commands to follow (logs, attach), list (runs) and stop it.",
+        ),
+        notify: Optional[str] = typer.Option(
+            None,
+            "--notify",
+            metavar="URL",
+            help="POST a small JSON (run id, event, status, step, loss, cause of a failure) to this http(s) URL on "
+            "start, on each save and at the end; best effort.",
+        ),
+        on_exit: Optional[str] = typer.Option(
+            None,
+            "--on-exit",
+            metavar="CMD",
+            help="Run this shell command when a run ends, with its facts in LORATRAIN_* environment variables "
+            "(RUN_ID, STATUS, EXIT_CODE, STEP, TOTAL_STEPS, LOSS, CAUSE, RECORD, LOG, OUTPUT); best effort.",
+        ),
+        supervised: bool = typer.Option(False, SUPERVISED, hidden=True),
     ) -> int:
+        from loratrain.launch.hooks import check_notify_url
+
+        check_notify_url(notify)
         if on_nan not in ("stop", "warn"):
             from loratrain.errors import ConfigError, Problem
 
@@ -143,97 +163,77 @@ def register(app: typer.Typer) -> None:
         state_dir = None
         if resume:
             configs, state_dir = _split_state_dir(configs)
+        if detach and not dry_run:
+            given = {k: v for k, v in locals().items() if k in SUPERVISOR_OPTIONS}
+            given["configs"] = configs + ([state_dir] if state_dir else [])
+            return _detach(_supervisor_args(**given), as_json, queued=len(configs))
         if dry_run:
             if resume:
                 set_ = list(set_ or []) + _resume_plan(configs[0], set_, strict, state_dir, quiet=True).set_overrides()
             return _dry_run(configs, as_json, set_, sd_scripts, strict, machine_rank)
-        from loratrain.commands._output import print_problems
-        from loratrain.errors import LoratrainError
-        from loratrain.launch import prepare as launch
-
-        opts = launch.LaunchOptions(
-            sd_scripts=sd_scripts,
-            force=force,
-            preflight=not no_preflight,
-            machine_rank=machine_rank,
-            grace_s=grace,
-            on_nan=on_nan,
-            stall_s=stall_after or None,
+        return _launch_all(
+            configs,
+            set_,
+            strict,
+            state_dir,
+            resume=resume,
+            plain=plain,
+            keep_going=keep_going,
+            supervised=supervised,
+            options=dict(
+                sd_scripts=sd_scripts,
+                force=force,
+                preflight=not no_preflight,
+                machine_rank=machine_rank,
+                grace_s=grace,
+                on_nan=on_nan,
+                stall_s=stall_after or None,
+                detached=supervised,
+                notify=notify,
+                on_exit=on_exit,
+            ),
         )
-        if resume:
-            opts.resume = _resume_plan(configs[0], set_, strict, state_dir)
-            set_ = list(set_ or []) + opts.resume.set_overrides()
 
-        def prepare(config: str, quiet: bool = False):
-            if quiet:  # checked once already: do not repeat its warnings
-                from loratrain.config.loader import load_config
 
-                loaded = load_config(config, set_ or [])
-            else:
-                loaded = load(config, set_, strict)
-            prepared = launch.prepare(loaded, opts)
-            extra = [w for w in prepared.warnings if w not in loaded.warnings]
-            fail_if_strict(extra, strict)
-            if not quiet:
-                print_problems(extra)
-            return prepared
+def _launch_all(configs, set_, strict, state_dir, *, resume, plain, keep_going, supervised, options) -> int:
+    """Check and launch one config, or a queue of them (launch/queue.py); the exit code is the runs'."""
+    from loratrain.commands._output import print_error, print_problems
+    from loratrain.launch import prepare as launch
+    from loratrain.launch.queue import run_queue
 
-        single = len(configs) == 1
-        if single:
-            prepared = prepare(configs[0])
-            result, rec = _launch(prepared, opts, plain)
-            return _exit_code(result, rec)
+    opts = launch.LaunchOptions(**options)
+    ready = _become_supervisor() if supervised else None
+    if resume:
+        opts.resume = _resume_plan(configs[0], set_, strict, state_dir)
+        set_ = list(set_ or []) + opts.resume.set_overrides()
 
-        # A queue: check every config before the first launch, so a broken one is found now, not hours later.
-        outcomes = [Outcome(config, "not started") for config in configs]
-        ready: dict[int, bool] = {}
-        for i, config in enumerate(configs):
-            _say(f"checking {config}")
-            try:
-                prepare(config)
-                ready[i] = True
-            except LoratrainError as exc:
-                from loratrain.commands._output import print_error
+    def prepare(config: str, quiet: bool = False):
+        if quiet:  # checked once already: do not repeat its warnings
+            from loratrain.config.loader import load_config
 
-                print_error(exc)
-                outcomes[i].status, outcomes[i].exit_code = "invalid", exc.exit_code
-                ready[i] = False
-        if not all(ready.values()) and not keep_going:
-            _say("nothing was launched because a config has errors (--keep-going runs the others)")
-            _summary(outcomes)
-            return next(o.exit_code for o in outcomes if o.exit_code)
-        first_failure = 0
-        for i, config in enumerate(configs):
-            if not ready[i]:
-                first_failure = first_failure or outcomes[i].exit_code or 1
-                continue
-            _say(f"run {i + 1}/{len(configs)}: {config}")
-            try:
-                prepared = prepare(config, quiet=True)  # again: the runs before may have changed the outputs
-                result, rec = _launch(prepared, opts, plain)
-            except LoratrainError as exc:
-                from loratrain.commands._output import print_error
+            loaded = load_config(config, set_ or [])
+        else:
+            loaded = load(config, set_, strict)
+        prepared = launch.prepare(loaded, opts)
+        extra = [w for w in prepared.warnings if w not in loaded.warnings]
+        fail_if_strict(extra, strict)
+        if not quiet:
+            print_problems(extra)
+        return prepared
 
-                print_error(exc)
-                outcomes[i].status, outcomes[i].exit_code = "invalid", exc.exit_code
-                first_failure = first_failure or exc.exit_code
-                if not keep_going:
-                    break
-                continue
-            o = outcomes[i]
-            o.exit_code, o.duration_s, o.record = result.exit_code, result.duration_s, _short(rec.folder)
-            o.status = rec.data.get("status") or (
-                "interrupted" if result.interrupted else ("succeeded" if result.exit_code == 0 else "failed")
-            )
-            if result.interrupted:
-                first_failure = result.exit_code
-                break  # the user or the scheduler wants everything to stop
-            if _exit_code(result, rec) != 0:
-                first_failure = first_failure or _exit_code(result, rec)
-                if not keep_going:
-                    break
-        _summary(outcomes)
-        return first_failure
+    if len(configs) == 1:
+        result, rec = _launch(prepare(configs[0]), opts, plain or supervised, ready)
+        return _exit_code(result, rec)
+    queue = run_queue(
+        configs,
+        prepare,
+        lambda prepared: _launch(prepared, opts, plain or supervised, ready),
+        keep_going=keep_going,
+        say=_say,
+        on_error=print_error,
+    )
+    _summary(queue.outcomes)
+    return queue.exit_code
 
 
 def _split_state_dir(configs: list[str]) -> tuple[list[str], str | None]:
@@ -280,6 +280,11 @@ def _resume_plan(config: str, set_, strict: bool, state_dir: str | None, quiet: 
             f"resuming from {_short(plan.state_dir)} at step {plan.cumulative_step} of {plan.total_steps} "
             f"({plan.source}); this launch trains steps {plan.start_step + 1}-{plan.predicted_total}"
         )
+        from loratrain.launch import preflight
+
+        final = preflight.output_file(preflight.PreflightInput(args=args, cwd=Path.cwd()))
+        if final is not None and final.exists() and final.resolve() in plan.own_files:
+            _say(f"this launch replaces {_short(final)}: the run's final model from its earlier launch")
     print_problems(plan.warnings)
     return plan
 
@@ -295,19 +300,19 @@ def _say_failure(failure) -> None:
 
 def _exit_code(result, rec) -> int:
     """The run's exit status, except that a run recorded as failed (exit 0 without training) is a runtime failure."""
-    from loratrain.errors import EXIT_RUNTIME
+    from loratrain.launch.queue import exit_code_of
 
-    if result.exit_code == 0 and rec.data.get("status") == "failed":
-        return EXIT_RUNTIME
-    return result.exit_code
+    return exit_code_of(result, rec)
 
 
-def _launch(prepared, opts, plain: bool):
+def _launch(prepared, opts, plain: bool, ready=None):
     from loratrain.launch import prepare as launch
     from loratrain.launch import runner
 
-    sink: runner.OutputSink
-    if plain or not sys.stdout.isatty():
+    sink: runner.OutputSink | None
+    if opts.detached:
+        sink = None  # the training output goes to the record's train.log only
+    elif plain or not sys.stdout.isatty():
         sink = runner.PassThrough()
     else:
         from loratrain.launch.progress import ProgressDisplay
@@ -330,6 +335,8 @@ def _launch(prepared, opts, plain: bool):
         on_signal=on_signal,
         on_event=on_event,
         on_launch=lambda: _say("launching:\n" + display(prepared.command)),
+        on_record=ready,
+        say=_say,
     )
     if result.stopped_by:
         _say(
@@ -351,3 +358,105 @@ def _launch(prepared, opts, plain: bool):
     _say(f"log: {_short(rec.log_path)}")
     _say(f"record: {_short(rec.folder / 'record.json')}")
     return result, rec
+
+
+SUPERVISOR_OPTIONS = (
+    "configs",
+    "set_",
+    "sd_scripts",
+    "strict",
+    "machine_rank",
+    "force",
+    "no_preflight",
+    "keep_going",
+    "grace",
+    "on_nan",
+    "stall_after",
+    "resume",
+    "notify",
+    "on_exit",
+)
+
+
+def _supervisor_args(
+    *,
+    configs,
+    set_,
+    sd_scripts,
+    strict,
+    machine_rank,
+    force,
+    no_preflight,
+    keep_going,
+    grace,
+    on_nan,
+    stall_after,
+    resume,
+    notify,
+    on_exit,
+) -> list[str]:
+    """The same `run` for the detached supervisor (no --detach, no --plain: it writes no screen)."""
+    args = [*configs]
+    for item in set_ or []:
+        args += ["--set", item]
+    options = {
+        "--sd-scripts": sd_scripts,
+        "--machine-rank": machine_rank,
+        "--grace": grace,
+        "--on-nan": on_nan,
+        "--stall-after": stall_after,
+        "--notify": notify,
+        "--on-exit": on_exit,
+    }
+    for name, value in options.items():
+        if value is not None:
+            args += [name, str(value)]
+    flags = {
+        "--strict": strict,
+        "--force": force,
+        "--no-preflight": no_preflight,
+        "--keep-going": keep_going,
+        "--resume": resume,
+    }
+    return args + [name for name, on in flags.items() if on]
+
+
+def _become_supervisor():
+    """In the detached supervisor: ignore the terminal's hang-up (the runner then leaves SIGHUP alone) and
+    return the reporter that tells the waiting `run --detach` about the first record."""
+    import signal
+
+    from loratrain.launch.detach import ReadyReporter
+
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    return ReadyReporter()
+
+
+def _detach(run_args: list[str], as_json: bool, queued: int = 1) -> int:
+    from loratrain.commands._output import print_json
+    from loratrain.launch.detach import DetachFailed, start_detached
+
+    try:
+        started = start_detached(run_args)
+    except DetachFailed as exc:
+        sys.stderr.write(exc.output if exc.output.endswith("\n") or not exc.output else exc.output + "\n")
+        if not exc.output.strip():
+            _say(str(exc))
+        return exc.exit_code
+    if as_json:
+        print_json(
+            {"run_id": started.run_id, "record": str(started.record), "pid": started.pid, "log": str(started.log)}
+        )
+        return 0
+    run_id = started.run_id
+    typer.echo(run_id)
+    _say(f"started {run_id} in the background (supervisor pid {started.pid}); closing this terminal does not stop it")
+    if queued > 1:
+        _say(f"it is the first of a queue of {queued} runs; the others appear in `loratrain runs` as they start")
+    _say(f"record:  {_short(started.record)}")
+    _say(f"follow:  loratrain attach {run_id}    (the progress bar; Ctrl-C leaves the run running)")
+    _say(f"         loratrain logs {run_id} -f")
+    _say(f"status:  loratrain runs {_short(started.record.parent.parent)}")
+    _say(f"stop:    loratrain stop {run_id}")
+    return 0

@@ -16,16 +16,14 @@ import json
 import netrc
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from loratrain.errors import ConfigError, Problem, Severity
-from loratrain.sdscripts.install import FINDABLE_SOURCE
+from loratrain.launch.requirements import Requirement, judge, key, probe_items, read_requirements
+from loratrain.sdscripts import probes
 
-_RESULT_MARK = "LORATRAIN-RESULT "
-_STEP_MARK = "LORATRAIN-STEP "
 PROBE_TIMEOUT_S = 300.0
 SKIPPED_NO_CUDA = "skipped: no CUDA device"
 
@@ -49,20 +47,9 @@ DIST_OF_MODULE = {
     "pytorch_optimizer": "pytorch-optimizer",
     "prodigyplus": "prodigy-plus-schedule-free",
     "lycoris": "lycoris_lora",
-    "cv2": "opencv-python",
+    "cv2": "opencv-python-headless",  # the build that loads on servers too (launch/requirements.py)
     "PIL": "pillow",
     "came_pytorch": "came-pytorch",
-}
-
-# requirements.txt pins packages sd-scripts imports only for some options; missing, they matter only then.
-OPTIONAL_DISTS = {
-    "bitsandbytes": "the 8-bit and paged optimizers",
-    "lion-pytorch": "optimizer_type Lion",
-    "schedulefree": "the ScheduleFree optimizers",
-    "pytorch-optimizer": "pytorch_optimizer.* optimizers",
-    "prodigy-plus-schedule-free": "prodigyplus.* optimizers",
-    "prodigyopt": "optimizer_type Prodigy",
-    "tensorboard": "logging_dir",
 }
 
 
@@ -87,171 +74,6 @@ def optimizer_need(args: Mapping[str, Any]) -> tuple[str, OptimizerNeed]:
     return name, OptimizerNeed(module, attr, DIST_OF_MODULE.get(top, top), bnb=top == "bitsandbytes")
 
 
-# ---------------------------------------------------------------- sd-scripts' requirements.txt
-
-
-@dataclass(frozen=True)
-class Requirement:
-    dist: str  # as written (diffusers, opencv-python)
-    pin: str | None  # the version after ==, else None
-    line: str  # the requirement as written, without extras markers or comments
-
-    @property
-    def spec(self) -> str:
-        """What `pip install` gets to restore the pinned version."""
-        return f"{self.dist}=={self.pin}" if self.pin else self.dist
-
-
-_REQ = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(?:(==|===|>=|<=|~=|!=|>|<)\s*([^\s;,#]+))?")
-
-
-def parse_requirements(text: str) -> list[Requirement]:
-    """Plain `name[extras]==version` lines; options (-e, -r, --index-url), comments and URLs are skipped."""
-    out = []
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line or line.startswith("-") or "://" in line or line.startswith("."):
-            continue
-        m = _REQ.match(line)
-        if not m:
-            continue
-        pin = m.group(4) if m.group(3) in ("==", "===") else None
-        out.append(Requirement(m.group(1), pin, line))
-    return out
-
-
-def read_requirements(folder: Path | None) -> list[Requirement] | None:
-    """The requirements of the located sd-scripts checkout; None when it has no requirements.txt."""
-    if folder is None:
-        return None
-    try:
-        return parse_requirements((Path(folder) / "requirements.txt").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def _key(dist: str) -> str:
-    return re.sub(r"[-_.]+", "-", dist).lower()
-
-
-def _major_minor(version: str) -> tuple[str, ...]:
-    return tuple(re.split(r"[.+]", version)[:2])
-
-
-# ---------------------------------------------------------------- the probe run by the training interpreter
-
-# Prints a STEP line before each import, so a crash (a segfault in a native library) names its culprit.
-PROBE = r"""
-import importlib, importlib.metadata as md, importlib.util, json, os, sys
-request = json.loads(sys.argv[1])
-if request.get("path"):
-    sys.path.insert(0, request["path"])
-out = {"python": sys.version.split()[0], "executable": sys.executable, "versions": {}, "imports": {},
-       "located": {}, "gpus": [], "gpu_note": ""}
-
-def step(name):
-    sys.stdout.write("LORATRAIN-STEP " + name + "\n"); sys.stdout.flush()
-
-for dist in request["dists"]:
-    try:
-        out["versions"][dist] = md.version(dist)
-    except Exception:
-        out["versions"][dist] = None
-
-{findable}
-for name in request["locate"]:
-    out["located"][name] = findable(name)
-
-modules = {}
-for item in request["imports"]:
-    name, attr = item["module"], item.get("attr")
-    key = name + ("." + attr if attr else "")
-    step(key)
-    entry = {"ok": False, "error": "", "missing": False, "version": None}
-    try:
-        module = importlib.import_module(name)
-        if attr:
-            getattr(module, attr)
-        entry["ok"] = True
-        modules[name] = module
-        top = sys.modules.get(name.split(".")[0])
-        entry["version"] = str(getattr(top, "__version__", "") or "") or None
-    except ModuleNotFoundError as exc:
-        entry["missing"] = bool(exc.name) and (name == exc.name or name.startswith(exc.name + "."))
-        entry["error"] = "%s: %s" % (type(exc).__name__, exc)
-    except AttributeError as exc:
-        entry["error"] = "%s has no %s" % (name, attr)
-        entry["missing_attr"] = True
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        entry["error"] = "%s: %s" % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-    out["imports"][key] = entry
-
-torch = modules.get("torch")
-if torch is not None:
-    out["torch"] = {"version": torch.__version__, "cuda": getattr(torch.version, "cuda", None)}
-    if "xformers" in modules:
-        xf = modules["xformers"]
-        built = None
-        try:
-            with open(os.path.join(os.path.dirname(xf.__file__), "cpp_lib.json")) as fp:
-                built = json.load(fp).get("version", {}).get("torch")
-        except Exception:
-            pass
-        out["xformers"] = {"built_for_torch": built}
-    gpu = request["gpu"]
-    step("torch.cuda")
-    try:
-        available = torch.cuda.is_available()
-    except Exception as exc:
-        available = False
-        out["gpu_note"] = "%s: %s" % (type(exc).__name__, exc)
-    if not available:
-        out["gpu_note"] = out["gpu_note"] or "no CUDA device"
-    else:
-        arch = list(torch.cuda.get_arch_list())
-        out["torch"]["arch_list"] = arch
-        dtype = getattr(torch, gpu["dtype"])
-        for i in range(torch.cuda.device_count()):
-            major, minor = torch.cuda.get_device_capability(i)
-            dev = {"index": i, "name": torch.cuda.get_device_name(i), "capability": "%d.%d" % (major, minor)}
-            device = torch.device("cuda", i)
-            step("matmul cuda:%d" % i)
-            try:
-                a = torch.ones((16, 16), device=device, dtype=dtype)
-                if gpu.get("fp8"):
-                    a = a.to(torch.float8_e4m3fn).to(dtype)
-                b = (a @ a).float().sum().item()
-                torch.cuda.synchronize(device)
-                dev["matmul"] = "ok" if b == 16.0 * 256 else "wrong result %r" % b
-            except Exception as exc:
-                dev["matmul"] = "%s: %s" % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-            if gpu.get("bnb_class") and "bitsandbytes.optim" in modules:
-                step("8-bit optimizer step cuda:%d" % i)
-                try:
-                    p = torch.nn.Parameter(torch.ones((64, 64), device=device))
-                    opt = getattr(modules["bitsandbytes.optim"], gpu["bnb_class"])([p], lr=1e-3)
-                    p.grad = torch.ones_like(p)
-                    opt.step()
-                    torch.cuda.synchronize(device)
-                    dev["bnb_step"] = "ok"
-                except Exception as exc:
-                    dev["bnb_step"] = "%s: %s" % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-            if gpu.get("xformers") and "xformers.ops" in modules:
-                step("xformers attention cuda:%d" % i)
-                try:
-                    q = torch.ones((1, 16, 2, 64), device=device, dtype=torch.float16)
-                    modules["xformers.ops"].memory_efficient_attention(q, q, q)
-                    torch.cuda.synchronize(device)
-                    dev["xformers_call"] = "ok"
-                except Exception as exc:
-                    dev["xformers_call"] = "%s: %s" % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-            out["gpus"].append(dev)
-sys.stdout.write("LORATRAIN-RESULT " + json.dumps(out) + "\n")
-""".replace("{findable}", FINDABLE_SOURCE)
-
-
 @dataclass
 class Request:
     """What the probe is asked: distributions to read, modules to import or only locate, GPU work."""
@@ -261,10 +83,18 @@ class Request:
     locate: list[str] = field(default_factory=list)
     path: str | None = None
     gpu: dict[str, Any] = field(default_factory=dict)
+    requirements: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> str:
         return json.dumps(
-            {"dists": self.dists, "imports": self.imports, "locate": self.locate, "path": self.path, "gpu": self.gpu}
+            {
+                "dists": self.dists,
+                "imports": self.imports,
+                "locate": self.locate,
+                "path": self.path,
+                "gpu": self.gpu,
+                "requirements": self.requirements,
+            }
         )
 
 
@@ -294,6 +124,7 @@ def build_request(
 
     req = Request(path=str(sd_scripts) if sd_scripts else None)
     req.dists = [r.dist for r in requirements or ()]
+    req.requirements = probe_items(list(requirements or []))
     lycoris_dist = LYCORIS_REQUIREMENT.split("==")[0]
     for dist in (*TRAINING_DISTS, lycoris_dist):  # TRAINING_DISTS: what the run record lists
         if dist not in req.dists:
@@ -326,47 +157,23 @@ def build_request(
 
 
 class ProbeRun:
-    """The probe started in the training interpreter; `result()` waits for its answer.
+    """The probe (sdscripts/probes/doctor_probe.py) started in the training interpreter; `result()` waits for it.
 
     Started early, it runs while loratrain checks files (preflight starts it before its other checks).
     """
 
     def __init__(self, python: str, request: Request, env: Mapping[str, str] | None = None):
         self.python = python
-        self.error: OSError | None = None
-        self.proc: subprocess.Popen | None = None
-        try:
-            self.proc = subprocess.Popen(
-                [python, "-c", PROBE, request.as_json()],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                env=dict(env) if env is not None else None,
-            )
-        except OSError as exc:
-            self.error = exc
+        self.started = probes.Started(python, "doctor_probe", [request.as_json()], env)
 
     def result(self, timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
         """The probe's JSON answer. ConfigError when the interpreter cannot run it at all."""
         python = self.python
-        if self.proc is None:
-            exc = self.error
-            raise ConfigError(
-                [
-                    Problem(
-                        f"the training interpreter {python} cannot be run: {getattr(exc, 'strerror', None) or exc}",
-                        key="python",
-                        value=python,
-                        fix="set `python` in the config to the interpreter of your sd-scripts environment",
-                    )
-                ]
-            )
         try:
-            stdout, stderr = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
+            ended = self.started.wait(timeout)
+        except OSError as exc:
+            raise ConfigError([probes.cannot_run(python, exc)]) from None
+        except probes.TimedOut:
             raise ConfigError(
                 [
                     Problem(
@@ -377,36 +184,22 @@ class ProbeRun:
                     )
                 ]
             ) from None
-        lines = stdout.splitlines()
-        results = [line for line in lines if line.startswith(_RESULT_MARK)]
-        if results:
-            return json.loads(results[-1][len(_RESULT_MARK) :])
-        steps = [line[len(_STEP_MARK) :] for line in lines if line.startswith(_STEP_MARK)]
-        code = self.proc.returncode
-        tail = " ".join(stderr.strip().splitlines()[-2:])[-300:]
-        how = f"died with exit status {code}" if code >= 0 else f"was killed by signal {-code}"
-        if steps:
+        if isinstance(ended.result, dict):
+            return ended.result
+        if ended.steps:
+            tail = ended.tail()
             raise ConfigError(
                 [
                     Problem(
-                        f"the training interpreter {python} {how} while loading {steps[-1]}"
+                        f"the training interpreter {python} {ended.how()} while loading {ended.steps[-1]}"
                         + (f": {tail}" if tail else ""),
                         key="python",
                         value=python,
-                        fix=f"reinstall it: {python} -m pip install --force-reinstall {_dist_for(steps[-1])}",
+                        fix=f"reinstall it: {python} -m pip install --force-reinstall {_dist_for(ended.steps[-1])}",
                     )
                 ]
             )
-        raise ConfigError(
-            [
-                Problem(
-                    f"the training interpreter {python} failed to start: {tail}",
-                    key="python",
-                    value=python,
-                    fix="set `python` in the config to a working Python 3 interpreter",
-                )
-            ]
-        )
+        raise ConfigError([probes.failed_to_start(python, ended)])
 
 
 def run_probe(
@@ -485,231 +278,320 @@ def start(inp: DoctorInput) -> tuple[list[Requirement] | None, ProbeRun]:
 def diagnose(inp: DoctorInput, started: tuple[list[Requirement] | None, ProbeRun] | None = None) -> Report:
     """Run the probe for this config (or finish the one `start` began) and judge its answers: every check,
     and the problems with their fixes."""
-    from loratrain.sdscripts.install import LYCORIS_REQUIREMENT
-
     requirements, probe = started or start(inp)
-    args = inp.args
-    data = probe.result()
-    py = data.get("executable") or inp.python
-    report = Report(python=py, probe=data)
-    pins = {_key(r.dist): r for r in requirements or ()}
-    fixed: set[str] = set()  # dists whose fix is already given
+    return Judge(inp, requirements, probe.result()).run()
 
-    def problem(message: str, key: str, fix: str = "", severity: Severity = "error", value: Any = None) -> Problem:
-        return Problem(message=message, key=key, file=inp.config_file, fix=fix, value=value, severity=severity)
 
-    def spec(dist: str) -> str:
-        if _key(dist) == _key(LYCORIS_REQUIREMENT.split("==")[0]):
-            return LYCORIS_REQUIREMENT
-        pinned = pins.get(_key(dist))
+class Judge:
+    """The probe's answer -> `Report`: one method per check, in the order the report lists them."""
+
+    def __init__(self, inp: DoctorInput, requirements: list[Requirement] | None, data: dict[str, Any]):
+        from loratrain.sdscripts.install import LYCORIS_REQUIREMENT
+
+        self.inp = inp
+        self.args = inp.args
+        self.requirements = requirements
+        self.data = data
+        self.py = data.get("executable") or inp.python
+        self.report = Report(python=self.py, probe=data)
+        self.pins = {key(r.dist): r for r in requirements or ()}
+        self.fixed: set[str] = set()  # dists whose fix is already given
+        self.imports: dict[str, Any] = data.get("imports", {})
+        self.versions: dict[str, Any] = data.get("versions") or {}
+        self.torch_info: dict[str, Any] = data.get("torch") or {}
+        self.lycoris = LYCORIS_REQUIREMENT
+        self.optimizer_name, self.need = optimizer_need(self.args)
+
+    def run(self) -> Report:
+        torch_ok = self.check_torch()
+        self.imported("accelerate", "accelerate", "accelerate", "python", "the launch runs accelerate")
+        self.check_network()
+        self.check_optimizer(torch_ok)
+        self.check_xformers()
+        if self.args.get("torch_compile"):
+            self.imported("triton", "triton", "triton", "torch_compile", "torch_compile needs triton")
+        self.check_wandb()
+        if uses_tensorboard(self.args):
+            self.imported(
+                "tensorboard", "tensorboard", "tensorboard", "logging_dir", "logging_dir logs through tensorboard"
+            )
+        self.check_requirements()
+        self.check_gpus()
+        return self.report
+
+    # -- helpers
+
+    def problem(
+        self, message: str, key: str, fix: str = "", severity: Severity = "error", value: Any = None
+    ) -> Problem:
+        return Problem(message=message, key=key, file=self.inp.config_file, fix=fix, value=value, severity=severity)
+
+    def add(self, label: str, status: str, p: Problem | str) -> None:
+        """A check line; a Problem also goes into the report's problems."""
+        if isinstance(p, Problem):
+            self.report.add(label, status, p.message, p)
+        else:
+            self.report.add(label, status, p)
+
+    def spec(self, dist: str) -> str:
+        if key(dist) == key(self.lycoris.split("==")[0]):
+            return self.lycoris
+        pinned = self.pins.get(key(dist))
         return pinned.spec if pinned else dist
 
-    def install(dist: str, again: bool = False) -> str:
-        return f"{py} -m pip install {'--force-reinstall ' if again else ''}{spec(dist)}"
+    def install(self, dist: str, again: bool = False) -> str:
+        return f"{self.py} -m pip install {'--force-reinstall ' if again else ''}{self.spec(dist)}"
 
-    imports = data.get("imports", {})
-
-    def imported(key: str, label: str, dist: str, config_key: str, why: str, fix: str = "") -> bool:
-        entry = imports.get(key) or {}
+    def imported(self, key_: str, label: str, dist: str, config_key: str, why: str, fix: str = "") -> bool:
+        """The outcome of one import the config needs: an ok line, or the problem with its fix."""
+        entry = self.imports.get(key_) or {}
         if entry.get("ok"):
-            version = data["versions"].get(dist) or entry.get("version") or "?"
-            report.add(label, "ok", f"{key} imports ({dist} {version})")
+            version = self.versions.get(dist) or entry.get("version") or "?"
+            self.add(label, "ok", f"{key_} imports ({dist} {version})")
             return True
-        if key != "torch" and not (imports.get("torch") or {}).get("ok") and not entry.get("missing"):
-            report.add(label, "skipped", f"skipped: {key} fails to import, but torch itself does not import")
+        if key_ != "torch" and not (self.imports.get("torch") or {}).get("ok") and not entry.get("missing"):
+            self.add(label, "skipped", f"skipped: {key_} fails to import, but torch itself does not import")
             return False  # torch's own problem comes first; this one is most likely the same
-        fixed.add(_key(dist))
+        self.fixed.add(key(dist))
         if entry.get("missing"):
-            p = problem(f"{why}, but {dist} is not installed in {py}", config_key, fix or install(dist))
+            p = self.problem(f"{why}, but {dist} is not installed in {self.py}", config_key, fix or self.install(dist))
         elif entry.get("missing_attr"):
-            p = problem(
-                f"{why}, but {entry['error']} (installed {dist} {data['versions'].get(dist) or '?'})",
+            p = self.problem(
+                f"{why}, but {entry['error']} (installed {dist} {self.versions.get(dist) or '?'})",
                 config_key,
-                f"{py} -m pip install --upgrade {dist}",
+                f"{self.py} -m pip install --upgrade {dist}",
             )
         else:
-            p = problem(
-                f"{why}, but importing {key} in {py} fails: {entry.get('error') or 'unknown error'}",
+            p = self.problem(
+                f"{why}, but importing {key_} in {self.py} fails: {entry.get('error') or 'unknown error'}",
                 config_key,
-                fix or install(dist, again=True),
+                fix or self.install(dist, again=True),
             )
-        report.add(label, "error", p.message, p)
+        self.add(label, "error", p)
         return False
 
-    # torch, accelerate: the launch itself
-    torch_ok = imported("torch", "torch", "torch", "python", "training needs torch")
-    torch_info = data.get("torch") or {}
-    if torch_ok:
-        report.checks[-1] = Check(
-            "torch",
-            "ok",
-            f"torch {torch_info.get('version')} (CUDA build: {torch_info.get('cuda') or 'none, CPU only'})",
+    # -- the checks
+
+    def check_torch(self) -> bool:
+        if not self.imported("torch", "torch", "torch", "python", "training needs torch"):
+            return False
+        info = self.torch_info
+        self.report.checks[-1] = Check(
+            "torch", "ok", f"torch {info.get('version')} (CUDA build: {info.get('cuda') or 'none, CPU only'})"
         )
-        if not torch_info.get("cuda") and inp.gpus_listed:
-            p = problem(
-                f"torch {torch_info.get('version')} in {py} is a CPU-only build, but nvidia-smi lists {inp.gpus_listed} GPU(s); "
-                "training would run on the CPU",
+        if not info.get("cuda") and self.inp.gpus_listed:
+            p = self.problem(
+                f"torch {info.get('version')} in {self.py} is a CPU-only build, but nvidia-smi lists "
+                f"{self.inp.gpus_listed} GPU(s); training would run on the CPU",
                 "python",
-                f"{py} -m pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu128",
+                f"{self.py} -m pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu128",
                 "warning",
             )
-            report.add("torch CUDA build", "warning", p.message, p)
-    imported("accelerate", "accelerate", "accelerate", "python", "the launch runs accelerate")
+            self.add("torch CUDA build", "warning", p)
+        return True
 
-    # the network module
-    network = args.get("network_module")
-    if network:
-        found = data.get("located", {}).get(str(network), False)
+    def check_network(self) -> None:
+        network = self.args.get("network_module")
+        if not network:
+            return
+        found = self.data.get("located", {}).get(str(network), False)
         if str(network).startswith("lycoris"):
-            dist = LYCORIS_REQUIREMENT.split("==")[0]
-            version = data["versions"].get(dist)
-            wanted = LYCORIS_REQUIREMENT.split("==")[1]
-            fixed.add(_key(dist))
-            if not version:
-                p = problem(
-                    f"network_module {network} cannot be imported by {py}: LyCORIS ({dist}) is not installed",
-                    "network_module",
-                    install(dist),
-                    value=network,
-                )
-                report.add("network module", "error", p.message, p)
-            elif not found:  # LyCORIS is there, the module name is not (a typo such as lycoris.kohyaa)
-                p = problem(
-                    f"network_module {network} cannot be imported by {py}: LyCORIS {version} has no such module",
-                    "network_module",
-                    'sd-scripts loads LyCORIS as network_module = "lycoris.kohya"',
-                    value=network,
-                )
-                report.add("network module", "error", p.message, p)
-            elif version != wanted:
-                p = problem(
-                    f"{dist} {version} is installed; loratrain's LyCORIS facts were read from {wanted}",
-                    "network_module",
-                    install(dist),
-                    "warning",
-                    network,
-                )
-                report.add("network module", "warning", p.message, p)
-            else:
-                report.add("network module", "ok", f"{network} found ({dist} {version})")
+            self.check_lycoris(str(network), found)
         elif not found:
             fix = "check the module name; sd-scripts' own modules are networks.lora, networks.dylora, networks.oft"
-            if str(network).startswith("networks.") and not inp.sd_scripts:
+            if str(network).startswith("networks.") and not self.inp.sd_scripts:
                 # networks.* is sd-scripts' own folder, which is only importable once loratrain knows where it is
                 fix = "set sd_scripts (or --sd-scripts) to the sd-scripts folder, where networks/ lives"
-            p = problem(
-                f"network_module {network} cannot be imported by {py}"
-                + (f" (sd-scripts at {inp.sd_scripts})" if inp.sd_scripts else ""),
-                "network_module",
-                fix,
-                value=network,
+            where = f" (sd-scripts at {self.inp.sd_scripts})" if self.inp.sd_scripts else ""
+            p = self.problem(
+                f"network_module {network} cannot be imported by {self.py}{where}", "network_module", fix, value=network
             )
-            report.add("network module", "error", p.message, p)
+            self.add("network module", "error", p)
         else:
-            report.add("network module", "ok", f"{network} found")
+            self.add("network module", "ok", f"{network} found")
 
-    # the optimizer
-    name, need = optimizer_need(args)
-    if need.module != "torch.optim":
-        imported(
-            f"{need.module}.{need.attr}",
-            "optimizer",
-            need.dist or need.module.split(".")[0],
-            "optimizer_type",
-            f"optimizer_type {name} needs {need.module}.{need.attr}",
-        )
-    elif torch_ok:
-        entry = imports.get(f"torch.optim.{need.attr}") or {}
+    def check_lycoris(self, network: str, found: bool) -> None:
+        dist, wanted = self.lycoris.split("==")
+        version = self.versions.get(dist)
+        self.fixed.add(key(dist))
+        cannot = f"network_module {network} cannot be imported by {self.py}"
+        if not version:
+            p = self.problem(
+                f"{cannot}: LyCORIS ({dist}) is not installed", "network_module", self.install(dist), value=network
+            )
+            self.add("network module", "error", p)
+        elif not found:  # LyCORIS is there, the module name is not (a typo such as lycoris.kohyaa)
+            fix = 'sd-scripts loads LyCORIS as network_module = "lycoris.kohya"'
+            p = self.problem(f"{cannot}: LyCORIS {version} has no such module", "network_module", fix, value=network)
+            self.add("network module", "error", p)
+        elif version != wanted:
+            p = self.problem(
+                f"{dist} {version} is installed; loratrain's LyCORIS facts were read from {wanted}",
+                "network_module",
+                self.install(dist),
+                "warning",
+                network,
+            )
+            self.add("network module", "warning", p)
+        else:
+            self.add("network module", "ok", f"{network} found ({dist} {version})")
+
+    def check_optimizer(self, torch_ok: bool) -> None:
+        name, need = self.optimizer_name, self.need
+        if need.module != "torch.optim":
+            self.imported(
+                f"{need.module}.{need.attr}",
+                "optimizer",
+                need.dist or need.module.split(".")[0],
+                "optimizer_type",
+                f"optimizer_type {name} needs {need.module}.{need.attr}",
+            )
+            return
+        if not torch_ok:
+            return
+        entry = self.imports.get(f"torch.optim.{need.attr}") or {}
         if entry and not entry.get("ok"):
-            p = problem(
-                f"optimizer_type {name} is not a torch.optim class in torch {torch_info.get('version')}",
+            p = self.problem(
+                f"optimizer_type {name} is not a torch.optim class in torch {self.torch_info.get('version')}",
                 "optimizer_type",
                 "use one of sd-scripts' optimizer names (`loratrain explain optimizer_type`) or a dotted module.Class path",
                 value=name,
             )
-            report.add("optimizer", "error", p.message, p)
+            self.add("optimizer", "error", p)
         else:
-            report.add("optimizer", "ok", f"{name}: torch.optim.{need.attr}")
+            self.add("optimizer", "ok", f"{name}: torch.optim.{need.attr}")
 
-    # attention, compile, loggers
-    if args.get("xformers"):
-        have = torch_info.get("version") or ""
+    def check_xformers(self) -> None:
+        if not self.args.get("xformers"):
+            return
+        have = self.torch_info.get("version") or ""
         # pip picks the xformers built for the torch it is told to keep.
-        xformers_fix = (
-            f'{py} -m pip install --upgrade xformers "torch=={have.split("+")[0]}"' if have else install("xformers")
+        fix = (
+            f'{self.py} -m pip install --upgrade xformers "torch=={have.split("+")[0]}"'
+            if have
+            else self.install("xformers")
         )
-        if imported("xformers", "xformers", "xformers", "xformers", "xformers = true", xformers_fix) and imported(
-            "xformers.ops", "xformers", "xformers", "xformers", "xformers = true", xformers_fix
+        why = "xformers = true"
+        if not (
+            self.imported("xformers", "xformers", "xformers", "xformers", why, fix)
+            and self.imported("xformers.ops", "xformers", "xformers", "xformers", why, fix)
         ):
-            built = (data.get("xformers") or {}).get("built_for_torch")
-            if built and have and built.split("+")[0] != have.split("+")[0]:
-                p = problem(
-                    f"xformers {data['versions'].get('xformers') or '?'} was built for torch {built}, but {py} has torch {have}",
-                    "xformers",
-                    xformers_fix,
-                )
-                report.add("xformers build", "error", p.message, p)
-    if args.get("torch_compile"):
-        imported("triton", "triton", "triton", "torch_compile", "torch_compile needs triton")
-    if uses_wandb(args):
-        if imported("wandb", "wandb", "wandb", "log_with", f'log_with = "{args.get("log_with")}" needs wandb'):
-            if not wandb_key_found(args, inp.env):
-                p = problem(
-                    "log_with wandb needs an API key: none in the config (wandb_api_key), WANDB_API_KEY or ~/.netrc",
-                    "wandb_api_key",
-                    f"set wandb_api_key in the config, export WANDB_API_KEY, or run `{py} -m wandb login`",
-                )
-                report.add("wandb key", "error", p.message, p)
-            else:
-                report.add("wandb key", "ok", "found")
-    if uses_tensorboard(args):
-        imported("tensorboard", "tensorboard", "tensorboard", "logging_dir", "logging_dir logs through tensorboard")
+            return
+        built = (self.data.get("xformers") or {}).get("built_for_torch")
+        if built and have and built.split("+")[0] != have.split("+")[0]:
+            p = self.problem(
+                f"xformers {self.versions.get('xformers') or '?'} was built for torch {built}, but {self.py} has torch {have}",
+                "xformers",
+                fix,
+            )
+            self.add("xformers build", "error", p)
 
-    # sd-scripts' pins
-    _requirements(report, data, requirements, inp, fixed, problem, install)
+    def check_wandb(self) -> None:
+        if not uses_wandb(self.args):
+            return
+        why = f'log_with = "{self.args.get("log_with")}" needs wandb'
+        if not self.imported("wandb", "wandb", "wandb", "log_with", why):
+            return
+        if wandb_key_found(self.args, self.inp.env):
+            self.add("wandb key", "ok", "found")
+            return
+        p = self.problem(
+            "log_with wandb needs an API key: none in the config (wandb_api_key), WANDB_API_KEY or ~/.netrc",
+            "wandb_api_key",
+            f"set wandb_api_key in the config, export WANDB_API_KEY, or run `{self.py} -m wandb login`",
+        )
+        self.add("wandb key", "error", p)
 
-    # the GPUs
-    _gpus(report, data, args, need, problem, py)
-    return report
-
-
-def _requirements(report, data, requirements, inp, fixed, problem, install) -> None:
-    if requirements is None:
-        where = f"{inp.sd_scripts}/requirements.txt" if inp.sd_scripts else "sd-scripts folder unknown"
-        report.add("requirements", "skipped", f"skipped: no {where}" if inp.sd_scripts else f"skipped: {where}")
-        return
-    missing, drift = [], []
-    for req in requirements:
-        if _key(req.dist) in fixed:
-            continue
-        have = data["versions"].get(req.dist)
-        if have is None:
-            optional = OPTIONAL_DISTS.get(_key(req.dist))
-            if optional:
-                report.add(f"requirement {req.dist}", "skipped", f"not installed; only {optional} need it")
+    def check_requirements(self) -> None:
+        """Each pin of sd-scripts' requirements.txt, judged by its module (launch/requirements.py)."""
+        inp, requirements = self.inp, self.requirements
+        if requirements is None:
+            where = f"{inp.sd_scripts}/requirements.txt" if inp.sd_scripts else "sd-scripts folder unknown"
+            self.add("requirements", "skipped", f"skipped: no {where}" if inp.sd_scripts else f"skipped: {where}")
+            return
+        answers = self.data.get("requirements") or {}
+        counts = {"ok": 0, "warning": 0, "error": 0, "skipped": 0}
+        for req in requirements:
+            if key(req.dist) in self.fixed:
                 continue
-            missing.append(req)
-            p = problem(
-                f"{req.dist} (in sd-scripts' requirements.txt) is not installed in {report.python}",
-                "sd_scripts",
-                install(req.dist),
+            verdict = judge(req, answers.get(req.dist) or self._old_answer(req), self.py)
+            counts[verdict.status] = counts.get(verdict.status, 0) + 1
+            label = f"requirement {req.dist}"
+            if verdict.message:
+                severity: Severity = "error" if verdict.status == "error" else "warning"
+                self.add(label, verdict.status, self.problem(verdict.message, "sd_scripts", verdict.fix, severity))
+            elif verdict.status != "ok":
+                self.add(label, verdict.status, verdict.detail)
+        self.add(
+            "requirements",
+            "error" if counts["error"] else "ok",
+            f"{counts['ok']} of {len(requirements)} packages of {inp.sd_scripts}/requirements.txt importable at the "
+            f"pinned major.minor; {counts['warning']} to look at, {counts['error']} missing or broken",
+        )
+
+    def _old_answer(self, req: Requirement) -> dict[str, Any]:
+        """A probe answer without a `requirements` part (a recorded one): the metadata versions only."""
+        have = self.versions.get(req.dist)
+        return {"module_found": have is not None, "versions": {req.dist: have}}
+
+    def check_gpus(self) -> None:
+        gpus = self.data.get("gpus") or []
+        if not gpus:
+            if self.data.get("torch"):
+                note = self.data.get("gpu_note") or "no CUDA device"
+                self.add("GPU", "skipped", SKIPPED_NO_CUDA if note == "no CUDA device" else f"skipped: {note}")
+            return
+        for g in gpus:
+            self.check_gpu(g)
+
+    def check_gpu(self, g: dict[str, Any]) -> None:
+        arch = self.torch_info.get("arch_list") or []
+        dtype = training_dtype(self.args)
+        label = f"GPU {g['index']}"
+        where = f"GPU {g['index']} ({g['name']}, compute capability {g['capability']})"
+        if arch and not _capability_supported(g["capability"], arch):
+            p = self.problem(
+                f"torch {self.torch_info.get('version')} has no code for {where}: it was built for {' '.join(arch)}",
+                "python",
+                f"{self.py} -m pip install --upgrade torch --index-url https://download.pytorch.org/whl/cu128",
             )
-            report.add(f"requirement {req.dist}", "error", p.message, p)
-        elif req.pin and _major_minor(have) != _major_minor(req.pin):
-            drift.append(req)
-            p = problem(
-                f"{req.dist} {have} is installed; sd-scripts' requirements.txt pins {req.pin}",
-                "sd_scripts",
-                install(req.dist),
-                "warning",
+            self.add(label, "error", p)
+            return
+        if g.get("matmul") != "ok":
+            p = self.problem(
+                f"a {dtype} matmul on {where} fails: {g.get('matmul')}",
+                "mixed_precision",
+                "use a precision this GPU supports (fp16 before compute capability 8.0), or check the driver with nvidia-smi",
             )
-            report.add(f"requirement {req.dist}", "warning", p.message, p)
-    ok = len(requirements) - len(missing) - len(drift)
-    report.add(
-        "requirements",
-        "ok" if not missing else "error",
-        f"{ok} of {len(requirements)} packages of {inp.sd_scripts}/requirements.txt installed at the pinned major.minor",
-    )
+            self.add(label, "error", p)
+            return
+        fp8 = " with fp8 weights" if self.args.get("fp8_base") or self.args.get("fp8_base_unet") else ""
+        self.add(label, "ok", f"{where}: {dtype} matmul{fp8}")
+        if "bnb_step" in g:
+            self.gpu_call(
+                f"{label} 8-bit optimizer",
+                g["bnb_step"],
+                f"one {self.need.attr} step",
+                f"one {self.need.attr} step on {where} fails",
+                "optimizer_type",
+                f"{self.py} -m pip install --upgrade --force-reinstall bitsandbytes",
+            )
+        if "xformers_call" in g:
+            have = (self.torch_info.get("version") or "").split("+")[0]
+            self.gpu_call(
+                f"{label} xformers",
+                g["xformers_call"],
+                "memory_efficient_attention runs",
+                f"xformers' memory_efficient_attention fails on {where}",
+                "xformers",
+                f'{self.py} -m pip install --upgrade xformers "torch=={have}"',
+            )
+
+    def gpu_call(self, label: str, outcome: str, ok: str, failed: str, config_key: str, fix: str) -> None:
+        if outcome == "ok":
+            self.add(label, "ok", ok)
+        else:
+            self.add(label, "error", self.problem(f"{failed}: {outcome}", config_key, fix))
 
 
 def _capability_supported(cap: str, arch_list: Sequence[str]) -> bool:
@@ -727,61 +609,3 @@ def _capability_supported(cap: str, arch_list: Sequence[str]) -> bool:
         if kind == "compute" and (a_major, a_minor) <= (major, minor):
             return True
     return False
-
-
-def _gpus(report, data, args, need, problem, py) -> None:
-    gpus = data.get("gpus") or []
-    if not gpus:
-        if data.get("torch"):
-            note = data.get("gpu_note") or "no CUDA device"
-            report.add("GPU", "skipped", SKIPPED_NO_CUDA if note == "no CUDA device" else f"skipped: {note}")
-        return
-    torch_info = data.get("torch") or {}
-    arch = torch_info.get("arch_list") or []
-    dtype = training_dtype(args)
-    for g in gpus:
-        label = f"GPU {g['index']}"
-        where = f"GPU {g['index']} ({g['name']}, compute capability {g['capability']})"
-        if arch and not _capability_supported(g["capability"], arch):
-            p = problem(
-                f"torch {torch_info.get('version')} has no code for {where}: it was built for {' '.join(arch)}",
-                "python",
-                f"{py} -m pip install --upgrade torch --index-url https://download.pytorch.org/whl/cu128",
-            )
-            report.add(label, "error", p.message, p)
-            continue
-        if g.get("matmul") != "ok":
-            p = problem(
-                f"a {dtype} matmul on {where} fails: {g.get('matmul')}",
-                "mixed_precision",
-                "use a precision this GPU supports (fp16 before compute capability 8.0), or check the driver with nvidia-smi",
-            )
-            report.add(label, "error", p.message, p)
-            continue
-        report.add(
-            label,
-            "ok",
-            f"{where}: {dtype} matmul"
-            + (" with fp8 weights" if args.get("fp8_base") or args.get("fp8_base_unet") else ""),
-        )
-        if "bnb_step" in g:
-            if g["bnb_step"] == "ok":
-                report.add(f"{label} 8-bit optimizer", "ok", f"one {need.attr} step")
-            else:
-                p = problem(
-                    f"one {need.attr} step on {where} fails: {g['bnb_step']}",
-                    "optimizer_type",
-                    f"{py} -m pip install --upgrade --force-reinstall bitsandbytes",
-                )
-                report.add(f"{label} 8-bit optimizer", "error", p.message, p)
-        if "xformers_call" in g:
-            if g["xformers_call"] == "ok":
-                report.add(f"{label} xformers", "ok", "memory_efficient_attention runs")
-            else:
-                have = (torch_info.get("version") or "").split("+")[0]
-                p = problem(
-                    f"xformers' memory_efficient_attention fails on {where}: {g['xformers_call']}",
-                    "xformers",
-                    f'{py} -m pip install --upgrade xformers "torch=={have}"',
-                )
-                report.add(f"{label} xformers", "error", p.message, p)

@@ -8,7 +8,6 @@ asked in a subprocess, so loratrain itself never imports torch.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -117,31 +116,16 @@ def scan_nvidia_smi(env: Mapping[str, str] | None = None) -> list[Gpu] | None:
     return gpus
 
 
-# Run inside the training interpreter; prints one JSON object. Imports torch, so only used as a fallback.
-_TORCH_PROBE = """
-import json
-try:
-    import torch
-except Exception as exc:
-    print(json.dumps({"error": "torch: %s" % exc})); raise SystemExit(0)
-out = []
-if torch.cuda.is_available():
-    for i in range(torch.cuda.device_count()):
-        major, minor = torch.cuda.get_device_capability(i)
-        out.append({"index": i, "name": torch.cuda.get_device_name(i), "cap": major + minor / 10})
-print(json.dumps({"gpus": out}))
-"""
-
-
 def scan_torch(python: str, env: Mapping[str, str] | None = None) -> list[Gpu] | None:
-    done = _run([python, "-c", _TORCH_PROBE], env, timeout=120.0)
-    if done is None or done.returncode != 0:
-        return None
+    """The GPUs torch in `python` sees (sdscripts/probes/gpu_probe.py; it imports torch, so only a fallback)."""
+    from loratrain.sdscripts import probes
+
     try:
-        data = json.loads(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
+        ended = probes.run(python, "gpu_probe", [], dict(env) if env is not None else None, timeout=120.0)
+    except (OSError, probes.TimedOut):
         return None
-    if "gpus" not in data:
+    data = ended.result
+    if ended.returncode != 0 or not isinstance(data, dict) or "gpus" not in data:
         return None
     return [Gpu(index=g["index"], name=g["name"], compute_cap=g["cap"]) for g in data["gpus"]]
 

@@ -35,6 +35,7 @@ class PreflightInput:
     python: str = "python3"
     sd_scripts: Path | None = None
     force: bool = False
+    replaces: frozenset[Path] = frozenset()  # a resumed run's own earlier outputs: replacing them is expected
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     cwd: Path = field(default_factory=Path.cwd)  # relative paths are resolved as sd-scripts will: from here
     config_file: str = ""
@@ -254,6 +255,15 @@ def output_file(inp: PreflightInput) -> Path | None:
     return inp.path(inp.args["output_dir"]) / f"{name}.{ext}"
 
 
+def would_overwrite(target: Path | None, force: bool, replaces: frozenset[Path] = frozenset()) -> bool:
+    """The overwrite guard: an existing output file that neither --force nor a resume of its own run may replace."""
+    try:
+        exists = target is not None and target.exists()
+    except OSError:  # a name the file system cannot hold: sd-scripts could not save there either
+        return False
+    return exists and not force and target is not None and target.resolve() not in replaces
+
+
 def check_output(inp: PreflightInput) -> list[Problem]:
     value = inp.args.get("output_dir")
     if not value:
@@ -271,7 +281,7 @@ def check_output(inp: PreflightInput) -> list[Problem]:
             )
         ]
     target = output_file(inp)
-    if target is not None and target.exists() and not inp.force:
+    if would_overwrite(target, inp.force, inp.replaces):
         return [
             inp.problem(
                 f"{target} already exists and the run would overwrite it",

@@ -30,6 +30,9 @@ class LaunchOptions:
     on_nan: str = "stop"  # the watchdog: "stop" or "warn" on a NaN/inf loss
     stall_s: float | None = 900.0  # warn after this long without a progress line; None/0: never
     resume: Any = None  # launch.resume.ResumePlan when resuming
+    detached: bool = False  # run by the detached supervisor of `run --detach` (recorded with its pid)
+    notify: str | None = None  # --notify URL: POST start, saves and end
+    on_exit: str | None = None  # --on-exit CMD: run after the record is closed, facts in LORATRAIN_* variables
 
 
 @dataclass
@@ -152,6 +155,7 @@ def prepare(
             python=python,
             sd_scripts=folder,
             force=opts.force,
+            replaces=replaced_by_resume(opts),
             env=env,
             cwd=prepared.cwd,
             config_file=str(loaded.path),
@@ -167,11 +171,7 @@ def prepare(
     else:
         # The overwrite guard protects data; it is no preflight check and holds with --no-preflight too.
         target = prepared.output_file()
-        try:
-            exists = target is not None and target.exists()
-        except OSError:  # a name the file system cannot hold: sd-scripts could not save there either
-            exists = False
-        if exists and not opts.force:
+        if preflight.would_overwrite(target, opts.force, replaced_by_resume(opts)):
             raise ConfigError(
                 [
                     Problem(
@@ -183,6 +183,11 @@ def prepare(
                 ]
             )
     return prepared
+
+
+def replaced_by_resume(opts: LaunchOptions) -> frozenset[Path]:
+    """The files a resumed run's earlier launches wrote: this launch replaces them (its final model) as expected."""
+    return getattr(opts.resume, "own_files", frozenset()) if opts.resume is not None else frozenset()
 
 
 def place_problems(problems: list[Problem], path: Path, lines: Mapping[str, int]) -> list[Problem]:
@@ -227,12 +232,15 @@ def training_versions(prepared: Prepared, env: Mapping[str, str]) -> dict[str, s
 
 
 def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]):
+    from loratrain.launch.live import supervisor_facts
     from loratrain.launch.record import RunRecord
+    from loratrain.launch.runid import index_run
 
     base, name = record_base(prepared)
     if opts.machine_rank:
         name += f"-rank{opts.machine_rank}"
     rec = RunRecord(base, name)
+    index_run(rec.folder)
     scan = prepared.gpu_scan
     rec.start(
         argv=prepared.command.argv,
@@ -249,6 +257,10 @@ def start_record(prepared: Prepared, opts: LaunchOptions, env: Mapping[str, str]
         gpus=None
         if scan.gpus is None
         else [{"index": g.index, "name": g.name, "compute_cap": g.compute_cap, "bf16": g.bf16} for g in scan.gpus],
+        more={
+            "supervisor": supervisor_facts(detached=opts.detached, grace_s=opts.grace_s),
+            **({"resume": opts.resume.as_record()} if opts.resume is not None else {}),
+        },
     )
     return rec
 
@@ -262,22 +274,24 @@ def run_prepared(
     env: Mapping[str, str] | None = None,
     on_launch: Callable[[], None] | None = None,
     on_event: Callable[[dict], None] | None = None,
+    on_record: Callable[[Any], None] | None = None,
+    say: Callable[[str], None] | None = None,
 ):
-    """Write the record, launch (watched), complete the record. Returns (RunResult, RunRecord).
+    """Write the record, launch (watched, tethered, with a heartbeat), complete the record.
+    Returns (RunResult, RunRecord).
 
-    `on_launch` is called once the record is written, right before the training process starts,
-    so the caller announces a launch only when one really happens. `on_event` gets each watchdog
-    event (NaN loss, slow steps, stall) as it happens; all of them also go into the record.
+    `on_record(rec)` is called once the record exists (the detached supervisor reports it there);
+    `on_launch` once the record is written, right before the training process starts, so the caller
+    announces a launch only when one really happens. `on_event` gets each watchdog event (NaN loss, slow
+    steps, stall) as it happens; all of them also go into the record. `say` gets the hooks' failures.
     """
     from loratrain.launch import runner as runner_mod
-    from loratrain.launch.watchdog import Watchdog, WatchSettings
 
     env = dict(os.environ if env is None else env)
     rec = start_record(prepared, opts, env)
-    if opts.resume is not None:
-        rec.data["resume"] = opts.resume.as_record()
-        rec._write()
-    dog = Watchdog(sink, WatchSettings(on_nan=opts.on_nan, stall_s=opts.stall_s or None), on_event=on_event)
+    if on_record is not None:
+        on_record(rec)
+    watched = _Watched(rec, sink, opts, on_event, say)
     run: runner_mod.Runner = runner or runner_mod.run
     if on_launch is not None:
         on_launch()
@@ -286,24 +300,111 @@ def run_prepared(
             prepared.command.argv,
             with_terminal_width(prepared.child_env(env)),
             log_path=rec.log_path,
-            sink=dog,
+            sink=watched.sink,
             cwd=prepared.cwd,
             grace_s=opts.grace_s,
             on_signal=on_signal,
-            watch=dog.poll,
+            watch=watched.poll,
+            started=watched.started,
         )
     except BaseException:
+        watched.release()
         rec.finish(exit_code=EXIT_RUNTIME, duration_s=0.0, interrupted_by=None)
+        watched.ended(rec, prepared)
         raise
-    dog.poll()  # deliver what came with the last lines
+    watched.release()
+    watched.poll()  # deliver what came with the last lines
     interrupted = signal.Signals(result.received_signal).name if result.received_signal else None
     rec.finish(
         exit_code=result.exit_code,
         duration_s=result.duration_s,
         interrupted_by=interrupted,
-        extra=outcome_details(prepared, opts, result, rec.log_path, dog),
+        extra={**outcome_details(prepared, opts, result, rec.log_path, watched.dog), **watched.stop_details(result)},
     )
+    watched.ended(rec, prepared)
     return result, rec
+
+
+class _Watched:
+    """What rides along one launch: the watchdog, sd-scripts' save lines, the heartbeat, the tether, the hooks."""
+
+    def __init__(self, rec, sink, opts: LaunchOptions, on_event, say):
+        from loratrain.launch.hooks import Hooks, SaveSpotter
+        from loratrain.launch.live import Heartbeat
+        from loratrain.launch.watchdog import Watchdog, WatchSettings
+
+        self.rec = rec
+        self.opts = opts
+        self.dog = Watchdog(sink, WatchSettings(on_nan=opts.on_nan, stall_s=opts.stall_s or None), on_event=on_event)
+        self.saves = SaveSpotter(self.dog)
+        self.sink = self.saves
+        self.heartbeat = Heartbeat(rec.folder, self.dog)
+        self.hooks = Hooks(opts.notify, opts.on_exit, say)
+        self.tether: Any = None
+
+    def facts(self, **more: Any) -> dict[str, Any]:
+        last = self.dog.last
+        data = self.rec.data
+        facts = {
+            "run_id": self.rec.folder.name,
+            "record": str(self.rec.folder),
+            "config": data.get("config_file"),
+            "status": data.get("status"),
+            "step": last.step if last else None,
+            "total_steps": last.total if last else None,
+            "loss": last.avr_loss if last and last.avr_loss is not None and last.avr_loss == last.avr_loss else None,
+        }
+        facts.update(more)
+        return facts
+
+    def started(self, pgid: int) -> None:
+        from loratrain.launch.tether import Tether
+
+        self.tether = Tether.start(pgid, self.rec.folder)
+        self.heartbeat.pgid = pgid
+        self.heartbeat.tick(force=True)
+        self.hooks.event("start", self.facts())
+
+    def poll(self) -> str | None:
+        reason = self.dog.poll()
+        self.heartbeat.tick()
+        for saved in self.saves.take():
+            self.hooks.event("save", self.facts(file=saved))
+        return reason
+
+    def stop_details(self, result) -> dict[str, Any]:
+        """`loratrain stop` asked for this interruption: the record says so."""
+        from loratrain.launch.live import stop_request
+
+        request = stop_request(self.rec.folder) if result.interrupted else None
+        return {"stop_request": request} if request else {}
+
+    def release(self) -> None:
+        if self.tether is not None:
+            self.tether.release()
+            self.tether = None
+
+    def ended(self, rec, prepared: Prepared) -> None:
+        data = rec.data
+        failure = data.get("failure") if isinstance(data.get("failure"), dict) else {}
+        cause = failure.get("cause") or data.get("stopped_by") or data.get("interrupted_by")
+        facts = self.facts(
+            status=data.get("status"),
+            step=data.get("cumulative_steps", data.get("steps_done")),
+            total_steps=data.get("steps_total"),
+            loss=data.get("last_loss"),
+            exit_code=data.get("exit_code"),
+            cause=cause,
+            log=str(rec.log_path),
+        )
+        target = prepared.output_file()
+        facts["output"] = str(target) if target is not None and target.exists() else None
+        self.hooks.event("end", facts)
+        self.hooks.on_exit(facts)
+        self.hooks.close()
+        if self.hooks.failures:
+            rec.data["hooks"] = self.hooks.failures
+            rec._write()
 
 
 def outcome_details(prepared: Prepared, opts: LaunchOptions, result, log_path: Path, dog) -> dict[str, Any]:

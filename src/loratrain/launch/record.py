@@ -180,7 +180,9 @@ class RunRecord:
         versions: Mapping[str, Any],
         sd_scripts: Mapping[str, Any],
         gpus: Sequence[Mapping[str, Any]] | None,
+        more: Mapping[str, Any] | None = None,
     ) -> None:
+        """Write the record of a launch about to start; `more` adds the supervisor and resume facts."""
         from loratrain import __version__
 
         self._before = snapshot(self.output_dir, skip=self.output_dir / RUNS_FOLDER)
@@ -197,6 +199,7 @@ class RunRecord:
             "config": strip_secrets(dict(config)),
             "log": LOG_NAME,
             "command_script": COMMAND_SCRIPT,
+            **dict(more or {}),
         }
         header = [
             f"Recorded by loratrain {__version__} on {self.data['started']} from {config_file or 'a config'}.",
@@ -234,3 +237,73 @@ class RunRecord:
 
     def _write(self) -> None:
         write_text(self.folder / RECORD_NAME, json.dumps(self.data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+# --- reading records back: one reader, one policy for damaged ones ---------------------------------------------
+#
+# A record that cannot be read (missing, not JSON, not a JSON object) is *damaged*. `runs` lists it as
+# "unreadable" with the reason, `resume` and report's newest-run search pass over it, and a damaged record
+# named directly (report RUN, logs RUN, stop RUN) is refused with exit 2 and the reason.
+
+
+class StoredRecord:
+    """One record folder as read back: `data` is {} and `problem` says why when the record is damaged."""
+
+    __slots__ = ("folder", "data", "problem")
+
+    def __init__(self, folder: Path, data: dict[str, Any], problem: str | None = None):
+        self.folder = folder
+        self.data = data
+        self.problem = problem
+
+    @property
+    def run_id(self) -> str:
+        return self.folder.name
+
+    @property
+    def started(self) -> str:
+        return str(self.data.get("started") or "")
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"StoredRecord({self.folder!s}, problem={self.problem!r})"
+
+
+def read_record(folder: Path) -> StoredRecord:
+    """The record in `folder`; never raises (a damaged record comes back with its `problem`)."""
+    from loratrain import untrusted
+
+    path = Path(folder) / RECORD_NAME
+    try:
+        data = untrusted.json_loads(path.read_text(encoding="utf-8"))  # bounded nesting: a hostile file is no crash
+    except OSError as exc:
+        return StoredRecord(Path(folder), {}, f"cannot read {RECORD_NAME} ({exc.strerror or exc})")
+    except ValueError as exc:
+        return StoredRecord(Path(folder), {}, f"{RECORD_NAME} is not JSON ({exc})")
+    if not isinstance(data, dict):
+        return StoredRecord(Path(folder), {}, f"{RECORD_NAME} is not a JSON object")
+    return StoredRecord(Path(folder), data)
+
+
+def records_folder(output_dir: Path) -> Path:
+    """OUTPUT_DIR/loratrain-runs, or OUTPUT_DIR itself when it is that folder."""
+    output_dir = Path(output_dir)
+    return output_dir if output_dir.name == RUNS_FOLDER else output_dir / RUNS_FOLDER
+
+
+def records_in(output_dir: Path, name: str | None = None) -> list[StoredRecord]:
+    """Every record under output_dir (damaged ones included), oldest first by start time, then folder name.
+
+    `name` keeps only the runs of that output_name (record folders `<name>-<stamp>`)."""
+    base = records_folder(output_dir)
+    found = []
+    for path in base.glob(f"*/{RECORD_NAME}"):
+        if name is not None and not path.parent.name.startswith(f"{name}-"):
+            continue
+        found.append(read_record(path.parent))
+    return sorted(found, key=lambda r: (r.started, r.folder.name))
+
+
+def newest_record(output_dir: Path, name: str | None = None) -> StoredRecord | None:
+    """The newest readable record under output_dir (damaged records are passed over)."""
+    readable = [r for r in records_in(output_dir, name) if r.problem is None]
+    return readable[-1] if readable else None

@@ -84,18 +84,10 @@ def read_train_state(state_dir: Path) -> dict[str, Any]:
 
 
 def load_records(output_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Every run record under output_dir, oldest first."""
-    from loratrain.launch.record import RECORD_NAME, RUNS_FOLDER
+    """Every readable run record under output_dir, oldest first (a damaged record is no record: record.py)."""
+    from loratrain.launch.record import RUNS_FOLDER, records_in
 
-    out = []
-    for path in sorted((output_dir / RUNS_FOLDER).glob(f"*/{RECORD_NAME}")):
-        try:
-            data = untrusted.json_loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict):  # a damaged record is no record
-            out.append((path.parent, data))
-    return sorted(out, key=lambda item: str(item[1].get("started", "")))
+    return [(r.folder, r.data) for r in records_in(output_dir / RUNS_FOLDER) if r.problem is None]
 
 
 def producing_record(state_dir: Path, records: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any] | None:
@@ -105,6 +97,42 @@ def producing_record(state_dir: Path, records: list[tuple[Path, dict[str, Any]]]
         if any(f.get("path", "").replace(os.sep, "/") == wanted for f in data.get("files") or []):
             return data
     return None
+
+
+def launch_chain(
+    record: dict[str, Any], records: list[tuple[Path, dict[str, Any]]]
+) -> list[tuple[Path, dict[str, Any]]]:
+    """The earlier launches of the run `record` resumes, oldest first (not `record` itself): the launch that
+    wrote its state folder, the one that wrote that launch's state, and so on."""
+    chain: list[tuple[Path, dict[str, Any]]] = []
+    current = record
+    seen: set[str] = set()
+    while isinstance(current.get("resume"), dict) and current["resume"].get("state_dir"):
+        started = str(current.get("started", ""))
+        wanted = f"{Path(str(current['resume']['state_dir'])).name}/{STATE_FILE}"
+        earlier = [
+            (folder, data)
+            for folder, data in records
+            if str(data.get("started", "")) <= started
+            and data is not current
+            and any(str(f.get("path", "")).replace(os.sep, "/") == wanted for f in data.get("files") or [])
+        ]
+        if not earlier or str(earlier[-1][0]) in seen:
+            break
+        seen.add(str(earlier[-1][0]))
+        chain.insert(0, earlier[-1])
+        current = earlier[-1][1]
+    return chain
+
+
+def own_outputs(output_dir: Path, chain: list[tuple[Path, dict[str, Any]]]) -> frozenset[Path]:
+    """The files the launches of a run wrote into output_dir (paths as their records list them)."""
+    out = set()
+    for _, data in chain:
+        for f in data.get("files") or []:
+            if isinstance(f, dict) and f.get("path"):
+                out.add((output_dir / str(f["path"])).resolve())
+    return frozenset(out)
 
 
 @dataclass(frozen=True)
@@ -169,6 +197,8 @@ class ResumePlan:
     total_steps: int
     epochs: int
     warnings: list[Problem] = field(default_factory=list)
+    # Files this run's earlier launches wrote: resuming replaces them (its final model) without --force.
+    own_files: frozenset[Path] = frozenset()
 
     @property
     def start_step(self) -> int:
@@ -341,6 +371,8 @@ def plan_resume(
         schedule.epochs,
         warnings,
     )
+    if record is not None:
+        plan.own_files = own_outputs(output_dir, [*launch_chain(record, records), (Path(), record)])
     if plan.repeated_steps:
         warnings.append(
             Problem(

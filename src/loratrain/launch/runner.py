@@ -81,6 +81,7 @@ class Runner(Protocol):
         grace_s: float = DEFAULT_GRACE_S,
         on_signal: Callable[[int, str], None] | None = None,
         watch: Callable[[], str | None] | None = None,
+        started: Callable[[int], None] | None = None,
     ) -> RunResult: ...
 
 
@@ -149,6 +150,125 @@ def _pump(fd: int, log, sink: OutputSink | None) -> None:
                 sink = None
 
 
+class _Supervision:
+    """One launch's state between the steps of `run`: signals received, what was sent, the deadlines."""
+
+    def __init__(self, proc: subprocess.Popen, grace_s: float, on_signal, watch):
+        self.proc = proc
+        self.pgid = proc.pid  # start_new_session: the child leads its own group
+        self.grace_s = grace_s
+        self.on_signal = on_signal
+        self.watch = watch
+        self.pending: list[int] = []
+        self.received: int | None = None
+        self.stage = 0  # 0 nothing sent; 1 first signal sent; 2 SIGTERM sent; 3 SIGKILL sent
+        self.deadline: float | None = None
+        self.escalations: list[str] = []
+        self.stopped_by: str | None = None
+
+    def _tell(self, sig: int, action: str) -> None:
+        if self.on_signal:
+            self.on_signal(sig, action)
+
+    def send(self, sig: int) -> None:
+        self.escalations.append(signal.Signals(sig).name)
+        _signal_group(self.pgid, sig)
+
+    def escalate(self) -> None:
+        if self.stage < 2:
+            self.stage, self.deadline = 2, time.monotonic() + self.grace_s
+            self.send(signal.SIGTERM)
+            self._tell(signal.SIGTERM, "sent SIGTERM to the training processes")
+        elif self.stage < 3:
+            self.stage, self.deadline = 3, None
+            self.send(signal.SIGKILL)
+            self._tell(signal.SIGKILL, "sent SIGKILL to the training processes")
+
+    def handle_signals(self) -> None:
+        """Pass on what loratrain received: the first signal as it is, a second Ctrl-C escalates."""
+        while self.pending:
+            sig = self.pending.pop(0)
+            if self.received is None:
+                self.received = sig
+            if self.stage == 0:
+                # The first signal goes on as it is: the training script gets its chance to stop.
+                self.stage = 1 if sig == signal.SIGINT else 2
+                self.deadline = time.monotonic() + self.grace_s
+                self.send(sig)
+                name = signal.Signals(sig).name
+                self._tell(sig, f"sent {name} to the training processes; waiting up to {self.grace_s:g}s")
+            elif sig == signal.SIGTERM and self.stage >= 2:
+                continue  # schedulers may repeat SIGTERM; only their own SIGKILL, or ours after the grace, ends it
+            else:
+                self.escalate()  # a second Ctrl-C: the user does not want to wait
+
+    def check_watch(self) -> None:
+        """Poll the watchdog (and whatever rides on it); its stop reason is the first Ctrl-C."""
+        if self.watch is None:
+            return
+        reason = self.watch()
+        if reason and self.stage == 0:
+            self.stopped_by, self.stage, self.deadline = reason, 1, time.monotonic() + self.grace_s
+            self.send(signal.SIGINT)
+            self._tell(signal.SIGINT, f"{reason}: sent SIGINT to the training processes")
+
+    def finished(self) -> bool:
+        """True once no process of the group is left; a launcher that left its group behind gets it stopped."""
+        if self.proc.poll() is None:
+            return False
+        _reap_group(self.pgid)
+        if not _group_alive(self.pgid):
+            return True
+        if self.stage == 0:
+            # The launcher ended but left processes of its group behind: stop them too.
+            self.stage, self.deadline = 1, time.monotonic() + min(self.grace_s, 5.0)
+        return False
+
+    def loop(self) -> None:
+        while True:
+            self.handle_signals()
+            self.check_watch()
+            if self.finished():
+                return
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self.escalate()
+            time.sleep(POLL_S)
+
+    def exit_code(self) -> int:
+        code = self.proc.returncode
+        if self.received == signal.SIGINT:
+            return EXIT_SIGINT
+        if self.received == signal.SIGTERM:
+            return EXIT_SIGTERM
+        return 128 - code if code < 0 else code
+
+
+def _handled_signals() -> list[int]:
+    """SIGINT, SIGTERM and SIGHUP, except a SIGHUP the caller ignores (nohup, or a detached supervisor)."""
+    sigs = [int(signal.SIGINT), int(signal.SIGTERM)]
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is not None and signal.getsignal(hangup) != signal.SIG_IGN:
+        sigs.append(int(hangup))
+    return sigs
+
+
+def _start(argv: Sequence[str], env: Mapping[str, str], cwd) -> subprocess.Popen:
+    try:
+        return subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        from loratrain.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"could not start {argv[0]}: {exc.strerror or exc}") from exc
+
+
 def run(
     argv: Sequence[str],
     env: Mapping[str, str],
@@ -159,16 +279,17 @@ def run(
     grace_s: float = DEFAULT_GRACE_S,
     on_signal: Callable[[int, str], None] | None = None,
     watch: Callable[[], str | None] | None = None,
+    started: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Run `argv` (no shell) with exactly `env`, until no process of its group is left.
 
     `on_signal(sig, action)` is called (from the main thread) when loratrain receives a signal or
     escalates, so the CLI can tell the user what is happening. `watch()` (the watchdog) is polled from
     the same loop; when it returns a reason the group gets the first Ctrl-C, as if the user pressed it.
+    `started(pgid)` is called once the training process group exists (the tether and heartbeat start there).
     """
     pending: list[int] = []
     previous: dict[int, Any] = {}
-    in_main_thread = threading.current_thread() is threading.main_thread()
 
     def _remember(sig, _frame):
         # SIGHUP (the SSH session dropped) is handled like SIGTERM: the child is stopped and the record closed.
@@ -176,110 +297,31 @@ def run(
 
     log = open(log_path, "ab") if log_path is not None else None
     _become_subreaper()
-    started = time.monotonic()
-    if in_main_thread:
-        hangup = (int(signal.SIGHUP),) if hasattr(signal, "SIGHUP") else ()
-        for sig in (int(signal.SIGINT), int(signal.SIGTERM), *hangup):
+    began = time.monotonic()
+    if threading.current_thread() is threading.main_thread():
+        for sig in _handled_signals():
             previous[sig] = signal.signal(sig, _remember)
     proc: subprocess.Popen | None = None
     try:
-        try:
-            proc = subprocess.Popen(
-                list(argv),
-                env=dict(env),
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            from loratrain.errors import RuntimeFailure
-
-            raise RuntimeFailure(f"could not start {argv[0]}: {exc.strerror or exc}") from exc
-        pgid = proc.pid
+        proc = _start(argv, env, cwd)
         assert proc.stdout is not None  # stdout=PIPE
         reader = threading.Thread(target=_pump, args=(proc.stdout.fileno(), log, sink), daemon=True)
         reader.start()
-
-        received: int | None = None
-        stage = 0  # 0 nothing sent; 1 first signal sent; 2 SIGTERM sent; 3 SIGKILL sent
-        deadline: float | None = None
-        escalations: list[str] = []
-        stopped_by: str | None = None
-
-        def send(sig: int) -> None:
-            escalations.append(signal.Signals(sig).name)
-            _signal_group(pgid, sig)
-
-        def escalate() -> None:
-            nonlocal stage, deadline
-            if stage < 2:
-                stage, deadline = 2, time.monotonic() + grace_s
-                send(signal.SIGTERM)
-                if on_signal:
-                    on_signal(signal.SIGTERM, "sent SIGTERM to the training processes")
-            elif stage < 3:
-                stage, deadline = 3, None
-                send(signal.SIGKILL)
-                if on_signal:
-                    on_signal(signal.SIGKILL, "sent SIGKILL to the training processes")
-
-        while True:
-            while pending:
-                sig = pending.pop(0)
-                if received is None:
-                    received = sig
-                if stage == 0:
-                    # The first signal goes on as it is: the training script gets its chance to stop.
-                    stage = 1 if sig == signal.SIGINT else 2
-                    deadline = time.monotonic() + grace_s
-                    send(sig)
-                    if on_signal:
-                        name = signal.Signals(sig).name
-                        on_signal(sig, f"sent {name} to the training processes; waiting up to {grace_s:g}s")
-                elif sig == signal.SIGTERM and stage >= 2:
-                    continue  # schedulers may repeat SIGTERM; only their own SIGKILL, or ours after the grace, ends it
-                else:
-                    escalate()  # a second Ctrl-C: the user does not want to wait
-            if watch is not None and stage == 0:
-                reason = watch()
-                if reason:
-                    stopped_by, stage, deadline = reason, 1, time.monotonic() + grace_s
-                    send(signal.SIGINT)
-                    if on_signal:
-                        on_signal(signal.SIGINT, f"{reason}: sent SIGINT to the training processes")
-            exited = proc.poll() is not None
-            if exited:
-                _reap_group(pgid)
-                if not _group_alive(pgid):
-                    break
-                if stage == 0:
-                    # The launcher ended but left processes of its group behind: stop them too.
-                    stage, deadline = 1, time.monotonic() + min(grace_s, 5.0)
-            if deadline is not None and time.monotonic() >= deadline:
-                escalate()
-            time.sleep(POLL_S)
-
+        state = _Supervision(proc, grace_s, on_signal, watch)
+        state.pending = pending
+        if started is not None:
+            started(state.pgid)
+        state.loop()
         reader.join(timeout=5.0)
         if not reader.is_alive():
             proc.stdout.close()
-        code = proc.returncode
-        if received == signal.SIGINT:
-            exit_code = EXIT_SIGINT
-        elif received == signal.SIGTERM:
-            exit_code = EXIT_SIGTERM
-        elif code < 0:
-            exit_code = 128 - code
-        else:
-            exit_code = code
         return RunResult(
-            exit_code=exit_code,
-            child_code=code,
-            received_signal=received,
-            duration_s=time.monotonic() - started,
-            escalations=escalations,
-            stopped_by=stopped_by,
+            exit_code=state.exit_code(),
+            child_code=proc.returncode,
+            received_signal=state.received,
+            duration_s=time.monotonic() - began,
+            escalations=state.escalations,
+            stopped_by=state.stopped_by,
         )
     finally:
         if proc is not None and proc.poll() is None:

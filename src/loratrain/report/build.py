@@ -69,6 +69,19 @@ class Report:
             "config": rec.get("config") or {},
             "output_dir": str(self.run.output_dir),
             "log": str(self.run.log_path) if self.run.log_path else None,
+            "launches": [
+                {
+                    "record": str(folder) if folder else None,
+                    "started": data.get("started"),
+                    "finished": data.get("finished"),
+                    "status": data.get("status"),
+                    "cumulative_steps": data.get("cumulative_steps"),
+                    "resumed_from": (data.get("resume") or {}).get("state_dir"),
+                }
+                for folder, data in self.run.launches
+            ]
+            if self.run.record
+            else [],
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -149,12 +162,6 @@ def _thumbnail(path: Path, size: int):
         return None  # unreadable (or still being written): the grid says so
 
 
-def _local(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value.astimezone().replace(tzinfo=None) if value.tzinfo else value
-
-
 def failure_cause(run: RunInfo) -> str:
     """The record's own explanation if it has one, else the last exception line of the log's tail."""
     rec = run.record
@@ -192,20 +199,18 @@ def build(
     cache = ReportCache(cache_dir)
 
     now = now or dt.datetime.now()
-    window = None
-    started = _local(run.started)
-    if started is not None:
-        end = _local(run.finished) if run.status != "running" and run.finished else None
-        window = (started - SLACK, (end or now) + SLACK)
+    # Every launch of the run (a resumed run is one run): files written in any of their times are its own.
+    windows = [(start - SLACK, end + SLACK) for start, end in run.windows(now) or []] or None
+    window = (windows[0][0], windows[-1][1]) if windows else None  # the event folders: curves chain the launches
     a = run.args
     named = run.record_folder is not None or "output_name" in a
     prompt_file = Path(a["sample_prompts"]) if a.get("sample_prompts") else None
     grid = samples_mod.collect(
-        run.output_dir, a.get("output_name"), any_name=not named, prompt_file=prompt_file, window=window
+        run.output_dir, a.get("output_name"), any_name=not named, prompt_file=prompt_file, window=windows
     )
     files = health_mod.adapter_files(run.output_dir, a.get("output_name") if named else None, a.get("save_model_as"))
-    if window is not None:
-        files = [p for p in files if window[0] <= dt.datetime.fromtimestamp(p.stat().st_mtime) <= window[1]]
+    if windows is not None:
+        files = [p for p in files if samples_mod.inside(dt.datetime.fromtimestamp(p.stat().st_mtime), windows)]
     cells = list(grid.cells.items()) if thumbnails else []
     thumb_size = thumbnails or 0  # only used when there are cells, i.e. when thumbnails were asked for
     pool = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)))

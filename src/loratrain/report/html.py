@@ -58,6 +58,14 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
 
+def _launches_text(launches: list[dict]) -> str | None:
+    """A resumed run's launches in one line: `2: steps 1-4, resumed to 6`; None for a run of one launch."""
+    if len(launches) < 2:
+        return None
+    ends = [str(x.get("cumulative_steps") or "?") for x in launches]
+    return f"{len(launches)}: steps 1-{ends[0]}" + "".join(f", resumed to {e}" for e in ends[1:])
+
+
 def _facts_html(report: Report) -> str:
     f = report.facts()
     rows = [
@@ -65,7 +73,8 @@ def _facts_html(report: Report) -> str:
         ("exit code", f["exit_code"]),
         ("interrupted by", f["interrupted_by"]),
         ("cause", f["cause"]),
-        ("started", f["started"]),
+        ("launches", _launches_text(f["launches"])),
+        ("started", f["launches"][0]["started"] if len(f["launches"]) > 1 else f["started"]),
         ("finished", f["finished"]),
         ("duration", f"{f['duration_s']:.0f} s" if isinstance(f["duration_s"], (int, float)) else None),
         ("config file", f["config_file"]),

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loratrain import untrusted
 from loratrain.errors import ConfigError, Problem
-from loratrain.launch.record import LOG_NAME, RECORD_NAME, RUNS_FOLDER
+from loratrain.launch.record import LOG_NAME, RECORD_NAME, RUNS_FOLDER, newest_record, read_record
 
 # The sd-scripts arguments the report needs.
 WANTED = (
@@ -38,6 +37,8 @@ class RunInfo:
     record_folder: Path | None = None
     record: dict[str, Any] = field(default_factory=dict)
     config_file: str = ""
+    # A resumed run's earlier launches (record folder, record), oldest first; the report covers all of them.
+    earlier: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def output_name(self) -> str | None:
@@ -56,6 +57,22 @@ class RunInfo:
         return _parse_time(self.record.get("finished")) if self.record else None
 
     @property
+    def launches(self) -> list[tuple[Path | None, dict[str, Any]]]:
+        """Every launch of this run, oldest first (one, unless it was resumed)."""
+        return [*self.earlier, (self.record_folder, self.record)]
+
+    def windows(self, now: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]] | None:
+        """Each launch's (start, end) in local time, `now` for one still running; None without a record."""
+        out = []
+        for _, rec in self.launches:
+            started = _local(_parse_time(rec.get("started")))
+            if started is None:
+                continue
+            finished = _local(_parse_time(rec.get("finished"))) if rec.get("status") != "running" else None
+            out.append((started, finished or now))
+        return out or None
+
+    @property
     def log_path(self) -> Path | None:
         if self.record_folder is None:
             return None
@@ -69,6 +86,13 @@ def _parse_time(value: Any) -> dt.datetime | None:
         return dt.datetime.fromisoformat(str(value))
     except ValueError:
         return None
+
+
+def _local(value: dt.datetime | None) -> dt.datetime | None:
+    """A record's time as the naive local time file names and mtimes use."""
+    if value is None:
+        return None
+    return value.astimezone().replace(tzinfo=None) if value.tzinfo else value
 
 
 def _bad(path: Path, message: str, fix: str) -> ConfigError:
@@ -102,36 +126,20 @@ def _resolve(args: dict[str, Any], cwd: Path) -> dict[str, Any]:
 
 
 def latest_record(output_dir: Path, name: str | None = None) -> Path | None:
-    """The newest record folder under output_dir (by the start time in its record.json, then name)."""
-    runs = output_dir / RUNS_FOLDER
-    if not runs.is_dir():
-        return None
-    found: list[tuple[str, str, Path]] = []
-    for folder in runs.iterdir():
-        rec = folder / RECORD_NAME
-        if not rec.is_file():
-            continue
-        if name is not None and not folder.name.startswith(f"{name}-"):
-            continue
-        try:
-            data = untrusted.json_loads(rec.read_text(encoding="utf-8"))  # a record nested deep is not a crash
-            started = str(data.get("started", "")) if isinstance(data, dict) else ""
-        except (OSError, ValueError):
-            started = ""
-        found.append((started, folder.name, folder))
-    return max(found)[2] if found else None
+    """The newest readable record folder under output_dir (launch/record.py's reader and its damaged-record policy)."""
+    found = newest_record(output_dir, name)
+    return found.folder if found is not None else None
 
 
 def from_record(folder: Path) -> RunInfo:
-    path = folder / RECORD_NAME
-    try:
-        record = untrusted.json_loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise _bad(path, f"cannot read the run record ({exc.strerror or exc})", "give a run record folder") from None
-    except ValueError as exc:
-        raise _bad(path, f"the run record is not JSON ({exc})", "the record is damaged; give another run") from None
-    if not isinstance(record, dict):
-        raise _bad(path, "the run record is not a JSON object", "give a run record folder")
+    stored = read_record(folder)
+    if stored.problem is not None:
+        path = folder / RECORD_NAME
+        fix = (
+            "give a run record folder" if "cannot read" in stored.problem else "the record is damaged; give another run"
+        )
+        raise _bad(path, stored.problem.replace(f"{RECORD_NAME} is", "the run record is"), fix)
+    record = stored.data
     if not isinstance(record.get("argv") or [], list):  # damaged or written by hand: no arguments to read
         record = {**record, "argv": []}
     cwd = Path(str(record.get("cwd") or folder))
@@ -145,7 +153,17 @@ def from_record(folder: Path) -> RunInfo:
         record_folder=folder,
         record=record,
         config_file=str(record.get("config_file") or ""),
+        earlier=_earlier_launches(record, output_dir),
     )
+
+
+def _earlier_launches(record: dict[str, Any], output_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The launches a resumed record continues (launch/resume.py's chain of state folders), oldest first."""
+    if not isinstance(record.get("resume"), dict):
+        return []
+    from loratrain.launch.resume import launch_chain, load_records
+
+    return launch_chain(record, load_records(output_dir))
 
 
 def from_config(path: Path) -> RunInfo:

@@ -12,12 +12,23 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Union
 
 SAMPLE_FOLDER = "sample"
 _PATTERN = re.compile(
     r"^(?:(?P<name>.+)_)?(?:e(?P<epoch>\d{6,})|(?P<step>\d{6,}))_(?P<index>\d{2,})_(?P<stamp>\d{14})"
     r"(?:_(?P<seed>-?\d+))?\.png$"
 )
+
+
+Span = tuple[dt.datetime, dt.datetime]
+Window = Union[Span, list[Span]]
+
+
+def inside(stamp: dt.datetime, window: Window) -> bool:
+    """Whether `stamp` falls in the window, or in one of a resumed run's launch windows."""
+    spans = window if isinstance(window, list) else [window]
+    return any(start <= stamp <= end for start, end in spans)
 
 
 @dataclass(frozen=True)
@@ -87,9 +98,10 @@ def collect(
     output_name: str | None,
     any_name: bool = False,
     prompt_file: Path | None = None,
-    window: tuple[dt.datetime, dt.datetime] | None = None,
+    window: Window | None = None,
 ) -> SampleGrid:
-    """Every sample of this run under output_dir/sample; with `window` (local times), only files saved in it.
+    """Every sample of this run under output_dir/sample; with `window` (local times: one (start, end) or one per
+    launch of a resumed run), only files saved in it.
     Of several files for one cell (a run repeated under the same name) the newest wins."""
     folder = output_dir / SAMPLE_FOLDER
     grid = SampleGrid(folder=folder)
@@ -111,7 +123,7 @@ def collect(
         s = parse_name(fname, output_name, any_name)
         if s is None:
             continue
-        if window is not None and not window[0] <= s.stamp <= window[1]:
+        if window is not None and not inside(s.stamp, window):
             grid.skipped += 1
             continue
         s = SampleFile(folder / fname, s.name, s.kind, s.number, s.index, s.stamp, s.seed)

@@ -20,7 +20,6 @@ from loratrain.sdscripts.flags import SCRIPT_NAME
 ENV_VAR = "LORATRAIN_SD_SCRIPTS"
 DEFAULT_REPO = "https://github.com/kohya-ss/sd-scripts.git"
 LYCORIS_REQUIREMENT = "lycoris_lora==4.1.3"
-_RESULT_MARK = "LORATRAIN-RESULT "
 
 
 def normalize(value: str | os.PathLike) -> Path:
@@ -148,51 +147,23 @@ def script_args_of(argv: Sequence[str]) -> list[str]:
     raise ValueError(f"{SCRIPT_NAME} is not in the command")
 
 
-# Builds the script's own parser in the training interpreter and parses the rendered arguments.
-# parser.error is replaced so that a rejection comes back as data instead of exit status 2.
-_VERIFY = r"""
-import importlib.util, json, os, sys
-folder, script, argv = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-sys.path.insert(0, folder)
-os.chdir(folder)
-spec = importlib.util.spec_from_file_location("_loratrain_verify_target", script)
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-parser = module.setup_parser()
-class Rejected(Exception):
-    pass
-def error(message):
-    raise Rejected(message)
-parser.error = error
-try:
-    namespace, unknown = parser.parse_known_args(argv)
-    result = {"unknown": unknown, "error": None}
-except Rejected as exc:
-    result = {"unknown": [], "error": str(exc)}
-print("LORATRAIN-RESULT " + json.dumps(result))
-"""
-
-
 def verify_parser(
     python: str, folder: Path, script_argv: Sequence[str], env: Mapping[str, str] | None = None
 ) -> list[Problem]:
     """Parse `script_argv` with the installed script's `setup_parser()`; one Problem per rejection."""
+    from loratrain.sdscripts import probes
+
     script = folder / SCRIPT_NAME
     try:
-        done = subprocess.run(
-            [python, "-c", _VERIFY, str(folder), str(script), json.dumps(list(script_argv))],
-            capture_output=True,
-            text=True,
-            env=dict(env) if env else None,
-            timeout=600,
-        )
+        ended = probes.run(python, "parser_probe", [str(folder), str(script), json.dumps(list(script_argv))], env, 600)
     except OSError as exc:
         raise RuntimeFailure(f"could not run the training interpreter {python}: {exc.strerror or exc}") from exc
-    lines = [line for line in done.stdout.splitlines() if line.startswith(_RESULT_MARK)]
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+    except probes.TimedOut:
+        raise RuntimeFailure(f"building the argument parser of {script} with {python} took over 600 s") from None
+    result = ended.result
+    if ended.returncode != 0 or result is None:
+        tail = (ended.stderr or ended.stdout).strip().splitlines()[-5:]
         raise RuntimeFailure(f"could not build the argument parser of {script} with {python}:\n" + "\n".join(tail))
-    result = json.loads(lines[-1][len(_RESULT_MARK) :])
     problems = []
     if result["error"]:
         problems.append(
@@ -217,53 +188,6 @@ def verify_parser(
 
 # ---- what is installed in the training interpreter (no heavy imports) ----
 
-# Probe scripts (this one and launch/doctor.py's) find a dotted module on disk with this one function.
-FINDABLE_SOURCE = r"""
-def findable(name):
-    # Locate a dotted module on disk without importing its packages (lycoris/__init__ imports torch).
-    parts = name.split(".")
-    try:
-        spec = importlib.util.find_spec(parts[0])
-    except (ImportError, ValueError):
-        return False
-    if spec is None:
-        return False
-    places = list(spec.submodule_search_locations or [])
-    for part in parts[1:]:
-        found = None
-        for place in places:
-            candidate = os.path.join(place, part)
-            if os.path.isdir(candidate):
-                found = [candidate]
-                break
-            try:
-                names = os.listdir(place)
-            except OSError:
-                continue
-            if part + ".py" in names or any(n.startswith(part + ".") and n.endswith((".so", ".pyd")) for n in names):
-                found = []
-                break
-        if found is None:
-            return False
-        places = found
-    return True
-"""
-
-_PROBE = r"""
-import importlib.metadata as md, importlib.util, json, os, sys
-request = json.loads(sys.argv[1])
-if request.get("path"):
-    sys.path.insert(0, request["path"])
-versions = {"python": sys.version.split()[0]}
-for dist in request["dists"]:
-    try:
-        versions[dist] = md.version(dist)
-    except md.PackageNotFoundError:
-        versions[dist] = None
-{findable}modules = {name: findable(name) for name in request["modules"]}
-print("LORATRAIN-RESULT " + json.dumps({"versions": versions, "modules": modules, "executable": sys.executable}))
-""".replace("{findable}", FINDABLE_SOURCE)
-
 TRAINING_DISTS = ("torch", "accelerate", "lycoris_lora", "transformers", "diffusers")
 
 
@@ -280,39 +204,20 @@ class Environment:
 def probe(
     python: str, folder: Path | None = None, modules: Sequence[str] = (), env: Mapping[str, str] | None = None
 ) -> Environment:
+    from loratrain.sdscripts import probes
+
     request = {"dists": list(TRAINING_DISTS), "modules": list(modules), "path": str(folder) if folder else None}
     try:
-        done = subprocess.run(
-            [python, "-c", _PROBE, json.dumps(request)],
-            capture_output=True,
-            text=True,
-            env=dict(env) if env else None,
-            timeout=120,
-        )
+        ended = probes.run(python, "metadata_probe", [probes.request_arg(request)], env, 120)
     except OSError as exc:
+        raise ConfigError([probes.cannot_run(python, exc)]) from exc
+    except probes.TimedOut:
         raise ConfigError(
-            [
-                Problem(
-                    f"the training interpreter {python} cannot be run: {exc.strerror or exc}",
-                    key="python",
-                    value=python,
-                    fix="set `python` in the config to the interpreter of your sd-scripts environment",
-                )
-            ]
-        ) from exc
-    lines = [line for line in done.stdout.splitlines() if line.startswith(_RESULT_MARK)]
-    if done.returncode != 0 or not lines:
-        raise ConfigError(
-            [
-                Problem(
-                    f"the training interpreter {python} failed to start: {done.stderr.strip()[-300:]}",
-                    key="python",
-                    value=python,
-                    fix="set `python` in the config to a working Python 3 interpreter",
-                )
-            ]
-        )
-    data = json.loads(lines[-1][len(_RESULT_MARK) :])
+            [Problem(f"the training interpreter {python} did not answer in 120 s", key="python", value=python)]
+        ) from None
+    if ended.returncode != 0 or ended.result is None:
+        raise ConfigError([probes.failed_to_start(python, ended)])
+    data = ended.result
     return Environment(python=python, executable=data["executable"], versions=data["versions"], modules=data["modules"])
 
 
