@@ -98,11 +98,11 @@ def run_report(run: Path, output: Optional[Path], json_out: bool, open_: bool) -
     return 0
 
 
-def _needs(json_only: bool) -> None:
+def _needs(json_only: bool, verb: str = "report") -> None:
     """The report extra's packages (matplotlib only for the figures); a missing one is one line naming the extra."""
     from loratrain.errors import require_extra
 
-    require_extra("report", "report", without=("matplotlib",) if json_only else ())
+    require_extra(verb, "report", without=("matplotlib",) if json_only else ())
 
 
 def _summary(report, written) -> None:
