@@ -301,6 +301,22 @@ def test_a_run_that_exits_0_with_no_data_is_recorded_and_shown_as_failed_with_sd
     assert json.loads(listed.stdout)[0]["status"] == "failed"
 
 
+def test_a_launch_that_leaves_only_an_earlier_launchs_final_model_saved_no_model(tmp_path):
+    """The final model on disk from the launch before proves nothing: this launch saved none, and says so."""
+    from helpers import loratrain, make_project, records
+
+    root = tmp_path / "p"
+    config = make_project(root)
+    first = loratrain(root, "run", config.name, "--plain")
+    assert first.returncode == 0, first.stderr
+    again = loratrain(root, "run", config.name, "--plain", "--force", FIXTURE_NO_FINAL_SAVE="1")
+    assert again.returncode == 1, again.stderr
+    newest = max(records(root), key=lambda r: r["started"])
+    assert newest["exit_code"] == 0 and newest["status"] == "failed"
+    assert newest["failure"]["cause_id"] == "no_model_saved"
+    assert "saved no model" in again.stderr
+
+
 @pytest.mark.parametrize(
     "line, cause_id",
     [

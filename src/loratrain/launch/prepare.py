@@ -9,6 +9,7 @@ import dataclasses
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -435,8 +436,19 @@ def outcome_details(prepared: Prepared, opts: LaunchOptions, result, log_path: P
         # sd-scripts can return 0 having trained nothing ("No data found"): that run failed, with its reason.
         target = prepared.output_file()
         found = failures.judge_clean_exit(
-            text, details["steps_done"], details["steps_total"], target is not None, bool(target and target.exists())
+            text, details["steps_done"], details["steps_total"], target is not None, _written_since(target, result)
         )
         if found is not None:
             details["failure"] = found.as_dict()
     return details
+
+
+def _written_since(target: Path | None, result) -> bool:
+    """Whether the final model was written by this launch: a resumed launch finds the earlier launch's file there,
+    which proves nothing about this one (2 s of slack for coarse file-system clocks)."""
+    if target is None:
+        return False
+    try:
+        return target.stat().st_mtime >= time.time() - result.duration_s - 2.0
+    except OSError:
+        return False
