@@ -1052,7 +1052,7 @@ def load_fit_generator():
     """src/loratrain/data/fit/make_sdxl_fit_data.py as a module (it is a script beside its data, not a package)."""
     import importlib.util
 
-    import loratrain.plan.fit as fit_model
+    import loratrain.fit.model as fit_model
 
     path = Path(fit_model.__file__).resolve().parent.parent / "data" / "fit" / "make_sdxl_fit_data.py"
     spec = importlib.util.spec_from_file_location("make_sdxl_fit_data", path)

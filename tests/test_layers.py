@@ -15,8 +15,9 @@ LAYERS = [
     {"loratrain", "errors", "atomic", "safetensors_header", "toml_positions", "untrusted"},  # leaf helpers
     {"sdscripts"},  # sd-scripts' flag table, flag docs, install
     {"schema"},  # one model per config table
-    {"render"},  # config -> argv (pure)
+    {"render", "effective"},  # config -> argv (pure); what sd-scripts will do with it
     {"plan"},  # dataset scan and sd-scripts' bucket/step arithmetic
+    {"fit"},  # fit's memory model, read from the effective view
     {"config"},  # loading, positions, cross-key rules, shipped configs
     {"launch", "importers", "explain", "shrink", "report", "audit", "sweep"},  # the pipelines
     {"commands"},  # one module per verb (the only code that prints)

@@ -53,16 +53,19 @@ app = typer.Typer(
 
 def _guard(callback: Callable[..., Any]) -> Callable[..., Any]:
     """The one boundary between verbs and exit codes: a LoratrainError becomes its message and exit code,
-    Ctrl-C (KeyboardInterrupt) becomes exit 130 without a traceback, a returned int becomes the exit code."""
+    Ctrl-C (KeyboardInterrupt) becomes exit 130 without a traceback, a returned int becomes the exit code. With
+    --json the failure is also printed on stdout as `{"ok": false, "problems": [...]}` (Problem.as_dict)."""
 
     @functools.wraps(callback)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         try:
             code = callback(*args, **kwargs)
         except LoratrainError as exc:
-            from loratrain.commands._output import print_error
+            from loratrain.commands._output import print_error, print_failure_json
 
             print_error(exc)
+            if kwargs.get("as_json") or kwargs.get("json_out"):  # --json: one JSON object on stdout, failure too
+                print_failure_json(exc)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -100,11 +103,7 @@ def _root(
         False, "--version", help="Print loratrain's version and exit.", is_eager=True, callback=_print_version
     ),
 ) -> None:
-    if version:
-        from loratrain import __version__
-
-        typer.echo(__version__)
-        raise typer.Exit(0)
+    pass
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -36,6 +36,17 @@ class Problem:
         """The same problem as an error (what `--strict` makes of a warning)."""
         return dataclasses.replace(self, severity="error")
 
+    def as_dict(self) -> dict[str, object]:
+        """The one JSON shape of a problem on every verb's --json: file, line, key, severity, message, fix."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "key": self.key,
+            "severity": self.severity,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
     def where(self) -> str:
         place = self.file
         if place and self.line is not None:

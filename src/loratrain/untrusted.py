@@ -39,10 +39,6 @@ FINITE_FIX = "write a finite number; to mean 'no limit' leave the key out (sd-sc
 INFINITY_ALLOWED_UNDER = ("optimizer.optimizer_args.", "optimizer.lr_scheduler_args.")
 
 
-class TooDeep(ValueError):
-    """Input nested deeper than MAX_DEPTH (or than the parser can follow)."""
-
-
 def toml_loads(text: str) -> dict[str, Any]:
     """tomllib.loads, with runaway nesting reported as a TOMLDecodeError instead of a RecursionError."""
     try:

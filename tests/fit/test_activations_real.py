@@ -22,7 +22,8 @@ pytest.importorskip("lycoris.kohya")
 pytest.importorskip("einops")
 pytest.importorskip("transformers")  # networks/lora.py imports it
 
-import loratrain.plan.fit as fit_model  # noqa: E402
+import loratrain.fit.model as fit_model  # noqa: E402
+from loratrain.effective import Effective  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -87,15 +88,17 @@ def predicted(monkeypatch, args: dict) -> float:
     monkeypatch.setattr(fit_model, "ALLOC", 1.0)
     monkeypatch.setattr(fit_model, "BACKWARD", 0.0)
     est = fit_model.estimate(
-        {
-            "network_train_unet_only": True,
-            "resolution": "512,512",
-            "train_batch_size": 1,
-            "mixed_precision": "bf16",
-            "sdpa": True,
-            "cache_latents": True,
-            **args,
-        }
+        Effective.from_args(
+            {
+                "network_train_unet_only": True,
+                "resolution": "512,512",
+                "train_batch_size": 1,
+                "mixed_precision": "bf16",
+                "sdpa": True,
+                "cache_latents": True,
+                **args,
+            }
+        )
     )
     return sum(i.bytes for i in est.items if i.name in ("U-Net activations", "adapter activations"))
 

@@ -23,7 +23,7 @@ pytest.importorskip("lycoris.kohya")
 transformers = pytest.importorskip("transformers")
 
 from loratrain.config.loader import load_config  # noqa: E402
-from loratrain.plan.adapter_size import adapter_size, sdxl_data  # noqa: E402
+from loratrain.fit.adapter_size import adapter_size, sdxl_data  # noqa: E402
 
 GEN = load_fit_generator()  # the text encoders' architecture is stated once, in the generator
 

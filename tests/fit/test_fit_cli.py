@@ -78,7 +78,8 @@ def test_every_advice_line_pastes_back_and_gives_the_peak_it_promised(vram):
 def test_every_memory_saver_is_a_valid_change_to_the_config(config):
     """Each candidate change, pasted as --set, is accepted by the config rules (none trips a forbidden pair)."""
     from loratrain.config.loader import load_config
-    from loratrain.plan import fit as model
+    from loratrain.effective import Effective
+    from loratrain.fit import advice
 
     path = str(CONFIGS / f"{config}.toml")
     base = [
@@ -88,11 +89,10 @@ def test_every_memory_saver_is_a_valid_change_to_the_config(config):
         "training.sdpa=false",
         "dataset.color_aug=true",
     ]
-    args = load_config(path, base).config.script_args()
-    savers = model._memory_savers(args)
+    savers = advice.memory_savers(Effective.from_config(load_config(path, base).config))
     assert len(savers) >= 8
     for sets, _ in savers:
-        line = model.Advice(sets, 0, "").set_line()
+        line = advice.Advice(sets, 0, "").set_line()
         code, out = fit(path, "--vram", "80", *[a for kv in base for a in ("--set", kv)], *shlex.split(line))
         assert code == 0, (line, out)
 
@@ -250,7 +250,7 @@ def test_samples_are_sized_from_the_prompt_file(tmp_path):
     big = fit_json(PONY, "--vram", "80", "--set", f'sampling.sample_prompts="{prompts}"')
     decode = next(i for i in big["sample_breakdown"] if i["name"] == "VAE decode")
     assert "2048x2048" in decode["note"]
-    from loratrain.plan.fit import ALLOC
+    from loratrain.fit.model import ALLOC
 
     assert decode["gib"] == pytest.approx(128 * 2048 * 2048 * 4 * 4 * ALLOC / 2**30, rel=0.01)  # fp32 (no_half_vae)
     assert not any("sample prompt file" in n for n in big["notes"])

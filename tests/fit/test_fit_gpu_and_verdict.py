@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from loratrain import cli
+from loratrain.fit.adapter_size import factorization
 from loratrain.launch.gpus import memory_totals, parse_memory_totals
-from loratrain.plan.adapter_size import factorization
 
 PONY = str(CONFIGS / "pony-sdxl-locon.toml")
 H200_AND_4090 = [("NVIDIA H200", "9.0", 143771), ("NVIDIA GeForce RTX 4090", "8.9", 24564)]

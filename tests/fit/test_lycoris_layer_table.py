@@ -6,7 +6,7 @@ module names, and the type and shape of each Linear / Conv2d / norm layer. The s
 (data/fit/sdxl_layers.json) holds exactly that, so a skeleton of the three SDXL models is rebuilt from it on the
 meta device (containers as empty modules carrying the recorded class name, real torch.nn layers with the recorded
 shapes), the real lycoris.kohya.create_network / apply_to run on it the way train_network.py calls them, and every
-adapted module's name and trainable-parameter count is compared with plan/adapter_size. tests/fit/
+adapted module's name and trainable-parameter count is compared with fit/adapter_size. tests/fit/
 test_adapter_size_real.py does the same on sd-scripts' real U-Net where its source is available, which also
 proves the table itself.
 """
@@ -21,7 +21,7 @@ lycoris_kohya = pytest.importorskip("lycoris.kohya")
 from torch import nn  # noqa: E402
 
 from loratrain.config.loader import load_config  # noqa: E402
-from loratrain.plan.adapter_size import COMPONENTS, PREFIX, adapter_size, sdxl_data  # noqa: E402
+from loratrain.fit.adapter_size import COMPONENTS, PREFIX, adapter_size, sdxl_data  # noqa: E402
 
 ROOT_CLASS = {"unet": "SdxlUNet2DConditionModel", "te1": "CLIPTextModel", "te2": "CLIPTextModelWithProjection"}
 LYCORIS_CONFIGS = sorted(

@@ -116,6 +116,12 @@ def _alarm(signum, frame):
     raise Hang()
 
 
+def _bound(verb: str) -> float:
+    """Seconds a dataset case may take: `check` without an sd-scripts folder still runs the whole preflight
+    (the GPU scan and the interpreter probe import torch in a subprocess), so it gets twice the scan's 15 s."""
+    return 30.0 if verb == "preflight" else 15.0
+
+
 def run_case(case: Case, folder: Path) -> Outcome:
     """Build the case under `folder`, run it in-process under its time bound, and compare the folder."""
 
@@ -660,7 +666,7 @@ def dataset_config_cases() -> Iterator[Case]:
             expect = EITHER if cls == 5 else REFUSE
             for verb in ("preflight", "plan"):
                 yield config_case(
-                    cls, f"dataset_config {label}", data_fn, verb, expect, extra_files=files, timeout=15.0
+                    cls, f"dataset_config {label}", data_fn, verb, expect, extra_files=files, timeout=_bound(verb)
                 )
 
 
@@ -869,7 +875,7 @@ def dataset_tree_cases() -> Iterator[Case]:
                 expect if verb == "plan" else REFUSE,
                 extra_files=files,
                 needles=needles if verb == "plan" else (),
-                timeout=15.0,
+                timeout=_bound(verb),
             )
 
 

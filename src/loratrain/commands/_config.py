@@ -42,3 +42,12 @@ def launcher(cfg) -> list[str]:
     from loratrain.render import launcher_for
 
     return launcher_for(cfg.python or sys.executable)
+
+
+def effective(cfg):
+    """The effective view of a validated config (loratrain/effective.py), built once per verb: the GPUs are
+    counted (nvidia-smi, no torch) only where num_processes is "auto"."""
+    from loratrain.effective import Effective
+    from loratrain.launch.gpus import visible_count
+
+    return Effective.from_config(cfg, visible_count(cfg.accelerate.model_dump()))

@@ -3,7 +3,7 @@ for what silently ruins a LoRA, before the GPU spends hours on it."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
@@ -51,12 +51,8 @@ def register(app: typer.Typer) -> None:
                 raise
             from loratrain.commands._output import print_json
 
-            print_json({"ok": False, "problems": [_problem(p) for p in exc.problems]})
+            print_json({"ok": False, "problems": [p.as_dict() for p in exc.problems]})
             return EXIT_CONFIG
-
-
-def _problem(p: Any) -> dict[str, Any]:
-    return {"file": p.file, "line": p.line, "key": p.key, "severity": p.severity, "message": p.message, "fix": p.fix}
 
 
 def _audit(config, set_, as_json, html, fix_cache, strict, trigger, remember) -> int:
@@ -92,7 +88,7 @@ def _audit(config, set_, as_json, html, fix_cache, strict, trigger, remember) ->
             {"file": f.file, "line": None, "key": f.kind, "severity": "error", "message": f.message, "fix": f.fix}
             for f in failing
         ]
-        data["config_warnings"] = [_problem(p) for p in result.problems]
+        data["config_warnings"] = [p.as_dict() for p in result.problems]
         if html:
             data["html"] = str(written)
         print_json(data)

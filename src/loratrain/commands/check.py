@@ -49,6 +49,7 @@ def register(app: typer.Typer) -> None:
             print_json(
                 {
                     "ok": False,
+                    "problems": [p.as_dict() for p in exc.problems],
                     "errors": errors,
                     "warnings": [p.render() for p in exc.problems if p.severity == "warning"],
                 }
@@ -59,6 +60,7 @@ def register(app: typer.Typer) -> None:
 def _check_body(config, set_, strict, as_json, no_preflight, verify_parser, sd_scripts, force, machine_rank) -> int:
     import dataclasses
 
+    from loratrain.commands._config import effective
     from loratrain.commands._output import print_json, print_problems
     from loratrain.errors import ConfigError
 
@@ -84,16 +86,25 @@ def _check_body(config, set_, strict, as_json, no_preflight, verify_parser, sd_s
         if not as_json:
             print_problems(extra)
         warnings += extra
+    view = effective(loaded.config)
     if as_json:
-        print_json({"ok": True, "warnings": [w.render() for w in warnings]})
+        print_json(
+            {
+                "ok": True,
+                "problems": [w.as_dict() for w in warnings],
+                "warnings": [w.render() for w in warnings],
+                "effective": view.facts(),
+            }
+        )
     else:
         note = f" ({len(warnings)} warning(s))" if warnings else ""
         done = "config valid" if no_preflight else "ready to run"
         typer.echo(f"{config}: OK, {done}{note}" + ("; sd-scripts' parser accepts every flag" if verify_parser else ""))
         if not no_preflight:
-            from loratrain.commands.fit import verdict_line
+            from loratrain.commands._config import effective
+            from loratrain.commands._output import verdict_line
 
-            line = verdict_line(loaded.config)
+            line = verdict_line(effective(loaded.config))
             if line:
                 typer.echo(line)
             from loratrain.audit.stamp import pointer

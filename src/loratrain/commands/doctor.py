@@ -93,7 +93,7 @@ def _doctor(config, as_json, set_, sd_scripts, python) -> int:
             )
         )
         problems += tokenizers
-        from loratrain.launch.prepare import place_problems
+        from loratrain.config.placement import place_problems
 
         problems = place_problems(problems, loaded.path, loaded.lines)
     report.problems = problems

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
-from loratrain.commands._config import SD_SCRIPTS_HELP, SetOption
+from loratrain.commands._config import SD_SCRIPTS_HELP, STRICT_HELP, SetOption
 from loratrain.errors import EXIT_OK, EXIT_RUNTIME
 
 GPU_HELP = (
@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
     def fit(
         config: str = typer.Argument(..., help="The run's TOML file, or a sweep folder (each run's verdict)."),
         set_: Optional[list[str]] = SetOption,
+        strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
         gpu: str = typer.Option("auto", "--gpu", help=GPU_HELP),
         vram: Optional[float] = typer.Option(
             None, "--vram", min=0.5, help="The GPU's memory in GiB (overrides --gpu)."
@@ -45,21 +46,21 @@ def register(app: typer.Typer) -> None:
         ),
         sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help=SD_SCRIPTS_HELP),
     ) -> int:
-        from loratrain.commands._config import load
-        from loratrain.plan import fit as model
+        from loratrain.commands._config import effective, load
+        from loratrain.commands._output import card_for
+        from loratrain.fit import cards, model
+        from loratrain.fit.advice import advise
         from loratrain.sweep.record import is_sweep
 
         if is_sweep(Path(config)) and not probe:
             from loratrain.commands.sweep import fit_sweep
 
             return fit_sweep(Path(config), set_, gpu, vram, as_json)
-        loaded = load(config, set_, quiet=as_json)
-        args = loaded.config.script_args()
-        processes = _processes(loaded.config)
-        card, vram_gib = _card(gpu, vram)
-        est = model.estimate(args, processes)
-        est.facts["processes_per_machine"] = _per_machine(loaded.config, processes)
-        advice = model.advise(args, vram_gib, processes) if vram_gib else []
+        loaded = load(config, set_, strict, quiet=as_json)
+        view = effective(loaded.config)
+        card, vram_gib = card_for(gpu, vram)
+        est = model.estimate(view)
+        advice = advise(view, vram_gib) if vram_gib else []
         measured = None
         if probe:
             from loratrain.launch.probe import run_probe
@@ -74,10 +75,11 @@ def register(app: typer.Typer) -> None:
             data["gpu"] = {"name": card, "gib": round(vram_gib, 2) if vram_gib else None}
             ram = _host_ram_gb()
             data["host_ram_gb"] = round(ram, 1) if ram else None
-            data["verdict"] = model.verdict(est.peak, vram_gib) if vram_gib else None
-            data["fits"] = model.fits(est.peak, vram_gib) if vram_gib else None
+            data["effective"] = view.facts()
+            data["verdict"] = cards.verdict(est.peak, vram_gib) if vram_gib else None
+            data["fits"] = cards.fits(est.peak, vram_gib) if vram_gib else None
             data["advice"] = [
-                {"set": a.set_line(), "peak_gib": round(a.peak / model.GIB, 2), "why": a.why, "speedup": a.speedup}
+                {"set": a.set_line(), "peak_gib": round(a.peak / cards.GIB, 2), "why": a.why, "speedup": a.speedup}
                 for a in advice
             ]
             data["calibration"] = [{"run": r, "what": w, "measured_gib": m} for r, w, m in model.CALIBRATION]
@@ -93,18 +95,15 @@ def register(app: typer.Typer) -> None:
                 }
             print_json(data)
             return EXIT_OK if measured is None or measured.exit_code == 0 else EXIT_RUNTIME
-        _show(config, est, card, vram_gib, advice, model)
+        _show(config, est, card, vram_gib, advice)
         if measured is not None:
-            return _show_probe(measured, est, model)
+            return _show_probe(measured, est)
         return EXIT_OK
 
 
-def _processes(cfg: Any) -> int:
-    value = cfg.accelerate.model_dump().get("num_processes")
-    return value if isinstance(value, int) and value > 0 else 1
+def _show_probe(measured, est) -> int:
+    from loratrain.fit.cards import GIB
 
-
-def _show_probe(measured, est, model) -> int:
     if measured.exit_code != 0:
         typer.echo(f"probe: the training run failed (exit {measured.exit_code}); the end of its log:", err=True)
         typer.echo(measured.log_tail, err=True)
@@ -112,19 +111,13 @@ def _show_probe(measured, est, model) -> int:
     if measured.peak_gib is None:
         typer.echo("probe: nvidia-smi gave no memory readings during the run")
         return EXIT_RUNTIME
-    predicted = est.peak / model.GIB
+    predicted = est.peak / GIB
     typer.echo(
         f"probe: measured peak {measured.peak_gib:.1f} GiB (nvidia-smi memory.used; {measured.before_gib:.1f} "
         f"GiB in use before), predicted {predicted:.1f} GiB: {100 * (predicted / measured.peak_gib - 1):+.0f}%"
         f" ({measured.samples} readings over {measured.duration_s:.0f} s)"
     )
     return EXIT_OK
-
-
-def _per_machine(cfg: Any, processes: int) -> int:
-    machines = cfg.accelerate.model_dump().get("num_machines")
-    machines = machines if isinstance(machines, int) and machines > 0 else 1
-    return max(1, -(-processes // machines))
 
 
 def _host_ram_gb() -> float | None:
@@ -139,24 +132,10 @@ def _host_ram_gb() -> float | None:
     return None
 
 
-def _card(gpu: str, vram: float | None) -> tuple[str | None, float | None]:
-    from loratrain.plan import fit as model
+def _show(config: str, est, card, vram_gib, advice) -> None:
+    from loratrain.fit import cards
 
-    if vram is not None:
-        return f"{vram:g} GiB (--vram)", vram
-    if gpu.lower() != "auto":
-        return model.gpu_by_name(gpu)
-    from loratrain.launch import gpus
-
-    found = gpus.memory_totals()
-    if not found:
-        return None, None
-    smallest = min(found, key=lambda pair: pair[1])
-    return f"GPU {smallest[0].index}: {smallest[0].name}", smallest[1]
-
-
-def _show(config: str, est, card, vram_gib, advice, model) -> None:
-    gib = model.GIB
+    gib = cards.GIB
     a = est.adapter
     by = a.by_component()
     parts = ", ".join(
@@ -195,31 +174,14 @@ def _show(config: str, est, card, vram_gib, advice, model) -> None:
     if vram_gib is None:
         typer.echo(f"predicted peak {est.peak / gib:.1f} GiB (no GPU detected: give --gpu NAME or --vram GIB)")
         return
-    typer.echo(f"{card}: {model.verdict(est.peak, vram_gib)}")
+    typer.echo(f"{card}: {cards.verdict(est.peak, vram_gib)}")
     if not advice:
-        if not model.fits(est.peak, vram_gib):
+        if not cards.fits(est.peak, vram_gib):
             typer.echo("no change fit knows makes it fit")
         return
-    fits_now = model.fits(est.peak, vram_gib)
+    fits_now = cards.fits(est.peak, vram_gib)
     typer.echo("faster, and still fits:" if fits_now else "to make it fit (cheapest first):")
     for n, adv in enumerate(advice, 1):
         speed = f"; {adv.speedup}" if adv.speedup else ""
         typer.echo(f"  {n}. {adv.set_line()}")
         typer.echo(f"       predicted peak {adv.peak / gib:.1f} GiB; {adv.why}{speed}")
-
-
-def verdict_line(cfg: Any) -> str | None:
-    """The one line `check` and `plan` print: predicted peak against the detected GPU (None if fit cannot say)."""
-    from loratrain.errors import LoratrainError
-    from loratrain.plan import fit as model
-
-    try:
-        est = model.estimate(cfg.script_args(), _processes(cfg))
-    except LoratrainError:
-        return None
-    card, vram_gib = _card("auto", None)
-    if vram_gib is None:
-        return (
-            f"fit: predicted peak {est.peak / model.GIB:.1f} GiB per GPU (no GPU detected; `loratrain fit` for details)"
-        )
-    return f"fit: {model.verdict(est.peak, vram_gib)} ({card}; `loratrain fit` for details)"

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from loratrain.commands._config import SetOption
+from loratrain.commands._config import STRICT_HELP, SetOption
 from loratrain.errors import EXIT_CONFIG, EXIT_OK
 
 # The progress bar appears only when the scan has already taken this long.
@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
     def plan(
         config: str = typer.Argument(..., help="The run's TOML file, or a sweep folder (all its runs)."),
         set_: Optional[list[str]] = SetOption,
+        strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
         resume: bool = typer.Option(
             False,
@@ -36,32 +37,26 @@ def register(app: typer.Typer) -> None:
             None, help="With --resume: the state folder (default: the newest).", show_default=False
         ),
     ) -> int:
-        from loratrain.commands._config import load
+        from loratrain.commands._config import effective, load
         from loratrain.commands._output import print_json, print_problems
+        from loratrain.config.placement import place_problems
         from loratrain.plan.planner import build_plan
 
         if _sweep_folder(config):
             from loratrain.commands.sweep import plan_sweep
 
             return plan_sweep(Path(config), set_, as_json)
-        loaded = load(config, set_)
+        loaded = load(config, set_, strict)
         cfg = loaded.config
-        processes, note = _processes(cfg)
+        view = effective(cfg)
+        note = _uncounted(view)
         with _ProgressBar() as bar:
-            report = build_plan(cfg.script_args(), num_processes=processes, progress=bar.update, config_file=config)
+            report = build_plan(view, progress=bar.update, config_file=config)
         if note:
             report.problems.insert(0, note)
-            report.data["problems"].insert(
-                0,
-                {
-                    "severity": "warning",
-                    "message": note.message,
-                    "key": note.key,
-                    "file": note.file,
-                    "line": None,
-                    "fix": note.fix,
-                },
-            )
+        # The same placement as check: file:line: table.key.
+        report.problems = place_problems(report.problems, loaded.path, loaded.lines)
+        report.data["problems"] = [p.as_dict() for p in report.problems]
         if resume:
             report.data["resume"] = _resume_section(cfg, config, report.data, state_dir)
         elif state_dir:
@@ -77,9 +72,9 @@ def register(app: typer.Typer) -> None:
             if resume:
                 _show_resume(report.data["resume"])
 
-            from loratrain.commands.fit import verdict_line
+            from loratrain.commands._output import verdict_line
 
-            line = verdict_line(cfg)
+            line = verdict_line(view)
             if line:
                 typer.echo(line)
         print_problems(report.problems)
@@ -148,12 +143,12 @@ def _show_resume(r: dict) -> None:
 
 def schedule_for(cfg: Any, config_file: str = ""):
     """The plan's step schedule for resuming (launch.resume.Schedule); ConfigError when there is none."""
+    from loratrain.commands._config import effective
     from loratrain.errors import ConfigError, Problem
     from loratrain.launch.resume import schedule_from_plan
     from loratrain.plan.planner import build_plan
 
-    processes, _ = _processes(cfg)
-    report = build_plan(cfg.script_args(), num_processes=processes, config_file=config_file)
+    report = build_plan(effective(cfg), config_file=config_file)
     if not report.data.get("steps_per_epoch"):
         raise ConfigError(
             [
@@ -167,22 +162,13 @@ def schedule_for(cfg: Any, config_file: str = ""):
     return schedule_from_plan(report.data)
 
 
-def _processes(cfg: Any):
-    """Training processes for the arithmetic, counted as `run` counts them (CUDA_VISIBLE_DEVICES, gpu_ids and
-    num_machines included); 1 with a warning when "auto" meets no countable GPU."""
+def _uncounted(view: Any):
+    """The warning for "auto" processes on a machine whose GPUs could not be counted (the plan assumes 1)."""
     from loratrain.errors import Problem
-    from loratrain.launch import gpus
-    from loratrain.launch.gpus import total_processes
 
-    accelerate = cfg.accelerate.model_dump()
-    if accelerate.get("num_processes") != "auto":  # unset or a number: no need to wait for nvidia-smi
-        return total_processes(accelerate, gpus.GpuScan(None, "none", "not scanned")), None
-    scan = gpus.scan_light()
-    # total_processes() cannot resolve "auto" without a GPU list (run.py guards the same way).
-    total = total_processes(accelerate, scan) if scan.gpus is not None else None
-    if total:
-        return total, None
-    return 1, Problem(
+    if view.processes.total is not None:
+        return None
+    return Problem(
         'num_processes = "auto" but no GPU could be counted here; the plan assumes 1 process',
         key="accelerate.num_processes",
         severity="warning",

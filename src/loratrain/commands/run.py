@@ -8,26 +8,9 @@ from typing import Optional
 import typer
 
 from loratrain.commands._config import SD_SCRIPTS_HELP, STRICT_HELP, SetOption, fail_if_strict, launcher, load
+from loratrain.commands._output import duration as _duration
+from loratrain.commands._output import short_path as _short
 from loratrain.launch.detach import SUPERVISED
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
-
-
-def _short(path) -> str:
-    """A path relative to the current folder when it lies below it."""
-    import os
-
-    try:
-        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
-    except ValueError:
-        return str(path)
 
 
 def _say(text: str) -> None:
@@ -51,9 +34,8 @@ def _summary(outcomes) -> None:
 
 def _dry_run(configs: list[str], as_json: bool, set_, sd_scripts, strict, machine_rank) -> int:
     # Light path: no preflight, no GPU scan through torch, no heavy import.
+    from loratrain.commands._config import effective
     from loratrain.commands._output import print_json
-    from loratrain.launch import gpus as gpu_mod
-    from loratrain.launch.gpus import total_processes
     from loratrain.render import build_command, display
     from loratrain.sdscripts import install as sdscripts
 
@@ -64,11 +46,10 @@ def _dry_run(configs: list[str], as_json: bool, set_, sd_scripts, strict, machin
         # The same folder, written the same way, as the launch; unlike it, no check that the folder exists.
         found = sdscripts.chosen(sd_scripts, cfg.sd_scripts)
         folder = str(found[1]) if found else None
-        gpus = None
-        if cfg.accelerate.num_processes == "auto":
-            # As the real launch counts them: visible GPUs (CUDA_VISIBLE_DEVICES), gpu_ids, machines.
-            scan = gpu_mod.scan_light()
-            gpus = total_processes(cfg.accelerate.model_dump(), scan) if scan.gpus is not None else None
+        # As the real launch counts them: visible GPUs (CUDA_VISIBLE_DEVICES), gpu_ids, machines; where no GPU
+        # could be counted here the command keeps the visible placeholder, as the launch would refuse "auto".
+        view = effective(cfg)
+        gpus = view.processes.total if view.processes.auto and view.visible_gpus is not None else None
         cmd = build_command(cfg, folder, launcher(cfg), visible_gpus=gpus, machine_rank=machine_rank)
         if as_json:
             documents.append({"argv": cmd.argv, "warnings": [w.render() for w in loaded.warnings]})
@@ -160,6 +141,19 @@ def register(app: typer.Typer) -> None:
             from loratrain.errors import ConfigError, Problem
 
             raise ConfigError([Problem(f"--on-nan must be stop or warn, not {on_nan!r}", key="--on-nan", value=on_nan)])
+        if as_json and not (dry_run or detach):
+            from loratrain.errors import ConfigError, Problem
+
+            raise ConfigError(
+                [
+                    Problem(
+                        "--json goes with --dry-run (the command) or --detach (the run id); a launch in the "
+                        "foreground streams the training output",
+                        key="--json",
+                        fix="add --dry-run or --detach, or drop --json (`loratrain runs --json` lists the runs)",
+                    )
+                ]
+            )
         state_dir = None
         if resume:
             configs, state_dir = _split_state_dir(configs)

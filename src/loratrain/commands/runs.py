@@ -132,7 +132,8 @@ def _render(rows: list[dict[str, Any]], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from loratrain.commands.run import _duration, _short
+    from loratrain.commands._output import duration as _duration
+    from loratrain.commands._output import short_path as _short
 
     table = Table(title=title, title_justify="left")
     for column in ("run", "config", "status", "steps", "loss", "speed", "left", "time", "cause", "record"):

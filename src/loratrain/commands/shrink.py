@@ -129,26 +129,8 @@ def _plot_paths(plot: Path, selections) -> list[Path]:
     return [plot.with_name(f"{plot.stem}_{sel.tag()}{plot.suffix or '.png'}") for sel in selections]
 
 
-def run_shrink(
-    lora,
-    base,
-    output,
-    recipe,
-    rank,
-    conv_rank,
-    dynamic_method,
-    dynamic_param,
-    save_precision,
-    device,
-    keep_other,
-    json_out,
-    plot,
-    force,
-) -> int:
-    from loratrain.errors import require_extra
-
-    require_extra("shrink", "shrink")  # torch and safetensors: one line naming the extra, not a traceback
-    selections = _selections(recipe, rank, conv_rank, dynamic_method, dynamic_param)
+def _check_options(selections, base, save_precision) -> None:
+    """--save-precision is known; a recipe that scores against the base checkpoint has --base."""
     if save_precision is not None and save_precision not in PRECISIONS:
         raise ConfigError(
             [
@@ -172,37 +154,42 @@ def run_shrink(
                 )
             ]
         )
-    outs = _output_paths(lora, output, selections)
-    plots = _plot_paths(plot, selections) if plot is not None else []
-    if plots:
-        import importlib.util
 
-        if importlib.util.find_spec("PIL") is None:
-            raise ConfigError(
-                [
-                    Problem(
-                        "--plot needs pillow, which is not installed",
-                        key="--plot",
-                        fix="pip install pillow, or leave out --plot",
-                        file=CLI,
-                    )
-                ]
-            )
-        if not plots[0].parent.is_dir():
-            raise ConfigError([Problem("the plot's folder does not exist", key="--plot", file=str(plots[0]))])
-        folders = [p for p in plots if p.is_dir()]
-        if folders:  # checked before any work: --force must not write the LoRA and then fail on the plot
-            raise ConfigError(
-                [
-                    Problem(
-                        "--plot names a folder; give the PNG file to write",
-                        key="--plot",
-                        file=str(p),
-                        fix="e.g. --plot spectra.png",
-                    )
-                    for p in folders
-                ]
-            )
+
+def _check_plots(plots: list[Path]) -> None:
+    """pillow is there, the plots' folder exists and no plot path names a folder (before any work is done)."""
+    import importlib.util
+
+    if importlib.util.find_spec("PIL") is None:
+        raise ConfigError(
+            [
+                Problem(
+                    "--plot needs pillow, which is not installed",
+                    key="--plot",
+                    fix="pip install pillow, or leave out --plot",
+                    file=CLI,
+                )
+            ]
+        )
+    if not plots[0].parent.is_dir():
+        raise ConfigError([Problem("the plot's folder does not exist", key="--plot", file=str(plots[0]))])
+    folders = [p for p in plots if p.is_dir()]
+    if folders:  # checked before any work: --force must not write the LoRA and then fail on the plot
+        raise ConfigError(
+            [
+                Problem(
+                    "--plot names a folder; give the PNG file to write",
+                    key="--plot",
+                    file=str(p),
+                    fix="e.g. --plot spectra.png",
+                )
+                for p in folders
+            ]
+        )
+
+
+def _check_targets(outs: list[Path], plots: list[Path], force: bool) -> None:
+    """Each output's folder is writable; without --force nothing is overwritten."""
     for target in outs:
         effective = os.access in os.supports_effective_ids  # as the user the process acts as
         if not target.parent.is_dir() or not os.access(target.parent, os.W_OK | os.X_OK, effective_ids=effective):
@@ -223,11 +210,12 @@ def run_shrink(
                 [Problem("output file exists", file=str(p), fix="pass --force to overwrite it") for p in existing]
             )
 
+
+def _read_inputs(lora, base, keep_other, device):
+    """The LoRA (refusing non-LoRA layers unless --keep-other), the base checkpoint, and a usable device."""
     import torch
 
-    from loratrain.shrink.lorafile import read_lora, write_lora
-    from loratrain.shrink.report import outcome_report, text_lines
-    from loratrain.shrink.resize import analyse, build
+    from loratrain.shrink.lorafile import read_lora
 
     lora_file = read_lora(lora)
     others = [o for o in lora_file.others.values()]
@@ -254,7 +242,16 @@ def run_shrink(
     except (RuntimeError, ValueError, AssertionError) as exc:  # CPU-only torch asserts on cuda
         problem = Problem(f"unusable torch device ({exc})", key="--device", fix="e.g. cpu or cuda", file=CLI)
         raise ConfigError([problem]) from None
-    dtype = getattr(torch, PRECISIONS[save_precision]) if save_precision else lora_file.dtype
+    return lora_file, checkpoint
+
+
+def _shrink_all(lora_file, checkpoint, selections, outs, plots, dtype, keep_other, device) -> list[dict]:
+    """Analyse once, then build, write (and plot) one output per selection; their reports."""
+    import torch
+
+    from loratrain.shrink.lorafile import write_lora
+    from loratrain.shrink.report import outcome_report
+    from loratrain.shrink.resize import analyse, build
 
     with torch.no_grad():
         infos = analyse(lora_file, selections, checkpoint, device)
@@ -268,7 +265,43 @@ def run_shrink(
 
                 draw(plots[i], outcome, lora_file)
                 reports[-1]["plot"] = str(plots[i])
+    return reports
 
+
+def run_shrink(
+    lora,
+    base,
+    output,
+    recipe,
+    rank,
+    conv_rank,
+    dynamic_method,
+    dynamic_param,
+    save_precision,
+    device,
+    keep_other,
+    json_out,
+    plot,
+    force,
+) -> int:
+    from loratrain.errors import require_extra
+
+    require_extra("shrink", "shrink")  # torch and safetensors: one line naming the extra, not a traceback
+    selections = _selections(recipe, rank, conv_rank, dynamic_method, dynamic_param)
+    _check_options(selections, base, save_precision)
+    outs = _output_paths(lora, output, selections)
+    plots = _plot_paths(plot, selections) if plot is not None else []
+    if plots:
+        _check_plots(plots)
+    _check_targets(outs, plots, force)
+
+    import torch
+
+    from loratrain.shrink.report import text_lines
+
+    lora_file, checkpoint = _read_inputs(lora, base, keep_other, device)
+    dtype = getattr(torch, PRECISIONS[save_precision]) if save_precision else lora_file.dtype
+    reports = _shrink_all(lora_file, checkpoint, selections, outs, plots, dtype, keep_other, device)
     if json_out:
         from loratrain.commands._output import print_json
 

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from loratrain.commands._config import SetOption
+from loratrain.commands._config import STRICT_HELP, SetOption
 
 
 def register(app: typer.Typer) -> None:
@@ -37,137 +37,50 @@ def register(app: typer.Typer) -> None:
         ),
         sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts folder as the nodes see it."),
         set_: Optional[List[str]] = SetOption,
+        strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
+        python: Optional[str] = typer.Option(
+            None, "--python", help="The training interpreter as the nodes see it (else the config's `python`)."
+        ),
     ) -> int:
         """Print an sbatch script that runs `accelerate launch` on every node (rank and main address from SLURM)."""
-        from loratrain.config.loader import load_config, read_toml
-        from loratrain.errors import ConfigError, Problem
+        from loratrain.commands._config import load
+        from loratrain.config.loader import read_toml
+        from loratrain.effective import Effective
         from loratrain.launch import prepare as launch
         from loratrain.launch import slurm
         from loratrain.render import build_command
-        from loratrain.schema.accelerate import launch_default
         from loratrain.sdscripts import install as sdscripts
 
-        given = [
-            ("--partition", partition),
-            ("--time", time),
-            ("--job-name", job_name),
-            ("--sd-scripts", sd_scripts),
-            *(("--sbatch", item) for item in sbatch),
-        ]
-        unsafe = [(name, value) for name, value in given if value is not None and slurm.CONTROL.search(value)]
-        if unsafe:
-            raise ConfigError(
-                [
-                    Problem(
-                        f"{name} {value!r} holds a control character (newline, tab, ESC, ...), which "
-                        "bash would read as a line break or command in the script",
-                        file=name,
-                        fix="remove it",
-                    )
-                    for name, value in unsafe
-                ]
-            )
-        # Each node's rank and the main address come from the job, so the config need not name them;
-        # placeholders satisfy validation and are dropped from the rendered command below.
+        given = {"--partition": partition, "--time": time, "--job-name": job_name, "--sd-scripts": sd_scripts}
+        slurm.refuse_control_characters([*given.items(), ("--python", python), *(("--sbatch", i) for i in sbatch)])
+        # Each node's rank and the main address come from the job; placeholders satisfy validation.
         raw, _ = read_toml(config)
-        written = raw.get("accelerate", {}) if isinstance(raw.get("accelerate"), dict) else {}
-        overrides = []
-        if "main_process_ip" not in written:
-            overrides.append('accelerate.main_process_ip="first-host-of-the-job"')
-        if "main_process_port" not in written or port is not None:
-            overrides.append(f"accelerate.main_process_port={port or slurm.DEFAULT_PORT}")
-        overrides += list(set_ or [])
-        if nodes is not None:
+        overrides = slurm.job_overrides(raw, port) + list(set_ or [])
+        if nodes is not None:  # --nodes wins over a --set of the same key
             overrides.append(f"accelerate.num_machines={nodes}")
-        loaded = load_config(config, overrides)
+        loaded = load(str(config), overrides, strict)
         cfg = loaded.config
-        acc = cfg.accelerate
-        machines = acc.num_machines or launch_default("num_machines")
-        processes = acc.num_processes
-        if processes == "auto" or processes is None:
-            if gpus_per_node is None and processes == "auto":
-                raise ConfigError(
-                    [
-                        Problem(
-                            'num_processes = "auto" cannot be counted from the login node',
-                            key="accelerate.num_processes",
-                            file=str(config),
-                            fix="pass --gpus-per-node N (or set num_processes to the total over all nodes)",
-                        )
-                    ]
-                )
-            total = (gpus_per_node or 1) * machines
-        else:
-            total = processes
-            if gpus_per_node is not None and total != gpus_per_node * machines:
-                raise ConfigError(
-                    [
-                        Problem(
-                            f"num_processes {total} is not --gpus-per-node {gpus_per_node} x {machines} node(s)",
-                            key="accelerate.num_processes",
-                            file=str(config),
-                            fix=f"set num_processes = {gpus_per_node * machines} or drop --gpus-per-node",
-                        )
-                    ]
-                )
-            if total % machines:
-                raise ConfigError(
-                    [
-                        Problem(
-                            f"num_processes {total} (the total over all nodes) does not divide by {machines} node(s)",
-                            key="accelerate.num_processes",
-                            file=str(config),
-                            fix="use the same number of GPUs on every node",
-                        )
-                    ]
-                )
-        per_node = gpus_per_node or total // machines
-        python = launch.training_python(cfg)
+        view = Effective.from_config(cfg, visible_gpus=gpus_per_node)
+        total, per_node = slurm.job_processes(view, gpus_per_node, str(config))
+        python = python or launch.training_python(cfg)
         folder = sdscripts.locate(sd_scripts, cfg.sd_scripts)
         command = build_command(cfg, str(folder), launcher=launch.launcher(python), visible_gpus=total)
         options, script_argv = slurm.split_launch(command.argv, sdscripts.SCRIPT_NAME)
-        options = slurm.drop_options(options, slurm.PER_NODE_OPTIONS)
-        name = job_name or cfg.script_args().get("output_name") or config.stem
         job = slurm.SlurmJob(
             python=python,
-            options=options,
+            options=slurm.drop_options(options, slurm.PER_NODE_OPTIONS),
             script_argv=script_argv,
-            nodes=machines,
+            nodes=view.processes.machines,
             cwd=str(Path.cwd()),
-            job_name=str(name),
+            job_name=str(job_name or cfg.script_args().get("output_name") or config.stem),
             gpus_per_node=per_node,
-            port=port or acc.main_process_port or slurm.DEFAULT_PORT,
+            port=port or cfg.accelerate.main_process_port or slurm.DEFAULT_PORT,
             partition=partition,
             time=time,
             sbatch_extra=list(sbatch),
             env=dict(command.env),
             source=str(config),
         )
-        unsafe = slurm.unsafe_fields(
-            job,
-            {
-                "partition": "--partition",
-                "time": "--time",
-                "job_name": "--job-name",
-                "sbatch_extra": "--sbatch",
-                "script_argv": "the config's arguments",
-                "options": "the config's [accelerate] options",
-                "python": "python",
-                "cwd": "the current folder",
-                "source": "the config's path",
-            },
-        )
-        if unsafe:
-            raise ConfigError(
-                [
-                    Problem(
-                        f"{where}: {value!r} holds a control character (newline, tab, ESC, ...), which "
-                        "bash would read as a line break or command in the script",
-                        file=str(config),
-                        fix="remove it",
-                    )
-                    for where, value in unsafe
-                ]
-            )
+        slurm.refuse_unsafe_job(job, str(config))
         typer.echo(slurm.render(job), nl=False)
         return 0

@@ -160,9 +160,8 @@ def _queue(command, configs: list[str], detach: bool = False) -> int:
 
 def plan_sweep(folder: Path, set_: Optional[list[str]], as_json: bool) -> int:
     """Each run's steps and epochs from its plan, the sweep's total, and its time where runs have trained."""
-    from loratrain.commands._config import load
+    from loratrain.commands._config import effective, load
     from loratrain.commands._output import print_json, print_problems
-    from loratrain.commands.plan import _processes
     from loratrain.plan.planner import build_plan
     from loratrain.sweep import record
 
@@ -171,8 +170,7 @@ def plan_sweep(folder: Path, set_: Optional[list[str]], as_json: bool) -> int:
     errors = False
     for run in recorded.runs:
         loaded = load(str(run.config), set_, quiet=True)
-        processes, _note = _processes(loaded.config)
-        report = build_plan(loaded.config.script_args(), num_processes=processes, config_file=str(run.config))
+        report = build_plan(effective(loaded.config), config_file=str(run.config))
         errors = errors or bool(report.errors)
         if not as_json:
             print_problems([p for p in report.problems if p.severity == "error"])
@@ -223,31 +221,31 @@ def _hms(seconds: float | None) -> str:
 
 def fit_sweep(folder: Path, set_: Optional[list[str]], gpu: str, vram: Optional[float], as_json: bool) -> int:
     """`fit` for every run of the sweep: each run's predicted peak and verdict (dim and batch size change it)."""
-    from loratrain.commands._config import load
-    from loratrain.commands._output import print_json
-    from loratrain.commands.fit import _card, _processes
-    from loratrain.plan import fit as model
+    from loratrain.commands._config import effective, load
+    from loratrain.commands._output import card_for, print_json
+    from loratrain.fit import cards, model
+    from loratrain.fit.advice import advise
     from loratrain.sweep import record
 
     recorded = record.read(folder)
-    card, vram_gib = _card(gpu, vram)
+    card, vram_gib = card_for(gpu, vram)
     rows: list[dict[str, Any]] = []
     for run in recorded.runs:
         loaded = load(str(run.config), set_, quiet=True)
-        args, processes = loaded.config.script_args(), _processes(loaded.config)
-        est = model.estimate(args, processes)
-        fits = model.fits(est.peak, vram_gib) if vram_gib else None
+        view = effective(loaded.config)
+        est = model.estimate(view)
+        fits = cards.fits(est.peak, vram_gib) if vram_gib else None
         # the first change that makes a run fit, for the runs that do not (the advice is per run)
-        advice = model.advise(args, vram_gib, processes, limit=1) if vram_gib and not fits else []
+        advice = advise(view, vram_gib, limit=1) if vram_gib and not fits else []
         rows.append(
             {
                 "run": run.name,
                 "config": str(run.config),
                 "values": run.values,
-                "peak_gib": round(est.peak / model.GIB, 2),
-                "verdict": model.verdict(est.peak, vram_gib) if vram_gib else None,
+                "peak_gib": round(est.peak / cards.GIB, 2),
+                "verdict": cards.verdict(est.peak, vram_gib) if vram_gib else None,
                 "fits": fits,
-                "advice": [{"set": a.set_line(), "peak_gib": round(a.peak / model.GIB, 2)} for a in advice],
+                "advice": [{"set": a.set_line(), "peak_gib": round(a.peak / cards.GIB, 2)} for a in advice],
             }
         )
     if as_json:

@@ -175,9 +175,9 @@ def validate(
         raise ConfigError(
             [_blame_overrides(p, overridden, lines) for p in pydantic_problems(exc, data, file, lines)]
         ) from None
-    from loratrain.config import rules
+    from loratrain.config import registry
 
-    found = [_blame_overrides(_place(p, file, lines), overridden, lines) for p in rules.check(cfg)]
+    found = [_blame_overrides(_place(p, file, lines), overridden, lines) for p in registry.check(cfg)]
     errors = [p for p in found if p.severity == "error"]
     if errors:
         raise ConfigError(errors + [p for p in found if p.severity != "error"])

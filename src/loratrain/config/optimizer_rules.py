@@ -10,13 +10,15 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator
 
-from loratrain.config.rules import error, rule, warning
+from loratrain.config.rule_kit import collect, error, warning
+from loratrain.effective import Effective
 from loratrain.errors import Problem
 from loratrain.schema.root import TrainConfig
 from loratrain.sdscripts import optimizers as opt
 
 OPT_KEY = "optimizer.optimizer_args"
 SCHED_KEY = "optimizer.lr_scheduler_args"
+RULES, rule = collect()
 
 
 def _values(raw: dict[str, Any] | list[str], key: str) -> tuple[dict[str, Any], str, list[Problem], dict[str, str]]:
@@ -76,22 +78,10 @@ def optimizer_values(cfg: TrainConfig) -> dict[str, Any]:
     return _values(raw, OPT_KEY)[0]
 
 
-def optimizer_target(cfg: TrainConfig) -> opt.Target | None:
-    name = opt.effective_optimizer_type(
-        cfg.optimizer.optimizer_type, bool(cfg.extra.use_8bit_adam), bool(cfg.extra.use_lion_optimizer)
-    )
-    try:
-        return opt.resolve_optimizer(name)
-    except KeyError:
-        return None
-
-
 @rule
-def optimizer_args(cfg: TrainConfig) -> Iterator[Problem]:
+def optimizer_args(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     o = cfg.optimizer
-    name = opt.effective_optimizer_type(
-        o.optimizer_type, bool(cfg.extra.use_8bit_adam), bool(cfg.extra.use_lion_optimizer)
-    )
+    name = view.optimizer_type
     # get_optimizer: named types match case-insensitively; any other name is getattr(torch.optim, name)
     # (case-sensitive) or, with a dot, importlib.import_module + getattr.
     try:
@@ -118,19 +108,19 @@ def optimizer_args(cfg: TrainConfig) -> Iterator[Problem]:
         yield from _issues(target, values, form, OPT_KEY, places)
 
 
-def _scheduler_in_effect(cfg: TrainConfig) -> str:
+def _scheduler_in_effect(cfg: TrainConfig, view: Effective) -> str:
     """The scheduler sd-scripts really builds: Adafactor with relative_step forces its own (get_optimizer
     rewrites args.lr_scheduler to "adafactor:<lr>")."""
-    if _adafactor_relative_step(cfg):
+    if _adafactor_relative_step(cfg, view):
         return "adafactor"
     return cfg.optimizer.lr_scheduler or "constant"
 
 
 @rule
-def scheduler_args(cfg: TrainConfig) -> Iterator[Problem]:
+def scheduler_args(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     o = cfg.optimizer
     lr_type = cfg.extra.lr_scheduler_type or None
-    optimizer = _effective(cfg).lower()
+    optimizer = view.optimizer_type.lower()
     if optimizer.endswith("schedulefree"):
         # get_scheduler_fix returns a dummy scheduler for schedule-free optimizers (is_schedulefree_optimizer)
         for key, value in (
@@ -141,7 +131,7 @@ def scheduler_args(cfg: TrainConfig) -> Iterator[Problem]:
             if value and value != "constant":
                 yield warning(
                     key,
-                    f"{_effective(cfg)} is schedule-free: sd-scripts builds no scheduler and ignores this",
+                    f"{view.optimizer_type} is schedule-free: sd-scripts builds no scheduler and ignores this",
                     "remove it",
                 )
         if o.lr_warmup_steps:
@@ -166,7 +156,7 @@ def scheduler_args(cfg: TrainConfig) -> Iterator[Problem]:
                 "remove lr_warmup_steps",
             )
     try:
-        target = opt.resolve_scheduler(_scheduler_in_effect(cfg) if not lr_type else None, lr_type)
+        target = opt.resolve_scheduler(_scheduler_in_effect(cfg, view) if not lr_type else None, lr_type)
     except KeyError as exc:
         yield error(
             "extra.lr_scheduler_type",
@@ -197,16 +187,10 @@ def scheduler_args(cfg: TrainConfig) -> Iterator[Problem]:
     yield from _issues(target, values, form, SCHED_KEY, places)
 
 
-def _effective(cfg: TrainConfig) -> str:
-    return opt.effective_optimizer_type(
-        cfg.optimizer.optimizer_type, bool(cfg.extra.use_8bit_adam), bool(cfg.extra.use_lion_optimizer)
-    )
-
-
-def _adafactor_relative_step(cfg: TrainConfig) -> bool:
+def _adafactor_relative_step(cfg: TrainConfig, view: Effective) -> bool:
     """Adafactor through sd-scripts' named branch with relative_step on (get_optimizer sets it True unless
     given, and back to True when warmup_init is on)."""
-    if _effective(cfg).lower() != "adafactor":
+    if view.optimizer_type.lower() != "adafactor":
         return False
     values = optimizer_values(cfg)
     relative = values.get("relative_step", True)
@@ -214,9 +198,9 @@ def _adafactor_relative_step(cfg: TrainConfig) -> bool:
 
 
 @rule
-def adafactor(cfg: TrainConfig) -> Iterator[Problem]:
+def adafactor(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     o = cfg.optimizer
-    optimizer = _effective(cfg)
+    optimizer = view.optimizer_type
     values = optimizer_values(cfg)
     if optimizer.lower() != "adafactor":
         # A dotted path to transformers' Adafactor skips sd-scripts' Adafactor branch: lr is passed as given, and
@@ -292,15 +276,15 @@ def adafactor(cfg: TrainConfig) -> Iterator[Problem]:
 
 
 @rule
-def adaptive_lr(cfg: TrainConfig) -> Iterator[Problem]:
+def adaptive_lr(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     o = cfg.optimizer
-    optimizer = _effective(cfg).lower()
+    optimizer = view.optimizer_type.lower()
     if not optimizer.startswith(("dadapt", "prodigy")):
         return
     # get_optimizer: with D-Adaptation or Prodigy "only the first [learning rate] will take effect" when the
     # parameter groups carry different rates. The groups are the UNet's and the text encoders'.
     rates = {"unet_lr": o.unet_lr if o.unet_lr is not None else o.learning_rate}
-    if not cfg.network.network_train_unet_only:
+    if view.text_encoders_trained:
         te = o.text_encoder_lr
         for i, rate in enumerate(te if isinstance(te, list) else [te]):
             rates[f"text_encoder_lr{f'[{i}]' if isinstance(te, list) else ''}"] = (
@@ -310,7 +294,7 @@ def adaptive_lr(cfg: TrainConfig) -> Iterator[Problem]:
     if len(distinct) > 1:
         yield warning(
             "optimizer.text_encoder_lr" if o.text_encoder_lr is not None else "optimizer.unet_lr",
-            f"{_effective(cfg)} uses one learning rate for every parameter group; sd-scripts warns and "
+            f"{view.optimizer_type} uses one learning rate for every parameter group; sd-scripts warns and "
             f"keeps only the first (rates given: {', '.join(f'{k}={v}' for k, v in rates.items())})",
             "give one rate (near 1.0); use d_coef in optimizer_args to scale the step",
         )
@@ -325,15 +309,15 @@ def adaptive_lr(cfg: TrainConfig) -> Iterator[Problem]:
     if ratios:
         yield warning(
             "network.network_args",
-            f"{', '.join(ratios)} has no effect with {_effective(cfg)}: it keeps "
+            f"{', '.join(ratios)} has no effect with {view.optimizer_type}: it keeps "
             "only the first parameter group's learning rate",
             "remove the LoRA+ ratios or use AdamW-type optimizers",
         )
 
 
 @rule
-def nesterov(cfg: TrainConfig) -> Iterator[Problem]:
-    optimizer = _effective(cfg).lower()
+def nesterov(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
+    optimizer = view.optimizer_type.lower()
     if optimizer not in ("sgdnesterov", "sgdnesterov8bit"):
         return
     values = optimizer_values(cfg)
@@ -356,7 +340,7 @@ def nesterov(cfg: TrainConfig) -> Iterator[Problem]:
 
 
 @rule
-def legacy_switches(cfg: TrainConfig) -> Iterator[Problem]:
+def legacy_switches(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     # get_optimizer: assert not (use_8bit_adam and use_lion_optimizer)
     if cfg.extra.use_8bit_adam and cfg.extra.use_lion_optimizer:
         yield error(
@@ -372,6 +356,6 @@ def legacy_switches(cfg: TrainConfig) -> Iterator[Problem]:
     ):
         yield error(
             "extra.fused_backward_pass",
-            f"needs the Adafactor optimizer, and the old switch selects {_effective(cfg)}",
+            f"needs the Adafactor optimizer, and the old switch selects {view.optimizer_type}",
             'set optimizer_type = "Adafactor" and remove the switch',
         )

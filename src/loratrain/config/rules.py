@@ -6,40 +6,23 @@ silently get wrong), warnings are legal but probably not what the user meant. Ru
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Iterator
 
+from loratrain.config.rule_kit import collect, error, warning
+from loratrain.effective import Effective
 from loratrain.errors import Problem
 from loratrain.plan.buckets import resolution_bucket_problem, rounded_min_max
 from loratrain.schema.accelerate import launch_default
 from loratrain.schema.choices import LORA_MODULE, LYCORIS_MODULE
-from loratrain.schema.dataset import resolution_sides
 from loratrain.schema.network_args import LoraArgs, LycorisArgs, OtherArgs
 from loratrain.schema.root import TrainConfig
 from loratrain.sdscripts import flags
 
-Rule = Callable[[TrainConfig], Iterator[Problem]]
-RULES: list[Rule] = []
-
-
-def rule(fn: Rule) -> Rule:
-    RULES.append(fn)
-    return fn
-
-
-def error(key: str, message: str, fix: str = "") -> Problem:
-    return Problem(message=message, key=key, fix=fix, severity="error")
-
-
-def warning(key: str, message: str, fix: str = "") -> Problem:
-    return Problem(message=message, key=key, fix=fix, severity="warning")
-
-
-def check(cfg: TrainConfig) -> list[Problem]:
-    return [p for r in RULES for p in r(cfg)]
+RULES, rule = collect()
 
 
 @rule
-def required_keys(cfg: TrainConfig) -> Iterator[Problem]:
+def required_keys(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     if not cfg.model.pretrained_model_name_or_path:
         yield error(
             "model.pretrained_model_name_or_path",
@@ -82,7 +65,7 @@ def required_keys(cfg: TrainConfig) -> Iterator[Problem]:
 
 
 @rule
-def sdxl_only(cfg: TrainConfig) -> Iterator[Problem]:
+def sdxl_only(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     if cfg.extra.v2:
         yield error("extra.v2", "v2 is for Stable Diffusion 2.x; sdxl_train_network.py refuses it", "remove it")
     if cfg.extra.clip_skip is not None:
@@ -92,24 +75,15 @@ def sdxl_only(cfg: TrainConfig) -> Iterator[Problem]:
 
 
 @rule
-def text_encoder_cache(cfg: TrainConfig) -> Iterator[Problem]:
-    d = cfg.dataset
-    if not (d.cache_text_encoder_outputs or d.cache_text_encoder_outputs_to_disk):
+def text_encoder_cache(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
+    if view.text_encoder_outputs_cache == "none":
         return
     key = (
         "dataset.cache_text_encoder_outputs"
-        if d.cache_text_encoder_outputs
+        if cfg.dataset.cache_text_encoder_outputs
         else "dataset.cache_text_encoder_outputs_to_disk"
     )
-    clashes = []
-    if d.shuffle_caption:
-        clashes.append("shuffle_caption")
-    if d.caption_dropout_rate:
-        clashes.append("caption_dropout_rate")
-    if d.caption_tag_dropout_rate:
-        clashes.append("caption_tag_dropout_rate")
-    if d.token_warmup_step:
-        clashes.append("token_warmup_step")
+    clashes = view.text_cache_clashes()
     for other in clashes:
         yield error(
             key,
@@ -125,9 +99,9 @@ def text_encoder_cache(cfg: TrainConfig) -> Iterator[Problem]:
 
 
 @rule
-def latent_cache(cfg: TrainConfig) -> Iterator[Problem]:
+def latent_cache(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     d = cfg.dataset
-    if not (d.cache_latents or d.cache_latents_to_disk):
+    if view.latents_cache == "none":
         return
     key = "dataset.cache_latents" if d.cache_latents else "dataset.cache_latents_to_disk"
     for aug in ("color_aug", "random_crop"):
@@ -140,9 +114,9 @@ def latent_cache(cfg: TrainConfig) -> Iterator[Problem]:
 
 
 @rule
-def buckets(cfg: TrainConfig) -> Iterator[Problem]:
+def buckets(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     b = cfg.buckets
-    steps = b.bucket_reso_steps or flags.default("bucket_reso_steps")
+    steps = view.buckets.reso_steps
     if b.enable_bucket and steps % 32:
         yield error("buckets.bucket_reso_steps", f"SDXL needs a multiple of 32, got {steps}", "use 32 or 64")
     if not b.enable_bucket:
@@ -162,13 +136,12 @@ def buckets(cfg: TrainConfig) -> Iterator[Problem]:
                     "does not shape the buckets when bucket_no_upscale is set (image "
                     "sizes do); sd-scripts still requires the resolution to lie within it",
                 )
-    lo = b.min_bucket_reso or flags.default("min_bucket_reso")
-    hi = b.max_bucket_reso or flags.default("max_bucket_reso")
+    lo, hi = view.buckets.min_reso, view.buckets.max_reso
     lo_r, hi_r = rounded_min_max(lo, hi, steps)
     if lo_r > hi_r:
         yield error("buckets.min_bucket_reso", f"min_bucket_reso {lo} is above max_bucket_reso {hi}")
-    if cfg.dataset.resolution:
-        w, h = resolution_sides(cfg.dataset.resolution)
+    if view.resolution:
+        w, h = view.resolution
         why = resolution_bucket_problem(w, h, True, bool(b.bucket_no_upscale), lo, hi, steps)
         if why:
             yield error(
@@ -183,10 +156,10 @@ CYCLE_SCHEDULERS = ("cosine_with_restarts", "cosine_with_min_lr", "warmup_stable
 
 
 @rule
-def schedule(cfg: TrainConfig) -> Iterator[Problem]:
+def schedule(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     o = cfg.optimizer
     scheduler = o.lr_scheduler or flags.default("lr_scheduler")
-    optimizer = (o.optimizer_type or "AdamW").lower()
+    optimizer = view.optimizer_type.lower()
     if scheduler == "adafactor" and not optimizer.endswith("adafactor"):
         yield error(
             "optimizer.lr_scheduler",
@@ -234,16 +207,16 @@ def schedule(cfg: TrainConfig) -> Iterator[Problem]:
                 "needs the Adafactor optimizer",
                 'set optimizer_type = "Adafactor" or remove fused_backward_pass',
             )
-        if (cfg.training.gradient_accumulation_steps or flags.default("gradient_accumulation_steps")) != 1:
+        if view.gradient_accumulation_steps != 1:
             yield error("extra.fused_backward_pass", "cannot be used with gradient accumulation")
     if cfg.network.network_train_unet_only and o.text_encoder_lr is not None:
         yield warning("optimizer.text_encoder_lr", "is ignored: network_train_unet_only trains no text encoder")
 
 
 @rule
-def precision(cfg: TrainConfig) -> Iterator[Problem]:
+def precision(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     p = cfg.precision
-    mp = p.mixed_precision or flags.default("mixed_precision")
+    mp = view.precision.mixed
     if p.full_fp16 and mp != "fp16":
         yield error("precision.full_fp16", f'needs mixed_precision = "fp16", got "{mp}"')
     if p.full_bf16 and mp != "bf16":
@@ -265,7 +238,7 @@ def precision(cfg: TrainConfig) -> Iterator[Problem]:
 
 
 @rule
-def logging(cfg: TrainConfig) -> Iterator[Problem]:
+def logging(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     lg = cfg.logging
     if lg.log_with in ("tensorboard", "all") and not lg.logging_dir:
         yield error(
@@ -285,7 +258,7 @@ def logging(cfg: TrainConfig) -> Iterator[Problem]:
 
 
 @rule
-def noise(cfg: TrainConfig) -> Iterator[Problem]:
+def noise(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     n = cfg.noise
     if n.multires_noise_discount is not None and n.multires_noise_iterations is None:
         yield warning(
@@ -298,7 +271,7 @@ def noise(cfg: TrainConfig) -> Iterator[Problem]:
 
 
 @rule
-def run_length(cfg: TrainConfig) -> Iterator[Problem]:
+def run_length(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     t = cfg.training
     if t.max_train_epochs is not None and t.max_train_steps is not None:
         yield warning(
@@ -309,7 +282,7 @@ def run_length(cfg: TrainConfig) -> Iterator[Problem]:
 
 
 @rule
-def sampling(cfg: TrainConfig) -> Iterator[Problem]:
+def sampling(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     s = cfg.sampling
     if s.sample_every_n_epochs is not None and s.sample_every_n_steps is not None:
         yield warning(
@@ -330,19 +303,19 @@ def sampling(cfg: TrainConfig) -> Iterator[Problem]:
 
 
 @rule
-def attention(cfg: TrainConfig) -> Iterator[Problem]:
+def attention(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     t = cfg.training
     chosen = [name for name in ("mem_eff_attn", "xformers", "sdpa") if getattr(t, name)]
     if len(chosen) > 1:
         yield warning(
             f"training.{chosen[1]}",
-            f"several attention options are set ({', '.join(chosen)}); sd-scripts uses {chosen[0]}",
+            f"several attention options are set ({', '.join(chosen)}); sd-scripts uses {view.attention}",
             "keep only one",
         )
 
 
 @rule
-def dataset_mode(cfg: TrainConfig) -> Iterator[Problem]:
+def dataset_mode(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     d = cfg.dataset
     if d.dataset_config and (d.train_data_dir or d.reg_data_dir):
         yield warning("dataset.train_data_dir", "is ignored because dataset_config is set")
@@ -365,7 +338,7 @@ def dataset_mode(cfg: TrainConfig) -> Iterator[Problem]:
 
 
 @rule
-def network(cfg: TrainConfig) -> Iterator[Problem]:
+def network(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     n = cfg.network
     if n.network_train_unet_only and n.network_train_text_encoder_only:
         yield error("network.network_train_text_encoder_only", "cannot be combined with network_train_unet_only")
@@ -443,7 +416,7 @@ def _lycoris(cfg: TrainConfig, a: LycorisArgs) -> Iterator[Problem]:
 
 
 @rule
-def accelerate(cfg: TrainConfig) -> Iterator[Problem]:
+def accelerate(cfg: TrainConfig, view: Effective) -> Iterator[Problem]:
     acc = cfg.accelerate
     machines = acc.num_machines or launch_default("num_machines")
     if machines > 1:
@@ -478,7 +451,3 @@ def accelerate(cfg: TrainConfig) -> Iterator[Problem]:
         yield error(
             "accelerate.num_processes", "counts processes on all machines together and must be at least num_machines"
         )
-
-
-# optimizer_args / lr_scheduler_args and the optimizer rules live in their own module; importing it registers them.
-from loratrain.config import optimizer_rules  # noqa: E402,F401

@@ -19,541 +19,35 @@ not carried over is named in the notes.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from loratrain import untrusted
 from loratrain.errors import ConfigError, Problem
 from loratrain.importers import FOREIGN, Imported
-from loratrain.importers.accelerate_argv import parse_accelerate
+from loratrain.importers.kohya_gui_carry import (
+    carry_accelerate,
+    carry_additional,
+    carry_paths,
+    carry_sample_prompts,
+    note_unused_keys,
+)
 from loratrain.importers.kohya_gui_fields import (
-    FIELD_DEFAULTS,
+    BLOCK_FIELDS,
     GUI_COMMIT,
-    LOAD_CONVERSIONS,
+    GUI_FIELD,
+    KOHYA_MODULES,
+    LORAPLUS,
+    LYCORIS,
+    LYCORIS_UNREAD,
     NON_SDXL_LORA_TYPES,
     OTHER_MODEL_SCRIPTS,
-    RENAMED_ON_LOAD,
-    TABS,
+    SAME_NAME,
 )
-from loratrain.importers.sd_argv import flag_table, parse_script_argv
+from loratrain.importers.kohya_gui_read import Reader, as_text, check_tab, is_off, refuse
 from loratrain.sdscripts import flags
 
-# LyCORIS algorithms by GUI LoRA_type, and the network_args the GUI passes for each (its order). Names are
-# the network_args keys; kohya_gui_fields names the GUI field where it differs (_GUI_FIELD).
-_LOCON_LOHA_ARGS = (
-    "preset",
-    "conv_dim",
-    "conv_alpha",
-    "use_tucker",
-    "rank_dropout",
-    "bypass_mode",
-    "dora_wd",
-    "module_dropout",
-    "use_scalar",
-    "rank_dropout_scale",
-    "train_norm",
-)  # the GUI passes the same list for both
-_LYCORIS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "LyCORIS/LoCon": ("locon", _LOCON_LOHA_ARGS),
-    "LyCORIS/LoHa": ("loha", _LOCON_LOHA_ARGS),
-    "LyCORIS/LoKr": (
-        "lokr",
-        (
-            "preset",
-            "conv_dim",
-            "conv_alpha",
-            "use_tucker",
-            "rank_dropout",
-            "bypass_mode",
-            "dora_wd",
-            "module_dropout",
-            "factor",
-            "use_cp",
-            "use_scalar",
-            "decompose_both",
-            "rank_dropout_scale",
-            "train_norm",
-        ),
-    ),
-    "LyCORIS/iA3": ("ia3", ("preset", "conv_dim", "conv_alpha", "train_on_input")),
-    "LyCORIS/DyLoRA": (
-        "dylora",
-        (
-            "preset",
-            "conv_dim",
-            "conv_alpha",
-            "use_tucker",
-            "block_size",
-            "rank_dropout",
-            "module_dropout",
-            "train_norm",
-        ),
-    ),
-    "LyCORIS/GLoRA": (
-        "glora",
-        (
-            "preset",
-            "conv_dim",
-            "conv_alpha",
-            "use_tucker",
-            "rank_dropout",
-            "module_dropout",
-            "rank_dropout_scale",
-            "train_norm",
-        ),
-    ),
-    "LyCORIS/BOFT": (
-        "boft",
-        (
-            "preset",
-            "conv_dim",
-            "conv_alpha",
-            "module_dropout",
-            "use_tucker",
-            "rank_dropout",
-            "rank_dropout_scale",
-            "train_norm",
-        ),
-    ),
-    "LyCORIS/Diag-OFT": (
-        "diag-oft",
-        (
-            "preset",
-            "conv_dim",
-            "conv_alpha",
-            "module_dropout",
-            "use_tucker",
-            "rank_dropout",
-            "rank_dropout_scale",
-            "constraint",
-            "rescaled",
-            "train_norm",
-        ),
-    ),
-    "LyCORIS/Native Fine-Tuning": (
-        "full",
-        ("preset", "rank_dropout", "module_dropout", "rank_dropout_scale", "train_norm"),
-    ),
-}
-# network_args the GUI passes that LyCORIS 4.1.3's create_network never reads
-_LYCORIS_UNREAD = {
-    "rank_dropout_scale": "LyCORIS 4.1.3's create_network never reads it",
-    "train_on_input": "LyCORIS 4.1.3's create_network never reads it",
-}
-_GUI_FIELD = {"preset": "LyCORIS_preset", "block_size": "unit", "constraint": "constrain"}
-# kohya's own network modules, and the block fields the GUI passes for them when set
-_KOHYA_MODULES = {
-    "Standard": "networks.lora",
-    "Kohya LoCon": "networks.lora",
-    "LoRA-FA": "networks.lora_fa",
-    "Kohya DyLoRA": "networks.dylora",
-    "Kohya LoHa": "networks.loha",
-    "Kohya LoKr": "networks.lokr",
-}
-_BLOCK_FIELDS = (
-    "down_lr_weight",
-    "mid_lr_weight",
-    "up_lr_weight",
-    "block_lr_zero_threshold",
-    "block_dims",
-    "block_alphas",
-    "conv_block_dims",
-    "conv_block_alphas",
-    "rank_dropout",
-    "module_dropout",
-)
-_LORAPLUS = ("loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio")
 
-# GUI fields written under the same name into the GUI's sd-scripts config (then filtered like every value)
-_SAME_NAME = (
-    "async_upload",
-    "bucket_no_upscale",
-    "bucket_reso_steps",
-    "cache_latents",
-    "cache_latents_to_disk",
-    "caption_dropout_rate",
-    "caption_extension",
-    "color_aug",
-    "dataset_config",
-    "debiased_estimation_loss",
-    "dim_from_weights",
-    "enable_bucket",
-    "flip_aug",
-    "fp8_base",
-    "full_bf16",
-    "full_fp16",
-    "gradient_checkpointing",
-    "highvram",
-    "huber_c",
-    "huber_scale",
-    "huber_schedule",
-    "huggingface_repo_id",
-    "huggingface_token",
-    "huggingface_repo_type",
-    "huggingface_repo_visibility",
-    "huggingface_path_in_repo",
-    "ip_noise_gamma",
-    "ip_noise_gamma_random_strength",
-    "logging_dir",
-    "log_config",
-    "log_tracker_name",
-    "log_tracker_config",
-    "loss_type",
-    "lr_scheduler",
-    "lr_scheduler_power",
-    "lr_scheduler_type",
-    "masked_loss",
-    "max_bucket_reso",
-    "max_grad_norm",
-    "max_timestep",
-    "mem_eff_attn",
-    "metadata_author",
-    "metadata_description",
-    "metadata_license",
-    "metadata_tags",
-    "metadata_title",
-    "min_snr_gamma",
-    "min_timestep",
-    "mixed_precision",
-    "network_alpha",
-    "network_dim",
-    "network_dropout",
-    "network_weights",
-    "output_dir",
-    "output_name",
-    "pretrained_model_name_or_path",
-    "prior_loss_weight",
-    "random_crop",
-    "reg_data_dir",
-    "resume",
-    "resume_from_huggingface",
-    "sample_every_n_epochs",
-    "sample_every_n_steps",
-    "sample_sampler",
-    "save_every_n_epochs",
-    "save_every_n_steps",
-    "save_last_n_steps",
-    "save_last_n_steps_state",
-    "save_last_n_epochs",
-    "save_last_n_epochs_state",
-    "save_model_as",
-    "save_precision",
-    "save_state",
-    "save_state_on_train_end",
-    "save_state_to_huggingface",
-    "scale_v_pred_loss_like_noise_pred",
-    "scale_weight_norms",
-    "shuffle_caption",
-    "skip_cache_check",
-    "train_batch_size",
-    "train_data_dir",
-    "training_comment",
-    "log_with",
-    "v_parameterization",
-    "v_pred_like_loss",
-    "vae",
-    "vae_batch_size",
-    "wandb_api_key",
-    "weighted_captions",
-    "gradient_accumulation_steps",
-    "keep_tokens",
-    "caption_dropout_every_n_epochs",
-    "min_bucket_reso",
-    "persistent_data_loader_workers",
-    "seed",
-)
-# GUI fields the import reads in its own steps (network, rates, schedule, noise, model choice, accelerate)
-_READ_ELSEWHERE = {
-    "LoRA_type",
-    "LyCORIS_preset",
-    "conv_dim",
-    "conv_alpha",
-    "unit",
-    "factor",
-    "bypass_mode",
-    "dora_wd",
-    "use_cp",
-    "use_tucker",
-    "use_scalar",
-    "rank_dropout_scale",
-    "constrain",
-    "rescaled",
-    "train_norm",
-    "decompose_both",
-    "train_on_input",
-    *_BLOCK_FIELDS,
-    *_LORAPLUS,
-    "text_encoder_lr",
-    "unet_lr",
-    "t5xxl_lr",
-    "learning_rate",
-    "optimizer",
-    "optimizer_args",
-    "lr_scheduler_args",
-    "max_resolution",
-    "lr_warmup",
-    "lr_warmup_steps",
-    "epoch",
-    "max_train_epochs",
-    "max_train_steps",
-    "lr_scheduler_num_cycles",
-    "stop_text_encoder_training",
-    "noise_offset_type",
-    "noise_offset",
-    "adaptive_noise_scale",
-    "noise_offset_random_strength",
-    "multires_noise_iterations",
-    "multires_noise_discount",
-    "xformers",
-    "sdxl",
-    "sdxl_no_half_vae",
-    "sdxl_cache_text_encoder_outputs",
-    "max_token_length",
-    "clip_skip",
-    "sample_prompts",
-    "wandb_run_name",
-    "additional_parameters",
-    "max_data_loader_n_workers",
-    "v2",
-    "train_inpainting",
-    *OTHER_MODEL_SCRIPTS,
-    "num_cpu_threads_per_process",
-    "num_processes",
-    "num_machines",
-    "multi_gpu",
-    "gpu_ids",
-    "main_process_port",
-    "dynamo_backend",
-    "dynamo_mode",
-    "dynamo_use_fullgraph",
-    "dynamo_use_dynamic",
-    "extra_accelerate_launch_args",
-}
-# LoRA-tab fields the GUI does not pass for an SDXL LoRA (other model families, or nothing at all)
-_NOT_PASSED_FOR_SDXL = {
-    "lowvram": "the GUI no longer passes it (sd-scripts removed --lowvram)",
-    "train_lora_ggpo": "the GUI passes GGPO only for Flux.1",
-}
-# keys of the GUI's own bookkeeping (which preset, model list, the file itself)
-_BOOKKEEPING = {
-    "model_list",
-    "training_preset",
-    "save_as_bool",
-    "file_path",
-    "use_8bit_adam",
-    "use_wandb",
-    "config_file_name",
-}
-_OFF = ("", None, False)
-
-
-def _off(value: Any) -> bool:
-    """The GUI's last filter: a value that is "", None, False, or equal to them (0, 0.0) is not passed."""
-    if isinstance(value, list):
-        return False
-    return any(value == off for off in _OFF if off is not None) or value is None
-
-
-def _number(value: Any) -> float | int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return value if math.isfinite(value) else None  # NaN, Infinity, 1e400: no setting takes them
-    if isinstance(value, str):
-        text = value.strip()
-        for kind in (int, float):
-            try:
-                number = kind(text)
-            except ValueError:
-                continue
-            return number if math.isfinite(number) else None  # "inf", "nan": no setting takes them
-    return None
-
-
-def _text(value: Any) -> str:
-    """A number as Python's str() writes it (what the GUI's f-strings give): 8 -> "8", 0.5 -> "0.5"."""
-    return str(value)
-
-
-# -- which tab, which script --------------------------------------------------------------------------------
-
-
-def _refuse(source: str, message: str, fix: str = "") -> ConfigError:
-    return ConfigError([Problem(message, file=source, fix=fix)])
-
-
-def check_tab(data: dict[str, Any], source: str) -> None:
-    """Refuse a JSON that is not a kohya_ss LoRA-tab config, naming the tab and script it belongs to."""
-    if not data:
-        raise _refuse(
-            source,
-            "the JSON object is empty: no GUI settings to import",
-            "save the config from the kohya_ss GUI's LoRA tab, or import the command it prints",
-        )
-    keys = set(data)
-    known = set(FIELD_DEFAULTS) | set(RENAMED_ON_LOAD) | _BOOKKEEPING
-    for tab, (markers, script, sdxl_script) in TABS.items():
-        found = sorted(keys & markers)
-        if not found:
-            continue
-        if tab == "LoRA":
-            return
-        sdxl = data.get("sdxl") is True or data.get("sdxl_checkbox") is True
-        raise _refuse(
-            source,
-            f"this is a kohya_ss {tab} config (it has {', '.join(found[:3])}): the GUI trains it with "
-            f"{sdxl_script if sdxl else script}, not with a LoRA script",
-            "loratrain imports LoRA/LyCORIS configs from the GUI's LoRA tab",
-        )
-    if not keys & known:
-        raise _refuse(
-            source,
-            f"{FOREIGN}: none of its keys is a kohya_ss GUI setting "
-            f"({', '.join(sorted(keys)[:3])}{', ...' if len(keys) > 3 else ''})",
-            "import a kohya_ss LoRA JSON, an sd-scripts --config_file TOML or a training command",
-        )
-    sdxl = data.get("sdxl") is True
-    raise _refuse(
-        source,
-        "this is a kohya_ss Dreambooth config (GUI training settings without LoRA_type or any network setting): "
-        f"the GUI trains it with {TABS['Dreambooth'][2] if sdxl else TABS['Dreambooth'][1]}, a full fine-tune, "
-        "not a LoRA",
-        "loratrain imports LoRA/LyCORIS configs from the GUI's LoRA tab",
-    )
-
-
-class _Reader:
-    def __init__(self, data: dict[str, Any], source: str):
-        self.data = data
-        self.source = source
-        self.errors: list[Problem] = []
-        self.imported = Imported(source=source, kind="kohya_ss GUI config")
-        self.flags = flag_table()
-        self.defaulted: set[str] = set()  # fields the JSON lacks (the GUI's widget value applies)
-        self.fields = self._load()
-
-    # -- step 1: what the GUI holds after opening the file ----------------------------------------------
-    def _load(self) -> dict[str, Any]:
-        data = dict(self.data)
-        for old, new in RENAMED_ON_LOAD.items():
-            if data.get(old) is not None:
-                data[new] = data.pop(old)
-        fields: dict[str, Any] = {}
-        for key, default in FIELD_DEFAULTS.items():
-            value = data.get(key)
-            if value is None:
-                self.defaulted.add(key)
-                value = default
-            elif key in LOAD_CONVERSIONS:
-                value = self._convert_on_load(key, value)
-            fields[key] = value
-        if fields["LoRA_type"] == "LoCon":
-            fields["LoRA_type"] = "LyCORIS/LoCon"  # the GUI renames the old type on load
-        if isinstance(fields["xformers"], bool):
-            fields["xformers"] = "xformers" if fields["xformers"] else "none"
-        if "optimizer" in self.defaulted:  # the GUI fills it from the old use_8bit_adam switch, not the widget
-            fields["optimizer"] = "AdamW8bit" if data.get("use_8bit_adam") else "AdamW"
-        if data.get("use_wandb") == "True":
-            fields["log_with"] = "wandb"
-        return fields
-
-    def _convert_on_load(self, key: str, value: Any) -> Any:
-        kind, fallback = LOAD_CONVERSIONS[key]
-        if value == "":
-            return fallback  # the GUI's int("")/float("") fails and it uses this
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            self.error(key, f"must be a number, not {value!r}", f"the GUI would quietly use {fallback}; write a number")
-            return fallback
-        try:
-            number = kind(value)
-        except (ValueError, OverflowError):  # OverflowError: int() of an Infinity or 1e400
-            self.error(
-                key,
-                f"must be a number, not {value!r}",
-                f"the GUI would quietly use {fallback}; write {'a whole number' if kind is int else 'a number'}",
-            )
-            return fallback
-        if isinstance(number, float) and not math.isfinite(number):
-            self.error(key, f"{value!r} is not a number sd-scripts can use", "write a finite number")
-            return fallback
-        return number
-
-    def error(self, key: str, message: str, fix: str = "") -> None:
-        self.errors.append(Problem(message, key=key, file=self.source, fix=fix, value=self.data.get(key)))
-
-    def note(self, message: str, key: str = "", fix: str = "") -> None:
-        self.imported.notes.append(Problem(message, key=key, file=self.source, fix=fix, severity="warning"))
-
-    def drop(self, key: str, why: str) -> None:
-        self.imported.dropped.append((key, why))
-
-    def num(self, key: str) -> float | int:
-        """A numeric field; text that is not a number is an error (the GUI's widget would not hold it)."""
-        value = self.fields[key]
-        number = _number(value)
-        if number is None:
-            if value == "":
-                return 0
-            self.error(key, f"must be a number, not {value!r}", "write a number")
-            return _number(FIELD_DEFAULTS[key]) or 0
-        return number
-
-    def boolean(self, key: str) -> bool:
-        value = self.fields[key]
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, (int, float)) and value in (0, 1):
-            return bool(value)
-        self.error(key, f"must be true or false, not {value!r}", "write true or false")
-        return False
-
-    # -- conversion of one GUI value to the type sd-scripts' parser gives ---------------------------------
-    def typed(self, dest: str, value: Any, gui_key: str) -> Any:
-        spec = self.flags[dest]
-        if spec.kind == "store_true":
-            if isinstance(value, bool) or (isinstance(value, (int, float)) and value in (0, 1)):
-                return True if value else None
-            self.error(gui_key, f"must be true or false, not {value!r}", "write true or false")
-            return None
-        if spec.kind == "list":
-            items = value if isinstance(value, list) else str(value).replace('"', "").split()
-            out = [self._scalar(spec, item, gui_key) for item in items]
-            return None if any(v is None for v in out) else out
-        return self._scalar(spec, value, gui_key)
-
-    def _scalar(self, spec: Any, value: Any, gui_key: str) -> Any:
-        if spec.type in ("int", "float", "int_or_float"):
-            number = _number(value)
-            if number is None:
-                self.error(gui_key, f"must be a number, not {value!r}", "write a number")
-                return None
-            if spec.type == "int":
-                if float(number) != int(number):
-                    self.error(gui_key, f"must be a whole number, not {value!r}", "write a whole number")
-                    return None
-                number = int(number)
-            elif spec.type == "float":
-                number = float(number)
-            elif isinstance(number, float) and number >= 1:
-                if number != int(number):
-                    self.error(gui_key, f"{value!r}: a fraction here must be below 1", "write a whole number")
-                    return None
-                number = int(number)
-            value = number
-        elif not isinstance(value, str):
-            self.error(gui_key, f"must be text, not {value!r}", "write it in quotes")
-            return None
-        if spec.choices and value not in spec.choices:
-            allowed = ", ".join(str(c) for c in spec.choices if c is not None)
-            self.error(gui_key, f"{value!r} is not one of: {allowed}")
-            return None
-        return value
-
-
-# -- step 2: the GUI's sd-scripts config for an SDXL LoRA ----------------------------------------------------
-
-
-def _model_family(r: _Reader) -> None:
+def _model_family(r: Reader) -> None:
     f = r.fields
     lora_type = f["LoRA_type"]
     others = [k for k in OTHER_MODEL_SCRIPTS if f[k] is True]
@@ -588,18 +82,18 @@ def _model_family(r: _Reader) -> None:
         r.error("v2", "v2 (Stable Diffusion 2.x) with SDXL: sd-scripts' SDXL training stops on --v2", "set v2 to false")
 
 
-def _network(r: _Reader, config: dict[str, Any]) -> None:
+def _network(r: Reader, config: dict[str, Any]) -> None:
     f = r.fields
     lora_type = f["LoRA_type"]
     items: list[str] = []
-    if lora_type in _LYCORIS:
-        algo, names = _LYCORIS[lora_type]
+    if lora_type in LYCORIS:
+        algo, names = LYCORIS[lora_type]
         config["network_module"] = "lycoris.kohya"
-        passed = {name: f[_GUI_FIELD.get(name, name)] for name in names}
+        passed = {name: f[GUI_FIELD.get(name, name)] for name in names}
         for name, value in passed.items():
-            if name in _LYCORIS_UNREAD:
+            if name in LYCORIS_UNREAD:
                 if value not in (False, None, ""):
-                    r.drop(f"network_args.{name}", _LYCORIS_UNREAD[name])
+                    r.drop(f"network_args.{name}", LYCORIS_UNREAD[name])
                 continue
             if name == "use_cp":
                 continue  # folded into use_tucker below
@@ -625,10 +119,10 @@ def _network(r: _Reader, config: dict[str, Any]) -> None:
                     )
                 items.append("decompose_both=True")
                 continue
-            items.append(f"{name}={_text(value)}")
+            items.append(f"{name}={as_text(value)}")
         items.append(f"algo={algo}")
-    elif lora_type in _KOHYA_MODULES:
-        config["network_module"] = _KOHYA_MODULES[lora_type]
+    elif lora_type in KOHYA_MODULES:
+        config["network_module"] = KOHYA_MODULES[lora_type]
         if lora_type in ("Kohya LoHa", "Kohya LoKr"):
             conv_dim = r.num("conv_dim")
             if conv_dim > 0:
@@ -641,29 +135,27 @@ def _network(r: _Reader, config: dict[str, Any]) -> None:
                 items.append(f"factor={int(r.num('factor'))}")
             for name in ("rank_dropout", "module_dropout"):
                 if r.num(name) > 0:
-                    items.append(f"{name}={_text(f[name])}")
+                    items.append(f"{name}={as_text(f[name])}")
         else:
             if lora_type == "Kohya LoCon":
-                items += [f"conv_dim={_text(f['conv_dim'])}", f"conv_alpha={_text(f['conv_alpha'])}"]
-            names = _BLOCK_FIELDS
+                items += [f"conv_dim={as_text(f['conv_dim'])}", f"conv_alpha={as_text(f['conv_alpha'])}"]
+            names = BLOCK_FIELDS
             if lora_type == "Kohya DyLoRA":
-                names = ("conv_dim", "conv_alpha", *_BLOCK_FIELDS, "unit")
+                names = ("conv_dim", "conv_alpha", *BLOCK_FIELDS, "unit")
             for name in names:
-                if not _off(f[name]):
-                    items.append(f"{name}={_text(f[name])}")
+                if not is_off(f[name]):
+                    items.append(f"{name}={as_text(f[name])}")
     else:
-        r.error(
-            "LoRA_type", f"unknown LoRA_type {lora_type!r}", "use one of: " + ", ".join([*_KOHYA_MODULES, *_LYCORIS])
-        )
+        r.error("LoRA_type", f"unknown LoRA_type {lora_type!r}", "use one of: " + ", ".join([*KOHYA_MODULES, *LYCORIS]))
         return
-    for name in _LORAPLUS:
-        if not _off(f[name]):
-            items.append(f"{name}={_text(f[name])}")
+    for name in LORAPLUS:
+        if not is_off(f[name]):
+            items.append(f"{name}={as_text(f[name])}")
     # the GUI strips double quotes and splits on spaces: a value with a space becomes two items
     config["network_args"] = " ".join(items).replace('"', "").split() or None
 
 
-def _rates(r: _Reader, config: dict[str, Any]) -> None:
+def _rates(r: Reader, config: dict[str, Any]) -> None:
     te, unet, t5 = r.num("text_encoder_lr"), r.num("unet_lr"), r.num("t5xxl_lr")
     lr = r.num("learning_rate")
     if te == 0 and t5 > 0:
@@ -689,7 +181,7 @@ def _rates(r: _Reader, config: dict[str, Any]) -> None:
     config["network_train_text_encoder_only"] = te != 0 and unet == 0
 
 
-def _schedule(r: _Reader, config: dict[str, Any]) -> None:
+def _schedule(r: Reader, config: dict[str, Any]) -> None:
     f = r.fields
     epoch = int(r.num("epoch"))
     max_steps = int(r.num("max_train_steps"))
@@ -770,7 +262,7 @@ def _schedule(r: _Reader, config: dict[str, Any]) -> None:
         r.note("lr_scheduler_num_cycles is empty; the GUI reads that as 1 cycle", key="lr_scheduler_num_cycles")
 
 
-def _noise(r: _Reader, config: dict[str, Any]) -> None:
+def _noise(r: Reader, config: dict[str, Any]) -> None:
     f = r.fields
     kind = f["noise_offset_type"]
     original = kind == "Original"
@@ -784,14 +276,14 @@ def _noise(r: _Reader, config: dict[str, Any]) -> None:
     config["multires_noise_discount"] = f["multires_noise_discount"] if multires else None
     unused = ("multires_noise_iterations",) if original else ("noise_offset", "adaptive_noise_scale")
     for key in unused:
-        if not _off(f[key]):
+        if not is_off(f[key]):
             r.drop(key, f"the GUI does not pass it with noise_offset_type = {kind!r}")
 
 
-def gui_config(r: _Reader) -> dict[str, Any]:
+def gui_config(r: Reader) -> dict[str, Any]:
     """The sd-scripts config the GUI writes for this JSON (dest -> value), after its filter."""
     f = r.fields
-    config: dict[str, Any] = {key: f[key] for key in _SAME_NAME}
+    config: dict[str, Any] = {key: f[key] for key in SAME_NAME}
     config["resolution"] = f["max_resolution"]
     config["optimizer_type"] = f["optimizer"]
     for dest in ("optimizer_args", "lr_scheduler_args"):
@@ -814,161 +306,15 @@ def gui_config(r: _Reader) -> dict[str, Any]:
     _rates(r, config)
     _schedule(r, config)
     _noise(r, config)
-    out = {k: v for k, v in config.items() if not _off(v)}
+    out = {k: v for k, v in config.items() if not is_off(v)}
     out["max_data_loader_n_workers"] = int(r.num("max_data_loader_n_workers"))  # passed even when 0
     return out
 
 
 # -- step 3: into loratrain's terms ---------------------------------------------------------------------------
 
+
 # what becomes of values the GUI passes that loratrain does not carry as they are
-_PATH_KEYS = {
-    "pretrained_model_name_or_path",
-    "train_data_dir",
-    "output_dir",
-    "logging_dir",
-    "reg_data_dir",
-    "vae",
-    "network_weights",
-    "resume",
-    "dataset_config",
-    "log_tracker_config",
-}
-
-
-def _carry(r: _Reader, config: dict[str, Any]) -> None:
-    args = r.imported.script_args
-    default_equal: list[str] = []
-    for dest, value in config.items():
-        if dest == "pretrained_model_name_or_path" and "pretrained_model_name_or_path" in r.defaulted:
-            r.drop(
-                dest,
-                f"the JSON has none, so the GUI would pass its field's default {value!r} (an SD 1.5 "
-                "model); set the SDXL model yourself",
-            )
-            continue
-        if dest == "clip_skip":
-            r.drop(
-                "clip_skip", f"the GUI passes clip_skip = {value}, which SDXL training ignores (sd-scripts only warns)"
-            )
-            continue
-        if dest == "max_token_length" and value == 75:
-            continue  # the GUI's 75 tokens are sd-scripts' default length (and 75 is no valid flag value)
-        if dest == "wandb_run_name" and r.fields["log_with"] not in ("wandb", "all"):
-            continue  # always passed, but sd-scripts reads it only when logging to wandb
-        if dest == "wandb_run_name" and not r.fields["wandb_run_name"]:
-            r.note(f"logging to wandb: the GUI names the run after output_name ({value!r})", key="wandb_run_name")
-        if dest in ("network_module", "network_args"):
-            args[dest] = value
-            continue
-        spec = r.flags.get(dest)
-        if spec is None:
-            r.drop(dest, "the GUI passes it, but sd-scripts has no such argument")
-            continue
-        converted = r.typed(dest, value, dest)
-        if converted is None:
-            continue
-        if converted == spec.default and dest not in _PATH_KEYS and spec.kind != "store_true":
-            default_equal.append(dest)
-            continue  # sd-scripts' own default: the run is the same without it
-        args[dest] = converted
-    if default_equal:
-        r.note(
-            "passed by the GUI with sd-scripts' own default value, so left out (the same run): "
-            + ", ".join(default_equal)
-        )
-
-
-def _sample_prompts(r: _Reader) -> None:
-    text = r.fields["sample_prompts"]
-    if isinstance(text, str) and text.strip():
-        r.drop("sample_prompts", "prompt text, not a file (the GUI writes it to OUTPUT_DIR/sample/prompt.txt)")
-        r.note(
-            "the GUI stores sample prompts as text; loratrain needs a prompt file",
-            key="sample_prompts",
-            fix="save the prompts to a file and set sampling.sample_prompts to its path",
-        )
-
-
-def _unused_keys(r: _Reader) -> None:
-    """Name every set value of the JSON that no step above carries."""
-    consumed = set(_SAME_NAME) | _READ_ELSEWHERE | set(RENAMED_ON_LOAD) | _BOOKKEEPING
-    dropped_keys = {key.split(".")[-1] for key, _ in r.imported.dropped}
-    bookkeeping, other = [], []
-    for key, value in r.data.items():
-        if key in dropped_keys:
-            continue
-        if key in _BOOKKEEPING:
-            bookkeeping.append(key)
-        elif key not in FIELD_DEFAULTS and key not in consumed:
-            other.append(key)  # not a LoRA-tab field at all: named whatever its value
-        elif _off(value) and not isinstance(value, list):
-            continue
-        elif key in _NOT_PASSED_FOR_SDXL:
-            r.drop(key, _NOT_PASSED_FOR_SDXL[key])
-        elif key not in consumed:
-            other.append(key)
-    for key in other:
-        r.drop(key, "not a setting the GUI's LoRA tab passes to sdxl_train_network.py")
-    if bookkeeping:
-        r.note(f"not imported (the GUI's own bookkeeping): {', '.join(bookkeeping)}")
-
-
-def _additional(r: _Reader) -> None:
-    extra = r.fields["additional_parameters"]
-    if not isinstance(extra, str):
-        r.error("additional_parameters", f"must be text, not {extra!r}")
-        return
-    if not extra.strip():
-        return
-    if "'" in extra:
-        r.note(
-            "additional_parameters holds single quotes; the GUI passes them on as part of the words",
-            key="additional_parameters",
-        )
-    tokens = extra.replace('"', "").split()  # how the GUI splits it
-    try:
-        parsed = parse_script_argv(tokens, f"{r.source}: additional_parameters")
-    except ConfigError as exc:
-        r.errors.extend(exc.problems)
-        return
-    r.imported.notes.extend(parsed.notes)
-    r.imported.script_args.update(parsed.values)  # on the command line after --config_file: they win
-
-
-def _accelerate(r: _Reader) -> None:
-    f = r.fields
-    acc = r.imported.accelerate
-    for key in ("num_cpu_threads_per_process", "num_processes", "num_machines", "main_process_port"):
-        number = r.num(key)
-        if number > 0:
-            acc[key] = int(number)
-    if r.boolean("multi_gpu"):
-        acc["multi_gpu"] = True
-    if not isinstance(f["gpu_ids"], str):
-        r.error("gpu_ids", f'must be text such as "0,1", not {f["gpu_ids"]!r}')
-    elif f["gpu_ids"].strip():
-        acc["gpu_ids"] = f["gpu_ids"].strip()
-    if f["mixed_precision"]:
-        acc["mixed_precision"] = f["mixed_precision"]
-    if f["dynamo_backend"] not in ("", "no"):
-        acc["dynamo_backend"] = f["dynamo_backend"]
-    dropped = []
-    if f["dynamo_mode"] not in ("", "default") and f["dynamo_backend"] not in ("", "no"):
-        dropped.append("dynamo_mode")
-    for key in ("dynamo_use_fullgraph", "dynamo_use_dynamic"):
-        if f[key] is True:
-            dropped.append(key)
-    extra = f["extra_accelerate_launch_args"]
-    if isinstance(extra, str) and extra.strip():
-        values, problems = parse_accelerate(extra.replace('"', "").split(), r.source)
-        acc.update(values)
-        for p in problems:
-            r.drop("extra_accelerate_launch_args", p.message)
-    for key in dropped:
-        r.drop(key, "an accelerate setting loratrain's [accelerate] table does not carry")
-
-
 def from_kohya_json(text: str, source: str) -> Imported:
     try:
         data = untrusted.json_loads(text)
@@ -980,18 +326,18 @@ def from_kohya_json(text: str, source: str) -> Imported:
     if hostile:  # too deep, NUL bytes (non-finite numbers are reported per key below)
         raise ConfigError([Problem(message, key=key, file=source, fix=fix) for key, message, fix in hostile])
     if not isinstance(data, dict):
-        raise _refuse(source, f"{FOREIGN}: expected a JSON object ({{...}}) of GUI settings")
+        raise refuse(source, f"{FOREIGN}: expected a JSON object ({{...}}) of GUI settings")
     check_tab(data, source)
-    r = _Reader(data, source)
+    r = Reader(data, source)
     _model_family(r)
     if r.errors:
         raise ConfigError(r.errors)
     config = gui_config(r)
-    _carry(r, config)
-    _sample_prompts(r)
-    _additional(r)
-    _accelerate(r)
-    _unused_keys(r)
+    carry_paths(r, config)
+    carry_sample_prompts(r)
+    carry_additional(r)
+    carry_accelerate(r)
+    note_unused_keys(r)
     if r.errors:
         raise ConfigError(r.errors)
     r.imported.notes.insert(

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from loratrain.schema.accelerate import launch_default
+from loratrain.effective import processes
 
 BF16_MIN_CAPABILITY = 8.0  # Ampere and newer
 
@@ -151,35 +151,22 @@ def scan(python: str, env: Mapping[str, str] | None = None) -> GpuScan:
     return GpuScan(None, "none", "neither nvidia-smi nor torch in the training interpreter could list GPUs")
 
 
-def gpu_id_list(value: Any) -> list[int] | None:
-    """gpu_ids as a list of ints; None for "all" or unset."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    if not text or text == "all":
-        return None
-    return [int(part) for part in text.split(",") if part.strip()]
-
-
 def local_process_count(accelerate: Mapping[str, Any], scan: GpuScan) -> int | None:
-    """Processes this machine starts. Unset is accelerate's 1; "auto" is one per usable GPU (the
-    listed gpu_ids, else every visible GPU); a number is the total over all machines."""
-    value = accelerate.get("num_processes")
-    if value is None:
-        return launch_default("num_processes")
-    if value == "auto":
-        ids = gpu_id_list(accelerate.get("gpu_ids"))
-        return len(ids) if ids is not None else scan.count
-    machines = accelerate.get("num_machines") or launch_default("num_machines")
-    return int(value) // machines
+    """Processes this machine starts (effective.processes: "auto" counts the scanned GPUs)."""
+    return processes(accelerate, scan.count).per_machine
 
 
 def total_processes(accelerate: Mapping[str, Any], scan: GpuScan) -> int | None:
-    """accelerate's --num_processes (the total over all machines), with "auto" resolved."""
-    local = local_process_count(accelerate, scan)
-    if accelerate.get("num_processes") == "auto":
-        return None if local is None else local * (accelerate.get("num_machines") or launch_default("num_machines"))
-    return local if accelerate.get("num_processes") is None else int(accelerate["num_processes"])
+    """accelerate's --num_processes (the total over all machines), with "auto" resolved from the scan."""
+    return processes(accelerate, scan.count).total
+
+
+def visible_count(accelerate: Mapping[str, Any], env: Mapping[str, str] | None = None) -> int | None:
+    """The GPUs this machine's training processes will see, for the effective view: scanned (nvidia-smi only,
+    no torch) only where num_processes is "auto", the one setting that needs them; None otherwise."""
+    if accelerate.get("num_processes") != "auto":
+        return None
+    return scan_light(env).count
 
 
 def parse_memory_totals(text: str) -> list[tuple[str, str, float]]:

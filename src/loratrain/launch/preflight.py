@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from loratrain import safetensors_header
+from loratrain.effective import Effective, gpu_id_list
 from loratrain.errors import ConfigError, Problem, Severity
 from loratrain.launch import gpus as gpu_mod
-from loratrain.launch.gpus import gpu_id_list, local_process_count, total_processes
+from loratrain.launch.gpus import local_process_count
 from loratrain.schema.accelerate import launch_default
 from loratrain.sdscripts import flags
 
@@ -53,6 +54,10 @@ class PreflightInput:
             scanner = self.gpu_scanner or (lambda: gpu_mod.scan(self.python, self.env))
             self._gpu_scan = scanner()
         return self._gpu_scan
+
+    def view(self, count_gpus: bool = True) -> Effective:
+        """The effective view of these arguments; with `count_gpus`, "auto" processes counted from the GPU scan."""
+        return Effective.from_args(self.args, self.accelerate, self.gpu_scan().count if count_gpus else None)
 
     def start_doctor(self) -> None:
         """Start `loratrain doctor`'s probe of the training interpreter; it runs while the files are checked."""
@@ -219,7 +224,7 @@ def check_dataset(inp: PreflightInput) -> list[Problem]:
     """
     from loratrain.plan.planner import build_plan
 
-    processes = total_processes(inp.accelerate, inp.gpu_scan()) or 1  # for the prompts-per-GPU advice
+    processes = inp.view().processes.total_or_one()  # for the prompts-per-GPU advice
     report = build_plan(_plan_args(inp), num_processes=processes, config_file=inp.config_file)
     inp.dataset_folders = {entry["dir"]: entry["readable_images"] for entry in report.data.get("datasets", [])}
     problems = []
@@ -464,18 +469,12 @@ def check_gpus(inp: PreflightInput) -> list[Problem]:
 # ---------------------------------------------------------------- disk
 
 
-def _resolution_pixels(value: Any) -> int:
-    if not value:
-        return 1024 * 1024
-    parts = [int(float(p)) for p in str(value).replace(" ", "").split(",") if p]
-    return parts[0] * parts[-1] if parts else 1024 * 1024
-
-
 def cache_estimate(inp: PreflightInput, images: int) -> int:
     """Bytes the disk caches will take: float32 SDXL latents (4 x H/8 x W/8), text-encoder outputs."""
     per_image = 0
     if inp.args.get("cache_latents_to_disk"):
-        latent = 4 * (_resolution_pixels(inp.args.get("resolution")) // 64) * 4
+        width, height = inp.view(count_gpus=False).resolution_or_native
+        latent = 4 * (width * height // 64) * 4
         per_image += latent * (2 if inp.args.get("flip_aug") else 1) + 4096  # + npz overhead, size keys
     if inp.args.get("cache_text_encoder_outputs_to_disk"):
         per_image += (77 * 768 + 77 * 1280 + 1280) * 4 + 4096

@@ -5,7 +5,6 @@ The `run` and `check` verbs call these; everything here returns values or raises
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import sys
@@ -14,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from loratrain.config.placement import place_problems
 from loratrain.errors import EXIT_RUNTIME, ConfigError, Problem
 from loratrain.launch import gpus as gpu_mod
 from loratrain.launch import preflight
+from loratrain.render import SCRIPT_PLACEHOLDER
 from loratrain.sdscripts import flags
 from loratrain.sdscripts import install as sdscripts
 
@@ -109,10 +110,18 @@ def prepare(
     env = dict(os.environ if env is None else env)
     cfg = loaded.config
     python = training_python(cfg)
-    folder = sdscripts.locate(opts.sd_scripts, cfg.sd_scripts, env)
-    commit = sdscripts.read_commit(folder)
+    # With preflight, an unknown sd-scripts folder is one problem among all the others, not the only one shown.
+    missing: list[Problem] = []
+    folder: Path | None = None
+    try:
+        folder = sdscripts.locate(opts.sd_scripts, cfg.sd_scripts, env)
+    except ConfigError as exc:
+        if not opts.preflight:
+            raise
+        missing = place_problems(exc.problems, loaded.path, loaded.lines)
+    commit = sdscripts.read_commit(folder) if folder is not None else None
     warnings: list[Problem] = list(loaded.warnings)
-    commit_warning = sdscripts.commit_problem(commit, folder)
+    commit_warning = sdscripts.commit_problem(commit, folder) if folder is not None else None
     if commit_warning is not None:
         warnings += place_problems([commit_warning], loaded.path, loaded.lines)
     scan = (gpu_scanner or (lambda: gpu_mod.scan(python, env)))()
@@ -134,7 +143,7 @@ def prepare(
     # The renderer writes this number as --num_processes when the config says "auto".
     command = build_command(
         cfg,
-        str(folder),
+        str(folder) if folder is not None else None,
         launcher=launcher(python),
         visible_gpus=gpu_mod.total_processes(acc, scan),
         machine_rank=opts.machine_rank,
@@ -142,7 +151,7 @@ def prepare(
     prepared = Prepared(
         loaded=loaded,
         python=python,
-        sd_scripts=folder,
+        sd_scripts=folder if folder is not None else Path(SCRIPT_PLACEHOLDER),
         commit=commit,
         command=command,
         cwd=Path.cwd(),
@@ -164,7 +173,7 @@ def prepare(
         )
         found = place_problems(preflight.run_preflight(inp), loaded.path, loaded.lines)
         prepared.probe = inp.doctor_answer()
-        errors = preflight.errors(found)
+        errors = missing + preflight.errors(found)
         warnings += [p for p in found if p.severity == "warning"]
         if errors:
             # The config's own warnings were printed when it was loaded; add only the new ones.
@@ -189,28 +198,6 @@ def prepare(
 def replaced_by_resume(opts: LaunchOptions) -> frozenset[Path]:
     """The files a resumed run's earlier launches wrote: this launch replaces them (its final model) as expected."""
     return getattr(opts.resume, "own_files", frozenset()) if opts.resume is not None else frozenset()
-
-
-def place_problems(problems: list[Problem], path: Path, lines: Mapping[str, int]) -> list[Problem]:
-    """Give the config's own preflight problems its dotted key (`dataset.train_data_dir`) and line.
-
-    `lines` are the config's key positions, read once with it (LoadedConfig.lines). Problems about another
-    file (a dataset_config, a prompt file, an image folder) keep theirs.
-    """
-    from loratrain import toml_positions
-    from loratrain.schema.root import group_of
-
-    placed = []
-    for p in problems:
-        if p.file and p.file != str(path):
-            placed.append(p)
-            continue
-        key = p.key
-        if key and "." not in key and flags.get(key) is not None:  # a bare sd-scripts dest
-            key = f"{group_of(key)}.{key}"
-        line = p.line if p.line is not None else (toml_positions.line_of(lines, key) if key else None)
-        placed.append(dataclasses.replace(p, key=key, file=str(path), line=line))
-    return placed
 
 
 def record_base(prepared: Prepared) -> tuple[Path, str]:

@@ -14,6 +14,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from loratrain.effective import Effective
+from loratrain.errors import ConfigError, Problem
 from loratrain.launch.record import is_secret_env
 
 # accelerate launch options that differ per node or per job; the script supplies them itself.
@@ -154,3 +156,90 @@ def render(job: SlurmJob) -> str:
     lines.append(f"  bash -c {q(_NODE_BODY)} loratrain-node \\")
     lines.append("  " + " \\\n  ".join(words))
     return "\n".join(lines) + "\n"
+
+
+def _config_problem(message: str, config: str, fix: str) -> ConfigError:
+    return ConfigError([Problem(message, key="accelerate.num_processes", file=config, fix=fix)])
+
+
+def job_processes(view: Effective, gpus_per_node: int | None, config: str) -> tuple[int, int]:
+    """(processes over all nodes, processes per node) of a SLURM job for this run's effective view.
+
+    `view` must be built with `visible_gpus=gpus_per_node` (each node's GPUs, as "auto" counts them there).
+    "auto" needs --gpus-per-node (the login node cannot count the compute nodes' GPUs); unset num_processes
+    takes --gpus-per-node x nodes; a number must agree with --gpus-per-node and divide by the nodes.
+    ConfigError otherwise."""
+    p = view.processes
+    if p.auto and gpus_per_node is None:
+        raise _config_problem(
+            'num_processes = "auto" cannot be counted from the login node',
+            config,
+            "pass --gpus-per-node N (or set num_processes to the total over all nodes)",
+        )
+    if p.requested is None:
+        total = (gpus_per_node or 1) * p.machines
+        return total, gpus_per_node or total // p.machines
+    total = p.total_or_one()
+    if gpus_per_node is not None and total != gpus_per_node * p.machines:
+        raise _config_problem(
+            f"num_processes {total} is not --gpus-per-node {gpus_per_node} x {p.machines} node(s)",
+            config,
+            f"set num_processes = {gpus_per_node * p.machines} or drop --gpus-per-node",
+        )
+    if total % p.machines:
+        raise _config_problem(
+            f"num_processes {total} (the total over all nodes) does not divide by {p.machines} node(s)",
+            config,
+            "use the same number of GPUs on every node",
+        )
+    return total, gpus_per_node or total // p.machines
+
+
+def _control_problem(what: str, value: str, file: str) -> Problem:
+    return Problem(
+        f"{what} {value!r} holds a control character (newline, tab, ESC, ...), which bash would read as a line "
+        "break or command in the script",
+        file=file,
+        fix="remove it",
+    )
+
+
+def refuse_control_characters(given: Sequence[tuple[str, str | None]]) -> None:
+    """ConfigError naming each command-line option whose value holds a control character."""
+    bad = [(name, value) for name, value in given if value is not None and CONTROL.search(value)]
+    if bad:
+        raise ConfigError([_control_problem(name, value, name) for name, value in bad])
+
+
+# Where each field of a SlurmJob comes from, for the messages of refuse_unsafe_job.
+JOB_FIELD_SOURCES = {
+    "partition": "--partition",
+    "time": "--time",
+    "job_name": "--job-name",
+    "sbatch_extra": "--sbatch",
+    "script_argv": "the config's arguments",
+    "options": "the config's [accelerate] options",
+    "python": "python",
+    "cwd": "the current folder",
+    "source": "the config's path",
+}
+
+
+def refuse_unsafe_job(job: SlurmJob, config: str) -> None:
+    """ConfigError for each field of the job that would break the script (see unsafe_fields)."""
+    bad = unsafe_fields(job, JOB_FIELD_SOURCES)
+    if bad:
+        raise ConfigError([_control_problem(f"{where}:", value, config) for where, value in bad])
+
+
+def job_overrides(raw: Mapping[str, object], port: int | None) -> list[str]:
+    """`--set` overrides a SLURM job adds: placeholders for the main address and port the script fills in from
+    the job (so the config need not name them), unless the config writes them (or --port is given)."""
+    accelerate = raw.get("accelerate")
+    written = accelerate if isinstance(accelerate, dict) else {}
+    out = []
+    if "main_process_ip" not in written:
+        out.append('accelerate.main_process_ip="first-host-of-the-job"')
+    if "main_process_port" not in written or port is not None:
+        out.append(f"accelerate.main_process_port={port or DEFAULT_PORT}")
+    return out

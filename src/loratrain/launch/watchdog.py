@@ -192,10 +192,6 @@ class Watchdog:
                     pass
         return reason
 
-    @property
-    def stop_reason(self) -> str | None:
-        return self._stop
-
 
 def last_progress_in_log(text: str) -> StepProgress | None:
     """The last "steps" progress in a log (what the record keeps as steps done and last loss)."""

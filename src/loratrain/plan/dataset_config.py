@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from loratrain import untrusted
+from loratrain.effective import parse_resolution
 from loratrain.errors import Problem, did_you_mean
 from loratrain.plan.buckets import BucketSettings
 from loratrain.sdscripts import flags
@@ -150,22 +151,6 @@ class DatasetPlan:
     # Fine-tuning datasets left out of the scan: their images are listed in metadata loratrain does not read,
     # so an empty scan says nothing about whether there is anything to train on.
     unscanned: list[str] = field(default_factory=list)
-
-
-def parse_resolution(value: Any) -> tuple[int, int] | None:
-    """`"1024"`, `"1024,768"`, 1024 or [1024, 768] -> (width, height); None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple)):
-        return int(value[0]), int(value[1])
-    if isinstance(value, int):
-        return value, value
-    parts = [int(p) for p in str(value).split(",")]
-    if len(parts) == 1:
-        return parts[0], parts[0]
-    if len(parts) != 2:
-        raise ValueError(f"resolution must be 'size' or 'width,height', got {value!r}")
-    return parts[0], parts[1]
 
 
 def plan_datasets(args: dict[str, Any]) -> DatasetPlan:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from loratrain.effective import Effective
 from loratrain.errors import Problem, Severity
 from loratrain.plan import steps as steps_mod
 from loratrain.plan.buckets import Bucketer
@@ -66,8 +67,17 @@ class _TokenCounter:
 
 
 def build_plan(
-    args: dict[str, Any], num_processes: int = 1, progress: ProgressCallback | None = None, config_file: str = ""
+    run: dict[str, Any] | Effective,
+    num_processes: int = 1,
+    progress: ProgressCallback | None = None,
+    config_file: str = "",
 ) -> PlanReport:
+    """The plan of a run: its effective view (the process count included), or bare sd-scripts arguments and a
+    process count."""
+    view = run if isinstance(run, Effective) else None
+    args = dict(run.args) if isinstance(run, Effective) else run
+    if view is not None:
+        num_processes = view.processes.total_or_one()
     report = PlanReport()
     problems = report.problems
     counter = _TokenCounter(_get(args, "tokenizer_cache_dir"))
@@ -104,6 +114,8 @@ def build_plan(
         "num_processes": num_processes,
         "gradient_accumulation_steps": _get(args, "gradient_accumulation_steps"),
     }
+    if view is not None:
+        data["effective"] = view.facts()
     prompts_out = _prompts(args, num_processes, counter, problems)
     sched = None
     if total_batches > 0:
@@ -170,7 +182,7 @@ def _with_file(p: Problem, config_file: str) -> Problem:
 
 
 def _problem_dict(p: Problem) -> dict[str, Any]:
-    return {"severity": p.severity, "message": p.message, "key": p.key, "file": p.file, "line": p.line, "fix": p.fix}
+    return p.as_dict()
 
 
 # LORATRAIN_SCAN_WORKERS=N scans with N forked worker processes (Linux). Off by default: on a 2-core

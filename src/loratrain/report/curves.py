@@ -37,9 +37,6 @@ class Curves:
     resumes: list[int] = field(default_factory=list)  # steps where a resumed launch started logging
     reason: str = ""  # why there are no curves
 
-    def step_tags(self) -> list[str]:
-        return [t for t in self.series if t not in EPOCH_TAGS]
-
     @property
     def last_step(self) -> int | None:
         ends = [s.steps[-1] for t, s in self.series.items() if s.steps and t not in EPOCH_TAGS]

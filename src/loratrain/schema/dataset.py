@@ -40,11 +40,6 @@ def normalize_resolution(value: Any) -> str:
     return f"{sides[0]},{sides[1]}"
 
 
-def resolution_sides(text: str) -> tuple[int, int]:
-    w, h = (int(p) for p in text.split(","))
-    return w, h
-
-
 Fraction = confloat(ge=0.0, le=1.0)
 
 

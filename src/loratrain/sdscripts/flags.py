@@ -88,12 +88,6 @@ def get(dest: str) -> FlagSpec | None:
     return all_flags().get(dest)
 
 
-def __getattr__(name: str) -> Any:  # FLAGS is built on first use, not at import time.
-    if name == "FLAGS":
-        return all_flags()
-    raise AttributeError(name)
-
-
 def parse_int_or_float(text: str) -> int | float:
     """sd-scripts' `int_or_float`, the one parser every caller shares: "100" -> 100, "0.05" -> 0.05,
     "50%" -> 0.5, "0" -> 0.0; a value of 1 or more must be written as an integer ("1.0" is rejected)."""

@@ -269,7 +269,7 @@ def _load(module: str, name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def build(only_installed: bool = True) -> dict[str, Any]:
+def build() -> dict[str, Any]:
     """Read every target that can be imported here. Missing packages are listed under "missing"."""
     table: dict[str, Any] = {
         "source": "kohya-ss/sd-scripts library/train_util.py get_optimizer / get_scheduler_fix",

@@ -266,7 +266,3 @@ def write_lora(path: str | os.PathLike, tensors: dict, metadata: dict) -> int:
         Path(tmp).unlink(missing_ok=True)
         raise
     return len(blob)
-
-
-def tensor_bytes(tensors: dict) -> int:
-    return sum(t.numel() * t.element_size() for t in tensors.values())

@@ -61,9 +61,3 @@ def low_rank_svd(A, B) -> Spectrum:
 def layer_spectrum(layer, device="cpu") -> Spectrum:
     A, B = factors(layer, device)
     return low_rank_svd(A, B)
-
-
-def dense_delta(layer):
-    """ΔW as a dense float32 tensor of the layer's weight shape (tests, the benchmark baseline)."""
-    A, B = factors(layer)
-    return (A @ B).reshape(layer.weight_shape)

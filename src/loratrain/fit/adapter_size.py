@@ -23,8 +23,9 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Mapping
 
+from loratrain.effective import Effective
 from loratrain.errors import ConfigError, Problem
 
 COMPONENTS = ("unet", "te1", "te2")
@@ -268,47 +269,57 @@ def _problem(message: str, key: str, fix: str) -> ConfigError:
     return ConfigError([Problem(message=message, key=key, fix=fix)])
 
 
-def adapter_size(args: dict[str, Any]) -> AdapterSize:
-    """The adapter sd-scripts will train for these (sd-scripts-named) arguments."""
-    module = args.get("network_module") or "networks.lora"
-    nargs = parse_network_args(args.get("network_args"))
-    dim = args.get("network_dim")
-    dim = 4 if dim is None else int(dim)
-    train_unet = not args.get("network_train_text_encoder_only")
-    train_te = not args.get("network_train_unet_only") and not args.get("cache_text_encoder_outputs")
-    comps = [c for c in COMPONENTS if (c == "unet" and train_unet) or (c != "unet" and train_te)]
-    layers = sdxl_layers()
-    size: AdapterSize
-    if module == "networks.lora":
-        if nargs.get("block_dims") or nargs.get("conv_block_dims"):
-            raise _problem(
-                "fit does not model networks.lora's per-block ranks (block_dims / conv_block_dims)",
-                "network.network_args.block_dims",
-                "remove block_dims to get a prediction",
-            )
-        conv_dim = int(nargs["conv_dim"]) if nargs.get("conv_dim") not in (None, "") else None
-        size = AdapterSize(module, "lora", bypass=True)
-        for comp in comps:
-            targets = (
-                LORA_TE_TARGETS
-                if comp != "unet"
-                else (LORA_UNET_TARGETS + (LORA_UNET_CONV_TARGETS if conv_dim is not None else ()))
-            )
-            for layer in layers[comp]:
-                if layer.kind not in ("linear", "conv2d") or not _selected(layer, targets):
-                    continue
-                pointwise = layer.kind == "linear" or (layer.kh, layer.kw) == (1, 1)
-                r = dim if pointwise else conv_dim
-                if not r:
-                    continue
-                size.modules.append(AdaptedModule(layer, _lora_shapes(layer, r), r))
-        return size
-    if module != "lycoris.kohya":
+def _components(view: Effective) -> list[str]:
+    """The model parts the adapter attaches to (train_network.py:707-709: apply_to(text_encoder, unet,
+    train_text_encoder, train_unet)), from the effective view."""
+    return [c for c in COMPONENTS if (view.unet_trained if c == "unet" else view.text_encoders_trained)]
+
+
+def _lora_size(module: str, nargs: dict[str, str], dim: int, comps: list[str]) -> AdapterSize:
+    """networks.lora: Linear/1x1 layers of the target classes at network_dim, 3x3 convs at conv_dim."""
+    if nargs.get("block_dims") or nargs.get("conv_block_dims"):
         raise _problem(
-            f"fit counts adapters of networks.lora and lycoris.kohya, not {module!r}",
-            "network.network_module",
-            "use networks.lora or lycoris.kohya to get a prediction",
+            "fit does not model networks.lora's per-block ranks (block_dims / conv_block_dims)",
+            "network.network_args.block_dims",
+            "remove block_dims to get a prediction",
         )
+    conv_dim = int(nargs["conv_dim"]) if nargs.get("conv_dim") not in (None, "") else None
+    size = AdapterSize(module, "lora", bypass=True)
+    layers = sdxl_layers()
+    for comp in comps:
+        targets: tuple[str, ...]
+        if comp != "unet":
+            targets = LORA_TE_TARGETS
+        else:
+            targets = LORA_UNET_TARGETS + (LORA_UNET_CONV_TARGETS if conv_dim is not None else ())
+        for layer in layers[comp]:
+            if layer.kind not in ("linear", "conv2d") or not _selected(layer, targets):
+                continue
+            pointwise = layer.kind == "linear" or (layer.kh, layer.kw) == (1, 1)
+            r = dim if pointwise else conv_dim
+            if r:
+                size.modules.append(AdaptedModule(layer, _lora_shapes(layer, r), r))
+    return size
+
+
+@dataclass(frozen=True)
+class _LycorisOptions:
+    """LyCORIS' network_args as its create_network reads them (lycoris/kohya.py, LyCORIS 4.1.3)."""
+
+    algo: str
+    preset: Preset
+    dim: int
+    conv_dim: int
+    tucker: bool
+    use_scalar: bool
+    train_norm: bool
+    dora: bool
+    wd_on_out: bool
+    bypass: bool
+    lokr: dict[str, Any]
+
+
+def _lycoris_options(nargs: dict[str, str], dim: int) -> _LycorisOptions:
     algo_name = (nargs.get("algo") or "lora").lower()
     if algo_name not in LYCORIS_ALGOS:
         raise _problem(
@@ -324,52 +335,83 @@ def adapter_size(args: dict[str, Any]) -> AdapterSize:
             f"use one of {', '.join(LYCORIS_PRESETS)} to get a prediction",
         )
     preset = LYCORIS_PRESETS[preset_name]
-    conv_dim = int(nargs.get("conv_dim", dim) or dim)
-    if not preset.enable_conv:
-        conv_dim = 0
     tucker = any(_truthy_text(nargs[k]) for k in ("use_tucker", "use_conv_cp", "use_cp") if k in nargs) or (
         "disable_conv_cp" in nargs and not nargs["disable_conv_cp"]
     )
-    use_scalar = _truthy_text(nargs.get("use_scalar", False))
-    train_norm = _truthy_text(nargs.get("train_norm", False))
-    dora = _truthy_text(nargs.get("dora_wd", False))
-    wd_on_out = _truthy_text(nargs.get("wd_on_output", True))
-    bypass = _truthy_text(nargs.get("bypass_mode", False))
-    lokr_opts = {
-        "factor": int(nargs.get("factor", -1)),
-        "full_matrix": _truthy_text(nargs.get("full_matrix", False)),
-        "decompose_both": bool(nargs.get("decompose_both", False)),
-        "unbalanced_factorization": _truthy_text(nargs.get("unbalanced_factorization", False)),
-    }
-    algo = LYCORIS_ALGOS[algo_name]
-    size = AdapterSize(module, algo, bypass=bypass)
+    return _LycorisOptions(
+        algo=LYCORIS_ALGOS[algo_name],
+        preset=preset,
+        dim=dim,
+        conv_dim=int(nargs.get("conv_dim", dim) or dim) if preset.enable_conv else 0,
+        tucker=tucker,
+        use_scalar=_truthy_text(nargs.get("use_scalar", False)),
+        train_norm=_truthy_text(nargs.get("train_norm", False)),
+        dora=_truthy_text(nargs.get("dora_wd", False)),
+        wd_on_out=_truthy_text(nargs.get("wd_on_output", True)),
+        bypass=_truthy_text(nargs.get("bypass_mode", False)),
+        lokr={
+            "factor": int(nargs.get("factor", -1)),
+            "full_matrix": _truthy_text(nargs.get("full_matrix", False)),
+            "decompose_both": bool(nargs.get("decompose_both", False)),
+            "unbalanced_factorization": _truthy_text(nargs.get("unbalanced_factorization", False)),
+        },
+    )
+
+
+def _lycoris_module(layer: Layer, o: _LycorisOptions) -> AdaptedModule | None:
+    """The module LyCORIS wraps this (selected) layer in, or None where it adds none."""
+    if o.train_norm and "Norm" in layer.cls:
+        n = layer.norm_dim
+        return AdaptedModule(layer, [(n,), (n,)] if layer.kind else [], 0)
+    if layer.kind == "linear":
+        r = o.dim
+    elif layer.kind == "conv2d":
+        r = o.dim if (layer.kh, layer.kw) == (1, 1) else o.conv_dim
+    else:
+        return None
+    if r <= 0:
+        return None
+    if o.algo == "locon":
+        shapes = _locon_shapes(layer, r, o.tucker)
+    elif o.algo == "loha":
+        shapes = _loha_shapes(layer, r, o.tucker)
+    else:
+        shapes = _lokr_shapes(layer, r, o.tucker, o.lokr)
+    if o.use_scalar:
+        shapes = shapes + [()]
+    if o.dora:
+        shapes = shapes + [(layer.out_dim if o.wd_on_out else layer.in_dim // layer.groups,)]
+    return AdaptedModule(layer, shapes, r)
+
+
+def _lycoris_size(module: str, nargs: dict[str, str], dim: int, comps: list[str]) -> AdapterSize:
+    o = _lycoris_options(nargs, dim)
+    size = AdapterSize(module, o.algo, bypass=o.bypass)
+    layers = sdxl_layers()
     for comp in comps:
-        classes = preset.unet_modules if comp == "unet" else preset.te_modules
-        names = preset.unet_names if comp == "unet" else ()
+        classes = o.preset.unet_modules if comp == "unet" else o.preset.te_modules
+        names = o.preset.unet_names if comp == "unet" else ()
         for layer in layers[comp]:
-            if not _selected(layer, classes, names):
-                continue
-            if train_norm and "Norm" in layer.cls:
-                n = layer.norm_dim
-                size.modules.append(AdaptedModule(layer, [(n,), (n,)] if layer.kind else [], 0))
-                continue
-            if layer.kind == "linear":
-                r = dim
-            elif layer.kind == "conv2d":
-                r = dim if (layer.kh, layer.kw) == (1, 1) else conv_dim
-            else:
-                continue
-            if r <= 0:
-                continue
-            if algo == "locon":
-                shapes = _locon_shapes(layer, r, tucker)
-            elif algo == "loha":
-                shapes = _loha_shapes(layer, r, tucker)
-            else:
-                shapes = _lokr_shapes(layer, r, tucker, lokr_opts)
-            if use_scalar:
-                shapes = shapes + [()]
-            if dora:
-                shapes = shapes + [(layer.out_dim if wd_on_out else layer.in_dim // layer.groups,)]
-            size.modules.append(AdaptedModule(layer, shapes, r))
+            adapted = _lycoris_module(layer, o) if _selected(layer, classes, names) else None
+            if adapted is not None:
+                size.modules.append(adapted)
     return size
+
+
+def adapter_size(run: Mapping[str, Any] | Effective) -> AdapterSize:
+    """The adapter sd-scripts will train for a run's effective view (or its sd-scripts-named arguments)."""
+    view = run if isinstance(run, Effective) else Effective.from_args(run)
+    module = view.args.get("network_module") or "networks.lora"
+    nargs = parse_network_args(view.args.get("network_args"))
+    dim = view.args.get("network_dim")
+    dim = 4 if dim is None else int(dim)  # networks/lora.py:429 (create_network): None -> 4
+    comps = _components(view)
+    if module == "networks.lora":
+        return _lora_size(module, nargs, dim, comps)
+    if module != "lycoris.kohya":
+        raise _problem(
+            f"fit counts adapters of networks.lora and lycoris.kohya, not {module!r}",
+            "network.network_module",
+            "use networks.lora or lycoris.kohya to get a prediction",
+        )
+    return _lycoris_size(module, nargs, dim, comps)
