@@ -300,8 +300,13 @@ def write_fake_nvidia_smi(bin_dir: Path, gpus: list[tuple[str, str]]) -> Path:
 STEP_LINE = "steps: 100%|##########| 5/5"
 
 
-def make_project(root: Path, name: str = "mychar", steps: int = 5, extra: str = "") -> Path:
-    """A training folder: SDXL model, a captioned dataset, a tokenizer cache and a config using them."""
+def make_project(
+    root: Path, name: str = "mychar", steps: int = 5, extra: str = "", python: str = sys.executable
+) -> Path:
+    """A training folder: SDXL model, a captioned dataset, a tokenizer cache and a config using them.
+
+    `python` is the training interpreter, the one whose accelerate launches the run (tests/run/conftest.py's
+    `launcher` fixture gives each accelerate under test)."""
     root.mkdir(parents=True, exist_ok=True)
     if not (root / "sdxl.safetensors").exists():
         write_safetensors(root / "sdxl.safetensors", SDXL_KEYS)
@@ -312,7 +317,7 @@ def make_project(root: Path, name: str = "mychar", steps: int = 5, extra: str = 
     config = root / f"{name}.toml"
     config.write_text(f"""# test run
 sd_scripts = "{FIXTURE_SD_SCRIPTS}"
-python = "{sys.executable}"
+python = "{python}"
 [model]
 pretrained_model_name_or_path = "sdxl.safetensors"
 tokenizer_cache_dir = "tok"

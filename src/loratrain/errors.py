@@ -11,6 +11,7 @@ from typing import Iterable, Literal
 EXIT_OK = 0
 EXIT_RUNTIME = 1  # something outside the user's input failed, or the training run failed
 EXIT_CONFIG = 2  # bad input: config, command line, a file the user named
+EXIT_ENVIRONMENT = 2  # the environment lacks what the verb needs (an extra, a package of the training interpreter)
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 Severity = Literal["error", "warning"]
@@ -103,3 +104,46 @@ class RuntimeFailure(LoratrainError):
     """Something outside the user's input went wrong (a tool missing, a process failed). Exit 1."""
 
     exit_code = EXIT_RUNTIME
+
+
+class MissingExtra(LoratrainError):
+    """An optional dependency of a verb is not installed: one line naming the extra that brings it. Exit 2, as
+    every other environment problem (doctor's findings) exits."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+    def __init__(self, verb: str, extra: str, missing: list[str]):
+        self.verb, self.extra, self.missing = verb, extra, list(missing)
+        which, it = ("is", "it") if len(missing) == 1 else ("are", "them")
+        super().__init__(
+            f"loratrain {verb} needs {', '.join(missing)}, which {which} not installed; "
+            f"install {it} with: pip install 'loratrain[{extra}]'"
+        )
+
+
+# What each verb with an extra imports (import name -> distribution), read before the first heavy import. The
+# distributions are those of pyproject.toml's extras of the same name (tests/test_plain_install.py checks).
+EXTRA_MODULES: dict[str, dict[str, str]] = {
+    "shrink": {"torch": "torch", "safetensors": "safetensors"},
+    "report": {"numpy": "numpy", "tensorboard": "tensorboard", "PIL": "pillow", "matplotlib": "matplotlib"},
+    "audit": {"PIL": "pillow", "numpy": "numpy"},
+}
+
+
+def require_extra(verb: str, extra: str, without: Iterable[str] = ()) -> None:
+    """Raise MissingExtra when a module of `extra` (EXTRA_MODULES, less `without`) cannot be imported; the modules
+    are looked up, not imported."""
+    import importlib.util
+
+    missing = []
+    for module, dist in EXTRA_MODULES[extra].items():
+        if module in without:
+            continue
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(dist)
+    if missing:
+        raise MissingExtra(verb, extra, missing)

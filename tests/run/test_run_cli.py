@@ -20,9 +20,9 @@ import pytest
 from helpers import STEP_LINE, env_for, loratrain, make_project, records, write_fake_nvidia_smi
 
 
-def test_run_on_a_terminal_trains_shows_a_progress_bar_and_records_everything(tmp_path):
+def test_run_on_a_terminal_trains_shows_a_progress_bar_and_records_everything(tmp_path, launcher):
     root = tmp_path / "p"
-    config = make_project(root)
+    config = make_project(root, python=launcher.python)
     # A pseudo-terminal, so loratrain sees a TTY and draws its own progress bar.
     master, slave = pty.openpty()
     proc = subprocess.Popen(
@@ -58,9 +58,9 @@ def test_run_on_a_terminal_trains_shows_a_progress_bar_and_records_everything(tm
     folder = next((root / "out" / "loratrain-runs").iterdir())
     assert rec["status"] == "succeeded" and rec["exit_code"] == 0 and rec["duration_s"] > 0
     assert {"path": "mychar.safetensors", "bytes": (root / "out" / "mychar.safetensors").stat().st_size} in rec["files"]
-    assert rec["argv"][:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+    assert rec["argv"][:3] == [launcher.python, "-m", "accelerate.commands.launch"]
     assert "--output_name=mychar" in rec["argv"] and rec["config_file"] == config.name
-    assert rec["versions"]["accelerate"] and rec["versions"]["torch"] and rec["versions"]["lycoris_lora"]
+    assert rec["versions"]["accelerate"] == launcher.accelerate and rec["versions"]["torch"]
     assert rec["gpus"][0]["name"] == "NVIDIA A100-SXM4-40GB" and rec["sd_scripts"]["commit"] is None
     assert rec["config"]["network"]["network_dim"] == 4
     log = (folder / "train.log").read_text()
@@ -102,11 +102,11 @@ def test_an_output_dir_that_is_a_file_is_exit_2_naming_it_even_without_preflight
 
 
 @pytest.mark.usefixtures("without_environment_probe")  # about outputs, queues, files: not the interpreter
-def test_a_failing_training_run_fails_loratrain_and_is_recorded_as_failed(tmp_path):
+def test_a_failing_training_run_fails_loratrain_and_is_recorded_as_failed(tmp_path, launcher):
     root = tmp_path / "p"
-    config = make_project(root)
+    config = make_project(root, python=launcher.python)
     result = loratrain(root, "run", config.name, FIXTURE_EXIT="3")
-    # accelerate's simple launcher turns any non-zero status of the script into its own 1.
+    # accelerate's simple launcher (1.6.0 and 1.16.0 alike) turns any non-zero status of the script into its own 1.
     assert result.returncode == 1
     assert "training failed with exit code 1" in result.stderr
     (rec,) = records(root)
@@ -141,35 +141,62 @@ def _group_gone(pgid: int) -> bool:
     return False
 
 
+def _signals_seen(root: Path) -> list[str]:
+    path = root / "out" / "fixture.signal"
+    return path.read_text().split() if path.exists() else []
+
+
+# What the user is promised whichever launcher runs: accelerate 1.6.0 lets the script handle the signal and dies
+# itself, 1.16.0 also sends the script SIGTERM and, 5 s later, SIGKILL of its own (docs/run.md). So these tests
+# assert the exit code, the record, the first signal the script saw, an empty process group and the time it took;
+# never which process sent the last signal.
 # SIGHUP (an SSH session dropping) is handled like SIGTERM: the script is told SIGTERM, the record is closed.
 @pytest.mark.parametrize(
     "sig, code, seen",
     [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM"), (signal.SIGHUP, 143, "SIGTERM")],
 )
-def test_signal_to_loratrain_reaches_the_training_script_and_nothing_is_left(tmp_path, sig, code, seen):
+def test_signal_to_loratrain_reaches_the_training_script_and_nothing_is_left(tmp_path, launcher, sig, code, seen):
     root = tmp_path / "p"
-    config = make_project(root, steps=200)
+    config = make_project(root, steps=200, python=launcher.python)  # 40 s of training if nothing stopped it
     proc, pid, pgid = _start_and_wait_for_training(root, config)
+    sent = time.monotonic()
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
+    took = time.monotonic() - sent
     assert proc.returncode == code, err.decode()
-    assert (root / "out" / "fixture.signal").read_text() == seen  # the training script saw it, once
-    assert f"fixture: stopping on {seen}" in out.decode()
+    assert f"sent {seen} to the training processes" in err.decode()  # what loratrain got goes on to the group
+    # The script stopped on a signal it can handle (never killed). Which one its handler ran for first is the
+    # launcher's doing: accelerate 1.16.0 follows a Ctrl-C with its own SIGTERM at once, and that may win.
+    told = _signals_seen(root)
+    assert told and set(told) <= {"SIGINT", "SIGTERM"} and (sig == signal.SIGINT or told[0] == seen), told
+    assert "fixture: stopping on SIG" in out.decode()
     assert _group_gone(pgid)
+    # The script stopped on its own: loratrain never had to escalate, and it took well under the 30 s grace.
+    assert "sent SIGKILL" not in err.decode() and took < 20, (took, err.decode())
     (rec,) = records(root)
     assert rec["status"] == "interrupted" and rec["interrupted_by"] == seen and rec["exit_code"] == code
 
 
-def test_a_script_that_ignores_ctrl_c_is_stopped_with_sigterm_then_sigkill(tmp_path):
+def test_a_script_that_ignores_ctrl_c_is_stopped_within_the_grace_steps_and_nothing_is_left(tmp_path, launcher):
     root = tmp_path / "p"
-    config = make_project(root, steps=400)
-    proc, pid, pgid = _start_and_wait_for_training(root, config, "--grace", "1", FIXTURE_STUBBORN="1")
+    config = make_project(root, steps=400, python=launcher.python)  # 80 s of training if nothing stopped it
+    grace = 1.0
+    proc, pid, pgid = _start_and_wait_for_training(root, config, "--grace", str(grace), FIXTURE_STUBBORN="1")
+    sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    took = time.monotonic() - sent
     text = err.decode()
-    assert "sent SIGINT" in text and "sent SIGTERM" in text and "sent SIGKILL" in text
+    assert proc.returncode == 130, text
     assert _group_gone(pgid)
+    # SIGINT, then SIGTERM after one grace, then SIGKILL after the second: whoever kills the script first (accelerate
+    # 1.16.0 does after its own 5 s), it is gone by then. 10 s of slack for a loaded machine, far below the 80 s.
+    assert took < 2 * grace + 10, (took, text)
+    assert "sent SIGINT to the training processes" in text
+    said = [name for name in ("SIGINT", "SIGTERM", "SIGKILL") if f"sent {name}" in text]
+    assert said == ["SIGINT", "SIGTERM", "SIGKILL"][: len(said)]  # escalation in order, none skipped
+    (rec,) = records(root)
+    assert rec["status"] == "interrupted" and rec["interrupted_by"] == "SIGINT" and rec["exit_code"] == 130
 
 
 @pytest.mark.usefixtures("without_environment_probe")  # about outputs, queues, files: not the interpreter

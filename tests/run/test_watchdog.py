@@ -110,9 +110,9 @@ def test_last_progress_in_a_log_reads_the_final_redraw():
     assert (p.step, p.total, p.avr_loss) == (2, 5, 0.1)
 
 
-def test_a_nan_run_is_stopped_within_3_logged_steps_and_recorded(tmp_path):
+def test_a_nan_run_is_stopped_within_3_logged_steps_and_recorded(tmp_path, launcher):
     root = tmp_path / "p"
-    config = make_project(root, steps=200)
+    config = make_project(root, steps=200, python=launcher.python)
     done = loratrain(root, "run", config.name, "--plain", FIXTURE_NAN_AT="4", FIXTURE_STEP_S="0.05")
     assert done.returncode != 0, done.stderr
     (rec,) = records(root)
@@ -124,7 +124,7 @@ def test_a_nan_run_is_stopped_within_3_logged_steps_and_recorded(tmp_path):
     assert not (root / "out" / "mychar.safetensors").exists()  # no broken final file
 
 
-def test_a_failed_run_says_why_in_one_or_two_lines_and_records_it(tmp_path):
+def test_a_failed_run_says_why_in_one_or_two_lines_and_records_it(tmp_path, launcher):
     log = tmp_path / "fail.log"
     log.write_text(
         'Traceback (most recent call last):\n  File "train_util.py", line 3618, in get_optimizer\n'
@@ -132,7 +132,7 @@ def test_a_failed_run_says_why_in_one_or_two_lines_and_records_it(tmp_path):
         encoding="utf-8",
     )
     root = tmp_path / "p"
-    config = make_project(root)
+    config = make_project(root, python=launcher.python)
     done = loratrain(root, "run", config.name, "--plain", FIXTURE_FAIL_LOG=str(log))
     assert done.returncode == 1
     (rec,) = records(root)

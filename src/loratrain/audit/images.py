@@ -26,16 +26,12 @@ EXTENSION_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "W
 
 HASH_SIDE = 8  # dHash: an 8x8 grid of gradient signs per direction, 128 bits in all
 
-MISSING_EXTRA = "loratrain audit decodes images with Pillow and numpy: pip install 'loratrain[audit]'"
-
 
 def require_pillow() -> None:
-    """Raise ImportError with the one line that says how to install the `audit` extra."""
-    try:
-        import numpy  # noqa: F401
-        import PIL  # noqa: F401
-    except ImportError:
-        raise ImportError(MISSING_EXTRA) from None
+    """Raise MissingExtra (one line naming the `audit` extra, exit 2) when Pillow or numpy is not installed."""
+    from loratrain.errors import require_extra
+
+    require_extra("audit", "audit")
 
 
 def inspect(path: str) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def _compare(targets: list[Path], as_json: bool, html_dir: Optional[Path]) -> in
     from loratrain.sweep.record import is_sweep
 
     page = not as_json or html_dir is not None
-    _needs(not page)
+    _needs(not page, "compare")
     found = compare_mod.locate(targets)
     if len(found) < 2:
         raise ConfigError(

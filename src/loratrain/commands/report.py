@@ -98,21 +98,11 @@ def run_report(run: Path, output: Optional[Path], json_out: bool, open_: bool) -
     return 0
 
 
-def _needs(json_only: bool) -> None:
-    """The report extra's packages, named with the install command when one is missing (no traceback)."""
-    import importlib.util
+def _needs(json_only: bool, verb: str = "report") -> None:
+    """The report extra's packages (matplotlib only for the figures); a missing one is one line naming the extra."""
+    from loratrain.errors import require_extra
 
-    from loratrain.errors import RuntimeFailure
-
-    wanted = {"numpy": "numpy", "tensorboard": "tensorboard", "PIL": "pillow"}
-    if not json_only:
-        wanted["matplotlib"] = "matplotlib"
-    missing = [pkg for mod, pkg in wanted.items() if importlib.util.find_spec(mod) is None]
-    if missing:
-        raise RuntimeFailure(
-            f"loratrain report needs {', '.join(missing)}, which is not installed; "
-            "install it with: pip install 'loratrain[report]'"
-        )
+    require_extra(verb, "report", without=("matplotlib",) if json_only else ())
 
 
 def _summary(report, written) -> None:

@@ -284,6 +284,9 @@ def run_shrink(
     plot,
     force,
 ) -> int:
+    from loratrain.errors import require_extra
+
+    require_extra("shrink", "shrink")  # torch and safetensors: one line naming the extra, not a traceback
     selections = _selections(recipe, rank, conv_rank, dynamic_method, dynamic_param)
     _check_options(selections, base, save_precision)
     outs = _output_paths(lora, output, selections)

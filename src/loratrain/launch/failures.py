@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from loratrain.launch.launcher_echo import drop_launcher_echo
+
 TAIL_LINES = 1500  # how many of the log's last lines are read
 TAIL_BYTES = 512 * 1024
 _NEAR_END = 15  # a fatal line without an exception must be among the last meaningful lines
@@ -663,7 +665,7 @@ def classify(
     """
     if exit_code == 0:
         return None
-    lines = tail_lines(log_text)
+    lines = tail_lines(drop_launcher_echo(log_text))  # accelerate >= 1.16 prints the stderr tail twice
     found = find_final(lines)
     if found is not None:
         final_line = found.text.splitlines()[0][:300]
