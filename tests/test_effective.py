@@ -1,11 +1,13 @@
-"""The effective view (loratrain/effective.py) is built once per config, and fit, plan, check, run --dry-run and
-slurm print the same facts from it: the optimizer that really runs, the process count, batch and resolution."""
+"""The effective view (loratrain/effective.py) is built once per config, and fit, plan, check, run --dry-run,
+slurm and doctor print the same facts from it: the optimizer that really runs, the process count, batch and
+resolution, the training precision."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,6 +97,45 @@ def test_every_verb_reads_the_same_view(two_gpus, tmp_path, config, name, drop_o
     slurm = run_cli("slurm", str(path), "--sd-scripts", str(FIXTURE_SD_SCRIPTS), *per_node, *_sets(sets), env=env)
     assert slurm.returncode == 0, slurm.stderr
     assert f"--num_processes={total}" in slurm.stdout
+
+
+# The torch dtype of each sd-scripts --mixed_precision (library/train_util.py:5507-5512, prepare_dtype).
+TORCH_DTYPE = {"no": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+@pytest.mark.parametrize("name,drop_optimizer,sets", VARIANTS[:2], ids=[v[0] for v in VARIANTS[:2]])
+@pytest.mark.parametrize("config", SHIPPED)
+def test_doctor_probes_what_the_view_says(two_gpus, tmp_path, config, name, drop_optimizer, sets):
+    """doctor --json, its probe run in this test environment's interpreter: the optimizer class it imports, the
+    package it names and the dtype of its GPU matmul are the view's."""
+    if drop_optimizer and "optimizer_args" in (CONFIGS / f"{config}.toml").read_text(encoding="utf-8"):
+        pytest.skip("this config's optimizer_args belong to its own optimizer")
+    path = _variant(tmp_path, config, drop_optimizer)
+    cfg = load_config(path, sets).config
+    view = Effective.from_config(cfg, gpus.visible_count(cfg.accelerate.model_dump()))
+    env = {**two_gpus, "HOME": str(tmp_path), "WANDB_API_KEY": ""}
+    result = run_cli(
+        "doctor", str(path), "--python", sys.executable, "--sd-scripts", str(FIXTURE_SD_SCRIPTS), "--json",
+        *_sets(sets), env=env, timeout=300,
+    )  # fmt: skip
+    data = _json(result)
+    assert data["effective"] == view.facts()
+
+    imported = [f"{i['module']}.{i['attr']}" for i in data["request"]["imports"] if "attr" in i]
+    assert imported == [view.optimizer_class]
+    (line,) = [c for c in data["checks"] if c["name"] == "optimizer"]
+    assert view.optimizer_class in line["detail"]
+    if view.optimizer_package != "torch":
+        assert view.optimizer_package in line["detail"]  # "imports (prodigyopt 1.1.2)" or "prodigyopt is not installed"
+    if drop_optimizer:
+        assert (view.optimizer_type, view.optimizer_class) == ("AdamW8bit", "bitsandbytes.optim.AdamW8bit")
+
+    gpu = data["request"]["gpu"]
+    assert gpu["dtype"] == TORCH_DTYPE[view.precision.mixed]
+    assert gpu["fp8"] == view.precision.fp8
+    assert gpu["bnb_class"] == (
+        view.optimizer_class.rpartition(".")[2] if view.optimizer_package == "bitsandbytes" else None
+    )
 
 
 def _optimizer_state(data: dict) -> float:
@@ -209,3 +250,30 @@ def test_derivations_follow_sd_scripts():
     assert (v.attention, v.token_chunks) == ("xformers", 3)
     defaults = Effective.from_args({})
     assert (defaults.optimizer_type, defaults.train_batch_size, defaults.buckets.reso_steps) == ("AdamW", 1, 64)
+
+
+@pytest.mark.parametrize(
+    "args,package,xformers,backend,trackers",
+    [
+        ({}, "torch", False, "NO", ()),
+        # the VAE takes xformers even where mem_eff_attn wins the U-Net (sdxl_train_network.py:63-65)
+        ({"mem_eff_attn": True, "xformers": True}, "torch", True, "NO", ()),
+        ({"torch_compile": True}, "torch", False, "inductor", ()),
+        ({"torch_compile": True, "dynamo_backend": "eager"}, "torch", False, "eager", ()),
+        ({"dynamo_backend": "eager"}, "torch", False, "NO", ()),  # without torch_compile: "NO"
+        ({"logging_dir": "logs"}, "torch", False, "NO", ("tensorboard",)),
+        ({"logging_dir": "logs", "log_with": "all"}, "torch", False, "NO", ("tensorboard", "wandb")),
+        ({"log_with": "wandb"}, "torch", False, "NO", ("wandb",)),
+        ({"optimizer_type": "Prodigy"}, "prodigyopt", False, "NO", ()),
+        ({"optimizer_type": "prodigyplus.ProdigyPlusScheduleFree"}, None, False, "NO", ()),  # not in the table
+    ],
+)
+def test_what_the_training_environment_must_import(args, package, xformers, backend, trackers):
+    """The facts doctor's probe is built from: the optimizer's distribution, xformers, torch.compile, loggers."""
+    v = Effective.from_args(args)
+    assert (v.optimizer_package, v.xformers_loaded, v.dynamo_backend, v.trackers) == (
+        package,
+        xformers,
+        backend,
+        trackers,
+    )

@@ -1,7 +1,7 @@
 """The effective view: what sd-scripts 48d368f will really do with a validated config, derived once.
 
 Every verb that needs a fact beyond "what the user wrote" reads it here: fit, plan, check (preflight and the
-rules), run and slurm. A fact is derived in exactly one function below, and each cites the sd-scripts line it
+rules), run, slurm, doctor and report. A fact is derived in exactly one function below, and each cites the sd-scripts line it
 follows (paths relative to the sd-scripts checkout, at commit 48d368f). Unset values are sd-scripts' own
 defaults, read from its flag table (`sdscripts.flags.default`), never restated.
 
@@ -189,17 +189,34 @@ def _buckets(args: Mapping[str, Any]) -> Buckets:
     )
 
 
-def _optimizer(args: Mapping[str, Any]) -> tuple[str, str | None]:
+def _optimizer(args: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
     # library/train_util.py:4825-4847 (get_optimizer): use_8bit_adam -> AdamW8bit, use_lion_optimizer -> Lion,
-    # empty -> AdamW; the class comes from the optimizer table (sdscripts/optimizers.py).
+    # empty -> AdamW; the class and the distribution that provides it come from the optimizer table
+    # (sdscripts/optimizers.py). A dotted path the table has not read is imported as written
+    # (train_util.py:5126-5133): its class is the path, its distribution unknown here.
     name = effective_optimizer_type(
         args.get("optimizer_type"), bool(args.get("use_8bit_adam")), bool(args.get("use_lion_optimizer"))
     )
     try:
         target = resolve_optimizer(name)
     except KeyError:
-        return name, None
-    return name, target.target if target is not None else name
+        return name, None, None
+    if target is None:
+        return name, name, None
+    return name, target.target, target.package
+
+
+def _trackers(args: Mapping[str, Any]) -> tuple[str, ...]:
+    # library/train_util.py:5443-5458 (prepare_accelerator): log_with unset logs to tensorboard when logging_dir
+    # is set; "tensorboard" and "all" write tensorboard events into logging_dir (without one sd-scripts stops);
+    # "wandb" and "all" import wandb.
+    log_with = args.get("log_with")
+    out = []
+    if args.get("logging_dir") and log_with in (None, "tensorboard", "all"):
+        out.append("tensorboard")
+    if log_with in ("wandb", "all"):
+        out.append("wandb")
+    return tuple(out)
 
 
 def _samples(args: Mapping[str, Any]) -> bool:
@@ -218,6 +235,7 @@ class Effective:
     visible_gpus: int | None
     optimizer_type: str  # the name get_optimizer ends up with
     optimizer_class: str | None  # the dotted class it constructs (None: a name sd-scripts cannot resolve)
+    optimizer_package: str | None  # the distribution providing that class ("torch"; None: not in the table)
     processes: Processes
     resolution: tuple[int, int] | None  # None: unset (sd-scripts asserts for folder datasets)
     buckets: Buckets
@@ -228,7 +246,10 @@ class Effective:
     latents_cache: str  # "none", "memory" or "disk"
     text_encoder_outputs_cache: str  # "none", "memory" or "disk"
     precision: Precision
-    attention: str  # mem_eff_attn, xformers, sdpa or none
+    attention: str  # the U-Net's attention: mem_eff_attn, xformers, sdpa or none
+    xformers_loaded: bool  # xformers is imported (U-Net attention or the VAE's)
+    dynamo_backend: str  # torch.compile's backend accelerate gets; "NO" without torch_compile
+    trackers: tuple[str, ...]  # what accelerate logs to: tensorboard, wandb
     gradient_checkpointing: bool
     token_chunks: int  # 75-token chunks each caption is encoded in
     samples: bool  # sample images are drawn during training
@@ -245,7 +266,7 @@ class Effective:
         """The view of sd-scripts arguments (`TrainConfig.script_args()`: dest -> value, unset = absent)."""
         args = dict(args)
         accelerate = dict(accelerate or {})
-        optimizer_type, optimizer_class = _optimizer(args)
+        optimizer_type, optimizer_class, optimizer_package = _optimizer(args)
         max_tokens = args.get("max_token_length")
         return cls(
             args=MappingProxyType(args),
@@ -253,6 +274,7 @@ class Effective:
             visible_gpus=visible_gpus,
             optimizer_type=optimizer_type,
             optimizer_class=optimizer_class,
+            optimizer_package=optimizer_package,
             processes=processes(accelerate, visible_gpus),
             resolution=parse_resolution(args.get("resolution")),
             buckets=_buckets(args),
@@ -270,6 +292,14 @@ class Effective:
             ),
             precision=_precision(args),
             attention=_attention(args),
+            # sdxl_train_network.py:63-65: the VAE gets xformers attention whenever xformers is set, even where
+            # mem_eff_attn wins the U-Net (library/train_util.py:3362-3370).
+            xformers_loaded=bool(args.get("xformers")),
+            # library/train_util.py:5467-5469: dynamo_backend only with torch_compile, else "NO".
+            dynamo_backend=str(args.get("dynamo_backend") or flags.default("dynamo_backend"))
+            if args.get("torch_compile")
+            else "NO",
+            trackers=_trackers(args),
             gradient_checkpointing=bool(args.get("gradient_checkpointing")),
             token_chunks=1 if not max_tokens else max(1, int(max_tokens) // TOKENS_PER_CHUNK),
             samples=_samples(args),
@@ -303,4 +333,5 @@ class Effective:
             value = getattr(self, name)
             out[name] = asdict(value) if hasattr(value, "__dataclass_fields__") else value
         out["resolution"] = list(self.resolution) if self.resolution else None
+        out["trackers"] = list(self.trackers)
         return out

@@ -115,3 +115,39 @@ def test_report_never_imports_torch(finished_run):
     )
     assert (finished_run / "report" / "report.html").is_file(), result.stderr[-2000:]
     assert [ln for ln in result.stderr.splitlines() if ln.startswith("HEAVY:")] == ["HEAVY:"], result.stderr[-2000:]
+
+
+def test_the_runs_settings_are_the_effective_view_of_the_recorded_config(tmp_path):
+    """A record holds the config it ran; the report shows what sd-scripts did with it (the effective view, as fit,
+    plan and check print it): use_8bit_adam runs AdamW8bit, on the one GPU the record saw."""
+    from loratrain.config.loader import load_config
+    from loratrain.effective import Effective
+    from loratrain.launch.record import RECORD_NAME
+
+    folder = synth.make_run(tmp_path)
+    path = tmp_path / "run.toml"
+    path.write_text(BASE + "[extra]\nuse_8bit_adam = true\n", encoding="utf-8")
+    cfg = load_config(str(path), []).config
+    record = json.loads((folder / RECORD_NAME).read_text(encoding="utf-8"))
+    record["config"] = cfg.model_dump(mode="json", exclude_none=True)  # as launch/prepare.py records it
+    (folder / RECORD_NAME).write_text(json.dumps(record), encoding="utf-8")
+
+    result = run_cli("report", folder, "--json")
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)["run"]["effective"]
+    assert facts == Effective.from_config(cfg, 1).facts()
+    assert (facts["optimizer_type"], facts["optimizer_class"]) == ("AdamW8bit", "bitsandbytes.optim.AdamW8bit")
+    assert run_cli("report", folder).returncode == 0
+    page = (folder / "report" / "report.html").read_text(encoding="utf-8")
+    assert "<th>optimizer</th><td>AdamW8bit (bitsandbytes.optim.AdamW8bit)</td>" in page
+
+
+def test_a_record_without_a_readable_config_has_no_effective_view(finished_run):
+    from loratrain.launch.record import RECORD_NAME
+
+    record = json.loads((finished_run / RECORD_NAME).read_text(encoding="utf-8"))
+    record["config"] = {"no_such_table": {}}  # a schema this loratrain does not read
+    (finished_run / RECORD_NAME).write_text(json.dumps(record), encoding="utf-8")
+    result = run_cli("report", finished_run, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["run"]["effective"] is None

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from loratrain.commands._config import SD_SCRIPTS_HELP, SetOption, load
+from loratrain.commands._config import SD_SCRIPTS_HELP, SetOption, effective, load
 
 _MARK = {"ok": "ok", "warning": "warn", "error": "FAIL", "skipped": "skip"}
 
@@ -25,7 +25,9 @@ def register(app: typer.Typer) -> None:
             help="The run's TOML file; without one, loratrain's own Python and "
             "sd-scripts' defaults (AdamW, no network module) are checked.",
         ),
-        as_json: bool = typer.Option(False, "--json", help="Print {ok, python, checks, errors, warnings} as JSON."),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print {ok, python, checks, errors, warnings, effective, request} as JSON."
+        ),
         set_: Optional[list[str]] = SetOption,
         sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help=SD_SCRIPTS_HELP),
         python: Optional[str] = typer.Option(
@@ -41,6 +43,7 @@ def _doctor(config, as_json, set_, sd_scripts, python) -> int:
     from pathlib import Path
 
     from loratrain.commands._output import print_json, print_problems
+    from loratrain.effective import Effective
     from loratrain.errors import EXIT_CONFIG, EXIT_OK, ConfigError, Problem
     from loratrain.launch import doctor as doctor_mod
     from loratrain.launch import gpus as gpu_mod
@@ -48,13 +51,13 @@ def _doctor(config, as_json, set_, sd_scripts, python) -> int:
     from loratrain.sdscripts import install as sdscripts
 
     env = dict(os.environ)
-    args: dict = {}
+    view = Effective.from_args({})  # no config: sd-scripts' defaults
     cfg_python = None
     cfg_folder = None
     loaded = None
     if config:
         loaded = load(config, set_, quiet=as_json)
-        args = loaded.config.script_args()
+        view = effective(loaded.config)
         cfg_python = loaded.config.python
         cfg_folder = loaded.config.sd_scripts
     interpreter = python or cfg_python or sys.executable
@@ -69,7 +72,8 @@ def _doctor(config, as_json, set_, sd_scripts, python) -> int:
     try:
         report = doctor_mod.diagnose(
             doctor_mod.DoctorInput(
-                args=args,
+                args=view.args,
+                view=view,
                 python=interpreter,
                 sd_scripts=folder,
                 env=env,
@@ -78,12 +82,14 @@ def _doctor(config, as_json, set_, sd_scripts, python) -> int:
             )
         )
     except ConfigError as exc:  # the interpreter cannot run, or died loading a package
-        report = doctor_mod.Report(python=interpreter)
+        report = doctor_mod.Report(python=interpreter, effective=view.facts())
         report.add("interpreter", "error", exc.problems[0].message, exc.problems[0])
     problems += report.problems
     if loaded is not None:
         tokenizers = preflight.check_tokenizers(
-            preflight.PreflightInput(args=args, python=interpreter, env=env, cwd=Path.cwd(), config_file=str(config))
+            preflight.PreflightInput(
+                args=view.args, python=interpreter, env=env, cwd=Path.cwd(), config_file=str(config)
+            )
         )
         report.checks.append(
             doctor_mod.Check(

@@ -7,6 +7,9 @@ module, and on each visible CUDA GPU runs a tiny matmul in the training precisio
 optimizer step and one xformers attention call when the config uses them). It prints one JSON line;
 `diagnose` turns the answers into `Problem`s whose fix is the exact command for that interpreter.
 
+What the config uses (the optimizer's class and package, the training precision, fp8, xformers, torch.compile,
+the loggers) is read from the effective view (loratrain/effective.py), never from the raw arguments.
+
 loratrain's own process never imports any of it: everything heavy happens in the probe.
 """
 
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from loratrain.effective import Effective
 from loratrain.errors import ConfigError, Problem, Severity
 from loratrain.launch.requirements import Requirement, judge, key, probe_items, read_requirements
 from loratrain.sdscripts import probes
@@ -53,25 +57,27 @@ DIST_OF_MODULE = {
 }
 
 
-def optimizer_need(args: Mapping[str, Any]) -> tuple[str, OptimizerNeed]:
-    """(the optimizer's name as sd-scripts ends up with it, what it imports). Which class and package each
-    optimizer_type reaches is read from the optimizer table (sdscripts/optimizers.py, get_optimizer at 48d368f)."""
-    from loratrain.sdscripts import optimizers
+# The effective view's precision -> the torch dtype the probe's matmul runs in.
+TORCH_DTYPE = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
 
-    name = optimizers.effective_optimizer_type(
-        args.get("optimizer_type"), bool(args.get("use_8bit_adam")), bool(args.get("use_lion_optimizer"))
-    )
-    try:
-        target = optimizers.resolve_optimizer(name)
-    except KeyError:  # a name get_optimizer cannot resolve: it tries getattr(torch.optim, name)
+
+def view_of(config: Effective | Mapping[str, Any]) -> Effective:
+    """The effective view; sd-scripts arguments (dest -> value) are turned into one."""
+    return config if isinstance(config, Effective) else Effective.from_args(config)
+
+
+def optimizer_need(config: Effective | Mapping[str, Any]) -> tuple[str, OptimizerNeed]:
+    """(the optimizer's name as sd-scripts ends up with it, what it imports), from the view's optimizer class and
+    package (the optimizer table, get_optimizer at 48d368f)."""
+    view = view_of(config)
+    name, target, package = view.optimizer_type, view.optimizer_class, view.optimizer_package
+    if target is None:  # a name get_optimizer cannot resolve: it tries getattr(torch.optim, name)
         return name, OptimizerNeed("torch.optim", name)
-    if target is not None:
-        module, _, attr = target.target.rpartition(".")
-        dist = None if target.package == "torch" else target.package
-        return name, OptimizerNeed(module, attr, dist, bnb=target.package == "bitsandbytes")
-    module, _, attr = name.rpartition(".")
+    module, _, attr = target.rpartition(".")
     top = module.split(".")[0]
-    return name, OptimizerNeed(module, attr, DIST_OF_MODULE.get(top, top), bnb=top == "bitsandbytes")
+    if package is None:  # a dotted path outside the table: pip's name for its top-level module
+        return name, OptimizerNeed(module, attr, DIST_OF_MODULE.get(top, top), bnb=top == "bitsandbytes")
+    return name, OptimizerNeed(module, attr, None if package == "torch" else package, bnb=package == "bitsandbytes")
 
 
 @dataclass
@@ -98,30 +104,19 @@ class Request:
         )
 
 
-def training_dtype(args: Mapping[str, Any]) -> str:
-    """The torch dtype training computes in: sd-scripts' own --mixed_precision (and full_bf16/full_fp16)."""
-    if args.get("mixed_precision") == "bf16" or args.get("full_bf16"):
-        return "bfloat16"
-    if args.get("mixed_precision") == "fp16" or args.get("full_fp16"):
-        return "float16"
-    return "float32"
-
-
-def uses_tensorboard(args: Mapping[str, Any]) -> bool:
-    """accelerate logs to tensorboard when logging_dir is set and log_with is unset, tensorboard or all."""
-    return bool(args.get("logging_dir")) and args.get("log_with") in (None, "tensorboard", "all")
-
-
-def uses_wandb(args: Mapping[str, Any]) -> bool:
-    return args.get("log_with") in ("wandb", "all")
+def training_dtype(view: Effective) -> str:
+    """The torch dtype training computes in: the view's precision (sd-scripts' own --mixed_precision)."""
+    return TORCH_DTYPE.get(view.precision.activations, "float32")
 
 
 def build_request(
-    args: Mapping[str, Any], requirements: Sequence[Requirement] | None, sd_scripts: Path | None
+    config: Effective | Mapping[str, Any], requirements: Sequence[Requirement] | None, sd_scripts: Path | None
 ) -> Request:
     """Exactly what this config will use, and nothing more (each import costs start-up time)."""
     from loratrain.sdscripts.install import LYCORIS_REQUIREMENT, TRAINING_DISTS
 
+    view = view_of(config)
+    args = view.args
     req = Request(path=str(sd_scripts) if sd_scripts else None)
     req.dists = [r.dist for r in requirements or ()]
     req.requirements = probe_items(list(requirements or []))
@@ -130,15 +125,15 @@ def build_request(
         if dist not in req.dists:
             req.dists.append(dist)
     req.imports = [{"module": "torch"}, {"module": "accelerate"}]
-    _, need = optimizer_need(args)
+    _, need = optimizer_need(view)
     req.imports.append({"module": need.module, "attr": need.attr})
-    if args.get("xformers"):
+    if view.xformers_loaded:
         req.imports += [{"module": "xformers"}, {"module": "xformers.ops"}]
-    if args.get("torch_compile"):
+    if view.dynamo_backend != "NO":
         req.imports.append({"module": "triton"})
-    if uses_wandb(args):
+    if "wandb" in view.trackers:
         req.imports.append({"module": "wandb"})
-    if uses_tensorboard(args):
+    if "tensorboard" in view.trackers:
         req.imports.append({"module": "tensorboard"})
     if args.get("network_module"):
         req.locate.append(str(args["network_module"]))
@@ -148,10 +143,10 @@ def build_request(
         if used and used not in req.dists:
             req.dists.append(used)
     req.gpu = {
-        "dtype": training_dtype(args),
-        "fp8": bool(args.get("fp8_base") or args.get("fp8_base_unet")),
+        "dtype": training_dtype(view),
+        "fp8": view.precision.fp8,
         "bnb_class": need.attr if need.bnb else None,
-        "xformers": bool(args.get("xformers")),
+        "xformers": view.xformers_loaded,
     }
     return req
 
@@ -164,6 +159,7 @@ class ProbeRun:
 
     def __init__(self, python: str, request: Request, env: Mapping[str, str] | None = None):
         self.python = python
+        self.request = request
         self.started = probes.Started(python, "doctor_probe", [request.as_json()], env)
 
     def result(self, timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
@@ -232,6 +228,8 @@ class Report:
     checks: list[Check] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     probe: dict[str, Any] = field(default_factory=dict)
+    effective: dict[str, Any] | None = None  # the view's facts this report judged by
+    request: Request | None = None  # what the probe was asked to import and run
 
     def add(self, name: str, status: str, detail: str, problem: Problem | None = None) -> None:
         self.checks.append(Check(name, status, detail))
@@ -245,17 +243,25 @@ class Report:
             "checks": [c.__dict__ for c in self.checks],
             "errors": [p.render() for p in self.problems if p.severity != "warning"],
             "warnings": [p.render() for p in self.problems if p.severity == "warning"],
+            "effective": self.effective,
+            "request": {"imports": self.request.imports, "gpu": self.request.gpu} if self.request else None,
         }
 
 
 @dataclass
 class DoctorInput:
-    args: Mapping[str, Any]
+    args: Mapping[str, Any]  # sd-scripts dest -> value; the view is built from them unless given
     python: str
     sd_scripts: Path | None = None
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     config_file: str = ""
     gpus_listed: int | None = None  # GPUs nvidia-smi lists (None: no nvidia-smi); a CPU-only torch cannot use them
+    view: Effective | None = None  # the config's effective view (the caller's, built once per verb)
+
+    def effective(self) -> Effective:
+        if self.view is None:
+            self.view = Effective.from_args(self.args)
+        return self.view
 
 
 def wandb_key_found(args: Mapping[str, Any], env: Mapping[str, str]) -> bool:
@@ -272,14 +278,16 @@ def wandb_key_found(args: Mapping[str, Any], env: Mapping[str, str]) -> bool:
 def start(inp: DoctorInput) -> tuple[list[Requirement] | None, ProbeRun]:
     """Read sd-scripts' pins and start the probe for this config; `diagnose` takes both to finish."""
     requirements = read_requirements(inp.sd_scripts)
-    return requirements, ProbeRun(inp.python, build_request(inp.args, requirements, inp.sd_scripts), inp.env)
+    return requirements, ProbeRun(inp.python, build_request(inp.effective(), requirements, inp.sd_scripts), inp.env)
 
 
 def diagnose(inp: DoctorInput, started: tuple[list[Requirement] | None, ProbeRun] | None = None) -> Report:
     """Run the probe for this config (or finish the one `start` began) and judge its answers: every check,
     and the problems with their fixes."""
     requirements, probe = started or start(inp)
-    return Judge(inp, requirements, probe.result()).run()
+    report = Judge(inp, requirements, probe.result()).run()
+    report.request = getattr(probe, "request", None)
+    return report
 
 
 class Judge:
@@ -289,18 +297,19 @@ class Judge:
         from loratrain.sdscripts.install import LYCORIS_REQUIREMENT
 
         self.inp = inp
-        self.args = inp.args
+        self.view = inp.effective()
+        self.args = self.view.args
         self.requirements = requirements
         self.data = data
         self.py = data.get("executable") or inp.python
-        self.report = Report(python=self.py, probe=data)
+        self.report = Report(python=self.py, probe=data, effective=self.view.facts())
         self.pins = {key(r.dist): r for r in requirements or ()}
         self.fixed: set[str] = set()  # dists whose fix is already given
         self.imports: dict[str, Any] = data.get("imports", {})
         self.versions: dict[str, Any] = data.get("versions") or {}
         self.torch_info: dict[str, Any] = data.get("torch") or {}
         self.lycoris = LYCORIS_REQUIREMENT
-        self.optimizer_name, self.need = optimizer_need(self.args)
+        self.optimizer_name, self.need = optimizer_need(self.view)
 
     def run(self) -> Report:
         torch_ok = self.check_torch()
@@ -308,10 +317,10 @@ class Judge:
         self.check_network()
         self.check_optimizer(torch_ok)
         self.check_xformers()
-        if self.args.get("torch_compile"):
+        if self.view.dynamo_backend != "NO":
             self.imported("triton", "triton", "triton", "torch_compile", "torch_compile needs triton")
         self.check_wandb()
-        if uses_tensorboard(self.args):
+        if "tensorboard" in self.view.trackers:
             self.imported(
                 "tensorboard", "tensorboard", "tensorboard", "logging_dir", "logging_dir logs through tensorboard"
             )
@@ -462,7 +471,7 @@ class Judge:
             self.add("optimizer", "ok", f"{name}: torch.optim.{need.attr}")
 
     def check_xformers(self) -> None:
-        if not self.args.get("xformers"):
+        if not self.view.xformers_loaded:
             return
         have = self.torch_info.get("version") or ""
         # pip picks the xformers built for the torch it is told to keep.
@@ -487,7 +496,7 @@ class Judge:
             self.add("xformers build", "error", p)
 
     def check_wandb(self) -> None:
-        if not uses_wandb(self.args):
+        if "wandb" not in self.view.trackers:
             return
         why = f'log_with = "{self.args.get("log_with")}" needs wandb'
         if not self.imported("wandb", "wandb", "wandb", "log_with", why):
@@ -546,7 +555,7 @@ class Judge:
 
     def check_gpu(self, g: dict[str, Any]) -> None:
         arch = self.torch_info.get("arch_list") or []
-        dtype = training_dtype(self.args)
+        dtype = training_dtype(self.view)
         label = f"GPU {g['index']}"
         where = f"GPU {g['index']} ({g['name']}, compute capability {g['capability']})"
         if arch and not _capability_supported(g["capability"], arch):
@@ -565,7 +574,7 @@ class Judge:
             )
             self.add(label, "error", p)
             return
-        fp8 = " with fp8 weights" if self.args.get("fp8_base") or self.args.get("fp8_base_unet") else ""
+        fp8 = " with fp8 weights" if self.view.precision.fp8 else ""
         self.add(label, "ok", f"{where}: {dtype} matmul{fp8}")
         if "bnb_step" in g:
             self.gpu_call(

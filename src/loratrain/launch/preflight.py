@@ -91,6 +91,7 @@ class PreflightInput:
             env=self.env,
             config_file=self.config_file,
             gpus_listed=scan.count if scan.source == "nvidia-smi" else None,
+            view=self.view(),
         )
 
     def problem(
@@ -365,9 +366,9 @@ def check_network_module(inp: PreflightInput) -> list[Problem]:
 
 
 def uses_bf16(inp: PreflightInput) -> bool:
-    """Whether training computes in bf16. Only the script's own values count: sd-scripts passes its
-    --mixed_precision (default "no") to Accelerator, which overrides accelerate launch's setting."""
-    return inp.args.get("mixed_precision") == "bf16" or bool(inp.args.get("full_bf16"))
+    """Whether training computes in bf16: the view's precision. Only the script's own values count: sd-scripts
+    passes its --mixed_precision (default "no") to Accelerator, which overrides accelerate launch's setting."""
+    return inp.view(count_gpus=False).precision.activations == "bf16"
 
 
 def check_gpus(inp: PreflightInput) -> list[Problem]:

@@ -67,6 +67,7 @@ class Report:
             "sd_scripts": rec.get("sd_scripts") or {},
             "gpus": rec.get("gpus"),
             "config": rec.get("config") or {},
+            "effective": self.run.view.facts() if self.run.view else None,
             "output_dir": str(self.run.output_dir),
             "log": str(self.run.log_path) if self.run.log_path else None,
             "launches": [

@@ -8,6 +8,7 @@ import json
 import math
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from loratrain.atomic import write_text
 from loratrain.report import figures
@@ -66,6 +67,27 @@ def _launches_text(launches: list[dict]) -> str | None:
     return f"{len(launches)}: steps 1-{ends[0]}" + "".join(f", resumed to {e}" for e in ends[1:])
 
 
+def _effective_rows(e: dict | None) -> list[tuple[str, Any]]:
+    """What sd-scripts did with the settings (the effective view's facts)."""
+    if not e:
+        return []
+    processes = e["processes"]["total"]
+    size = e["resolution"]
+    return [
+        (
+            "optimizer",
+            f"{e['optimizer_type']} ({e['optimizer_class']})" if e["optimizer_class"] else e["optimizer_type"],
+        ),
+        ("precision", e["precision"]["mixed"]),
+        (
+            "batch",
+            f"{e['train_batch_size']} x {e['gradient_accumulation_steps']} accumulation x "
+            f"{processes if processes is not None else '?'} process(es)",
+        ),
+        ("resolution", f"{size[0]}x{size[1]}" if size else None),
+    ]
+
+
 def _facts_html(report: Report) -> str:
     f = report.facts()
     rows = [
@@ -88,6 +110,7 @@ def _facts_html(report: Report) -> str:
         rows.append((f"sd-scripts {name}", value))
     if f["gpus"]:
         rows.append(("GPUs", ", ".join(str(g.get("name")) for g in f["gpus"])))
+    rows += _effective_rows(f["effective"])
     body = "".join(
         f"<tr><th>{escape(k)}</th><td{' class=flag' if k == 'cause' else ''}>{escape(str(v))}</td></tr>"
         for k, v in rows

@@ -4,6 +4,8 @@ RUN is a run record folder (`<output_dir>/loratrain-runs/<name>-<stamp>/`, see l
 output_dir (its newest record, or just its files when it has none) or a config file (its output_dir's
 newest record, else the config's own paths). A record's argv is what sd-scripts really got, so paths are
 read from it (relative ones against the record's cwd); a config gives them through `script_args()`.
+What sd-scripts did with the run's settings (optimizer class, precision, batch, resolution) is the effective
+view (loratrain/effective.py) of the config the record holds, or of the config given.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loratrain.effective import Effective
 from loratrain.errors import ConfigError, Problem
 from loratrain.launch.record import LOG_NAME, RECORD_NAME, RUNS_FOLDER, newest_record, read_record
 
@@ -39,6 +42,7 @@ class RunInfo:
     config_file: str = ""
     # A resumed run's earlier launches (record folder, record), oldest first; the report covers all of them.
     earlier: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
+    view: Effective | None = None  # the effective view of the run's config (None: no readable config)
 
     @property
     def output_name(self) -> str | None:
@@ -131,6 +135,23 @@ def latest_record(output_dir: Path, name: str | None = None) -> Path | None:
     return found.folder if found is not None else None
 
 
+def record_view(record: dict[str, Any]) -> Effective | None:
+    """The effective view of the config a record holds, with the GPUs it saw at launch; None where the record has
+    no config this loratrain can read (an older schema, a damaged record)."""
+    from pydantic import ValidationError
+
+    from loratrain.schema.root import TrainConfig
+
+    config = record.get("config")
+    if not isinstance(config, dict) or not config:
+        return None
+    gpus = record.get("gpus")
+    try:
+        return Effective.from_config(TrainConfig.model_validate(config), len(gpus) if isinstance(gpus, list) else None)
+    except (ValidationError, ValueError, TypeError):
+        return None
+
+
 def from_record(folder: Path) -> RunInfo:
     stored = read_record(folder)
     if stored.problem is not None:
@@ -154,6 +175,7 @@ def from_record(folder: Path) -> RunInfo:
         record=record,
         config_file=str(record.get("config_file") or ""),
         earlier=_earlier_launches(record, output_dir),
+        view=record_view(record),
     )
 
 
@@ -184,7 +206,7 @@ def from_config(path: Path) -> RunInfo:
         info = from_record(rec)
         info.config_file = info.config_file or str(path)
         return info
-    return RunInfo(output_dir=output_dir, args=args, config_file=str(path))
+    return RunInfo(output_dir=output_dir, args=args, config_file=str(path), view=Effective.from_config(loaded.config))
 
 
 def locate(run: Path) -> RunInfo:
