@@ -121,3 +121,21 @@ def test_the_page_and_the_summary_say_the_run_was_resumed(tmp_path):
     assert "launches: 2 (a resumed run" in done.stdout
     page = next((tmp_path / "page").glob("*.html")).read_text()
     assert "2: steps 1-4, resumed to 6" in page
+
+
+def test_a_state_folder_every_launch_rewrites_does_not_count_the_last_launch_twice(tmp_path):
+    """sd-scripts' end-of-training state (`<output_name>-state`) is written by the first launch, resumed from, and
+    written again by the resumed launch: found on a real run (tests/e2e), where the report listed 3 launches."""
+    one, two = _resumed_run(tmp_path)
+    out = tmp_path / "out"
+    (out / f"{NAME}-state").mkdir()
+    (out / f"{NAME}-state" / "train_state.json").write_text('{"current_epoch": 1, "current_step": 4}')
+    for folder in (one, two):
+        record = json.loads((folder / "record.json").read_text())
+        record["files"].append({"path": f"{NAME}-state/train_state.json", "bytes": 1})
+        if "resume" in record:
+            record["resume"]["state_dir"] = str(out / f"{NAME}-state")
+        (folder / "record.json").write_text(json.dumps(record))
+    for target in (two, out):
+        launches = build(locate(target)).to_json()["run"]["launches"]
+        assert [launch["cumulative_steps"] for launch in launches] == [4, 6]

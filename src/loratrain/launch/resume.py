@@ -113,8 +113,9 @@ def launch_chain(
         earlier = [
             (folder, data)
             for folder, data in records
-            if str(data.get("started", "")) <= started
-            and data is not current
+            # strictly earlier: `current` itself (loaded again into `records`, so not the same object) may have
+            # rewritten the same state folder, as sd-scripts' end-of-training `<output_name>-state` is
+            if str(data.get("started", "")) < started
             and any(str(f.get("path", "")).replace(os.sep, "/") == wanted for f in data.get("files") or [])
         ]
         if not earlier or str(earlier[-1][0]) in seen:
