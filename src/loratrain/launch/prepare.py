@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -281,6 +280,7 @@ def run_prepared(
         on_record(rec)
     watched = _Watched(rec, sink, opts, on_event, say)
     run: runner_mod.Runner = runner or runner_mod.run
+    final_before = _file_identity(prepared.output_file())
     if on_launch is not None:
         on_launch()
     try:
@@ -307,7 +307,10 @@ def run_prepared(
         exit_code=result.exit_code,
         duration_s=result.duration_s,
         interrupted_by=interrupted,
-        extra={**outcome_details(prepared, opts, result, rec.log_path, watched.dog), **watched.stop_details(result)},
+        extra={
+            **outcome_details(prepared, opts, result, rec.log_path, watched.dog, final_before),
+            **watched.stop_details(result),
+        },
     )
     watched.ended(rec, prepared)
     return result, rec
@@ -395,7 +398,9 @@ class _Watched:
             rec._write()
 
 
-def outcome_details(prepared: Prepared, opts: LaunchOptions, result, log_path: Path, dog) -> dict[str, Any]:
+def outcome_details(
+    prepared: Prepared, opts: LaunchOptions, result, log_path: Path, dog, final_before: tuple[int, int] | None = None
+) -> dict[str, Any]:
     """What the record keeps beyond the exit code: steps done, last loss, watchdog events, the failure's cause."""
     from loratrain.launch import failures
     from loratrain.launch.watchdog import last_progress_in_log
@@ -423,19 +428,28 @@ def outcome_details(prepared: Prepared, opts: LaunchOptions, result, log_path: P
         # sd-scripts can return 0 having trained nothing ("No data found"): that run failed, with its reason.
         target = prepared.output_file()
         found = failures.judge_clean_exit(
-            text, details["steps_done"], details["steps_total"], target is not None, _written_since(target, result)
+            text,
+            details["steps_done"],
+            details["steps_total"],
+            target is not None,
+            _written_by_launch(target, final_before),
         )
         if found is not None:
             details["failure"] = found.as_dict()
     return details
 
 
-def _written_since(target: Path | None, result) -> bool:
-    """Whether the final model was written by this launch: a resumed launch finds the earlier launch's file there,
-    which proves nothing about this one (2 s of slack for coarse file-system clocks)."""
-    if target is None:
-        return False
+def _file_identity(path: Path | None) -> tuple[int, int] | None:
+    """What tells one write of a file from another: its inode and modification time (None: no file)."""
     try:
-        return target.stat().st_mtime >= time.time() - result.duration_s - 2.0
+        st = path.stat() if path is not None else None
     except OSError:
-        return False
+        return None
+    return (st.st_ino, st.st_mtime_ns) if st is not None else None
+
+
+def _written_by_launch(target: Path | None, before: tuple[int, int] | None) -> bool:
+    """Whether this launch wrote the final model: a resumed or repeated launch finds the earlier launch's file
+    there, which proves nothing about this one."""
+    now = _file_identity(target)
+    return now is not None and now != before
