@@ -876,6 +876,13 @@ class Dom(HTMLParser):
 def browser_dom(chromium: str, page: Path, profile: Path) -> Dom:
     """Load `page` from disk in headless Chromium (no network) and parse the DOM it ends with, after the page's
     own load handler has marked every image (data-natural-width, and body data-images="ok/total")."""
+    dom = Dom()
+    dom.feed(browser_dump(chromium, page, profile))
+    return dom
+
+
+def browser_dump(chromium: str, page: Path, profile: Path) -> str:
+    """The DOM headless Chromium ends with after loading `page` from disk (no network), as HTML text."""
     result = subprocess.run(
         [
             chromium,
@@ -896,9 +903,7 @@ def browser_dom(chromium: str, page: Path, profile: Path) -> Dom:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    dom = Dom()
-    dom.feed(result.stdout)
-    return dom
+    return result.stdout
 
 
 # --- adapter variants (fit's exact adapter counts against the real packages) ---------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from audit_data import TRIGGER, clean_folder, config, plant
-from helpers import PROBE, loratrain, make_project, run_cli
+from helpers import PROBE, browser_dump, loratrain, make_project, run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -108,28 +108,8 @@ def test_page_shows_every_flagged_image_beside_its_findings(chromium, tmp_path):
     result = run_cli("audit", str(cfg), "--json", "--html", str(tmp_path / "page"))
     data = json.loads(result.stdout)
     page = Path(data["html"])
-    dom_text = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            page.resolve().as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert dom_text.returncode == 0, dom_text.stderr[-2000:]
     dom = _Dom()
-    dom.feed(dom_text.stdout)
+    dom.feed(browser_dump(chromium, page, tmp_path / "profile"))
     flagged = {f["image"] for f in data["findings"] if f["image"]}
     rows = {r["data-image"]: r for r in dom.rows}
     assert set(rows) == flagged
