@@ -280,7 +280,6 @@ def run_prepared(
         on_record(rec)
     watched = _Watched(rec, sink, opts, on_event, say)
     run: runner_mod.Runner = runner or runner_mod.run
-    final_before = _file_identity(prepared.output_file())
     if on_launch is not None:
         on_launch()
     try:
@@ -308,7 +307,7 @@ def run_prepared(
         duration_s=result.duration_s,
         interrupted_by=interrupted,
         extra={
-            **outcome_details(prepared, opts, result, rec.log_path, watched.dog, final_before),
+            **outcome_details(prepared, opts, result, rec, watched.dog),
             **watched.stop_details(result),
         },
     )
@@ -398,14 +397,12 @@ class _Watched:
             rec._write()
 
 
-def outcome_details(
-    prepared: Prepared, opts: LaunchOptions, result, log_path: Path, dog, final_before: tuple[int, int] | None = None
-) -> dict[str, Any]:
+def outcome_details(prepared: Prepared, opts: LaunchOptions, result, rec, dog) -> dict[str, Any]:
     """What the record keeps beyond the exit code: steps done, last loss, watchdog events, the failure's cause."""
     from loratrain.launch import failures
     from loratrain.launch.watchdog import last_progress_in_log
 
-    text = failures.read_tail(log_path)
+    text = failures.read_tail(rec.log_path)
     last = last_progress_in_log(text)
     details: dict[str, Any] = {
         "steps_done": last.step if last else 0,  # optimizer steps this launch ran (sd-scripts' bar)
@@ -432,24 +429,8 @@ def outcome_details(
             details["steps_done"],
             details["steps_total"],
             target is not None,
-            _written_by_launch(target, final_before),
+            target is not None and rec.wrote(target),  # an earlier launch's file proves nothing
         )
         if found is not None:
             details["failure"] = found.as_dict()
     return details
-
-
-def _file_identity(path: Path | None) -> tuple[int, int] | None:
-    """What tells one write of a file from another: its inode and modification time (None: no file)."""
-    try:
-        st = path.stat() if path is not None else None
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns) if st is not None else None
-
-
-def _written_by_launch(target: Path | None, before: tuple[int, int] | None) -> bool:
-    """Whether this launch wrote the final model: a resumed or repeated launch finds the earlier launch's file
-    there, which proves nothing about this one."""
-    now = _file_identity(target)
-    return now is not None and now != before

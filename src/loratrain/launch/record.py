@@ -169,6 +169,15 @@ class RunRecord:
         self.data: dict[str, Any] = {}
         self._before: dict[str, tuple[int, int]] = {}
 
+    def wrote(self, path: Path) -> bool:
+        """Whether `path`, under output_dir, was written since `start` (the test `produced` applies to every file)."""
+        try:
+            st = path.stat()
+            rel = str(path.relative_to(self.output_dir))
+        except (OSError, ValueError):
+            return False
+        return self._before.get(rel) != (st.st_size, st.st_mtime_ns)
+
     def start(
         self,
         *,
